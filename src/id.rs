@@ -1,0 +1,276 @@
+//! Identifiers and digests that cross module boundaries.
+//!
+//! Each is a newtype so that a run id can never be passed where a deployment
+//! name is expected, and so that validation happens once, at the edge.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// The name of a deployment: the key of its stream in the journal.
+///
+/// Lower-case letters, digits and inner hyphens, 1 to 63 characters (a DNS
+/// label), so it fits every remote marker (Coolify tags are lower-cased, a
+/// Cloudflare comment is short) without escaping.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct DeploymentId(String);
+
+/// Why a deployment name was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid deployment name {name:?}: {reason}")]
+pub struct InvalidDeploymentId {
+    /// The refused name.
+    pub name: String,
+    /// What rule it broke.
+    pub reason: &'static str,
+}
+
+impl DeploymentId {
+    /// Checks `name` against the naming rule.
+    pub fn new(name: impl Into<String>) -> Result<Self, InvalidDeploymentId> {
+        let name = name.into();
+        let reason = if name.is_empty() {
+            Some("it is empty")
+        } else if name.len() > 63 {
+            Some("it is longer than 63 characters")
+        } else if !name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            Some("use lower-case letters, digits and hyphens only")
+        } else if name.starts_with('-') || name.ends_with('-') {
+            Some("it may not start or end with a hyphen")
+        } else {
+            None
+        };
+        match reason {
+            Some(reason) => Err(InvalidDeploymentId { name, reason }),
+            None => Ok(Self(name)),
+        }
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for DeploymentId {
+    type Error = InvalidDeploymentId;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::new(value)
+    }
+}
+
+impl From<DeploymentId> for String {
+    fn from(value: DeploymentId) -> Self {
+        value.0
+    }
+}
+
+impl FromStr for DeploymentId {
+    type Err = InvalidDeploymentId;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::new(s)
+    }
+}
+
+impl fmt::Display for DeploymentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The id of one run (one invocation of apply, destroy, rollback, ...).
+///
+/// A ULID in lower case: sortable by creation time, 26 characters, and never
+/// confusable with a deployment name because it is exactly 26 base-32 digits.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RunId(String);
+
+/// Why a run id was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid run id {0:?}: expected 26 base-32 characters")]
+pub struct InvalidRunId(pub String);
+
+impl RunId {
+    /// Builds a run id from 128 bits (time-ordered bits come from the caller,
+    /// which owns the clock and the randomness).
+    pub fn from_u128(bits: u128) -> Self {
+        Self(ulid::Ulid(bits).to_string().to_ascii_lowercase())
+    }
+
+    /// A fresh id from the wall clock and the OS random source. Only the
+    /// effectful shell calls this; the core receives ids as data.
+    pub fn generate() -> Self {
+        Self(ulid::Ulid::generate().to_string().to_ascii_lowercase())
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether `s` has the shape of a run id (used to tell `RUN_ID|DEPLOYMENT`
+    /// arguments apart).
+    pub fn looks_like(s: &str) -> bool {
+        s.len() == 26 && ulid::Ulid::from_string(&s.to_ascii_uppercase()).is_ok()
+    }
+}
+
+impl TryFrom<String> for RunId {
+    type Error = InvalidRunId;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        if Self::looks_like(&value) {
+            Ok(Self(value.to_ascii_lowercase()))
+        } else {
+            Err(InvalidRunId(value))
+        }
+    }
+}
+
+impl From<RunId> for String {
+    fn from(value: RunId) -> Self {
+        value.0
+    }
+}
+
+impl FromStr for RunId {
+    type Err = InvalidRunId;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::try_from(s.to_owned())
+    }
+}
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Global position of an event in the journal, starting at 1.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct Seq(pub u64);
+
+impl fmt::Display for Seq {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Number of events in one deployment's stream; the version an append
+/// expects to extend.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct StreamVersion(pub u64);
+
+impl fmt::Display for StreamVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A 32-byte blake3 digest, shown and serialised as 64 lower-case hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Digest(pub [u8; 32]);
+
+/// Why a digest could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid digest {0:?}: expected 64 hex digits")]
+pub struct InvalidDigest(pub String);
+
+impl Digest {
+    /// The all-zero digest that precedes the first event of the chain.
+    pub const GENESIS: Digest = Digest([0; 32]);
+
+    /// blake3 of `bytes`.
+    pub fn of(bytes: &[u8]) -> Self {
+        Self(*blake3::hash(bytes).as_bytes())
+    }
+
+    /// Lower-case hex.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// Parses 64 hex digits.
+    pub fn from_hex(s: &str) -> Result<Self, InvalidDigest> {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(s, &mut out).map_err(|_| InvalidDigest(s.to_owned()))?;
+        Ok(Self(out))
+    }
+
+    /// The first 12 hex digits, for people.
+    pub fn short(&self) -> String {
+        let mut s = self.to_hex();
+        s.truncate(12);
+        s
+    }
+}
+
+impl fmt::Debug for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Digest({})", self.short())
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl Serialize for Digest {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de> Deserialize<'de> for Digest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Digest::from_hex(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deployment_names_follow_the_dns_label_rule() {
+        assert!(DeploymentId::new("blog").is_ok());
+        assert!(DeploymentId::new("blog-2").is_ok());
+        assert!(DeploymentId::new("").is_err());
+        assert!(DeploymentId::new("Blog").is_err());
+        assert!(DeploymentId::new("-blog").is_err());
+        assert!(DeploymentId::new("blog_x").is_err());
+        assert!(DeploymentId::new("a".repeat(64)).is_err());
+    }
+
+    #[test]
+    fn run_ids_are_recognised_and_not_confused_with_names() {
+        let run = RunId::generate();
+        assert!(RunId::looks_like(run.as_str()));
+        assert!(!RunId::looks_like("blog"));
+        assert_eq!(run.as_str().parse::<RunId>().as_ref(), Ok(&run));
+    }
+
+    #[test]
+    fn digest_round_trips_through_hex_and_serde() {
+        let d = Digest::of(b"fabrik");
+        assert_eq!(Digest::from_hex(&d.to_hex()), Ok(d));
+        let json = serde_json::to_string(&d).unwrap_or_default();
+        let back: Digest = serde_json::from_str(&json).unwrap_or_default();
+        assert_eq!(back, d);
+        assert!(Digest::from_hex("zz").is_err());
+    }
+}

@@ -1,0 +1,27 @@
+//! Fabrik: a deployment orchestrator on an event-sourced journal.
+//!
+//! `fabrik apply spec.yaml` takes a service to production on a self-hosted
+//! Coolify server: spec validation, secrets, Cloudflare DNS, the Coolify
+//! application and its deployment, HTTP/TLS verification, Uptime Kuma
+//! monitors and webhook notifications, with policy-based rollback. Every step
+//! is an event in an append-only, hash-chained journal; everything else is
+//! folded from it.
+//!
+//! # Layout
+//!
+//! - [`id`], [`ownership`], [`secret`]: identifiers, the remote ownership
+//!   mark, secret values and scrubbing. Shared vocabulary.
+//! - [`spec`]: the spec file: model, validation with locations, templates,
+//!   compose lint, JSON Schema, secret resolution, desired-state hash.
+//! - [`provider`]: capability traits (app host, DNS, monitors, notifier) and
+//!   the Coolify, Cloudflare, Uptime Kuma and webhook clients behind them.
+//! - [`sandbox`]: a stateful simulator of the three services, for tests,
+//!   benchmarks and trying Fabrik without accounts.
+#![deny(missing_docs)]
+
+pub mod id;
+pub mod ownership;
+pub mod provider;
+pub mod sandbox;
+pub mod secret;
+pub mod spec;

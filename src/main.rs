@@ -1,0 +1,2 @@
+//! The `fabrik` command.
+fn main() {}

@@ -1,0 +1,1 @@
+//! Providers: capability traits and the clients of the remote services.

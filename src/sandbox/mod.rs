@@ -1,0 +1,1 @@
+//! The sandbox: a stateful simulator of Coolify, Cloudflare and Uptime Kuma.

@@ -1,0 +1,1 @@
+//! The spec file (`spec.yaml`): model, validation, templates, secrets.

@@ -1,0 +1,13 @@
+//! Fabrik's integration tests, built as one binary.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    missing_docs
+)]
+
+mod provider;
+mod sandbox;
+mod spec;
