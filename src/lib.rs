@@ -11,6 +11,15 @@
 //!
 //! - [`id`], [`ownership`], [`secret`]: identifiers, the remote ownership
 //!   mark, secret values and scrubbing. Shared vocabulary.
+//! - [`event`]: the event model, its canonical encoding and hash chain.
+//! - [`projection`], [`decide`]: the pure core. The fold from events to
+//!   deployment, run and resource views, the run state machine, and the
+//!   checks made before an append. No I/O, clock or randomness.
+//! - [`store`]: the journal backends (SQLite, in-memory) behind one trait,
+//!   chain verification.
+//! - [`export`]: the export format, streamed both ways.
+//! - [`cli`], [`output`]: the command tree, and the one module that prints.
+//! - [`error`]: the top-level error and exit codes.
 //! - [`spec`]: the spec file: model, validation with locations, templates,
 //!   compose lint, JSON Schema, secret resolution, desired-state hash.
 //! - [`provider`]: capability traits (app host, DNS, monitors, notifier) and
@@ -19,9 +28,18 @@
 //!   benchmarks and trying Fabrik without accounts.
 #![deny(missing_docs)]
 
+pub mod cli;
+pub mod decide;
+pub mod error;
+pub mod event;
+pub mod export;
+pub mod generate;
 pub mod id;
+pub mod output;
 pub mod ownership;
+pub mod projection;
 pub mod provider;
 pub mod sandbox;
 pub mod secret;
 pub mod spec;
+pub mod store;

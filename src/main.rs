@@ -1,2 +1,19 @@
-//! The `fabrik` command.
-fn main() {}
+//! The `fabrik` command: parse arguments, run, map the outcome to an exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+fn main() -> ExitCode {
+    let cli = fabrik::cli::Cli::parse();
+    let mut out = fabrik::output::Output::stdio(cli.output);
+    let code = match fabrik::cli::run(cli, &mut out) {
+        Ok(code) => code,
+        Err(err) => {
+            out.error(&err);
+            err.exit_code()
+        }
+    };
+    let _ = out.flush();
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}

@@ -1,0 +1,63 @@
+//! `fabrik history DEPLOYMENT`.
+
+use serde_json::json;
+
+use super::{Cli, deployment_arg, open_existing};
+use crate::error::Error;
+use crate::output::{Output, table};
+use crate::store::EventStore;
+
+/// Lists a deployment's runs, oldest first.
+pub fn run(cli: &Cli, deployment: &str, out: &mut Output) -> Result<i32, Error> {
+    let id = deployment_arg(deployment)?;
+    let store = open_existing(cli)?;
+    let runs = store.runs(&id)?;
+    if runs.is_empty() {
+        return Err(Error::Usage {
+            message: format!("no deployment named {id} in the journal"),
+            hint: Some("`fabrik status` lists the deployments".to_owned()),
+        });
+    }
+    if out.is_json() {
+        out.json(&json!({ "deployment": id, "runs": runs }))?;
+        return Ok(0);
+    }
+    let rows: Vec<Vec<String>> = runs
+        .iter()
+        .map(|r| {
+            vec![
+                r.run.to_string(),
+                r.command.to_string(),
+                r.started_at.clone(),
+                r.state.to_string(),
+                r.outcome.map_or_else(
+                    || {
+                        if r.interrupted.is_some() {
+                            "interrupted".to_owned()
+                        } else {
+                            "-".to_owned()
+                        }
+                    },
+                    |o| o.to_string(),
+                ),
+                r.exit_code.map_or("-".to_owned(), |c| c.to_string()),
+                format!(
+                    "{} created, {} updated, {} deleted",
+                    r.created.len(),
+                    r.updated.len(),
+                    r.deleted.len()
+                ),
+            ]
+        })
+        .collect();
+    out.raw(
+        table(
+            &[
+                "RUN", "COMMAND", "STARTED", "STATE", "OUTCOME", "EXIT", "CHANGES",
+            ],
+            &rows,
+        )
+        .as_bytes(),
+    )?;
+    Ok(0)
+}

@@ -1,0 +1,113 @@
+//! `fabrik journal export`.
+
+use std::fs;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use super::{Cli, ExportFormat, deployment_arg, open_existing};
+use crate::error::Error;
+use crate::event::format_timestamp;
+use crate::export::{self, ExportError, ExportHeader};
+use crate::id::RunId;
+use crate::output::Output;
+use crate::store::Scan;
+
+/// Writes the journal (or a filtered part) with its hash chain.
+pub fn export(
+    cli: &Cli,
+    deployment: Option<&str>,
+    run: Option<&str>,
+    format: ExportFormat,
+    file: Option<&Path>,
+    out: &mut Output,
+) -> Result<i32, Error> {
+    let scan = Scan {
+        deployment: deployment.map(deployment_arg).transpose()?,
+        run: run
+            .map(|r| {
+                r.parse::<RunId>().map_err(|e| Error::Usage {
+                    message: e.to_string(),
+                    hint: Some("run ids are shown by `fabrik history DEPLOYMENT`".to_owned()),
+                })
+            })
+            .transpose()?,
+        until_seq: None,
+    };
+    let store = open_existing(cli)?;
+    let header = ExportHeader {
+        format: export::FORMAT.to_owned(),
+        format_version: export::FORMAT_VERSION,
+        fabrik_version: env!("CARGO_PKG_VERSION").to_owned(),
+        exported_at: format_timestamp(jiff::Timestamp::now()),
+        deployment: scan.deployment.as_ref().map(|d| d.to_string()),
+        run: scan.run.as_ref().map(|r| r.to_string()),
+        complete: scan.deployment.is_none() && scan.run.is_none(),
+    };
+    let write = |w: &mut dyn Write| match format {
+        ExportFormat::Json => export::write_json(&store, &scan, &header, w),
+        ExportFormat::Ndjson => export::write_ndjson(&store, &scan, &header, w),
+    };
+    let result = match file {
+        Some(path) => {
+            let tmp = path.with_extension("partial");
+            let f = create_private(&tmp).map_err(|source| Error::Io {
+                action: "cannot write",
+                path: tmp.clone(),
+                source,
+            })?;
+            let mut w = BufWriter::new(f);
+            let r = write(&mut w);
+            let r = r.and_then(|t| {
+                w.into_inner()
+                    .map_err(|e| ExportError::Write(e.into_error()))
+                    .and_then(|f| f.sync_all().map_err(ExportError::Write))
+                    .map(|()| t)
+            });
+            match r {
+                Ok(t) => {
+                    fs::rename(&tmp, path).map_err(|source| Error::Io {
+                        action: "cannot write",
+                        path: path.to_owned(),
+                        source,
+                    })?;
+                    out.diag(&format!(
+                        "exported {} events to {}",
+                        t.count,
+                        path.display()
+                    ));
+                    Ok(t)
+                }
+                Err(e) => {
+                    let _ = fs::remove_file(&tmp);
+                    Err(e)
+                }
+            }
+        }
+        None => {
+            let mut w = BufWriter::new(out.stdout());
+            let r = write(&mut w);
+            let _ = w.flush();
+            r
+        }
+    };
+    result.map(|_| 0).map_err(|e| match e {
+        ExportError::Store(s) => Error::Store(s),
+        other => Error::Io {
+            action: "cannot export to",
+            path: file.map_or_else(|| "<stdout>".into(), Path::to_path_buf),
+            source: std::io::Error::other(crate::error::chain_text(&other)),
+        },
+    })
+}
+
+/// Creates a file readable only by its owner: exports hold the whole history.
+fn create_private(path: &Path) -> std::io::Result<fs::File> {
+    let mut o = fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        o.mode(0o600);
+    }
+    o.open(path)
+}

@@ -1,0 +1,348 @@
+//! The command line: arguments, and one module per command.
+//!
+//! The module tree mirrors the command tree. Commands return data and an
+//! exit code; printing goes through [`crate::output::Output`].
+
+mod history;
+mod journal;
+mod replay;
+mod status;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::error::Error;
+use crate::output::Output;
+
+/// Fabrik: take a service to production on Coolify, with DNS, verification,
+/// monitors and rollback, every step on the record.
+#[derive(Debug, Parser)]
+#[command(name = "fabrik", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// The journal: a file path (default `.fabrik/state.db`).
+    #[arg(long, global = true, env = "FABRIK_STATE", value_name = "PATH")]
+    pub state: Option<String>,
+
+    /// Output format: `human` (progress and tables) or `json` (one JSON
+    /// object per line).
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
+
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// For people.
+    Human,
+    /// Newline-delimited JSON.
+    Json,
+}
+
+/// Every command.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Scaffold spec.yaml and .env.example.
+    Init {
+        /// Where (default: the current directory).
+        dir: Option<PathBuf>,
+    },
+    /// Report every problem of a spec as FILE:LINE:COL: message.
+    Validate {
+        /// The spec file.
+        spec: PathBuf,
+    },
+    /// Show what apply would do, resource by resource.
+    Plan(PlanArgs),
+    /// Take the spec to production: provision, deploy, verify, monitor, notify.
+    Apply(ApplyArgs),
+    /// Finish an interrupted run from the journal.
+    Resume {
+        /// A run id, or a deployment name (its interrupted run).
+        target: String,
+        /// Use the built-in simulator instead of the real services.
+        #[arg(long)]
+        sandbox: bool,
+    },
+    /// Undo a failed run's changes (pending manual steps, or the whole plan).
+    Rollback {
+        /// A run id, or a deployment name (its latest failed run).
+        target: String,
+        /// Print the plan from the journal and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+        /// Use the built-in simulator instead of the real services.
+        #[arg(long)]
+        sandbox: bool,
+    },
+    /// Delete everything a deployment owns.
+    Destroy {
+        /// A spec file or a deployment name.
+        target: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+        /// Use the built-in simulator instead of the real services.
+        #[arg(long)]
+        sandbox: bool,
+    },
+    /// Show deployments, or one deployment's state, resources and last run.
+    Status {
+        /// The deployment (default: all).
+        deployment: Option<String>,
+    },
+    /// List a deployment's runs and their outcomes.
+    History {
+        /// The deployment.
+        deployment: String,
+    },
+    /// Read the journal.
+    Journal {
+        /// What to do.
+        #[command(subcommand)]
+        command: JournalCommand,
+    },
+    /// Fold the journal (or an export) to a point in time; verify it.
+    Replay(ReplayArgs),
+    /// Inspect or release deployment locks.
+    Lock {
+        /// What to do.
+        #[command(subcommand)]
+        command: LockCommand,
+    },
+    /// List (or delete) remote resources marked as Fabrik's that no deployment owns.
+    Gc {
+        /// Delete them.
+        #[arg(long)]
+        delete: bool,
+        /// Use the built-in simulator instead of the real services.
+        #[arg(long)]
+        sandbox: bool,
+    },
+    /// The built-in simulator of Coolify, Cloudflare and Uptime Kuma.
+    Sandbox {
+        /// What to do.
+        #[command(subcommand)]
+        command: SandboxCommand,
+    },
+    /// The state backend.
+    State {
+        /// What to do.
+        #[command(subcommand)]
+        command: StateCommand,
+    },
+    /// Print the JSON Schema of spec.yaml.
+    Schema,
+    /// Print shell completions.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Arguments of `plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The spec file.
+    pub spec: PathBuf,
+    /// Exit 2 when there are changes, 0 when there are none.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Also check the remote side for drift.
+    #[arg(long)]
+    pub refresh: bool,
+    /// Use the built-in simulator instead of the real services.
+    #[arg(long)]
+    pub sandbox: bool,
+}
+
+/// Arguments of `apply`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The spec file.
+    pub spec: PathBuf,
+    /// On failure, undo nothing (exit 6 with the resume and rollback commands).
+    #[arg(long)]
+    pub no_rollback: bool,
+    /// Wait this long for another run's lock (e.g. `30s`, `5m`) instead of
+    /// exiting 3 at once.
+    #[arg(long, value_name = "DUR")]
+    pub lock_timeout: Option<String>,
+    /// Use the built-in simulator instead of the real services.
+    #[arg(long)]
+    pub sandbox: bool,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub yes: bool,
+    /// Also check the remote side for drift and repair it.
+    #[arg(long)]
+    pub refresh: bool,
+}
+
+/// `journal` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum JournalCommand {
+    /// Write the journal (with its hash chain) as JSON or NDJSON.
+    Export {
+        /// Only this deployment's events.
+        #[arg(long)]
+        deployment: Option<String>,
+        /// Only this run's events.
+        #[arg(long)]
+        run: Option<String>,
+        /// `json` (one document) or `ndjson` (streamed, one event per line).
+        #[arg(long, value_enum, default_value_t = ExportFormat::Json)]
+        format: ExportFormat,
+        /// Write to this file instead of standard output.
+        #[arg(short = 'o', long = "output-file", value_name = "FILE")]
+        output_file: Option<PathBuf>,
+    },
+}
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// One JSON document.
+    Json,
+    /// One JSON object per line.
+    Ndjson,
+}
+
+/// Arguments of `replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Only this deployment.
+    #[arg(long)]
+    pub deployment: Option<String>,
+    /// Stop after this sequence number or RFC 3339 timestamp.
+    #[arg(long, value_name = "SEQ|TIMESTAMP")]
+    pub until: Option<String>,
+    /// Re-check the hash chain and that cached projections equal a fresh fold.
+    #[arg(long)]
+    pub verify: bool,
+    /// Replay an export file instead of the state database.
+    #[arg(long, value_name = "EXPORT")]
+    pub input: Option<PathBuf>,
+}
+
+/// `lock` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum LockCommand {
+    /// Show who holds which deployment's lock.
+    Status,
+    /// Release a lock held by a process on another machine.
+    Release {
+        /// The deployment.
+        deployment: String,
+        /// Required: confirm the holder is really gone.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// `sandbox` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SandboxCommand {
+    /// Run the simulator as a server.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8787")]
+        addr: String,
+        /// Where the simulated world is kept.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Fault injection (`latency_ms=100,error_rate=0.3,seed=7` or JSON).
+        #[arg(long, env = "FABRIK_SANDBOX_FAULTS")]
+        faults: Option<String>,
+    },
+    /// Print the simulated world as JSON.
+    Dump {
+        /// Where the simulated world is kept.
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+}
+
+/// `state` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Copy the journal to another backend, verifying the chain on both sides.
+    Migrate {
+        /// The destination (a file path or a `postgres://` URL).
+        #[arg(long)]
+        to: String,
+    },
+}
+
+/// Where the journal lives, resolved from `--state` / `FABRIK_STATE`.
+pub fn state_path(cli: &Cli) -> PathBuf {
+    cli.state
+        .as_deref()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(".fabrik").join("state.db"))
+}
+
+/// Runs the parsed command line; returns the exit code.
+pub fn run(cli: Cli, out: &mut Output) -> Result<i32, Error> {
+    match &cli.command {
+        Command::Status { deployment } => status::run(&cli, deployment.as_deref(), out),
+        Command::History { deployment } => history::run(&cli, deployment, out),
+        Command::Journal {
+            command:
+                JournalCommand::Export {
+                    deployment,
+                    run,
+                    format,
+                    output_file,
+                },
+        } => journal::export(
+            &cli,
+            deployment.as_deref(),
+            run.as_deref(),
+            *format,
+            output_file.as_deref(),
+            out,
+        ),
+        Command::Replay(args) => replay::run(&cli, args, out),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut buf = Vec::new();
+            clap_complete::generate(*shell, &mut cmd, "fabrik", &mut buf);
+            out.raw(&buf)?;
+            Ok(0)
+        }
+        Command::Init { .. } => Err(Error::NotImplemented("init")),
+        Command::Validate { .. } => Err(Error::NotImplemented("validate")),
+        Command::Plan(_) => Err(Error::NotImplemented("plan")),
+        Command::Apply(_) => Err(Error::NotImplemented("apply")),
+        Command::Resume { .. } => Err(Error::NotImplemented("resume")),
+        Command::Rollback { .. } => Err(Error::NotImplemented("rollback")),
+        Command::Destroy { .. } => Err(Error::NotImplemented("destroy")),
+        Command::Lock { .. } => Err(Error::NotImplemented("lock")),
+        Command::Gc { .. } => Err(Error::NotImplemented("gc")),
+        Command::Sandbox { .. } => Err(Error::NotImplemented("sandbox")),
+        Command::State { .. } => Err(Error::NotImplemented("state migrate")),
+        Command::Schema => Err(Error::NotImplemented("schema")),
+    }
+}
+
+/// Parses a deployment name argument.
+fn deployment_arg(name: &str) -> Result<crate::id::DeploymentId, Error> {
+    crate::id::DeploymentId::new(name).map_err(|e| Error::Usage {
+        message: e.to_string(),
+        hint: Some("deployment names are lower-case letters, digits and hyphens".to_owned()),
+    })
+}
+
+/// Opens the journal for a command that only reads it.
+fn open_existing(cli: &Cli) -> Result<crate::store::sqlite::SqliteStore, Error> {
+    let path = state_path(cli);
+    crate::store::sqlite::SqliteStore::open_existing(&path).map_err(Error::from)
+}

@@ -1,0 +1,245 @@
+//! `fabrik replay`: fold the journal (or an export) to a point; verify it.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::ops::ControlFlow;
+
+use serde_json::json;
+
+use super::{Cli, ReplayArgs, deployment_arg, open_existing};
+use crate::error::{Error, exit};
+use crate::event::{RecordedEvent, parse_timestamp};
+use crate::export::{self, ExportError};
+use crate::id::{DeploymentId, Seq};
+use crate::output::Output;
+use crate::projection::Projection;
+use crate::store::{ChainChecker, ChainError, EventStore, Scan, StoredEvent, verify_store};
+
+/// Where replay stops.
+#[derive(Debug, Clone, Copy)]
+enum Until {
+    Everything,
+    Seq(Seq),
+    Time(jiff::Timestamp),
+}
+
+impl Until {
+    fn parse(text: Option<&str>) -> Result<Self, Error> {
+        let Some(t) = text else {
+            return Ok(Self::Everything);
+        };
+        if let Ok(n) = t.parse::<u64>() {
+            return Ok(Self::Seq(Seq(n)));
+        }
+        parse_timestamp(t)
+            .map(Self::Time)
+            .map_err(|e| Error::Usage {
+                message: format!("--until {t:?} is neither a sequence number nor a timestamp: {e}"),
+                hint: Some("use e.g. --until 42 or --until 2026-11-27T11:00:00Z".to_owned()),
+            })
+    }
+
+    /// Whether the event lies beyond the stopping point.
+    fn is_past(&self, e: &RecordedEvent) -> bool {
+        match self {
+            Self::Everything => false,
+            Self::Seq(s) => e.seq > *s,
+            Self::Time(t) => e.at > *t,
+        }
+    }
+}
+
+/// Runs `fabrik replay`.
+pub fn run(cli: &Cli, args: &ReplayArgs, out: &mut Output) -> Result<i32, Error> {
+    let until = Until::parse(args.until.as_deref())?;
+    let only = args.deployment.as_deref().map(deployment_arg).transpose()?;
+    let projection = match &args.input {
+        Some(path) => replay_export(path, until, out)?,
+        None => replay_store(cli, args.verify, until, out)?,
+    };
+    print(&projection, only.as_ref(), until, out)?;
+    Ok(exit::OK)
+}
+
+fn replay_store(
+    cli: &Cli,
+    verify: bool,
+    until: Until,
+    out: &mut Output,
+) -> Result<Projection, Error> {
+    let store = open_existing(cli)?;
+    if verify {
+        let (report, full) = verify_store(&store)?;
+        if let Some(e) = report.chain_error {
+            return Err(Error::Integrity(e));
+        }
+        if let Some(first) = report.projection_mismatches.first() {
+            for m in &report.projection_mismatches {
+                out.diag(&format!("mismatch: {m}"));
+            }
+            return Err(Error::ProjectionMismatch(first.clone()));
+        }
+        out.diag(&format!(
+            "verified {} events: hash chain intact (last {}), cached projections of {} deployments and {} runs equal a fresh fold",
+            report.events,
+            report.last_hash.map_or("-".to_owned(), |h| h.short()),
+            report.deployments,
+            report.runs
+        ));
+        if matches!(until, Until::Everything) {
+            return Ok(full);
+        }
+    }
+    let mut projection = Projection::new();
+    let mut failure = None;
+    store.scan(&Scan::default(), &mut |row| match row.decode() {
+        Ok(e) if until.is_past(&e) => ControlFlow::Break(()),
+        Ok(e) => {
+            projection.apply(&e);
+            ControlFlow::Continue(())
+        }
+        Err(e) => {
+            failure = Some(e);
+            ControlFlow::Break(())
+        }
+    })?;
+    match failure {
+        Some(e) => Err(e.into()),
+        None => Ok(projection),
+    }
+}
+
+fn replay_export(
+    path: &std::path::Path,
+    until: Until,
+    out: &mut Output,
+) -> Result<Projection, Error> {
+    let file = File::open(path).map_err(|source| Error::Io {
+        action: "cannot read",
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut projection = Projection::new();
+    let mut checker: Option<ChainChecker> = None;
+    let mut stopped = false;
+    let mut chain_error: Option<ChainError> = None;
+    let mut visit = |row: StoredEvent| -> Result<(), ExportError> {
+        if chain_error.is_some() {
+            return Ok(());
+        }
+        let c = checker.get_or_insert_with(|| {
+            if row.seq == 1 {
+                ChainChecker::whole()
+            } else {
+                ChainChecker::filtered()
+            }
+        });
+        if let Err(e) = c.check(&row) {
+            chain_error = Some(e);
+            return Ok(());
+        }
+        let rec = match row.decode() {
+            Ok(r) => r,
+            Err(e) => {
+                chain_error = Some(ChainError {
+                    seq: Seq(row.seq),
+                    problem: crate::error::chain_text(&e),
+                });
+                return Ok(());
+            }
+        };
+        if stopped || until.is_past(&rec) {
+            stopped = true;
+            return Ok(());
+        }
+        projection.apply(&rec);
+        Ok(())
+    };
+    let (header, trailer) =
+        export::read(BufReader::new(file), &mut visit).map_err(|e| match e {
+            ExportError::Invalid { line, message } => Error::BadExport {
+                path: path.to_owned(),
+                line,
+                message,
+            },
+            other => Error::BadExport {
+                path: path.to_owned(),
+                line: 0,
+                message: crate::error::chain_text(&other),
+            },
+        })?;
+    if let Some(e) = chain_error {
+        return Err(Error::Integrity(e));
+    }
+    if let Some(c) = &checker
+        && trailer.last_hash.is_some()
+        && c.last_hash() != trailer.last_hash
+    {
+        return Err(Error::BadExport {
+            path: path.to_owned(),
+            line: 0,
+            message: "the trailer's last hash does not match the last event".to_owned(),
+        });
+    }
+    out.diag(&format!(
+        "verified {} events of {} export{}",
+        trailer.count,
+        if header.complete {
+            "a complete"
+        } else {
+            "a filtered"
+        },
+        if header.complete {
+            ": hash chain intact from genesis"
+        } else {
+            ": each event's hash and every consecutive link intact"
+        }
+    ));
+    Ok(projection)
+}
+
+fn print(
+    p: &Projection,
+    only: Option<&DeploymentId>,
+    until: Until,
+    out: &mut Output,
+) -> Result<(), Error> {
+    let deployments: Vec<_> = p
+        .deployments
+        .values()
+        .filter(|d| only.is_none_or(|o| o == &d.deployment))
+        .collect();
+    if let Some(o) = only
+        && deployments.is_empty()
+    {
+        return Err(Error::Usage {
+            message: format!("no events of deployment {o} up to that point"),
+            hint: None,
+        });
+    }
+    if out.is_json() {
+        let runs: Vec<_> = p
+            .runs
+            .values()
+            .filter(|r| only.is_none_or(|o| o == &r.deployment))
+            .collect();
+        out.json(&json!({
+            "last_seq": p.last_seq,
+            "until": match until {
+                Until::Everything => serde_json::Value::Null,
+                Until::Seq(s) => json!(s),
+                Until::Time(t) => json!(crate::event::format_timestamp(t)),
+            },
+            "deployments": deployments,
+            "runs": runs,
+        }))?;
+        return Ok(());
+    }
+    out.line(&format!("replayed up to event {}", p.last_seq))?;
+    for d in deployments {
+        let latest = d.latest_run.as_ref().and_then(|r| p.runs.get(r));
+        out.line("")?;
+        out.raw(super::status::render_deployment(d, latest).as_bytes())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,152 @@
+//! `fabrik status [DEPLOYMENT]`.
+
+use serde_json::json;
+
+use super::{Cli, deployment_arg, open_existing};
+use crate::error::Error;
+use crate::output::{Output, table};
+use crate::projection::{DeploymentView, ResourceStatus, RunView};
+use crate::store::EventStore;
+
+/// Shows all deployments, or one deployment in detail.
+pub fn run(cli: &Cli, deployment: Option<&str>, out: &mut Output) -> Result<i32, Error> {
+    let store = open_existing(cli)?;
+    match deployment {
+        Some(name) => {
+            let id = deployment_arg(name)?;
+            let view = store.deployment(&id)?.ok_or_else(|| Error::Usage {
+                message: format!("no deployment named {id} in the journal"),
+                hint: Some("`fabrik status` lists the deployments".to_owned()),
+            })?;
+            let latest = match &view.latest_run {
+                Some(r) => store.run(r)?,
+                None => None,
+            };
+            if out.is_json() {
+                out.json(&json!({ "deployment": view, "latest_run": latest }))?;
+            } else {
+                out.raw(render_deployment(&view, latest.as_ref()).as_bytes())?;
+            }
+        }
+        None => {
+            let mut rows = Vec::new();
+            let mut docs = Vec::new();
+            for id in store.deployments()? {
+                let Some(view) = store.deployment(&id)? else {
+                    continue;
+                };
+                let latest = match &view.latest_run {
+                    Some(r) => store.run(r)?,
+                    None => None,
+                };
+                rows.push(summary_row(&view, latest.as_ref()));
+                docs.push(json!({ "deployment": view, "latest_run": latest }));
+            }
+            if out.is_json() {
+                out.json(&json!({ "deployments": docs }))?;
+            } else if rows.is_empty() {
+                out.diag("no deployments in the journal yet");
+            } else {
+                out.raw(
+                    table(
+                        &["DEPLOYMENT", "STATE", "RESOURCES", "LAST RUN", "UPDATED"],
+                        &rows,
+                    )
+                    .as_bytes(),
+                )?;
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn summary_row(view: &DeploymentView, latest: Option<&RunView>) -> Vec<String> {
+    vec![
+        view.deployment.to_string(),
+        state_text(view, latest),
+        view.live_resources().len().to_string(),
+        latest.map_or("-".to_owned(), |r| format!("{} {}", r.command, r.run)),
+        latest.map_or("-".to_owned(), |r| r.last_event_at.clone()),
+    ]
+}
+
+fn state_text(view: &DeploymentView, latest: Option<&RunView>) -> String {
+    match latest {
+        Some(r) if r.interrupted.is_some() => format!("{} (interrupted)", r.state),
+        Some(r) if r.is_open() && view.lock.is_none() => format!("{} (unfinished)", r.state),
+        Some(r) => match r.outcome {
+            Some(o) => format!("{} ({o})", r.state),
+            None => r.state.to_string(),
+        },
+        None => "-".to_owned(),
+    }
+}
+
+/// The human rendering of one deployment.
+pub(super) fn render_deployment(view: &DeploymentView, latest: Option<&RunView>) -> String {
+    let mut s = String::new();
+    s.push_str(&format!("deployment  {}\n", view.deployment));
+    s.push_str(&format!("state       {}\n", state_text(view, latest)));
+    if let Some(r) = latest {
+        s.push_str(&format!(
+            "last run    {} {} by {}@{}, started {}",
+            r.run, r.command, r.user, r.host, r.started_at
+        ));
+        if let Some(f) = &r.finished_at {
+            s.push_str(&format!(", finished {f}"));
+        }
+        s.push('\n');
+        if let Some(e) = &r.last_error
+            && r.outcome != Some(crate::event::RunOutcome::Succeeded)
+        {
+            s.push_str(&format!("last error  {e}\n"));
+        }
+    }
+    if let Some(h) = &view.desired_hash {
+        s.push_str(&format!("desired     {}\n", h.short()));
+    }
+    match &view.lock {
+        Some(h) => s.push_str(&format!(
+            "lock        held by run {} ({} pid {} on {} as {}, since {})\n",
+            h.run, h.command, h.pid, h.host, h.user, h.since
+        )),
+        None => s.push_str("lock        free\n"),
+    }
+    let rows: Vec<Vec<String>> = view
+        .resources
+        .values()
+        .filter(|r| r.status != ResourceStatus::Deleted)
+        .map(|r| {
+            vec![
+                r.kind.to_string(),
+                r.key.to_string(),
+                status_text(r.status),
+                r.remote_id.clone().unwrap_or_else(|| "-".to_owned()),
+                r.owner_run
+                    .as_ref()
+                    .map_or("-".to_owned(), |o| o.to_string()),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        s.push_str("resources   none\n");
+    } else {
+        s.push_str(&format!("resources   {}\n", rows.len()));
+        for line in table(&["KIND", "KEY", "STATUS", "REMOTE ID", "OWNER RUN"], &rows).lines() {
+            s.push_str("  ");
+            s.push_str(line);
+            s.push('\n');
+        }
+    }
+    s
+}
+
+fn status_text(s: ResourceStatus) -> String {
+    match s {
+        ResourceStatus::Pending => "pending",
+        ResourceStatus::Present => "present",
+        ResourceStatus::Absent => "absent",
+        ResourceStatus::Deleted => "deleted",
+    }
+    .to_owned()
+}

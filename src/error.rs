@@ -1,0 +1,160 @@
+//! The top-level error, its exit code, and how it is rendered.
+//!
+//! Exit codes (the contract in the README):
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | success, including "no changes" |
+//! | 1 | unexpected error |
+//! | 2 | usage error, or changes pending under `plan --detailed-exitcode` |
+//! | 3 | another run holds the deployment's lock |
+//! | 4 | invalid spec |
+//! | 5 | run failed and its owned resources were rolled back |
+//! | 6 | run failed and needs a person |
+//! | 7 | journal integrity check failed |
+
+use std::error::Error as StdError;
+use std::path::PathBuf;
+
+use crate::decide::DecisionError;
+use crate::store::{ChainError, StoreError};
+
+/// Process exit codes.
+pub mod exit {
+    /// Success.
+    pub const OK: i32 = 0;
+    /// Unexpected error.
+    pub const UNEXPECTED: i32 = 1;
+    /// Usage error, or changes pending under `plan --detailed-exitcode`.
+    pub const USAGE: i32 = 2;
+    /// Another run holds the lock.
+    pub const LOCKED: i32 = 3;
+    /// Invalid spec.
+    pub const INVALID_SPEC: i32 = 4;
+    /// Run failed, owned resources rolled back.
+    pub const ROLLED_BACK: i32 = 5;
+    /// Run failed and needs a person.
+    pub const NEEDS_ATTENTION: i32 = 6;
+    /// Journal integrity check failed.
+    pub const INTEGRITY: i32 = 7;
+}
+
+/// Everything that can stop a command.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The journal store failed.
+    #[error("journal")]
+    Store(#[from] StoreError),
+    /// The journal's integrity check failed.
+    #[error("journal integrity check failed at event {}", .0.seq)]
+    Integrity(ChainError),
+    /// Cached projections differ from the fold.
+    #[error("journal integrity check failed: {0}")]
+    ProjectionMismatch(String),
+    /// A decision refused an event.
+    #[error("refused")]
+    Decision(#[from] DecisionError),
+    /// Bad arguments.
+    #[error("{message}")]
+    Usage {
+        /// What is wrong.
+        message: String,
+        /// How to fix it.
+        hint: Option<String>,
+    },
+    /// A file could not be read or written.
+    #[error("{action} {path}")]
+    Io {
+        /// What was being done (`cannot read`, `cannot write`).
+        action: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An export file is not a valid Fabrik export.
+    #[error("{path}:{line}: {message}")]
+    BadExport {
+        /// The file.
+        path: PathBuf,
+        /// The line (1-based; 0 when unknown).
+        line: u64,
+        /// What is wrong.
+        message: String,
+    },
+    /// A command that later work implements.
+    #[error("`fabrik {0}` is not available in this build yet")]
+    NotImplemented(&'static str),
+}
+
+impl Error {
+    /// A usage error without a hint.
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self::Usage {
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Self::Store(StoreError::Corrupt { .. } | StoreError::Decode { .. }) => exit::INTEGRITY,
+            Self::Store(StoreError::Projection { .. }) => exit::INTEGRITY,
+            Self::Integrity(_) | Self::ProjectionMismatch(_) => exit::INTEGRITY,
+            Self::BadExport { .. } => exit::INTEGRITY,
+            Self::Usage { .. } => exit::USAGE,
+            _ => exit::UNEXPECTED,
+        }
+    }
+
+    /// Hints on how to fix it, one per line.
+    pub fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Usage { hint: Some(h), .. } => vec![h.clone()],
+            Self::Store(StoreError::NewerSchema { .. }) => {
+                vec!["this state was written by a newer fabrik; install that version".to_owned()]
+            }
+            Self::Store(StoreError::Conflict { .. }) => vec![
+                "another process wrote to this deployment's journal; run `fabrik lock status`"
+                    .to_owned(),
+            ],
+            Self::Integrity(_) | Self::ProjectionMismatch(_) => vec![
+                "the journal was modified outside fabrik; keep a copy of the file and compare it with an earlier export".to_owned(),
+            ],
+            _ => Vec::new(),
+        }
+    }
+
+    /// The message and every cause, one per line, as shown to people:
+    /// `error: ...`, then `  caused by: ...`, then `  hint: ...`.
+    pub fn render(&self) -> String {
+        let mut out = format!("error: {self}");
+        let mut source = self.source();
+        while let Some(s) = source {
+            out.push_str(&format!("\n  caused by: {s}"));
+            source = s.source();
+        }
+        if let Self::Integrity(e) = self {
+            out.push_str(&format!("\n  caused by: {}", e.problem));
+        }
+        for h in self.hints() {
+            out.push_str(&format!("\n  hint: {h}"));
+        }
+        out
+    }
+}
+
+/// An error and its causes on one line (`a: b: c`), for journal payloads and
+/// JSON output.
+pub fn chain_text(err: &dyn StdError) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}

@@ -1,0 +1,189 @@
+//! The one place that writes to the terminal.
+//!
+//! Data goes to standard output (tables for people, one JSON document or one
+//! JSON object per line with `--output json`); diagnostics and progress go
+//! to standard error. Colour is used only on a terminal and never when
+//! `NO_COLOR` is set; every line reads correctly without it.
+
+use std::io::{self, IsTerminal as _, Write};
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::cli::OutputFormat;
+use crate::error::Error;
+
+/// Where a command's output goes.
+pub struct Output {
+    format: OutputFormat,
+    color: bool,
+    stderr_is_terminal: bool,
+    stdout: Box<dyn Write + Send>,
+    stderr: Box<dyn Write + Send>,
+}
+
+impl std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Output")
+            .field("format", &self.format)
+            .field("color", &self.color)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Output {
+    /// Output to the process's standard streams.
+    pub fn stdio(format: OutputFormat) -> Self {
+        let stderr_is_terminal = io::stderr().is_terminal();
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Self {
+            format,
+            color: stderr_is_terminal && !no_color,
+            stderr_is_terminal,
+            stdout: Box::new(io::stdout()),
+            stderr: Box::new(io::stderr()),
+        }
+    }
+
+    /// Output to the given writers (tests).
+    pub fn to_writers(
+        format: OutputFormat,
+        stdout: Box<dyn Write + Send>,
+        stderr: Box<dyn Write + Send>,
+    ) -> Self {
+        Self {
+            format,
+            color: false,
+            stderr_is_terminal: false,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Whether `--output json` was asked for.
+    pub fn is_json(&self) -> bool {
+        self.format == OutputFormat::Json
+    }
+
+    /// Whether progress may redraw lines (a terminal on stderr).
+    pub fn is_live(&self) -> bool {
+        self.stderr_is_terminal && !self.is_json()
+    }
+
+    /// Whether colour may be used on stderr.
+    pub fn color(&self) -> bool {
+        self.color
+    }
+
+    /// One JSON value as one line on stdout, flushed.
+    pub fn json<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        let mut line = serde_json::to_vec(value).map_err(|e| Error::Io {
+            action: "cannot encode output for",
+            path: PathBuf::from("<stdout>"),
+            source: io::Error::other(e),
+        })?;
+        line.push(b'\n');
+        self.raw(&line)?;
+        self.stdout.flush().map_err(stdout_err)
+    }
+
+    /// A line of data on stdout.
+    pub fn line(&mut self, text: &str) -> Result<(), Error> {
+        self.stdout
+            .write_all(text.as_bytes())
+            .and_then(|()| self.stdout.write_all(b"\n"))
+            .map_err(stdout_err)
+    }
+
+    /// Raw bytes on stdout.
+    pub fn raw(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        self.stdout.write_all(bytes).map_err(stdout_err)
+    }
+
+    /// The stdout writer, for streaming output.
+    pub fn stdout(&mut self) -> &mut dyn Write {
+        &mut self.stdout
+    }
+
+    /// A diagnostic line on stderr. Failing to write a diagnostic is not an
+    /// error worth stopping for.
+    pub fn diag(&mut self, text: &str) {
+        let _ = self
+            .stderr
+            .write_all(text.as_bytes())
+            .and_then(|()| self.stderr.write_all(b"\n"))
+            .and_then(|()| self.stderr.flush());
+    }
+
+    /// Raw text on stderr without a newline (progress redraws).
+    pub fn diag_raw(&mut self, text: &str) {
+        let _ = self
+            .stderr
+            .write_all(text.as_bytes())
+            .and_then(|()| self.stderr.flush());
+    }
+
+    /// Flushes stdout.
+    pub fn flush(&mut self) -> Result<(), Error> {
+        self.stdout.flush().map_err(stdout_err)
+    }
+
+    /// Renders an error on stderr (`error:`, `caused by:`, `hint:` lines), or
+    /// as one JSON object on stdout with `--output json`.
+    pub fn error(&mut self, err: &Error) {
+        if self.is_json() {
+            let v = serde_json::json!({
+                "error": crate::error::chain_text(err),
+                "exit_code": err.exit_code(),
+                "hints": err.hints(),
+            });
+            let _ = self.json(&v);
+        }
+        let text = err.render();
+        if self.color {
+            let text = text.replacen("error:", "\x1b[1;31merror:\x1b[0m", 1);
+            self.diag(&text);
+        } else {
+            self.diag(&text);
+        }
+    }
+}
+
+fn stdout_err(source: io::Error) -> Error {
+    Error::Io {
+        action: "cannot write to",
+        path: PathBuf::from("<stdout>"),
+        source,
+    }
+}
+
+/// Formats rows as aligned columns (two spaces apart), for human tables.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+    }
+    let mut out = String::new();
+    let render = |cells: Vec<&str>, out: &mut String| {
+        let mut line = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                line.push_str(c);
+            } else {
+                let pad = widths.get(i).copied().unwrap_or(0);
+                line.push_str(&format!("{c:<pad$}  "));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    };
+    render(header.to_vec(), &mut out);
+    for row in rows {
+        render(row.iter().map(String::as_str).collect(), &mut out);
+    }
+    out
+}

@@ -1,0 +1,271 @@
+//! The journal store: an append-only, hash-chained log of events with cached
+//! projections.
+//!
+//! [`EventStore`] is the contract every backend fulfils (SQLite in
+//! [`sqlite`], in memory in [`memory`]; one contract test suite runs against
+//! each). The trait is synchronous: the async engine calls it from a
+//! blocking thread, never holding a connection across an `.await`.
+
+mod append;
+pub mod memory;
+pub mod sqlite;
+mod verify;
+
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+
+use crate::event::{DecodeError, Event, NewEvent, RecordedEvent, parse_timestamp};
+use crate::id::{DeploymentId, Digest, RunId, Seq, StreamVersion};
+use crate::projection::{DeploymentView, RunView};
+
+pub use append::{Tail, encode};
+pub use verify::{ChainChecker, ChainError, VerifyReport, verify_store};
+
+/// An event exactly as stored: the text that was hashed, and the hashes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// Global sequence.
+    pub seq: u64,
+    /// Deployment name (not re-validated: stored text is reported as is).
+    pub deployment: String,
+    /// Position in the deployment's stream.
+    pub stream_version: u64,
+    /// Run id, if any.
+    pub run: Option<String>,
+    /// Timestamp text.
+    pub at: String,
+    /// Event type name.
+    pub type_name: String,
+    /// Event version.
+    pub version: u32,
+    /// Canonical payload JSON text.
+    pub payload: String,
+    /// Previous hash.
+    pub prev_hash: Digest,
+    /// Hash.
+    pub hash: Digest,
+}
+
+impl StoredEvent {
+    /// The fields that enter the hash.
+    pub fn canonical(&self) -> crate::event::CanonicalFields<'_> {
+        crate::event::CanonicalFields {
+            seq: self.seq,
+            deployment: &self.deployment,
+            stream_version: self.stream_version,
+            run: self.run.as_deref().unwrap_or(""),
+            at: &self.at,
+            type_name: &self.type_name,
+            version: self.version,
+            payload: &self.payload,
+        }
+    }
+
+    /// Decodes into a typed event.
+    pub fn decode(&self) -> Result<RecordedEvent, StoreError> {
+        let bad = |what: String| StoreError::Corrupt {
+            seq: Seq(self.seq),
+            what,
+        };
+        let deployment =
+            DeploymentId::new(self.deployment.clone()).map_err(|e| bad(e.to_string()))?;
+        let run = match &self.run {
+            Some(r) => Some(r.parse::<RunId>().map_err(|e| bad(e.to_string()))?),
+            None => None,
+        };
+        let at = parse_timestamp(&self.at).map_err(|e| bad(format!("bad timestamp: {e}")))?;
+        let event = Event::decode(&self.type_name, self.version, &self.payload).map_err(|e| {
+            StoreError::Decode {
+                seq: Seq(self.seq),
+                source: e,
+            }
+        })?;
+        Ok(RecordedEvent {
+            seq: Seq(self.seq),
+            deployment,
+            stream_version: StreamVersion(self.stream_version),
+            run,
+            at,
+            event,
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+        })
+    }
+}
+
+/// Which events a scan visits (all of them by default), in sequence order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scan {
+    /// Only this deployment's events.
+    pub deployment: Option<DeploymentId>,
+    /// Only this run's events.
+    pub run: Option<RunId>,
+    /// Only events with a sequence number up to this one.
+    pub until_seq: Option<Seq>,
+}
+
+/// Errors of the journal store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another writer appended to the stream first.
+    #[error(
+        "concurrent write to deployment {deployment}: expected stream version {expected}, found {actual}"
+    )]
+    Conflict {
+        /// The stream.
+        deployment: DeploymentId,
+        /// The version the append expected.
+        expected: StreamVersion,
+        /// The version found.
+        actual: StreamVersion,
+    },
+    /// The database was written by a newer Fabrik.
+    #[error(
+        "state database {path} has schema version {found}, newer than this fabrik knows ({known}); upgrade fabrik"
+    )]
+    NewerSchema {
+        /// The database.
+        path: PathBuf,
+        /// Its version.
+        found: i64,
+        /// The newest this binary knows.
+        known: i64,
+    },
+    /// A stored event could not be decoded.
+    #[error("event {seq} cannot be read")]
+    Decode {
+        /// Where.
+        seq: Seq,
+        /// Why.
+        #[source]
+        source: DecodeError,
+    },
+    /// A stored row is not what Fabrik writes.
+    #[error("event {seq} is corrupt: {what}")]
+    Corrupt {
+        /// Where.
+        seq: Seq,
+        /// What is wrong.
+        what: String,
+    },
+    /// A cached projection could not be read.
+    #[error("cached projection of {what} is unreadable")]
+    Projection {
+        /// Which one.
+        what: String,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The database failed.
+    #[error("state database {path}")]
+    Sqlite {
+        /// The database.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The file system failed.
+    #[error("cannot open state at {path}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A store-specific failure with a message (other backends).
+    #[error("{0}")]
+    Backend(String),
+}
+
+/// The contract of a journal backend.
+///
+/// Appends are atomic (all events of one call or none), carry the expected
+/// version of the stream (optimistic concurrency: of two writers at the same
+/// expected version exactly one wins, the other gets
+/// [`StoreError::Conflict`]), extend the global hash chain, update the cached
+/// projections in the same transaction, and are durable when they return.
+pub trait EventStore: Send + Sync {
+    /// Appends `events` to `deployment`'s stream, whose current version must
+    /// be `expected`.
+    fn append(
+        &self,
+        deployment: &DeploymentId,
+        expected: StreamVersion,
+        events: &[NewEvent],
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// The current version of a stream (0 when it has no events).
+    fn stream_version(&self, deployment: &DeploymentId) -> Result<StreamVersion, StoreError>;
+
+    /// The cached view of one deployment (reads only that deployment).
+    fn deployment(&self, deployment: &DeploymentId) -> Result<Option<DeploymentView>, StoreError>;
+
+    /// The cached view of one run.
+    fn run(&self, run: &RunId) -> Result<Option<RunView>, StoreError>;
+
+    /// Every run of a deployment, oldest first.
+    fn runs(&self, deployment: &DeploymentId) -> Result<Vec<RunView>, StoreError>;
+
+    /// Every deployment with at least one event, by name.
+    fn deployments(&self) -> Result<Vec<DeploymentId>, StoreError>;
+
+    /// Visits stored events in sequence order, as stored (for export and
+    /// verification), stopping when `visit` breaks.
+    fn scan(
+        &self,
+        scan: &Scan,
+        visit: &mut dyn FnMut(StoredEvent) -> ControlFlow<()>,
+    ) -> Result<(), StoreError>;
+
+    /// Every cached deployment view (for verification).
+    fn cached_deployments(&self) -> Result<Vec<DeploymentView>, StoreError>;
+
+    /// Every cached run view (for verification).
+    fn cached_runs(&self) -> Result<Vec<RunView>, StoreError>;
+
+    /// The number of events.
+    fn len(&self) -> Result<u64, StoreError>;
+
+    /// Whether the journal is empty.
+    fn is_empty(&self) -> Result<bool, StoreError> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Events of one stream from a version on (decoded).
+    fn read_stream(
+        &self,
+        deployment: &DeploymentId,
+        after: StreamVersion,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let mut out = Vec::new();
+        let mut err = None;
+        self.scan(
+            &Scan {
+                deployment: Some(deployment.clone()),
+                ..Scan::default()
+            },
+            &mut |e| {
+                if e.stream_version <= after.0 {
+                    return ControlFlow::Continue(());
+                }
+                match e.decode() {
+                    Ok(r) => {
+                        out.push(r);
+                        ControlFlow::Continue(())
+                    }
+                    Err(e) => {
+                        err = Some(e);
+                        ControlFlow::Break(())
+                    }
+                }
+            },
+        )?;
+        match err {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+}

@@ -1,0 +1,568 @@
+//! The SQLite journal.
+//!
+//! One file (default `.fabrik/state.db`, mode 0600) in WAL mode with
+//! `synchronous=FULL`: every committed append is fsynced to the WAL before
+//! `append` returns, so it survives `kill -9` and power loss (see
+//! `docs/storage.md`). Writers serialise on SQLite's write lock
+//! (`BEGIN IMMEDIATE`, with a generous busy timeout so that concurrent
+//! processes wait instead of failing with "database is locked"); readers
+//! never block.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::{EventStore, Scan, StoreError, StoredEvent, Tail, encode};
+use crate::event::{NewEvent, RecordedEvent};
+use crate::id::{DeploymentId, Digest, RunId, Seq, StreamVersion};
+use crate::projection::{DeploymentView, RunView, apply_to};
+
+/// The migrations, in order. Never edit one that has shipped.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "journal",
+    include_str!("../../schema/sqlite/0001_journal.sql"),
+)];
+
+/// The newest schema version this binary knows.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// How long a writer waits for another process's write transaction.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A journal in an SQLite file.
+#[derive(Debug)]
+pub struct SqliteStore {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed, with mode 0600 and a 0700 parent directory
+    /// when Fabrik creates it) and migrates the journal at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        create_private(path)?;
+        let conn = Connection::open(path).map_err(|e| sql(path, e))?;
+        Self::configure(path, &conn)?;
+        migrate(path, &conn)?;
+        Ok(Self {
+            path: path.to_owned(),
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// Opens an existing journal without creating or migrating it (for read
+    /// only commands on a path that must already exist).
+    pub fn open_existing(path: &Path) -> Result<Self, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::Io {
+                path: path.to_owned(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no journal here (run `fabrik apply` first, or pass --state)",
+                ),
+            });
+        }
+        Self::open(path)
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn configure(path: &Path, conn: &Connection) -> Result<(), StoreError> {
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| sql(path, e))?;
+        // journal_mode returns a row; query it rather than execute.
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .map_err(|e| sql(path, e))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Backend(format!(
+                "state database {}: cannot switch to WAL mode (got {mode})",
+                path.display()
+            )));
+        }
+        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
+            .map_err(|e| sql(path, e))?;
+        Ok(())
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // rusqlite rolls back an unfinished transaction when it is dropped,
+        // so a panic elsewhere cannot leave the connection mid-transaction.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn err(&self, e: rusqlite::Error) -> StoreError {
+        sql(&self.path, e)
+    }
+
+    /// Rebuilds every cached projection from the events.
+    pub fn rebuild_projections(&self) -> Result<(), StoreError> {
+        let mut projection = crate::projection::Projection::new();
+        let mut err = None;
+        self.scan(&Scan::default(), &mut |row| match row.decode() {
+            Ok(e) => {
+                projection.apply(&e);
+                ControlFlow::Continue(())
+            }
+            Err(e) => {
+                err = Some(e);
+                ControlFlow::Break(())
+            }
+        })?;
+        if let Some(e) = err {
+            return Err(e);
+        }
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        tx.execute_batch("DELETE FROM deployment_projection; DELETE FROM run_projection;")
+            .map_err(|e| self.err(e))?;
+        for view in projection.deployments.values() {
+            save_deployment(&tx, view).map_err(|e| self.err(e))?;
+        }
+        for run in projection.runs.values() {
+            save_run(&tx, run).map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    fn load_view(
+        &self,
+        conn: &Connection,
+        deployment: &DeploymentId,
+    ) -> Result<Option<DeploymentView>, StoreError> {
+        let body: Option<String> = conn
+            .prepare_cached("SELECT body FROM deployment_projection WHERE deployment = ?1")
+            .and_then(|mut s| s.query_row([deployment.as_str()], |r| r.get(0)).optional())
+            .map_err(|e| self.err(e))?;
+        body.map(|b| {
+            serde_json::from_str(&b).map_err(|source| StoreError::Projection {
+                what: format!("deployment {deployment}"),
+                source,
+            })
+        })
+        .transpose()
+    }
+
+    fn load_run(&self, conn: &Connection, run: &str) -> Result<Option<RunView>, StoreError> {
+        let body: Option<String> = conn
+            .prepare_cached("SELECT body FROM run_projection WHERE run = ?1")
+            .and_then(|mut s| s.query_row([run], |r| r.get(0)).optional())
+            .map_err(|e| self.err(e))?;
+        body.map(|b| {
+            serde_json::from_str(&b).map_err(|source| StoreError::Projection {
+                what: format!("run {run}"),
+                source,
+            })
+        })
+        .transpose()
+    }
+}
+
+impl EventStore for SqliteStore {
+    fn append(
+        &self,
+        deployment: &DeploymentId,
+        expected: StreamVersion,
+        events: &[NewEvent],
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let actual: u64 = tx
+            .prepare_cached(
+                "SELECT COALESCE(MAX(stream_version), 0) FROM events WHERE deployment = ?1",
+            )
+            .and_then(|mut s| s.query_row([deployment.as_str()], |r| r.get(0)))
+            .map_err(|e| self.err(e))?;
+        if actual != expected.0 {
+            return Err(StoreError::Conflict {
+                deployment: deployment.clone(),
+                expected,
+                actual: StreamVersion(actual),
+            });
+        }
+        let tail = tx
+            .prepare_cached("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
+            .and_then(|mut s| {
+                s.query_row([], |r| Ok((r.get::<_, u64>(0)?, r.get::<_, Vec<u8>>(1)?)))
+                    .optional()
+            })
+            .map_err(|e| self.err(e))?;
+        let tail = match tail {
+            None => Tail::EMPTY,
+            Some((seq, hash)) => Tail {
+                seq,
+                hash: digest(&hash).ok_or_else(|| StoreError::Corrupt {
+                    seq: Seq(seq),
+                    what: "hash is not 32 bytes".to_owned(),
+                })?,
+            },
+        };
+        let (rows, recorded) = encode(deployment, expected, tail, events);
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO events (seq, deployment, stream_version, run, at, type, version, payload, prev_hash, hash)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                )
+                .map_err(|e| self.err(e))?;
+            for row in &rows {
+                insert
+                    .execute(params![
+                        row.seq,
+                        row.deployment,
+                        row.stream_version,
+                        row.run,
+                        row.at,
+                        row.type_name,
+                        row.version,
+                        row.payload,
+                        &row.prev_hash.0[..],
+                        &row.hash.0[..],
+                    ])
+                    .map_err(|e| self.err(e))?;
+            }
+        }
+        let mut view = self
+            .load_view(&tx, deployment)?
+            .unwrap_or_else(|| DeploymentView::new(deployment.clone()));
+        let mut runs = BTreeMap::new();
+        for r in &recorded {
+            if let Some(id) = &r.run
+                && !runs.contains_key(id)
+                && let Some(rv) = self.load_run(&tx, id.as_str())?
+            {
+                runs.insert(id.clone(), rv);
+            }
+        }
+        for r in &recorded {
+            apply_to(&mut view, &mut runs, r);
+        }
+        save_deployment(&tx, &view).map_err(|e| self.err(e))?;
+        for run in runs.values() {
+            save_run(&tx, run).map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(recorded)
+    }
+
+    fn stream_version(&self, deployment: &DeploymentId) -> Result<StreamVersion, StoreError> {
+        let conn = self.conn();
+        conn.prepare_cached(
+            "SELECT COALESCE(MAX(stream_version), 0) FROM events WHERE deployment = ?1",
+        )
+        .and_then(|mut s| s.query_row([deployment.as_str()], |r| r.get(0)))
+        .map(StreamVersion)
+        .map_err(|e| self.err(e))
+    }
+
+    fn deployment(&self, deployment: &DeploymentId) -> Result<Option<DeploymentView>, StoreError> {
+        let conn = self.conn();
+        self.load_view(&conn, deployment)
+    }
+
+    fn run(&self, run: &RunId) -> Result<Option<RunView>, StoreError> {
+        let conn = self.conn();
+        self.load_run(&conn, run.as_str())
+    }
+
+    fn runs(&self, deployment: &DeploymentId) -> Result<Vec<RunView>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT run, body FROM run_projection WHERE deployment = ?1 ORDER BY first_seq",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([deployment.as_str()], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (run, body) = row.map_err(|e| self.err(e))?;
+            out.push(
+                serde_json::from_str(&body).map_err(|source| StoreError::Projection {
+                    what: format!("run {run}"),
+                    source,
+                })?,
+            );
+        }
+        Ok(out)
+    }
+
+    fn deployments(&self) -> Result<Vec<DeploymentId>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached("SELECT DISTINCT deployment FROM events ORDER BY deployment")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let name = row.map_err(|e| self.err(e))?;
+            if let Ok(id) = DeploymentId::new(name) {
+                out.push(id);
+            }
+        }
+        Ok(out)
+    }
+
+    fn scan(
+        &self,
+        scan: &Scan,
+        visit: &mut dyn FnMut(StoredEvent) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        let conn = self.conn();
+        let mut sql = String::from(
+            "SELECT seq, deployment, stream_version, run, at, type, version, payload, prev_hash, hash FROM events WHERE 1=1",
+        );
+        let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
+        if let Some(d) = &scan.deployment {
+            args.push(Box::new(d.as_str().to_owned()));
+            sql.push_str(&format!(" AND deployment = ?{}", args.len()));
+        }
+        if let Some(r) = &scan.run {
+            args.push(Box::new(r.as_str().to_owned()));
+            sql.push_str(&format!(" AND run = ?{}", args.len()));
+        }
+        if let Some(s) = scan.until_seq {
+            args.push(Box::new(s.0));
+            sql.push_str(&format!(" AND seq <= ?{}", args.len()));
+        }
+        // Within one stream, stream order is sequence order; ordering by it
+        // lets SQLite walk the (deployment, stream_version) index.
+        if scan.deployment.is_some() && scan.run.is_none() {
+            sql.push_str(" ORDER BY stream_version");
+        } else {
+            sql.push_str(" ORDER BY seq");
+        }
+        let mut stmt = conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(args.iter()))
+            .map_err(|e| self.err(e))?;
+        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+            let seq: u64 = row.get(0).map_err(|e| self.err(e))?;
+            let prev: Vec<u8> = row.get(8).map_err(|e| self.err(e))?;
+            let hash: Vec<u8> = row.get(9).map_err(|e| self.err(e))?;
+            let bad = |what: &str| StoreError::Corrupt {
+                seq: Seq(seq),
+                what: what.to_owned(),
+            };
+            let event = StoredEvent {
+                seq,
+                deployment: row.get(1).map_err(|e| self.err(e))?,
+                stream_version: row.get(2).map_err(|e| self.err(e))?,
+                run: row.get(3).map_err(|e| self.err(e))?,
+                at: row.get(4).map_err(|e| self.err(e))?,
+                type_name: row.get(5).map_err(|e| self.err(e))?,
+                version: row.get(6).map_err(|e| self.err(e))?,
+                payload: row.get(7).map_err(|e| self.err(e))?,
+                prev_hash: digest(&prev).ok_or_else(|| bad("previous hash is not 32 bytes"))?,
+                hash: digest(&hash).ok_or_else(|| bad("hash is not 32 bytes"))?,
+            };
+            if visit(event).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn cached_deployments(&self) -> Result<Vec<DeploymentView>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT deployment, body FROM deployment_projection ORDER BY deployment")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (name, body) = row.map_err(|e| self.err(e))?;
+            out.push(
+                serde_json::from_str(&body).map_err(|source| StoreError::Projection {
+                    what: format!("deployment {name}"),
+                    source,
+                })?,
+            );
+        }
+        Ok(out)
+    }
+
+    fn cached_runs(&self) -> Result<Vec<RunView>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT run, body FROM run_projection ORDER BY run")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (run, body) = row.map_err(|e| self.err(e))?;
+            out.push(
+                serde_json::from_str(&body).map_err(|source| StoreError::Projection {
+                    what: format!("run {run}"),
+                    source,
+                })?,
+            );
+        }
+        Ok(out)
+    }
+
+    fn len(&self) -> Result<u64, StoreError> {
+        let conn = self.conn();
+        conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
+            .map_err(|e| self.err(e))
+    }
+}
+
+fn save_deployment(conn: &Connection, view: &DeploymentView) -> Result<(), rusqlite::Error> {
+    let body = serde_json::to_string(view).unwrap_or_default();
+    conn.prepare_cached(
+        "INSERT INTO deployment_projection (deployment, version, last_seq, body) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (deployment) DO UPDATE SET version = excluded.version, last_seq = excluded.last_seq, body = excluded.body",
+    )?
+    .execute(params![
+        view.deployment.as_str(),
+        view.version.0,
+        view.last_seq.0,
+        body
+    ])?;
+    Ok(())
+}
+
+fn save_run(conn: &Connection, run: &RunView) -> Result<(), rusqlite::Error> {
+    let body = serde_json::to_string(run).unwrap_or_default();
+    conn.prepare_cached(
+        "INSERT INTO run_projection (run, deployment, first_seq, body) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (run) DO UPDATE SET body = excluded.body",
+    )?
+    .execute(params![
+        run.run.as_str(),
+        run.deployment.as_str(),
+        run.first_seq.0,
+        body
+    ])?;
+    Ok(())
+}
+
+fn digest(bytes: &[u8]) -> Option<Digest> {
+    <[u8; 32]>::try_from(bytes).ok().map(Digest)
+}
+
+fn sql(path: &Path, source: rusqlite::Error) -> StoreError {
+    StoreError::Sqlite {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Creates the database file with mode 0600 (and its directory with 0700)
+/// before SQLite opens it, so it is never readable by others, not even for
+/// an instant. SQLite gives the `-wal` and `-shm` files the mode of the
+/// database file.
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    let io = |source| StoreError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+        && !dir.exists()
+    {
+        let mut b = fs::DirBuilder::new();
+        b.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt as _;
+            b.mode(0o700);
+        }
+        b.create(dir).map_err(io)?;
+    }
+    let mut o = fs::OpenOptions::new();
+    o.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        o.mode(0o600);
+    }
+    o.open(path).map_err(io)?;
+    Ok(())
+}
+
+fn migrate(path: &Path, conn: &Connection) -> Result<(), StoreError> {
+    let err = |e| sql(path, e);
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS fabrik_schema (
+             version    INTEGER PRIMARY KEY,
+             name       TEXT NOT NULL,
+             applied_at TEXT NOT NULL
+         )",
+    )
+    .map_err(err)?;
+    let current: i64 = conn
+        .query_row(
+            "SELECT COALESCE(MAX(version), 0) FROM fabrik_schema",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(err)?;
+    if current > SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema {
+            path: path.to_owned(),
+            found: current,
+            known: SCHEMA_VERSION,
+        });
+    }
+    for (version, name, sql_text) in MIGRATIONS {
+        if *version <= current {
+            continue;
+        }
+        // IMMEDIATE: take the write lock before reading, so that two
+        // processes opening a new journal at once wait for each other
+        // instead of failing.
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(err)?;
+        let step = || -> Result<(), rusqlite::Error> {
+            // Another process may have migrated while we waited for the lock.
+            let done: bool = conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM fabrik_schema WHERE version = ?1)",
+                [version],
+                |r| r.get(0),
+            )?;
+            if !done {
+                conn.execute_batch(sql_text)?;
+                conn.execute(
+                    "INSERT INTO fabrik_schema (version, name, applied_at) VALUES (?1, ?2, ?3)",
+                    params![
+                        version,
+                        name,
+                        crate::event::format_timestamp(jiff::Timestamp::now())
+                    ],
+                )?;
+                conn.execute_batch(&format!("PRAGMA user_version = {version}"))?;
+            }
+            Ok(())
+        };
+        match step() {
+            Ok(()) => conn.execute_batch("COMMIT").map_err(err)?,
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(err(e));
+            }
+        }
+    }
+    Ok(())
+}

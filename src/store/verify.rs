@@ -1,0 +1,250 @@
+//! Checking a journal: the hash chain, the sequence, the streams, and that
+//! the cached projections equal a fresh fold.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::ControlFlow;
+
+use serde::Serialize;
+
+use super::{EventStore, Scan, StoreError, StoredEvent};
+use crate::id::{Digest, Seq};
+use crate::projection::Projection;
+
+/// The first thing found wrong with a journal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("event {seq}: {problem}")]
+pub struct ChainError {
+    /// The first bad sequence number.
+    pub seq: Seq,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+/// Walks a journal event by event, checking each against the one before.
+#[derive(Debug)]
+pub struct ChainChecker {
+    /// The sequence number expected next (`None`: whatever comes first, for
+    /// filtered exports).
+    next_seq: Option<u64>,
+    /// The hash the next event must name as its predecessor.
+    prev: Option<Digest>,
+    /// Stream versions seen per deployment.
+    streams: HashMap<String, u64>,
+    /// Whether gaps are allowed (a filtered export).
+    gaps_allowed: bool,
+    /// Scratch buffer for canonical bytes.
+    scratch: Vec<u8>,
+    /// Events checked.
+    pub count: u64,
+}
+
+impl ChainChecker {
+    /// A checker for a whole journal, which must start at sequence 1 with the
+    /// genesis hash and have no gaps.
+    pub fn whole() -> Self {
+        Self {
+            next_seq: Some(1),
+            prev: Some(Digest::GENESIS),
+            streams: HashMap::new(),
+            gaps_allowed: false,
+            scratch: Vec::with_capacity(512),
+            count: 0,
+        }
+    }
+
+    /// A checker for a filtered export: each event's hash must match its own
+    /// content and its stated predecessor; links are checked only between
+    /// consecutive sequence numbers.
+    pub fn filtered() -> Self {
+        Self {
+            next_seq: None,
+            prev: None,
+            streams: HashMap::new(),
+            gaps_allowed: true,
+            scratch: Vec::with_capacity(512),
+            count: 0,
+        }
+    }
+
+    /// Checks one event.
+    pub fn check(&mut self, e: &StoredEvent) -> Result<(), ChainError> {
+        let fail = |problem: String| ChainError {
+            seq: Seq(e.seq),
+            problem,
+        };
+        let consecutive = self.next_seq == Some(e.seq);
+        if !self.gaps_allowed {
+            match self.next_seq {
+                Some(n) if n == e.seq => {}
+                Some(n) if e.seq > n => {
+                    return Err(ChainError {
+                        seq: Seq(n),
+                        problem: format!("missing: the next event stored is {}", e.seq),
+                    });
+                }
+                Some(n) => {
+                    return Err(fail(format!(
+                        "out of order: expected sequence {n}, found {}",
+                        e.seq
+                    )));
+                }
+                None => {}
+            }
+        } else if let Some(n) = self.next_seq
+            && e.seq < n
+        {
+            return Err(fail(format!("out of order: expected at least {n}")));
+        }
+        if (consecutive || !self.gaps_allowed)
+            && let Some(prev) = self.prev
+            && e.prev_hash != prev
+        {
+            return Err(fail(format!(
+                "previous hash {} does not match the hash of event {} ({})",
+                e.prev_hash.short(),
+                e.seq.saturating_sub(1),
+                prev.short()
+            )));
+        }
+        let computed = e.canonical().hash(&e.prev_hash, &mut self.scratch);
+        if computed != e.hash {
+            return Err(fail(format!(
+                "content does not match its hash (stored {}, computed {})",
+                e.hash.short(),
+                computed.short()
+            )));
+        }
+        let sv = self.streams.entry(e.deployment.clone()).or_insert(0);
+        if !self.gaps_allowed && e.stream_version != *sv + 1 {
+            return Err(fail(format!(
+                "stream {} jumps from version {} to {}",
+                e.deployment, sv, e.stream_version
+            )));
+        }
+        *sv = e.stream_version;
+        self.next_seq = Some(e.seq + 1);
+        self.prev = Some(e.hash);
+        self.count += 1;
+        Ok(())
+    }
+
+    /// The hash of the last event checked.
+    pub fn last_hash(&self) -> Option<Digest> {
+        self.prev
+    }
+}
+
+/// What `replay --verify` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    /// Events checked.
+    pub events: u64,
+    /// Deployments found.
+    pub deployments: usize,
+    /// Runs found.
+    pub runs: usize,
+    /// Hash of the last event.
+    pub last_hash: Option<Digest>,
+    /// The first broken link, bad hash or unreadable event.
+    pub chain_error: Option<ChainError>,
+    /// Cached projections that differ from a fresh fold.
+    pub projection_mismatches: Vec<String>,
+}
+
+impl VerifyReport {
+    /// Whether everything checked out.
+    pub fn is_ok(&self) -> bool {
+        self.chain_error.is_none() && self.projection_mismatches.is_empty()
+    }
+}
+
+/// Re-checks the whole chain of `store` and compares its cached projections
+/// with a fresh fold.
+pub fn verify_store(store: &dyn EventStore) -> Result<(VerifyReport, Projection), StoreError> {
+    let mut checker = ChainChecker::whole();
+    let mut projection = Projection::new();
+    let mut chain_error = None;
+    store.scan(&Scan::default(), &mut |e| {
+        if let Err(err) = checker.check(&e) {
+            chain_error = Some(err);
+            return ControlFlow::Break(());
+        }
+        match e.decode() {
+            Ok(r) => {
+                projection.apply(&r);
+                ControlFlow::Continue(())
+            }
+            Err(err) => {
+                chain_error = Some(ChainError {
+                    seq: Seq(e.seq),
+                    problem: crate::error::chain_text(&err),
+                });
+                ControlFlow::Break(())
+            }
+        }
+    })?;
+    let mut mismatches = Vec::new();
+    if chain_error.is_none() {
+        compare(store, &projection, &mut mismatches)?;
+    }
+    Ok((
+        VerifyReport {
+            events: checker.count,
+            deployments: projection.deployments.len(),
+            runs: projection.runs.len(),
+            last_hash: checker.last_hash().filter(|_| checker.count > 0),
+            chain_error,
+            projection_mismatches: mismatches,
+        },
+        projection,
+    ))
+}
+
+fn compare(
+    store: &dyn EventStore,
+    fresh: &Projection,
+    out: &mut Vec<String>,
+) -> Result<(), StoreError> {
+    let cached: BTreeMap<_, _> = store
+        .cached_deployments()?
+        .into_iter()
+        .map(|d| (d.deployment.clone(), d))
+        .collect();
+    for (name, view) in &fresh.deployments {
+        match cached.get(name) {
+            None => out.push(format!("deployment {name}: no cached projection")),
+            Some(c) if c != view => out.push(format!(
+                "deployment {name}: cached projection differs from the fold (cached at version {}, fold at {})",
+                c.version, view.version
+            )),
+            Some(_) => {}
+        }
+    }
+    for name in cached.keys() {
+        if !fresh.deployments.contains_key(name) {
+            out.push(format!(
+                "deployment {name}: cached projection without events"
+            ));
+        }
+    }
+    let cached_runs: BTreeMap<_, _> = store
+        .cached_runs()?
+        .into_iter()
+        .map(|r| (r.run.clone(), r))
+        .collect();
+    for (id, run) in &fresh.runs {
+        match cached_runs.get(id) {
+            None => out.push(format!("run {id}: no cached projection")),
+            Some(c) if c != run => {
+                out.push(format!("run {id}: cached projection differs from the fold"))
+            }
+            Some(_) => {}
+        }
+    }
+    for id in cached_runs.keys() {
+        if !fresh.runs.contains_key(id) {
+            out.push(format!("run {id}: cached projection without events"));
+        }
+    }
+    Ok(())
+}
