@@ -386,7 +386,7 @@ impl Builder<'_> {
             desired_hash: None,
             mark: None,
         }));
-        if k.1 == ResourceKind::Monitor && self.events.len() % 97 == 0 {
+        if k.1 == ResourceKind::Monitor && self.events.len().is_multiple_of(97) {
             self.push(Event::ResourceFailed(ResourceFailed {
                 resource: k.0.clone(),
                 kind: k.1,

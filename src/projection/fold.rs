@@ -208,10 +208,10 @@ fn apply_event(
             let r = resource(view, &e.resource, e.kind);
             r.status = ResourceStatus::Present;
             r.remote_id = Some(e.remote_id.clone());
-            if e.restored {
-                if let Some(c) = &r.committed {
-                    r.desired = c.desired.clone();
-                }
+            if e.restored
+                && let Some(c) = &r.committed
+            {
+                r.desired = c.desired.clone();
             }
             if e.desired_hash.is_some() {
                 r.desired_hash = e.desired_hash;

@@ -8,6 +8,10 @@
     missing_docs
 )]
 
+mod journal;
+mod props;
 mod provider;
 mod sandbox;
 mod spec;
+mod store;
+mod support;

@@ -1,0 +1,294 @@
+//! The store contract: every backend must pass these.
+
+use std::ops::ControlFlow;
+use std::sync::{Arc, Barrier};
+
+use fabrik::event::{
+    Event, LockReleased, NewEvent, RunCommand, RunOptions, RunStarted, RunStateChanged,
+};
+use fabrik::generate::Shape;
+use fabrik::id::{DeploymentId, RunId, Seq, StreamVersion};
+use fabrik::projection::{Projection, RunState};
+use fabrik::store::memory::MemoryStore;
+use fabrik::store::sqlite::SqliteStore;
+use fabrik::store::{EventStore, Scan, StoreError, verify_store};
+
+use crate::support::fill;
+
+/// A backend under test: how to open a fresh store, and a second handle on
+/// the same journal (another connection or the same instance).
+pub trait Backend {
+    fn fresh(
+        &self,
+    ) -> (
+        Arc<dyn EventStore>,
+        Box<dyn Fn() -> Arc<dyn EventStore> + Send + Sync>,
+    );
+}
+
+struct Memory;
+impl Backend for Memory {
+    fn fresh(
+        &self,
+    ) -> (
+        Arc<dyn EventStore>,
+        Box<dyn Fn() -> Arc<dyn EventStore> + Send + Sync>,
+    ) {
+        let s: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
+        let again = s.clone();
+        (s, Box::new(move || again.clone()))
+    }
+}
+
+struct Sqlite(tempfile::TempDir);
+impl Backend for Sqlite {
+    fn fresh(
+        &self,
+    ) -> (
+        Arc<dyn EventStore>,
+        Box<dyn Fn() -> Arc<dyn EventStore> + Send + Sync>,
+    ) {
+        let path = self.0.path().join(format!("{}.db", RunId::generate()));
+        let s: Arc<dyn EventStore> = Arc::new(SqliteStore::open(&path).unwrap());
+        (
+            s,
+            Box::new(move || Arc::new(SqliteStore::open(&path).unwrap()) as Arc<dyn EventStore>),
+        )
+    }
+}
+
+fn dep(name: &str) -> DeploymentId {
+    DeploymentId::new(name).unwrap()
+}
+
+fn at(micros: i64) -> jiff::Timestamp {
+    jiff::Timestamp::from_microsecond(1_767_225_600_000_000 + micros).unwrap()
+}
+
+fn started(run: &RunId) -> NewEvent {
+    NewEvent {
+        run: Some(run.clone()),
+        at: at(1),
+        event: Event::RunStarted(RunStarted {
+            command: RunCommand::Apply,
+            spec_path: Some("spec.yaml".into()),
+            spec_hash: None,
+            user: "u".into(),
+            host: "h".into(),
+            pid: 1,
+            fabrik_version: "0".into(),
+            options: RunOptions::default(),
+        }),
+    }
+}
+
+fn moved(run: &RunId, from: RunState, to: RunState) -> NewEvent {
+    NewEvent {
+        run: Some(run.clone()),
+        at: at(2),
+        event: Event::RunStateChanged(RunStateChanged {
+            from,
+            to,
+            reason: None,
+        }),
+    }
+}
+
+/// Every contract check, against one backend.
+pub fn contract(b: &dyn Backend) {
+    appends_extend_the_chain_and_the_stream(b);
+    a_stale_expected_version_is_a_conflict_and_appends_nothing(b);
+    streams_are_independent_but_share_one_chain(b);
+    two_writers_at_the_same_version_exactly_one_wins(b);
+    cached_projections_equal_a_fresh_fold(b);
+    scans_filter_by_deployment_run_and_sequence(b);
+}
+
+fn appends_extend_the_chain_and_the_stream(b: &dyn Backend) {
+    let (s, _) = b.fresh();
+    assert_eq!(s.len().unwrap(), 0);
+    assert_eq!(s.stream_version(&dep("a")).unwrap(), StreamVersion(0));
+    let run = RunId::generate();
+    let rec = s
+        .append(
+            &dep("a"),
+            StreamVersion(0),
+            &[
+                started(&run),
+                moved(&run, RunState::Pending, RunState::Validating),
+            ],
+        )
+        .unwrap();
+    assert_eq!(rec.len(), 2);
+    assert_eq!(rec[0].seq, Seq(1));
+    assert_eq!(rec[1].seq, Seq(2));
+    assert_eq!(rec[1].stream_version, StreamVersion(2));
+    assert_eq!(rec[1].prev_hash, rec[0].hash);
+    assert_eq!(s.stream_version(&dep("a")).unwrap(), StreamVersion(2));
+    let back = s.read_stream(&dep("a"), StreamVersion(0)).unwrap();
+    assert_eq!(back, rec, "what is read back equals what was appended");
+    let view = s.deployment(&dep("a")).unwrap().unwrap();
+    assert_eq!(view.latest_state, Some(RunState::Validating));
+    assert_eq!(s.run(&run).unwrap().unwrap().state, RunState::Validating);
+}
+
+fn a_stale_expected_version_is_a_conflict_and_appends_nothing(b: &dyn Backend) {
+    let (s, _) = b.fresh();
+    let run = RunId::generate();
+    s.append(&dep("a"), StreamVersion(0), &[started(&run)])
+        .unwrap();
+    let err = s
+        .append(&dep("a"), StreamVersion(0), &[started(&RunId::generate())])
+        .unwrap_err();
+    match err {
+        StoreError::Conflict {
+            expected, actual, ..
+        } => {
+            assert_eq!(expected, StreamVersion(0));
+            assert_eq!(actual, StreamVersion(1));
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(s.len().unwrap(), 1);
+}
+
+fn streams_are_independent_but_share_one_chain(b: &dyn Backend) {
+    let (s, _) = b.fresh();
+    let (r1, r2) = (RunId::generate(), RunId::generate());
+    let a = s
+        .append(&dep("a"), StreamVersion(0), &[started(&r1)])
+        .unwrap();
+    let bb = s
+        .append(&dep("b"), StreamVersion(0), &[started(&r2)])
+        .unwrap();
+    assert_eq!(bb[0].seq, Seq(2));
+    assert_eq!(bb[0].stream_version, StreamVersion(1));
+    assert_eq!(bb[0].prev_hash, a[0].hash);
+    assert_eq!(s.deployments().unwrap(), vec![dep("a"), dep("b")]);
+    assert_eq!(s.runs(&dep("b")).unwrap().len(), 1);
+}
+
+fn two_writers_at_the_same_version_exactly_one_wins(b: &dyn Backend) {
+    let (s, reopen) = b.fresh();
+    let run = RunId::generate();
+    s.append(&dep("a"), StreamVersion(0), &[started(&run)])
+        .unwrap();
+    for round in 0..5 {
+        let barrier = Arc::new(Barrier::new(2));
+        let version = s.stream_version(&dep("a")).unwrap();
+        let handles: Vec<_> = (0..2)
+            .map(|i| {
+                let store = reopen();
+                let barrier = barrier.clone();
+                let run = run.clone();
+                std::thread::spawn(move || {
+                    let e = NewEvent {
+                        run: Some(run),
+                        at: at(100 + i),
+                        event: Event::LockReleased(LockReleased {
+                            run: RunId::generate(),
+                        }),
+                    };
+                    barrier.wait();
+                    store.append(&dep("a"), version, &[e])
+                })
+            })
+            .collect();
+        let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let wins = results.iter().filter(|r| r.is_ok()).count();
+        let conflicts = results
+            .iter()
+            .filter(|r| matches!(r, Err(StoreError::Conflict { .. })))
+            .count();
+        assert_eq!((wins, conflicts), (1, 1), "round {round}: {results:?}");
+    }
+    assert_eq!(s.len().unwrap(), 6);
+    let (report, _) = verify_store(s.as_ref()).unwrap();
+    assert!(report.is_ok(), "{report:?}");
+}
+
+fn cached_projections_equal_a_fresh_fold(b: &dyn Backend) {
+    let (s, _) = b.fresh();
+    let n = fill(
+        s.as_ref(),
+        Shape {
+            deployments: 4,
+            runs: 6,
+            records: 2,
+            seed: 9,
+        },
+    );
+    assert_eq!(s.len().unwrap(), n);
+    let (report, fold) = verify_store(s.as_ref()).unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(report.events, n);
+    for d in s.deployments().unwrap() {
+        assert_eq!(s.deployment(&d).unwrap().as_ref(), fold.deployments.get(&d));
+        let runs = s.runs(&d).unwrap();
+        assert_eq!(runs.len(), 6);
+        assert!(runs.windows(2).all(|w| w[0].first_seq < w[1].first_seq));
+    }
+}
+
+fn scans_filter_by_deployment_run_and_sequence(b: &dyn Backend) {
+    let (s, _) = b.fresh();
+    fill(
+        s.as_ref(),
+        Shape {
+            deployments: 3,
+            runs: 2,
+            records: 1,
+            seed: 1,
+        },
+    );
+    let collect = |scan: Scan| {
+        let mut v = Vec::new();
+        s.scan(&scan, &mut |e| {
+            v.push(e);
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+        v
+    };
+    let d = dep("svc-00001");
+    let only_d = collect(Scan {
+        deployment: Some(d.clone()),
+        ..Scan::default()
+    });
+    assert!(!only_d.is_empty());
+    assert!(only_d.iter().all(|e| e.deployment == d.as_str()));
+    assert!(only_d.windows(2).all(|w| w[0].seq < w[1].seq));
+    let run: RunId = only_d[0].run.clone().unwrap().parse().unwrap();
+    let only_run = collect(Scan {
+        run: Some(run.clone()),
+        ..Scan::default()
+    });
+    assert!(
+        only_run
+            .iter()
+            .all(|e| e.run.as_deref() == Some(run.as_str()))
+    );
+    let until = collect(Scan {
+        until_seq: Some(Seq(10)),
+        ..Scan::default()
+    });
+    assert_eq!(until.len(), 10);
+    // Folding the stored rows gives the cached view.
+    let p = Projection::fold(
+        &collect(Scan::default())
+            .iter()
+            .map(|e| e.decode().unwrap())
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(p.deployments.get(&d), s.deployment(&d).unwrap().as_ref());
+}
+
+#[test]
+fn memory_store_fulfils_the_contract() {
+    contract(&Memory);
+}
+
+#[test]
+fn sqlite_store_fulfils_the_contract() {
+    contract(&Sqlite(tempfile::tempdir().unwrap()));
+}

@@ -1,0 +1,83 @@
+//! Shared helpers: running the real binary, building journals.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use fabrik::event::NewEvent;
+use fabrik::generate::{Shape, generate};
+use fabrik::id::DeploymentId;
+use fabrik::store::EventStore;
+
+/// The `fabrik` binary built for these tests.
+pub fn fabrik_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_fabrik"))
+}
+
+/// A `fabrik` command running in `dir` with a clean environment (no
+/// provider credentials or state overrides leak in from the caller).
+pub fn fabrik(dir: &Path) -> Command {
+    let mut c = Command::new(fabrik_bin());
+    c.current_dir(dir);
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy().to_string();
+        if k.starts_with("FABRIK_")
+            || k.starts_with("COOLIFY_")
+            || k.starts_with("CLOUDFLARE_")
+            || k.starts_with("UPTIME_KUMA_")
+        {
+            c.env_remove(&k);
+        }
+    }
+    c.env("NO_COLOR", "1");
+    c
+}
+
+/// Runs a command and returns its output.
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("run fabrik")
+}
+
+/// stdout as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// stderr as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Appends a generated journal to `store`.
+pub fn fill(store: &dyn EventStore, shape: Shape) -> u64 {
+    let mut n = 0;
+    generate(shape, |b| {
+        let v = store.stream_version(&b.deployment).unwrap();
+        n += b.events.len() as u64;
+        store.append(&b.deployment, v, &b.events).unwrap();
+    });
+    n
+}
+
+/// Appends a list of events to one stream at its current version.
+pub fn append(store: &dyn EventStore, d: &DeploymentId, events: &[NewEvent]) {
+    let v = store.stream_version(d).unwrap();
+    store.append(d, v, events).unwrap();
+}
+
+/// insta settings for snapshots under `snapshots/<area>`, with filters for
+/// what changes from run to run.
+pub fn insta_settings(area: &str) -> insta::Settings {
+    let mut s = insta::Settings::clone_current();
+    s.set_snapshot_path(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("snapshots")
+            .join(area),
+    );
+    s.set_prepend_module_to_snapshot(false);
+    s.add_filter(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z", "[TIME]");
+    s.add_filter(r"\b[0-9a-f]{64}\b", "[HASH]");
+    s.add_filter(r"\b[0-9a-f]{12}\b", "[SHORT]");
+    s.add_filter(r"\b[0-9a-z]{26}\b", "[RUN]");
+    s.add_filter(r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]");
+    s
+}
