@@ -15,25 +15,18 @@ use fabrik::store::{EventStore, Scan, StoreError, verify_store};
 
 use crate::support::fill;
 
+/// Opens another handle on the same journal.
+pub type Reopen = Box<dyn Fn() -> Arc<dyn EventStore> + Send + Sync>;
+
 /// A backend under test: how to open a fresh store, and a second handle on
 /// the same journal (another connection or the same instance).
 pub trait Backend {
-    fn fresh(
-        &self,
-    ) -> (
-        Arc<dyn EventStore>,
-        Box<dyn Fn() -> Arc<dyn EventStore> + Send + Sync>,
-    );
+    fn fresh(&self) -> (Arc<dyn EventStore>, Reopen);
 }
 
 struct Memory;
 impl Backend for Memory {
-    fn fresh(
-        &self,
-    ) -> (
-        Arc<dyn EventStore>,
-        Box<dyn Fn() -> Arc<dyn EventStore> + Send + Sync>,
-    ) {
+    fn fresh(&self) -> (Arc<dyn EventStore>, Reopen) {
         let s: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
         let again = s.clone();
         (s, Box::new(move || again.clone()))
@@ -42,12 +35,7 @@ impl Backend for Memory {
 
 struct Sqlite(tempfile::TempDir);
 impl Backend for Sqlite {
-    fn fresh(
-        &self,
-    ) -> (
-        Arc<dyn EventStore>,
-        Box<dyn Fn() -> Arc<dyn EventStore> + Send + Sync>,
-    ) {
+    fn fresh(&self) -> (Arc<dyn EventStore>, Reopen) {
         let path = self.0.path().join(format!("{}.db", RunId::generate()));
         let s: Arc<dyn EventStore> = Arc::new(SqliteStore::open(&path).unwrap());
         (

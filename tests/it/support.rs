@@ -3,9 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use fabrik::event::NewEvent;
 use fabrik::generate::{Shape, generate};
-use fabrik::id::DeploymentId;
 use fabrik::store::EventStore;
 
 /// The `fabrik` binary built for these tests.
@@ -56,12 +54,6 @@ pub fn fill(store: &dyn EventStore, shape: Shape) -> u64 {
         store.append(&b.deployment, v, &b.events).unwrap();
     });
     n
-}
-
-/// Appends a list of events to one stream at its current version.
-pub fn append(store: &dyn EventStore, d: &DeploymentId, events: &[NewEvent]) {
-    let v = store.stream_version(d).unwrap();
-    store.append(d, v, events).unwrap();
 }
 
 /// insta settings for snapshots under `snapshots/<area>`, with filters for
