@@ -360,3 +360,17 @@ fn the_export_matches_its_json_schema() {
     broken["events"][0]["hash"] = serde_json::json!("not-a-hash");
     assert!(!validator.is_valid(&broken));
 }
+
+#[test]
+fn every_event_type_is_in_the_catalogue() {
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/events.md"),
+    )
+    .unwrap();
+    for name in fabrik::event::EVENT_TYPES {
+        assert!(
+            doc.contains(&format!("### `{name}`")),
+            "docs/events.md does not describe {name}"
+        );
+    }
+}
