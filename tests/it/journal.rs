@@ -363,10 +363,8 @@ fn the_export_matches_its_json_schema() {
 
 #[test]
 fn every_event_type_is_in_the_catalogue() {
-    let doc = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/events.md"),
-    )
-    .unwrap();
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/events.md"))
+        .unwrap();
     for name in fabrik::event::EVENT_TYPES {
         assert!(
             doc.contains(&format!("### `{name}`")),

@@ -1,0 +1,240 @@
+//! Journal benchmarks: fold throughput, appends beside a raw INSERT floor,
+//! and verification beside a raw SELECT + blake3 floor.
+//!
+//! `cargo bench --bench journal`; figures go in docs/PERFORMANCE.md.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use fabrik::event::{NewEvent, RecordedEvent};
+use fabrik::generate::{Shape, generate};
+use fabrik::id::DeploymentId;
+use fabrik::projection::Projection;
+use fabrik::store::sqlite::SqliteStore;
+use fabrik::store::{ChainChecker, EventStore, Scan, StoredEvent, Tail, encode};
+
+fn batches(n_events: usize) -> Vec<(DeploymentId, Vec<NewEvent>)> {
+    let mut out = Vec::new();
+    let mut count = 0;
+    generate(
+        Shape {
+            deployments: 50,
+            runs: n_events / 500 + 2,
+            records: 3,
+            seed: 3,
+        },
+        |b| {
+            if count < n_events {
+                count += b.events.len();
+                out.push((b.deployment, b.events));
+            }
+        },
+    );
+    out
+}
+
+fn recorded(n_events: usize) -> Vec<RecordedEvent> {
+    let store = fabrik::store::memory::MemoryStore::new();
+    for (d, e) in batches(n_events) {
+        let v = store.stream_version(&d).unwrap();
+        store.append(&d, v, &e).unwrap();
+    }
+    let mut out = Vec::new();
+    store
+        .scan(&Scan::default(), &mut |e| {
+            out.push(e.decode().unwrap());
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    out
+}
+
+fn fold(c: &mut Criterion) {
+    let events = recorded(200_000);
+    let mut g = c.benchmark_group("fold");
+    g.throughput(Throughput::Elements(events.len() as u64));
+    g.sample_size(20);
+    g.bench_function("200k_events", |b| b.iter(|| Projection::fold(&events)));
+    g.finish();
+}
+
+/// A raw connection with the same schema and settings as the store.
+fn raw_db(path: &Path) -> rusqlite::Connection {
+    drop(SqliteStore::open(path).unwrap());
+    let c = rusqlite::Connection::open(path).unwrap();
+    c.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))
+        .unwrap();
+    c.execute_batch("PRAGMA synchronous=FULL").unwrap();
+    c
+}
+
+fn raw_insert(c: &mut rusqlite::Connection, rows: &[StoredEvent]) {
+    let tx = c
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .unwrap();
+    {
+        let mut s = tx
+            .prepare_cached(
+                "INSERT INTO events (seq, deployment, stream_version, run, at, type, version, payload, prev_hash, hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )
+            .unwrap();
+        for r in rows {
+            s.execute(rusqlite::params![
+                r.seq,
+                r.deployment,
+                r.stream_version,
+                r.run,
+                r.at,
+                r.type_name,
+                r.version,
+                r.payload,
+                &r.prev_hash.0[..],
+                &r.hash.0[..]
+            ])
+            .unwrap();
+        }
+    }
+    tx.commit().unwrap();
+}
+
+/// Appends `per_call` events per transaction, through the store and raw.
+fn appends(c: &mut Criterion) {
+    let all = batches(20_000);
+    let flat: Vec<(DeploymentId, NewEvent)> = all
+        .iter()
+        .flat_map(|(d, es)| es.iter().map(move |e| (d.clone(), e.clone())))
+        .collect();
+    let mut g = c.benchmark_group("append");
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(8));
+    for per_call in [1usize, 100] {
+        g.throughput(Throughput::Elements(per_call as u64));
+        g.bench_with_input(BenchmarkId::new("fabrik", per_call), &per_call, |b, &n| {
+            b.iter_custom(|iters| {
+                let dir = tempfile::tempdir().unwrap();
+                let store = SqliteStore::open(&dir.path().join("s.db")).unwrap();
+                let mut i = 0usize;
+                let start = Instant::now();
+                for _ in 0..iters {
+                    // One stream per call keeps expected versions simple.
+                    let chunk: Vec<NewEvent> =
+                        flat[i..i + n].iter().map(|(_, e)| e.clone()).collect();
+                    let d = &flat[i].0;
+                    let v = store.stream_version(d).unwrap();
+                    store.append(d, v, &chunk).unwrap();
+                    i = (i + n) % (flat.len() - n);
+                }
+                start.elapsed()
+            })
+        });
+        g.bench_with_input(
+            BenchmarkId::new("raw_insert", per_call),
+            &per_call,
+            |b, &n| {
+                b.iter_custom(|iters| {
+                    let dir = tempfile::tempdir().unwrap();
+                    let mut conn = raw_db(&dir.path().join("r.db"));
+                    // Encode the same rows outside the timed region: the floor
+                    // is the cost of storing them.
+                    let mut tail = Tail::EMPTY;
+                    let mut versions = std::collections::HashMap::new();
+                    let mut chunks = Vec::new();
+                    let mut i = 0usize;
+                    for _ in 0..iters {
+                        let d = &flat[i].0;
+                        let chunk: Vec<NewEvent> =
+                            flat[i..i + n].iter().map(|(_, e)| e.clone()).collect();
+                        let v = versions.entry(d.clone()).or_insert(0u64);
+                        let (rows, _) = encode(d, fabrik::id::StreamVersion(*v), tail, &chunk);
+                        *v += rows.len() as u64;
+                        tail = Tail {
+                            seq: rows.last().unwrap().seq,
+                            hash: rows.last().unwrap().hash,
+                        };
+                        chunks.push(rows);
+                        i = (i + n) % (flat.len() - n);
+                    }
+                    let start = Instant::now();
+                    for rows in &chunks {
+                        raw_insert(&mut conn, rows);
+                    }
+                    start.elapsed()
+                })
+            },
+        );
+    }
+    g.finish();
+}
+
+/// Chain verification over a stored journal beside reading the same rows
+/// and hashing the same bytes.
+fn verify(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let n = store.bulk_append(batches(100_000), 1000).unwrap();
+    let mut g = c.benchmark_group("verify");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(n));
+    g.bench_function("fabrik_verify_store", |b| {
+        b.iter(|| {
+            let (report, _) = fabrik::store::verify_store(&store).unwrap();
+            assert!(report.is_ok());
+        })
+    });
+    g.bench_function("chain_only", |b| {
+        b.iter(|| {
+            let mut checker = ChainChecker::whole();
+            store
+                .scan(&Scan::default(), &mut |e| {
+                    checker.check(&e).unwrap();
+                    ControlFlow::Continue(())
+                })
+                .unwrap();
+        })
+    });
+    g.bench_function("floor_select_and_blake3", |b| {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        b.iter(|| {
+            let mut s = conn
+                .prepare_cached(
+                    "SELECT seq, deployment, stream_version, run, at, type, version, payload, prev_hash, hash FROM events ORDER BY seq",
+                )
+                .unwrap();
+            let mut rows = s.query([]).unwrap();
+            let mut buf = Vec::with_capacity(512);
+            let mut acc = 0u8;
+            while let Some(r) = rows.next().unwrap() {
+                use std::io::Write as _;
+                buf.clear();
+                let prev = r.get_ref(8).unwrap().as_blob().unwrap();
+                write!(
+                    buf,
+                    "fabrik-event-v1\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n",
+                    r.get_ref(0).unwrap().as_i64().unwrap(),
+                    r.get_ref(1).unwrap().as_str().unwrap(),
+                    r.get_ref(2).unwrap().as_i64().unwrap(),
+                    r.get_ref(3).unwrap().as_str_or_null().unwrap().unwrap_or(""),
+                    r.get_ref(4).unwrap().as_str().unwrap(),
+                    r.get_ref(5).unwrap().as_str().unwrap(),
+                    r.get_ref(6).unwrap().as_i64().unwrap()
+                )
+                .unwrap();
+                buf.extend_from_slice(r.get_ref(7).unwrap().as_bytes().unwrap());
+                let mut h = blake3::Hasher::new();
+                h.update(prev);
+                h.update(&buf);
+                acc ^= h.finalize().as_bytes()[0];
+            }
+            acc
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, fold, appends, verify);
+criterion_main!(benches);
