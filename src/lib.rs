@@ -30,13 +30,17 @@
 
 pub mod cli;
 pub mod decide;
+pub mod engine;
 pub mod error;
 pub mod event;
 pub mod export;
+pub mod failpoint;
 pub mod generate;
 pub mod id;
+pub mod lock;
 pub mod output;
 pub mod ownership;
+pub mod plan;
 pub mod projection;
 pub mod provider;
 pub mod sandbox;

@@ -1,0 +1,4 @@
+//! The engine: the effectful shell that runs commands against providers and
+//! writes the journal.
+
+pub mod recorder;

@@ -1,0 +1,391 @@
+//! The recorder: how a run writes the journal.
+//!
+//! It appends one event at a time at the stream version it last saw (so a
+//! concurrent writer is detected, never merged), checks state transitions
+//! with [`crate::decide`] before appending them, scrubs every string of
+//! every payload of known secret values, folds what it appended into its own
+//! copy of the views, and reports each durable event to an observer (live
+//! progress, `--output json`) and to the crash-injection hook.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::decide::{self, DecisionError};
+use crate::event::{Event, NewEvent, RecordedEvent, RunOutcome, RunStarted};
+use crate::id::{DeploymentId, RunId, StreamVersion};
+use crate::projection::{DeploymentView, RunState, RunView, apply_to};
+use crate::secret::Scrubber;
+use crate::store::{EventStore, StoreError};
+
+/// The source of time for events (the core never reads a clock).
+pub type Clock = Arc<dyn Fn() -> jiff::Timestamp + Send + Sync>;
+
+/// The wall clock.
+pub fn wall_clock() -> Clock {
+    Arc::new(jiff::Timestamp::now)
+}
+
+/// Receives every event once it is durable.
+pub trait Observer: Send {
+    /// Called after the append returned.
+    fn event(&mut self, event: &RecordedEvent, run: &RunView);
+}
+
+/// An observer that ignores everything.
+#[derive(Debug, Default)]
+pub struct Quiet;
+
+impl Observer for Quiet {
+    fn event(&mut self, _: &RecordedEvent, _: &RunView) {}
+}
+
+/// Errors of recording.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// The store failed (including a conflict with another writer).
+    #[error("cannot write the journal")]
+    Store(#[from] StoreError),
+    /// A decision refused the event.
+    #[error("refused by the run state machine")]
+    Decision(#[from] DecisionError),
+}
+
+/// Writes one run's events.
+pub struct Recorder {
+    store: Arc<dyn EventStore>,
+    deployment: DeploymentId,
+    run: RunId,
+    version: StreamVersion,
+    view: DeploymentView,
+    runs: BTreeMap<RunId, RunView>,
+    clock: Clock,
+    scrubber: Scrubber,
+    observer: Box<dyn Observer>,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder")
+            .field("deployment", &self.deployment)
+            .field("run", &self.run)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Recorder {
+    /// Starts a new run: refuses while another run of the deployment is
+    /// unfinished, then appends `run_started`.
+    pub fn start(
+        store: Arc<dyn EventStore>,
+        deployment: DeploymentId,
+        run: RunId,
+        started: RunStarted,
+        clock: Clock,
+        observer: Box<dyn Observer>,
+    ) -> Result<Self, RecordError> {
+        let view = store
+            .deployment(&deployment)?
+            .unwrap_or_else(|| DeploymentView::new(deployment.clone()));
+        let latest = match &view.latest_run {
+            Some(r) => store.run(r)?,
+            None => None,
+        };
+        decide::may_start(latest.as_ref())?;
+        let mut rec = Self {
+            store,
+            version: view.version,
+            deployment,
+            run,
+            view,
+            runs: BTreeMap::new(),
+            clock,
+            scrubber: Scrubber::new(),
+            observer,
+        };
+        rec.record(Event::RunStarted(started))?;
+        Ok(rec)
+    }
+
+    /// Continues an existing, unfinished run (`fabrik resume`).
+    pub fn resume(
+        store: Arc<dyn EventStore>,
+        run: RunView,
+        clock: Clock,
+        observer: Box<dyn Observer>,
+    ) -> Result<Self, RecordError> {
+        let deployment = run.deployment.clone();
+        let view = store
+            .deployment(&deployment)?
+            .unwrap_or_else(|| DeploymentView::new(deployment.clone()));
+        let mut runs = BTreeMap::new();
+        let id = run.run.clone();
+        runs.insert(id.clone(), run);
+        Ok(Self {
+            store,
+            version: view.version,
+            deployment,
+            run: id,
+            view,
+            runs,
+            clock,
+            scrubber: Scrubber::new(),
+            observer,
+        })
+    }
+
+    /// Adds secret values to scrub from every later payload.
+    pub fn scrub(&mut self, scrubber: &Scrubber) {
+        self.scrubber.extend(scrubber);
+    }
+
+    /// The scrubber in use (for error texts built outside events).
+    pub fn scrubber(&self) -> &Scrubber {
+        &self.scrubber
+    }
+
+    /// The deployment.
+    pub fn deployment(&self) -> &DeploymentId {
+        &self.deployment
+    }
+
+    /// The run.
+    pub fn run_id(&self) -> &RunId {
+        &self.run
+    }
+
+    /// The run's view, as of the last append.
+    pub fn run(&self) -> Option<&RunView> {
+        self.runs.get(&self.run)
+    }
+
+    /// The run's state.
+    pub fn state(&self) -> RunState {
+        self.run().map_or(RunState::Pending, |r| r.state)
+    }
+
+    /// The deployment's view, as of the last append.
+    pub fn view(&self) -> &DeploymentView {
+        &self.view
+    }
+
+    /// The current time, from the run's clock.
+    pub fn now(&self) -> jiff::Timestamp {
+        (self.clock)()
+    }
+
+    /// Appends one event of this run. Durable when it returns.
+    pub fn record(&mut self, event: Event) -> Result<RecordedEvent, RecordError> {
+        let event = if self.scrubber.is_empty() {
+            event
+        } else {
+            scrub_event(event, &self.scrubber)
+        };
+        let new = NewEvent {
+            run: Some(self.run.clone()),
+            at: (self.clock)(),
+            event,
+        };
+        let mut recorded = tokio_safe(|| {
+            self.store
+                .append(&self.deployment, self.version, std::slice::from_ref(&new))
+        })?;
+        let Some(rec) = recorded.pop() else {
+            return Err(RecordError::Store(StoreError::Backend(
+                "append returned no event".to_owned(),
+            )));
+        };
+        self.version = rec.stream_version;
+        apply_to(&mut self.view, &mut self.runs, &rec);
+        if let Some(run) = self.runs.get(&self.run) {
+            self.observer.event(&rec, run);
+        }
+        crate::failpoint::event_appended(1);
+        Ok(rec)
+    }
+
+    /// Moves the run to `to`, if the state machine allows it.
+    pub fn transition(
+        &mut self,
+        to: RunState,
+        reason: Option<String>,
+    ) -> Result<RecordedEvent, RecordError> {
+        let event = match self.run() {
+            Some(run) => decide::transition(run, to, reason)?,
+            None => {
+                return Err(RecordError::Store(StoreError::Backend(format!(
+                    "run {} is not in the journal",
+                    self.run
+                ))));
+            }
+        };
+        self.record(event)
+    }
+
+    /// Finishes the run.
+    pub fn finish(
+        &mut self,
+        outcome: RunOutcome,
+        exit_code: i32,
+        message: Option<String>,
+    ) -> Result<RecordedEvent, RecordError> {
+        let event = match self.run() {
+            Some(run) => decide::finish(run, outcome, exit_code, message)?,
+            None => {
+                return Err(RecordError::Store(StoreError::Backend(format!(
+                    "run {} is not in the journal",
+                    self.run
+                ))));
+            }
+        };
+        self.record(event)
+    }
+}
+
+/// Runs a blocking store call: on a multi-threaded tokio runtime the worker
+/// is handed over first so other tasks keep running; elsewhere it just runs.
+fn tokio_safe<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
+/// Replaces known secret values in every string of an event's payload.
+pub fn scrub_event(event: Event, scrubber: &Scrubber) -> Event {
+    let mut payload = event.payload();
+    if !scrub_value(&mut payload, scrubber) {
+        return event;
+    }
+    Event::from_value(event.type_name(), crate::event::EVENT_VERSION, payload).unwrap_or(event)
+}
+
+fn scrub_value(v: &mut serde_json::Value, scrubber: &Scrubber) -> bool {
+    match v {
+        serde_json::Value::String(s) => {
+            if scrubber.finds_in(s) {
+                *s = scrubber.scrub(s);
+                true
+            } else {
+                false
+            }
+        }
+        serde_json::Value::Array(items) => {
+            let mut changed = false;
+            for i in items {
+                changed |= scrub_value(i, scrubber);
+            }
+            changed
+        }
+        serde_json::Value::Object(map) => {
+            let mut changed = false;
+            for (_, i) in map.iter_mut() {
+                changed |= scrub_value(i, scrubber);
+            }
+            changed
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{RunCommand, RunOptions, VerificationFailed};
+    use crate::secret::SecretValue;
+    use crate::store::memory::MemoryStore;
+
+    fn started() -> RunStarted {
+        RunStarted {
+            command: RunCommand::Apply,
+            spec_path: None,
+            spec_hash: None,
+            user: "u".into(),
+            host: "h".into(),
+            pid: 1,
+            fabrik_version: "0".into(),
+            options: RunOptions::default(),
+        }
+    }
+
+    #[test]
+    fn a_second_run_is_refused_while_the_first_is_open() {
+        let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
+        let d = DeploymentId::new("blog").unwrap();
+        let mut first = Recorder::start(
+            store.clone(),
+            d.clone(),
+            RunId::generate(),
+            started(),
+            wall_clock(),
+            Box::new(Quiet),
+        )
+        .unwrap();
+        first.transition(RunState::Validating, None).unwrap();
+        let second = Recorder::start(
+            store.clone(),
+            d.clone(),
+            RunId::generate(),
+            started(),
+            wall_clock(),
+            Box::new(Quiet),
+        );
+        assert!(matches!(
+            second,
+            Err(RecordError::Decision(DecisionError::OpenRun { .. }))
+        ));
+        assert!(matches!(
+            first.transition(RunState::Destroyed, None),
+            Err(RecordError::Decision(
+                DecisionError::IllegalTransition { .. }
+            ))
+        ));
+        first.transition(RunState::Complete, None).unwrap();
+        first.finish(RunOutcome::NoChanges, 0, None).unwrap();
+        assert!(
+            Recorder::start(
+                store,
+                d,
+                RunId::generate(),
+                started(),
+                wall_clock(),
+                Box::new(Quiet)
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn secrets_are_scrubbed_from_every_payload() {
+        let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
+        let d = DeploymentId::new("blog").unwrap();
+        let mut rec = Recorder::start(
+            store.clone(),
+            d.clone(),
+            RunId::generate(),
+            started(),
+            wall_clock(),
+            Box::new(Quiet),
+        )
+        .unwrap();
+        let secret = SecretValue::new("s3cr3t-Value-42");
+        rec.scrub(&Scrubber::with([&secret]));
+        rec.record(Event::VerificationFailed(VerificationFailed {
+            check: "http".into(),
+            evidence: serde_json::json!({"body": format!("echo {}", secret.expose())}),
+            error: format!("bad password {}", secret.expose()),
+        }))
+        .unwrap();
+        let mut all = String::new();
+        store
+            .scan(&crate::store::Scan::default(), &mut |e| {
+                all.push_str(&e.payload);
+                std::ops::ControlFlow::Continue(())
+            })
+            .unwrap();
+        assert!(!all.contains(secret.expose()), "{all}");
+        assert!(all.contains("[redacted]"));
+    }
+}

@@ -1,0 +1,282 @@
+//! Per-deployment run locks that cannot go stale.
+//!
+//! A lock is an advisory `flock` on `locks/<deployment>.lock` beside the
+//! state database. The operating system releases it when the holding
+//! process dies, however it dies, so a crashed run never leaves a lock
+//! behind. The file also holds the holder's description (run, pid, host,
+//! user, command, since) so that a refused run can name who holds it; the
+//! journal records the same as `lock_acquired` / `lock_released`.
+
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::event::LockHolder;
+use crate::id::DeploymentId;
+
+/// Why a lock could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// Another process holds it.
+    #[error("deployment {deployment} is locked by {}", describe(holder.as_ref()))]
+    Held {
+        /// The deployment.
+        deployment: DeploymentId,
+        /// Who holds it, if the lock file says.
+        holder: Option<LockHolder>,
+    },
+    /// The lock file could not be used.
+    #[error("cannot use lock file {path}")]
+    Io {
+        /// The lock file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A held lock; dropping it releases it.
+#[derive(Debug)]
+pub struct LockGuard {
+    file: File,
+    path: PathBuf,
+    holder: LockHolder,
+}
+
+impl LockGuard {
+    /// Who holds it (this process).
+    pub fn holder(&self) -> &LockHolder {
+        &self.holder
+    }
+
+    /// Releases the lock now (dropping does the same).
+    pub fn release(self) {
+        // Clear the description first so that `lock status` never shows a
+        // released lock as held by us.
+        let mut f = &self.file;
+        let _ = f.set_len(0);
+        let _ = f.flush();
+        let _ = self.file.unlock();
+        drop(self.path);
+    }
+}
+
+/// Renders a holder for messages.
+pub fn describe(holder: Option<&LockHolder>) -> String {
+    match holder {
+        Some(h) => format!(
+            "run {} ({} by {}@{}, pid {}, since {})",
+            h.run, h.command, h.user, h.host, h.pid, h.since
+        ),
+        None => "another process".to_owned(),
+    }
+}
+
+/// The directory of lock files for a state database.
+pub fn lock_dir(state: &Path) -> PathBuf {
+    state
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."))
+        .join("locks")
+}
+
+fn lock_path(dir: &Path, deployment: &DeploymentId) -> PathBuf {
+    dir.join(format!("{deployment}.lock"))
+}
+
+fn open(path: &Path) -> Result<File, LockError> {
+    let io = |source| LockError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        let mut b = fs::DirBuilder::new();
+        b.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt as _;
+            b.mode(0o700);
+        }
+        b.create(dir).map_err(io)?;
+    }
+    let mut o = OpenOptions::new();
+    o.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        o.mode(0o600);
+    }
+    o.open(path).map_err(io)
+}
+
+fn read_holder(file: &mut File) -> Option<LockHolder> {
+    let mut text = String::new();
+    file.seek(SeekFrom::Start(0)).ok()?;
+    file.read_to_string(&mut text).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// Takes `deployment`'s lock for `holder`. Without `wait`, fails at once
+/// when it is held; with `wait`, retries until the deadline.
+pub fn acquire(
+    dir: &Path,
+    deployment: &DeploymentId,
+    holder: LockHolder,
+    wait: Option<Duration>,
+) -> Result<LockGuard, LockError> {
+    let path = lock_path(dir, deployment);
+    let deadline = wait.map(|w| Instant::now() + w);
+    loop {
+        let mut file = open(&path)?;
+        match file.try_lock() {
+            Ok(()) => {
+                let text = serde_json::to_string(&holder).unwrap_or_default();
+                let io = |source| LockError::Io {
+                    path: path.clone(),
+                    source,
+                };
+                file.set_len(0).map_err(io)?;
+                file.seek(SeekFrom::Start(0)).map_err(io)?;
+                file.write_all(text.as_bytes()).map_err(io)?;
+                file.flush().map_err(io)?;
+                return Ok(LockGuard { file, path, holder });
+            }
+            Err(TryLockError::WouldBlock) => {
+                if let Some(d) = deadline
+                    && Instant::now() < d
+                {
+                    std::thread::sleep(Duration::from_millis(50));
+                    continue;
+                }
+                return Err(LockError::Held {
+                    deployment: deployment.clone(),
+                    holder: read_holder(&mut file),
+                });
+            }
+            Err(TryLockError::Error(source)) => return Err(LockError::Io { path, source }),
+        }
+    }
+}
+
+/// Who holds `deployment`'s lock right now, as far as this machine can
+/// tell: `None` when it is free.
+pub fn holder(dir: &Path, deployment: &DeploymentId) -> Result<Option<LockHolder>, LockError> {
+    let path = lock_path(dir, deployment);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let mut file = open(&path)?;
+    match file.try_lock() {
+        Ok(()) => {
+            let _ = file.unlock();
+            Ok(None)
+        }
+        Err(TryLockError::WouldBlock) => Ok(Some(read_holder(&mut file).unwrap_or(LockHolder {
+            run: crate::id::RunId::from_u128(0),
+            pid: 0,
+            host: "unknown".to_owned(),
+            user: "unknown".to_owned(),
+            command: "unknown".to_owned(),
+            since: String::new(),
+        }))),
+        Err(TryLockError::Error(source)) => Err(LockError::Io { path, source }),
+    }
+}
+
+/// Every deployment with a lock file, and its holder if held.
+pub fn list(dir: &Path) -> Result<Vec<(DeploymentId, Option<LockHolder>)>, LockError> {
+    let mut out = Vec::new();
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(source) => {
+            return Err(LockError::Io {
+                path: dir.to_owned(),
+                source,
+            });
+        }
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        if let Some(stem) = name.strip_suffix(".lock")
+            && let Ok(d) = DeploymentId::new(stem)
+        {
+            let h = holder(dir, &d)?;
+            out.push((d, h));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::RunId;
+
+    fn me(command: &str) -> LockHolder {
+        LockHolder {
+            run: RunId::generate(),
+            pid: std::process::id(),
+            host: "h".into(),
+            user: "u".into(),
+            command: command.into(),
+            since: "t".into(),
+        }
+    }
+
+    #[test]
+    fn a_held_lock_refuses_a_second_holder_and_names_the_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = DeploymentId::new("blog").unwrap();
+        let first = me("apply");
+        let g = acquire(dir.path(), &d, first.clone(), None).unwrap();
+        match acquire(dir.path(), &d, me("destroy"), None) {
+            Err(LockError::Held { holder, .. }) => assert_eq!(holder, Some(first.clone())),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(holder(dir.path(), &d).unwrap(), Some(first));
+        g.release();
+        assert_eq!(holder(dir.path(), &d).unwrap(), None);
+        let again = acquire(dir.path(), &d, me("apply"), None);
+        assert!(again.is_ok());
+    }
+
+    #[test]
+    fn different_deployments_do_not_block_each_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = acquire(
+            dir.path(),
+            &DeploymentId::new("a").unwrap(),
+            me("apply"),
+            None,
+        );
+        let b = acquire(
+            dir.path(),
+            &DeploymentId::new("b").unwrap(),
+            me("apply"),
+            None,
+        );
+        assert!(a.is_ok() && b.is_ok());
+        assert_eq!(list(dir.path()).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn waiting_gives_up_at_the_deadline() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = DeploymentId::new("blog").unwrap();
+        let _g = acquire(dir.path(), &d, me("apply"), None).unwrap();
+        let start = Instant::now();
+        let r = acquire(
+            dir.path(),
+            &d,
+            me("apply"),
+            Some(Duration::from_millis(200)),
+        );
+        assert!(matches!(r, Err(LockError::Held { .. })));
+        assert!(start.elapsed() >= Duration::from_millis(200));
+    }
+}
