@@ -19,12 +19,12 @@ use crate::id::DeploymentId;
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     /// Another process holds it.
-    #[error("deployment {deployment} is locked by {}", describe(holder.as_ref()))]
+    #[error("deployment {deployment} is locked by {}", describe(holder.as_deref()))]
     Held {
         /// The deployment.
         deployment: DeploymentId,
-        /// Who holds it, if the lock file says.
-        holder: Option<LockHolder>,
+        /// Who holds it, if the lock file says (boxed: errors stay small).
+        holder: Option<Box<LockHolder>>,
     },
     /// The lock file could not be used.
     #[error("cannot use lock file {path}")]
@@ -153,7 +153,7 @@ pub fn acquire(
                 }
                 return Err(LockError::Held {
                     deployment: deployment.clone(),
-                    holder: read_holder(&mut file),
+                    holder: read_holder(&mut file).map(Box::new),
                 });
             }
             Err(TryLockError::Error(source)) => return Err(LockError::Io { path, source }),
@@ -235,7 +235,7 @@ mod tests {
         let first = me("apply");
         let g = acquire(dir.path(), &d, first.clone(), None).unwrap();
         match acquire(dir.path(), &d, me("destroy"), None) {
-            Err(LockError::Held { holder, .. }) => assert_eq!(holder, Some(first.clone())),
+            Err(LockError::Held { holder, .. }) => assert_eq!(holder.as_deref(), Some(&first)),
             other => panic!("{other:?}"),
         }
         assert_eq!(holder(dir.path(), &d).unwrap(), Some(first));

@@ -264,14 +264,11 @@ pub fn scrub_event(event: Event, scrubber: &Scrubber) -> Event {
 
 fn scrub_value(v: &mut serde_json::Value, scrubber: &Scrubber) -> bool {
     match v {
-        serde_json::Value::String(s) => {
-            if scrubber.finds_in(s) {
-                *s = scrubber.scrub(s);
-                true
-            } else {
-                false
-            }
+        serde_json::Value::String(s) if scrubber.finds_in(s) => {
+            *s = scrubber.scrub(s);
+            true
         }
+        serde_json::Value::String(_) => false,
         serde_json::Value::Array(items) => {
             let mut changed = false;
             for i in items {
