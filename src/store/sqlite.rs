@@ -203,7 +203,7 @@ impl SqliteStore {
             }
         }
         let mut view = self
-            .load_view(&tx, deployment)?
+            .load_view(tx, deployment)?
             .unwrap_or_else(|| DeploymentView::new(deployment.clone()));
         let mut runs = BTreeMap::new();
         for r in &recorded {
