@@ -47,3 +47,4 @@ pub mod sandbox;
 pub mod secret;
 pub mod spec;
 pub mod store;
+pub mod verify;
