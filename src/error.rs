@@ -83,6 +83,17 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// Another run holds the lock.
+    #[error("{message}")]
+    Locked {
+        /// Who holds it.
+        message: String,
+        /// What to do.
+        hint: Option<String>,
+    },
+    /// Anything else, already rendered.
+    #[error("{0}")]
+    Other(String),
     /// A command that later work implements.
     #[error("`fabrik {0}` is not available in this build yet")]
     NotImplemented(&'static str),
@@ -105,6 +116,7 @@ impl Error {
             Self::Integrity(_) | Self::ProjectionMismatch(_) => exit::INTEGRITY,
             Self::BadExport { .. } => exit::INTEGRITY,
             Self::Usage { .. } => exit::USAGE,
+            Self::Locked { .. } => exit::LOCKED,
             _ => exit::UNEXPECTED,
         }
     }
@@ -112,7 +124,9 @@ impl Error {
     /// Hints on how to fix it, one per line.
     pub fn hints(&self) -> Vec<String> {
         match self {
-            Self::Usage { hint: Some(h), .. } => vec![h.clone()],
+            Self::Usage { hint: Some(h), .. } | Self::Locked { hint: Some(h), .. } => {
+                vec![h.clone()]
+            }
             Self::Store(StoreError::NewerSchema { .. }) => {
                 vec!["this state was written by a newer fabrik; install that version".to_owned()]
             }

@@ -5,6 +5,7 @@
 
 mod history;
 mod journal;
+mod lock;
 mod replay;
 mod status;
 
@@ -325,7 +326,12 @@ pub fn run(cli: Cli, out: &mut Output) -> Result<i32, Error> {
         Command::Resume { .. } => Err(Error::NotImplemented("resume")),
         Command::Rollback { .. } => Err(Error::NotImplemented("rollback")),
         Command::Destroy { .. } => Err(Error::NotImplemented("destroy")),
-        Command::Lock { .. } => Err(Error::NotImplemented("lock")),
+        Command::Lock {
+            command: LockCommand::Status,
+        } => lock::status(&cli, out),
+        Command::Lock {
+            command: LockCommand::Release { deployment, force },
+        } => lock::release(&cli, deployment, *force, out),
         Command::Gc { .. } => Err(Error::NotImplemented("gc")),
         Command::Sandbox { .. } => Err(Error::NotImplemented("sandbox")),
         Command::State { .. } => Err(Error::NotImplemented("state migrate")),
