@@ -280,6 +280,11 @@ impl ProviderError {
         if let Some(e) = &self.endpoint {
             out.push_str(&format!("endpoint: {e}\n"));
         }
+        let mut cause = std::error::Error::source(self);
+        while let Some(c) = cause {
+            out.push_str(&format!("caused by: {c}\n"));
+            cause = c.source();
+        }
         out.push_str(&format!("kind: {:?}\n", self.kind));
         out.push_str(&format!(
             "attempts: {}  transient: {}  outcome_unknown: {}\n",

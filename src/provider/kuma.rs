@@ -125,7 +125,6 @@ impl KumaClient {
             }
             _ => "check that UPTIME_KUMA_URL is reachable and is Uptime Kuma 1.23 or 2.x (Socket.IO at /socket.io/)".into(),
         });
-        err.message = self.scrubber().scrub(&e.to_string());
         err.source = Some(Box::new(e));
         err
     }
