@@ -104,7 +104,9 @@ impl CoolifyClient {
         {
             return Ok(v.clone());
         }
-        let req = Request::new(Method::GET, "read server version", &["version"]);
+        let mut req = Request::new(Method::GET, "read server version", &["version"]);
+        // Plain text, not JSON.
+        req.accept = "text/plain, */*;q=0.5";
         let resp = self.http.send(&req).await?;
         let text = resp.text();
         let version = ServerVersion::parse(&text).ok_or_else(|| {

@@ -156,6 +156,8 @@ pub(crate) struct Request {
     /// The exact body bytes (JSON unless `content_type` says otherwise).
     pub body: Option<Vec<u8>>,
     pub content_type: &'static str,
+    /// The `Accept` header (JSON unless the endpoint answers plain text).
+    pub accept: &'static str,
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// Whether repeating the request after it may have reached the server
     /// is harmless.
@@ -176,6 +178,7 @@ impl Request {
             query: Vec::new(),
             body: None,
             content_type: "application/json",
+            accept: "application/json",
             headers: Vec::new(),
             idempotent,
             secrets: Scrubber::new(),
@@ -270,7 +273,8 @@ impl fmt::Debug for Http {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Http")
             .field("provider", &self.provider)
-            .field("base", &self.base.as_str())
+            // The path may be a credential (webhook URLs): origin only.
+            .field("base", &origin(&self.base))
             .finish_non_exhaustive()
     }
 }
@@ -434,7 +438,7 @@ impl Http {
         let mut builder = self
             .client
             .request(req.method.clone(), self.url_of(req))
-            .header(reqwest::header::ACCEPT, "application/json");
+            .header(reqwest::header::ACCEPT, req.accept);
         if let Some(t) = &self.token {
             let mut value =
                 HeaderValue::from_str(&format!("Bearer {}", t.expose())).map_err(|_| {

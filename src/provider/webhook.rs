@@ -128,10 +128,17 @@ fn slack_body(n: &Notification) -> Value {
 impl Notifier for WebhookNotifier {
     async fn send(&self, n: &Notification) -> Result<(), ProviderError> {
         let body = self.body(n);
+        // The whole URL, and its path and query alone (a server may echo them).
+        let mut secrets = Scrubber::with([&self.url]);
+        let base = self.http.base();
+        secrets.add(&SecretValue::new(base.path()));
+        if let Some(q) = base.query() {
+            secrets.add(&SecretValue::new(q));
+        }
         let mut req = Request::new(Method::POST, format!("send {}", n.event), &[])
             // A repeated notification is harmless; a lost one is worse.
             .idempotent(true)
-            .secrets(Scrubber::with([&self.url]));
+            .secrets(secrets);
         if self.format == WebhookFormat::Generic {
             let ts = n.at.as_second();
             req.headers.push((

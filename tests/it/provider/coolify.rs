@@ -173,7 +173,12 @@ async fn preflight_resolves_names_and_sends_token_and_user_agent() {
             hit.header("user-agent").unwrap(),
             format!("fabrik/{}", env!("CARGO_PKG_VERSION"))
         );
-        assert_eq!(hit.header("accept").unwrap(), "application/json");
+        let accept = if hit.path == "/api/v1/version" {
+            "text/plain, */*;q=0.5"
+        } else {
+            "application/json"
+        };
+        assert_eq!(hit.header("accept").unwrap(), accept);
         assert!(hit.body.is_empty());
     }
 }

@@ -169,8 +169,8 @@ fn handle(st: &Shared, s: SocketRef, event: String, args: Value, ack: AckSender)
             let id = m["id"].as_u64().unwrap_or(0);
             if m["retryInterval"].as_u64().unwrap_or(0) < 1 {
                 json!({"ok": false, "msg": "Retry interval cannot be less than 1 seconds"})
-            } else if w.monitors.contains_key(&id) {
-                w.monitors.insert(id, m);
+            } else if let Some(slot) = w.monitors.get_mut(&id) {
+                *slot = m;
                 json!({"ok": true, "msg": "Saved.", "msgi18n": true, "monitorID": id})
             } else {
                 json!({"ok": false, "msg": "Cannot read properties of null"})
