@@ -373,6 +373,9 @@ impl KumaClient {
             self.call_ok(op, "getMonitorList", vec![], true).await?;
             let guard = self.session.lock().await;
             let Some(s) = guard.as_ref() else {
+                if attempt >= self.http.retry.attempts.max(1) {
+                    return Err(self.err(op, ErrorKind::Reset));
+                }
                 continue;
             };
             match s
