@@ -1,1 +1,232 @@
 //! Providers: capability traits and the clients of the remote services.
+//!
+//! The engine holds `Arc<dyn AppHost>`, `Arc<dyn Dns>`, `Arc<dyn Monitors>`
+//! and `Arc<dyn Notifier>`; it never sees vendor JSON, which stays private to
+//! each client.
+//!
+//! # Layout
+//!
+//! - [`types`]: the domain types the traits speak.
+//! - [`error`]: [`ProviderError`], the one error of this layer.
+//! - [`http`]: the one HTTP layer (timeouts, user agent, retries,
+//!   classification, scrubbing) under Coolify, Cloudflare and webhooks.
+//! - [`coolify`]: [`AppHost`] on Coolify v4 (`/api/v1`).
+//! - [`cloudflare`]: [`Dns`] on Cloudflare's v4 API.
+//! - [`socketio`]: a small Socket.IO v5 / Engine.IO v4 client over
+//!   websockets, for Uptime Kuma.
+//! - [`kuma`]: [`Monitors`] on Uptime Kuma 1.23 and 2.x.
+//! - [`webhook`]: [`Notifier`] for generic signed JSON and Slack.
+//!
+//! # Invariants
+//!
+//! - A request that may create something (create, deploy) is never repeated
+//!   once it may have reached the server; the error says
+//!   [`ProviderError::outcome_unknown`] and the caller looks the resource up
+//!   by its ownership mark first.
+//! - Tokens, passwords and secret values never appear in errors, `Debug`
+//!   output or anything returned; quoted answers are scrubbed.
+//! - Configuration is passed in; nothing here reads the process environment.
+#![allow(
+    clippy::result_large_err,
+    reason = "ProviderError carries its context (endpoint, code, hint) by value so the engine can journal it; failures are rare and never on a hot path"
+)]
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::id::DeploymentId;
+use crate::ownership::OwnershipMark;
+
+pub mod cloudflare;
+pub mod coolify;
+pub mod error;
+pub mod http;
+pub mod kuma;
+pub mod socketio;
+pub mod types;
+pub mod webhook;
+
+pub use cloudflare::{CloudflareClient, CloudflareConfig};
+pub use coolify::{CoolifyClient, CoolifyConfig};
+pub use error::{ErrorKind, FieldError, ForbiddenReason, ProviderError, ProviderName};
+pub use http::{HttpConfig, RetryEvent, RetryObserver, RetryPolicy};
+pub use kuma::{KumaClient, KumaConfig};
+pub use types::*;
+pub use webhook::{WebhookConfig, WebhookFormat, WebhookNotifier};
+
+/// Called while a deployment is polled: the latest status and the time
+/// spent waiting so far.
+pub type Progress<'a> = &'a (dyn Fn(&DeploymentStatus, Duration) + Send + Sync);
+
+/// Hosts and deploys applications (Coolify).
+#[async_trait]
+pub trait AppHost: Send + Sync {
+    /// Checks that the API answers and the token may read, reads the server
+    /// version, and resolves project, environment, server and destination by
+    /// name or uuid. Errors carry an actionable hint (API disabled, IP not
+    /// allowed, permission missing, project or server not found).
+    async fn preflight(&self, target: &Target) -> Result<ResolvedTarget, ProviderError>;
+
+    /// Finds an existing app: by stored uuid first, else by name among the
+    /// apps carrying `lookup.deployment`'s mark. Several owned matches are an
+    /// [`ErrorKind::AmbiguousMatch`]; apps with the name but without the
+    /// mark are not Fabrik's and are ignored.
+    async fn find_app(
+        &self,
+        target: &ResolvedTarget,
+        lookup: &AppLookup,
+    ) -> Result<Option<RemoteApp>, ProviderError>;
+
+    /// Creates the app without deploying it, carrying `mark` (tags from 4.2,
+    /// description always), and reads it back. Compose and one-click forms
+    /// become Coolify services. Never retried once sent: on
+    /// [`ProviderError::outcome_unknown`] call [`AppHost::find_app`].
+    async fn create_app(
+        &self,
+        target: &ResolvedTarget,
+        desired: &AppDesired,
+        mark: &OwnershipMark,
+    ) -> Result<RemoteApp, ProviderError>;
+
+    /// Reads the app, compares it with `desired` and PATCHes only the fields
+    /// that differ. Returns the names of the changed fields (empty: no call).
+    async fn update_app(
+        &self,
+        app: &RemoteApp,
+        desired: &AppDesired,
+    ) -> Result<Vec<String>, ProviderError>;
+
+    /// Makes the app's environment exactly `env`: list, bulk upsert what
+    /// differs, delete extras. Identity is key plus preview flag.
+    async fn reconcile_env(
+        &self,
+        app: &RemoteApp,
+        env: &[EnvVarDesired],
+    ) -> Result<EnvDiff, ProviderError>;
+
+    /// Queues a deployment (POST). When Coolify answers that one is already
+    /// queued for this commit, returns that one instead.
+    async fn deploy(&self, app: &RemoteApp, force: bool) -> Result<DeploymentRef, ProviderError>;
+
+    /// The newest queued or running deployment of an app: the lookup after a
+    /// deploy whose outcome is unknown.
+    async fn active_deployment(
+        &self,
+        app: &RemoteApp,
+    ) -> Result<Option<DeploymentRef>, ProviderError>;
+
+    /// One status read.
+    async fn deployment_status(
+        &self,
+        deployment: &DeploymentRef,
+    ) -> Result<DeploymentStatus, ProviderError>;
+
+    /// Polls until the deployment is finished, failed or cancelled (returned
+    /// as `Ok`), or the timeout runs out ([`ErrorKind::DeadlineExceeded`],
+    /// with the deployment URL in the message).
+    async fn wait_deployment(
+        &self,
+        deployment: &DeploymentRef,
+        wait: WaitOptions,
+        progress: Progress<'_>,
+    ) -> Result<DeploymentStatus, ProviderError>;
+
+    /// Deletes an app (asynchronous in Coolify) and, with `wait`, polls until
+    /// it is gone. A missing app is `already_gone`.
+    async fn delete_app(
+        &self,
+        kind: AppKind,
+        uuid: &str,
+        wait: Option<WaitOptions>,
+    ) -> Result<DeleteOutcome, ProviderError>;
+
+    /// Every app and service carrying Fabrik's mark, for `gc`.
+    async fn list_owned(&self) -> Result<Vec<OwnedRemote>, ProviderError>;
+}
+
+/// Manages DNS records (Cloudflare).
+#[async_trait]
+pub trait Dns: Send + Sync {
+    /// The zone named exactly `name`.
+    async fn find_zone(&self, name: &str) -> Result<Zone, ProviderError>;
+
+    /// The zone that holds `fqdn`: the longest suffix that is a zone.
+    async fn zone_for(&self, fqdn: &str) -> Result<Zone, ProviderError>;
+
+    /// Every record of `kind` named `name` (all pages), each with its mark.
+    async fn list_records(
+        &self,
+        zone: &Zone,
+        kind: RecordType,
+        name: &str,
+    ) -> Result<Vec<RemoteRecord>, ProviderError>;
+
+    /// Creates a record carrying `mark` in its comment. When Cloudflare says
+    /// an identical record exists (81057/81058), returns it if it is owned
+    /// by the same deployment instead of failing.
+    async fn create_record(
+        &self,
+        zone: &Zone,
+        desired: &RecordDesired,
+        mark: &OwnershipMark,
+    ) -> Result<RemoteRecord, ProviderError>;
+
+    /// PATCHes the fields of `remote` that differ from `desired`. Refuses a
+    /// record without `mark`'s deployment unless `desired.adopt` is set
+    /// (then the mark is written too).
+    async fn update_record(
+        &self,
+        zone: &Zone,
+        remote: &RemoteRecord,
+        desired: &RecordDesired,
+        mark: &OwnershipMark,
+    ) -> Result<RemoteRecord, ProviderError>;
+
+    /// Deletes a record; a missing one is `already_gone`.
+    async fn delete_record(&self, zone: &Zone, id: &str) -> Result<DeleteOutcome, ProviderError>;
+
+    /// Every record of the zone carrying Fabrik's mark.
+    async fn list_owned(&self, zone: &Zone) -> Result<Vec<RemoteRecord>, ProviderError>;
+}
+
+/// Manages uptime monitors (Uptime Kuma).
+#[async_trait]
+pub trait Monitors: Send + Sync {
+    /// The monitors carrying `deployment`'s mark.
+    async fn find_owned(
+        &self,
+        deployment: &DeploymentId,
+    ) -> Result<Vec<RemoteMonitor>, ProviderError>;
+
+    /// Creates a monitor with the `fabrik` tag (value: the compact mark) and
+    /// the mark in its description. Never repeated once sent.
+    async fn create(
+        &self,
+        desired: &MonitorDesired,
+        mark: &OwnershipMark,
+    ) -> Result<RemoteMonitor, ProviderError>;
+
+    /// Reads the full monitor, merges `desired` and saves the full object.
+    async fn update(&self, id: u64, desired: &MonitorDesired) -> Result<(), ProviderError>;
+
+    /// Deletes a monitor (a missing one is fine).
+    async fn delete(&self, id: u64) -> Result<(), ProviderError>;
+
+    /// Pauses a monitor.
+    async fn pause(&self, id: u64) -> Result<(), ProviderError>;
+
+    /// Resumes a paused monitor.
+    async fn resume(&self, id: u64) -> Result<(), ProviderError>;
+
+    /// Every monitor carrying Fabrik's mark.
+    async fn list_owned(&self) -> Result<Vec<RemoteMonitor>, ProviderError>;
+}
+
+/// Sends notifications (webhooks). A failed notification is the engine's
+/// to journal; it never fails a deployment.
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    /// Sends one notification, retrying transient failures.
+    async fn send(&self, notification: &Notification) -> Result<(), ProviderError>;
+}

@@ -1,0 +1,660 @@
+//! The one HTTP layer every HTTP provider goes through.
+//!
+//! It owns what must be the same everywhere: rustls, connect and request
+//! timeouts, the `fabrik/<version>` user agent, a cap on response sizes,
+//! the classification of failures, the retry loop and the scrubbing of
+//! secrets out of anything quoted in an error.
+//!
+//! Retry rules (the safe ones from the Coolify notes, §13.9):
+//! - a connect failure never reached the server: retried for every method;
+//! - 429 is retried for every method, after `Retry-After` when it is given;
+//! - 5xx, a timeout after sending and a reset are retried only for requests
+//!   marked idempotent (GET, PUT, PATCH, DELETE, and POSTs known to be safe);
+//!   for a create or deploy they make the outcome *unknown*: the error says so
+//!   ([`ProviderError::outcome_unknown`]) and the caller looks the resource up
+//!   by its ownership mark instead of repeating the request;
+//! - everything else (other 4xx, malformed answers) is permanent.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Method, StatusCode};
+
+use super::error::{ErrorKind, ProviderError, ProviderName};
+use crate::secret::{Scrubber, SecretValue};
+
+/// The `User-Agent` of every request.
+pub const USER_AGENT: &str = concat!("fabrik/", env!("CARGO_PKG_VERSION"));
+
+/// Default cap on a response body: anything larger is refused as
+/// [`ErrorKind::TooLarge`] instead of being buffered.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+/// How many characters of a response body an error quotes at most.
+const EXCERPT_CHARS: usize = 300;
+
+/// How transient failures are retried.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    /// Attempts in total, the first included (1 disables retries).
+    pub attempts: u32,
+    /// The delay before the first retry; doubled for each further one.
+    pub base_delay: Duration,
+    /// No backoff delay exceeds this.
+    pub max_delay: Duration,
+    /// Fraction of each delay that is randomised (0 = none, 1 = "full
+    /// jitter"), so that many clients retrying at once spread out.
+    pub jitter: f64,
+    /// A `Retry-After` longer than this is not waited for: the error is
+    /// returned instead (Cloudflare blocks for five minutes).
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            attempts: 3,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(10),
+            jitter: 0.5,
+            max_retry_after: Duration::from_secs(120),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// No retries at all: one attempt.
+    pub fn none() -> Self {
+        Self {
+            attempts: 1,
+            ..Self::default()
+        }
+    }
+
+    /// The backoff before retry number `retry` (1-based), with `random` in
+    /// `[0, 1)` choosing the jittered part.
+    pub fn backoff(&self, retry: u32, random: f64) -> Duration {
+        let exp = 2u32.saturating_pow(retry.saturating_sub(1));
+        let full = self.base_delay.saturating_mul(exp).min(self.max_delay);
+        let jitter = self.jitter.clamp(0.0, 1.0);
+        let kept = full.mul_f64(1.0 - jitter);
+        kept + full.mul_f64(jitter * random.clamp(0.0, 1.0))
+    }
+}
+
+/// One retry, reported to the [`RetryObserver`] before its delay starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryEvent {
+    /// The service.
+    pub provider: ProviderName,
+    /// The operation being retried.
+    pub operation: String,
+    /// The attempt that failed (1 for the first).
+    pub attempt: u32,
+    /// Why it failed, e.g. `server error (HTTP 503)`.
+    pub reason: String,
+    /// How long the client waits before the next attempt.
+    pub delay: Duration,
+}
+
+/// Sees every retry, so the engine can journal each attempt.
+pub trait RetryObserver: Send + Sync {
+    /// Called once per retry, before the delay.
+    fn on_retry(&self, event: &RetryEvent);
+}
+
+/// Timeouts, retries and limits shared by every HTTP provider.
+#[derive(Clone)]
+pub struct HttpConfig {
+    /// Limit for opening a connection (TCP and TLS).
+    pub connect_timeout: Duration,
+    /// Limit for one request, from sending to the last byte of the answer.
+    pub request_timeout: Duration,
+    /// How transient failures are retried.
+    pub retry: RetryPolicy,
+    /// Responses larger than this are refused.
+    pub max_body_bytes: usize,
+    /// Told about every retry.
+    pub observer: Option<Arc<dyn RetryObserver>>,
+}
+
+impl fmt::Debug for HttpConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpConfig")
+            .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("retry", &self.retry)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("observer", &self.observer.is_some())
+            .finish()
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            retry: RetryPolicy::default(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            observer: None,
+        }
+    }
+}
+
+/// A request as the providers describe it.
+#[derive(Debug, Clone)]
+pub(crate) struct Request {
+    /// What Fabrik is doing, for errors and retry events.
+    pub operation: String,
+    pub method: Method,
+    /// Path segments below the base URL, each percent-encoded on the wire.
+    pub segments: Vec<String>,
+    pub query: Vec<(String, String)>,
+    /// The exact body bytes (JSON unless `content_type` says otherwise).
+    pub body: Option<Vec<u8>>,
+    pub content_type: &'static str,
+    /// The `Accept` header (JSON unless the endpoint answers plain text).
+    pub accept: &'static str,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Whether repeating the request after it may have reached the server
+    /// is harmless.
+    pub idempotent: bool,
+    /// Secret values the request carries (env values, passwords); scrubbed
+    /// from anything an error quotes.
+    pub secrets: Scrubber,
+}
+
+impl Request {
+    /// A request; idempotent unless the method is POST.
+    pub fn new(method: Method, operation: impl Into<String>, segments: &[&str]) -> Self {
+        let idempotent = method != Method::POST;
+        Self {
+            operation: operation.into(),
+            method,
+            segments: segments.iter().map(|s| (*s).to_owned()).collect(),
+            query: Vec::new(),
+            body: None,
+            content_type: "application/json",
+            accept: "application/json",
+            headers: Vec::new(),
+            idempotent,
+            secrets: Scrubber::new(),
+        }
+    }
+
+    /// Adds a query parameter.
+    pub fn query(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.query.push((key.to_owned(), value.into()));
+        self
+    }
+
+    /// Sets a JSON body.
+    pub fn json(mut self, body: &serde_json::Value) -> Self {
+        self.body = Some(body.to_string().into_bytes());
+        self
+    }
+
+    /// Marks a POST as safe to repeat.
+    pub fn idempotent(mut self, yes: bool) -> Self {
+        self.idempotent = yes;
+        self
+    }
+
+    /// Declares secret values carried by the request.
+    pub fn secrets(mut self, secrets: Scrubber) -> Self {
+        self.secrets = secrets;
+        self
+    }
+}
+
+/// A successful answer.
+#[derive(Debug, Clone)]
+pub(crate) struct Response {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// The body as JSON of type `T`, or a malformed-response error.
+    pub fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        http: &Http,
+        req: &Request,
+    ) -> Result<T, ProviderError> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            let mut err = http.error(req, ErrorKind::MalformedResponse, Some(self.status.as_u16()));
+            err.message = format!(
+                "{}; body starts with: {}",
+                e,
+                excerpt(&http.scrubber(req), &self.body)
+            );
+            err.hint = Some(format!(
+                "the {} answer does not match its API contract; check that the URL points at the service itself and not at a proxy or login page",
+                http.provider
+            ));
+            err
+        })
+    }
+
+    /// The body as trimmed text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).trim().to_owned()
+    }
+}
+
+/// A failure a provider's classifier derived from an error answer.
+#[derive(Debug, Clone)]
+pub(crate) struct Failure {
+    pub kind: ErrorKind,
+    pub code: Option<String>,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+/// Turns an error answer (status ≥ 300) into a [`Failure`]; one per provider.
+pub(crate) type Classifier = fn(&Response, &Scrubber) -> Failure;
+
+/// The HTTP client of one provider.
+#[derive(Clone)]
+pub(crate) struct Http {
+    client: reqwest::Client,
+    pub provider: ProviderName,
+    base: url::Url,
+    token: Option<SecretValue>,
+    config: HttpConfig,
+    classify: Classifier,
+}
+
+impl fmt::Debug for Http {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Http")
+            .field("provider", &self.provider)
+            // The path may be a credential (webhook URLs): origin only.
+            .field("base", &origin(&self.base))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Http {
+    /// A client for `base` (the API root, e.g. `https://coolify.example/api/v1`)
+    /// sending `token` as a bearer token when given.
+    pub fn new(
+        provider: ProviderName,
+        base: &str,
+        token: Option<SecretValue>,
+        config: HttpConfig,
+        classify: Classifier,
+    ) -> Result<Self, ProviderError> {
+        let base = url::Url::parse(base.trim_end_matches('/')).map_err(|e| {
+            ProviderError::new(provider, "configure client", ErrorKind::InvalidRequest)
+                .with_message(format!("invalid base URL: {e}"))
+                .with_hint(
+                    "give the full URL including the scheme, e.g. https://coolify.example.com",
+                )
+        })?;
+        if base.cannot_be_a_base() || !matches!(base.scheme(), "http" | "https") {
+            return Err(ProviderError::new(
+                provider,
+                "configure client",
+                ErrorKind::InvalidRequest,
+            )
+            .with_message("the base URL must be http or https")
+            .with_hint(
+                "give the full URL including the scheme, e.g. https://coolify.example.com",
+            ));
+        }
+        let client = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            // A redirect can turn a POST into a GET (Coolify answers 405 to
+            // GET /deploy): refuse to follow and report it instead.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| {
+                let mut err =
+                    ProviderError::new(provider, "configure client", ErrorKind::InvalidRequest);
+                err.source = Some(Box::new(e));
+                err
+            })?;
+        Ok(Self {
+            client,
+            provider,
+            base,
+            token,
+            config,
+            classify,
+        })
+    }
+
+    /// The base URL.
+    pub fn base(&self) -> &url::Url {
+        &self.base
+    }
+
+    /// The scrubber for one request: its secrets and the token.
+    pub fn scrubber(&self, req: &Request) -> Scrubber {
+        let mut s = req.secrets.clone();
+        if let Some(t) = &self.token {
+            s.add(t);
+        }
+        s
+    }
+
+    /// An error about `req` with the common fields filled in.
+    pub fn error(&self, req: &Request, kind: ErrorKind, status: Option<u16>) -> ProviderError {
+        let mut e = ProviderError::new(self.provider, req.operation.clone(), kind);
+        e.status = status;
+        e.endpoint = Some(format!("{} {}", req.method, self.path_of(req)));
+        e
+    }
+
+    fn path_of(&self, req: &Request) -> String {
+        let mut url = self.base.clone();
+        if let Ok(mut segs) = url.path_segments_mut() {
+            segs.pop_if_empty().extend(req.segments.iter());
+        }
+        url.path().to_owned()
+    }
+
+    fn url_of(&self, req: &Request) -> url::Url {
+        let mut url = self.base.clone();
+        if let Ok(mut segs) = url.path_segments_mut() {
+            segs.pop_if_empty().extend(req.segments.iter());
+        }
+        if !req.query.is_empty() {
+            url.query_pairs_mut().extend_pairs(req.query.iter());
+        }
+        url
+    }
+
+    /// Sends `req`, retrying what is safe to retry; returns the 2xx answer or
+    /// the classified failure of the last attempt.
+    pub async fn send(&self, req: &Request) -> Result<Response, ProviderError> {
+        let policy = &self.config.retry;
+        let attempts = policy.attempts.max(1);
+        let mut attempt = 1;
+        loop {
+            let (mut err, delay) = match self.once(req).await {
+                Ok(resp) => return Ok(resp),
+                Err(e) => e,
+            };
+            err.attempts = attempt;
+            let retryable = match &err.kind {
+                ErrorKind::RateLimited { retry_after } => {
+                    retry_after.is_none_or(|d| d <= policy.max_retry_after)
+                }
+                ErrorKind::Connect
+                | ErrorKind::Timeout {
+                    request_sent: false,
+                } => true,
+                ErrorKind::Server
+                | ErrorKind::Timeout { request_sent: true }
+                | ErrorKind::Reset => {
+                    if req.idempotent {
+                        true
+                    } else {
+                        err.ambiguous = true;
+                        false
+                    }
+                }
+                _ => false,
+            };
+            if err.ambiguous {
+                err.hint = Some(format!(
+                    "the request may have reached {} and taken effect; fabrik looks the resource up by its ownership mark before trying again",
+                    self.provider
+                ));
+            }
+            if !retryable || attempt >= attempts {
+                return Err(err);
+            }
+            let backoff = policy.backoff(attempt, rand::random_range(0.0..1.0));
+            let delay = delay.map_or(backoff, |d| d.max(backoff));
+            if let Some(obs) = &self.config.observer {
+                let mut reason = err.kind.to_string();
+                if let Some(s) = err.status {
+                    reason.push_str(&format!(" (HTTP {s})"));
+                }
+                obs.on_retry(&super::http::RetryEvent {
+                    provider: self.provider,
+                    operation: req.operation.clone(),
+                    attempt,
+                    reason,
+                    delay,
+                });
+            }
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+        }
+    }
+
+    /// One attempt. On failure, also the delay the server asked for.
+    async fn once(&self, req: &Request) -> Result<Response, (ProviderError, Option<Duration>)> {
+        let mut builder = self
+            .client
+            .request(req.method.clone(), self.url_of(req))
+            .header(reqwest::header::ACCEPT, req.accept);
+        if let Some(t) = &self.token {
+            let mut value =
+                HeaderValue::from_str(&format!("Bearer {}", t.expose())).map_err(|_| {
+                    (
+                        self.error(req, ErrorKind::InvalidRequest, None)
+                            .with_message("the token contains characters not allowed in a header")
+                            .with_hint("copy the token again, without spaces or line breaks"),
+                        None,
+                    )
+                })?;
+            value.set_sensitive(true);
+            builder = builder.header(reqwest::header::AUTHORIZATION, value);
+        }
+        for (k, v) in &req.headers {
+            builder = builder.header(k.clone(), v.clone());
+        }
+        if let Some(body) = &req.body {
+            builder = builder
+                .header(reqwest::header::CONTENT_TYPE, req.content_type)
+                .body(body.clone());
+        }
+        let mut resp = builder
+            .send()
+            .await
+            .map_err(|e| (self.transport(req, e), None))?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let limit = self.config.max_body_bytes;
+        if resp.content_length().is_some_and(|n| n > limit as u64) {
+            return Err((self.too_large(req, status), None));
+        }
+        let mut body = Vec::new();
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len() + chunk.len() > limit {
+                        return Err((self.too_large(req, status), None));
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) => return Err((self.transport(req, e), None)),
+            }
+        }
+        let response = Response {
+            status,
+            headers,
+            body,
+        };
+        if status.is_success() {
+            return Ok(response);
+        }
+        let scrubber = self.scrubber(req);
+        let failure = (self.classify)(&response, &scrubber);
+        let delay = match &failure.kind {
+            ErrorKind::RateLimited { retry_after } => *retry_after,
+            _ => None,
+        };
+        let mut err = self.error(req, failure.kind, Some(status.as_u16()));
+        err.message = scrubber.scrub(&failure.message);
+        err.hint = failure.hint;
+        err.code = failure.code;
+        Err((err, delay))
+    }
+
+    fn too_large(&self, req: &Request, status: StatusCode) -> ProviderError {
+        let limit = self.config.max_body_bytes;
+        self.error(req, ErrorKind::TooLarge { limit }, Some(status.as_u16()))
+            .with_hint(format!(
+                "the {} answer exceeded {limit} bytes and was not read; check that the URL points at the service's API",
+                self.provider
+            ))
+    }
+
+    fn transport(&self, req: &Request, e: reqwest::Error) -> ProviderError {
+        let kind = if e.is_builder() {
+            ErrorKind::InvalidRequest
+        } else if e.is_connect() {
+            if e.is_timeout() {
+                ErrorKind::Timeout {
+                    request_sent: false,
+                }
+            } else {
+                ErrorKind::Connect
+            }
+        } else if e.is_timeout() {
+            ErrorKind::Timeout { request_sent: true }
+        } else {
+            ErrorKind::Reset
+        };
+        let hint = match kind {
+            ErrorKind::Connect
+            | ErrorKind::Timeout {
+                request_sent: false,
+            } => Some(format!(
+                "check that {} is reachable from this machine (URL, port, firewall, TLS)",
+                origin(&self.base)
+            )),
+            ErrorKind::Timeout { request_sent: true } => Some(format!(
+                "{} did not answer within {}s; it may be overloaded",
+                origin(&self.base),
+                self.config.request_timeout.as_secs()
+            )),
+            _ => None,
+        };
+        let mut err = self.error(req, kind, None);
+        err.hint = hint;
+        err.source = Some(Box::new(e.without_url()));
+        err
+    }
+}
+
+/// `scheme://host:port` of a URL, never its credentials or path.
+pub(crate) fn origin(url: &url::Url) -> String {
+    url.origin().ascii_serialization()
+}
+
+/// The start of a body, scrubbed and shortened, for error messages.
+pub(crate) fn excerpt(scrubber: &Scrubber, body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let clean = scrubber.scrub(text.trim());
+    let mut out: String = clean.chars().take(EXCERPT_CHARS).collect();
+    if clean.chars().count() > EXCERPT_CHARS {
+        out.push('…');
+    }
+    if out.is_empty() {
+        out.push_str("(empty)");
+    }
+    out
+}
+
+/// The `Retry-After` header as a duration: delta seconds or an HTTP date.
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let raw = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(secs) = raw.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    static PARSER: jiff::fmt::rfc2822::DateTimeParser = jiff::fmt::rfc2822::DateTimeParser::new();
+    let at = PARSER.parse_timestamp(raw).ok()?;
+    let now = jiff::Timestamp::now();
+    let secs = at.as_second().saturating_sub(now.as_second()).max(0);
+    Some(Duration::from_secs(secs.unsigned_abs()))
+}
+
+/// The kind an HTTP status means when the body says nothing more specific.
+pub(crate) fn kind_for_status(status: StatusCode, headers: &HeaderMap) -> ErrorKind {
+    match status.as_u16() {
+        401 => ErrorKind::Unauthorized,
+        403 => ErrorKind::Forbidden(super::error::ForbiddenReason::Denied),
+        404 | 410 => ErrorKind::NotFound,
+        405 => ErrorKind::Unsupported,
+        409 => ErrorKind::Conflict,
+        429 => ErrorKind::RateLimited {
+            retry_after: retry_after(headers),
+        },
+        s if s >= 500 => ErrorKind::Server,
+        300..=399 => ErrorKind::InvalidRequest,
+        _ => ErrorKind::Validation { fields: Vec::new() },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let p = RetryPolicy {
+            attempts: 5,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(350),
+            jitter: 0.0,
+            max_retry_after: Duration::from_secs(1),
+        };
+        assert_eq!(p.backoff(1, 0.9), Duration::from_millis(100));
+        assert_eq!(p.backoff(2, 0.9), Duration::from_millis(200));
+        assert_eq!(p.backoff(3, 0.9), Duration::from_millis(350));
+    }
+
+    #[test]
+    fn jitter_stays_within_the_delay() {
+        let p = RetryPolicy {
+            jitter: 1.0,
+            ..RetryPolicy::default()
+        };
+        assert_eq!(p.backoff(1, 0.0), Duration::ZERO);
+        assert!(p.backoff(1, 0.999) <= p.base_delay);
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let mut h = HeaderMap::new();
+        h.insert(reqwest::header::RETRY_AFTER, HeaderValue::from_static("7"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        h.insert(
+            reqwest::header::RETRY_AFTER,
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
+        assert_eq!(retry_after(&h), Some(Duration::ZERO));
+        h.insert(
+            reqwest::header::RETRY_AFTER,
+            HeaderValue::from_static("soon"),
+        );
+        assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn excerpts_are_scrubbed_and_short() {
+        let s = Scrubber::with([&SecretValue::new("tok-secret-123")]);
+        let body = format!("bad token tok-secret-123 {}", "x".repeat(1000));
+        let e = excerpt(&s, body.as_bytes());
+        assert!(!e.contains("tok-secret-123"));
+        assert!(e.chars().count() <= EXCERPT_CHARS + 1);
+    }
+}

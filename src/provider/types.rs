@@ -1,0 +1,601 @@
+//! Domain types the capability traits speak. No vendor JSON here: each
+//! client maps these to and from its service's wire format privately.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::id::{DeploymentId, RunId};
+use crate::ownership::OwnershipMark;
+use crate::secret::SecretValue;
+
+// ---------------------------------------------------------------- app host
+
+/// Where an application goes, as the user names it (name or uuid each).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Project name or uuid.
+    pub project: String,
+    /// Environment name or uuid inside the project (e.g. `production`).
+    pub environment: String,
+    /// Server name or uuid.
+    pub server: String,
+    /// Destination (Docker network) name or uuid; needed only when the
+    /// server has several.
+    pub destination: Option<String>,
+}
+
+/// A Coolify release, parsed from `GET /api/v1/version` (`4.3.11`,
+/// `v4.0.0`, `4.0.0-beta.474`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerVersion {
+    /// Major number.
+    pub major: u32,
+    /// Minor number.
+    pub minor: u32,
+    /// Patch number.
+    pub patch: u32,
+    /// Pre-release suffix (`beta.474`), which sorts before the release.
+    pub pre: Option<String>,
+}
+
+impl ServerVersion {
+    /// Parses the plain-text version; `None` when it is not `X.Y.Z[-pre]`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let t = text.trim().trim_matches('"');
+        let t = t.strip_prefix('v').unwrap_or(t);
+        let (core, pre) = match t.split_once('-') {
+            Some((c, p)) => (c, Some(p.to_owned())),
+            None => (t, None),
+        };
+        let mut parts = core.split('.');
+        let major = parts.next()?.parse().ok()?;
+        let minor = parts.next().unwrap_or("0").parse().ok()?;
+        let patch = parts.next().unwrap_or("0").parse().ok()?;
+        Some(Self {
+            major,
+            minor,
+            patch,
+            pre,
+        })
+    }
+
+    /// Whether this release is at least `major.minor.patch` (a pre-release
+    /// of that exact version is not).
+    pub fn at_least(&self, major: u32, minor: u32, patch: u32) -> bool {
+        let ord = (self.major, self.minor, self.patch).cmp(&(major, minor, patch));
+        ord.is_gt() || (ord.is_eq() && self.pre.is_none())
+    }
+
+    /// Tags on create, `/tags` sub-resources and `/destinations` (4.2.0).
+    pub fn supports_tags(&self) -> bool {
+        self.at_least(4, 2, 0)
+    }
+}
+
+impl fmt::Display for ServerVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)?;
+        if let Some(p) = &self.pre {
+            write!(f, "-{p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A [`Target`] resolved and checked against the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedTarget {
+    /// The server's release; gates features.
+    pub version: ServerVersion,
+    /// Project uuid.
+    pub project_uuid: String,
+    /// Project name.
+    pub project_name: String,
+    /// Environment uuid.
+    pub environment_uuid: String,
+    /// Environment name.
+    pub environment_name: String,
+    /// Server uuid.
+    pub server_uuid: String,
+    /// Server name.
+    pub server_name: String,
+    /// Destination uuid, sent only when known to be needed or given.
+    pub destination_uuid: Option<String>,
+}
+
+/// A git build pack (Coolify's names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuildPack {
+    /// Nixpacks.
+    Nixpacks,
+    /// Railpack.
+    Railpack,
+    /// Static files.
+    Static,
+    /// A Dockerfile in the repository.
+    Dockerfile,
+    /// A compose file in the repository.
+    DockerCompose,
+}
+
+impl BuildPack {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Nixpacks => "nixpacks",
+            Self::Railpack => "railpack",
+            Self::Static => "static",
+            Self::Dockerfile => "dockerfile",
+            Self::DockerCompose => "dockercompose",
+        }
+    }
+}
+
+/// What an application is built from. Each form maps to one create call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppSource {
+    /// A registry image (`POST /applications/dockerimage`).
+    DockerImage {
+        /// Image name, e.g. `ghcr.io/acme/web`.
+        image: String,
+        /// Tag; `latest` when absent.
+        tag: Option<String>,
+    },
+    /// An inline Dockerfile (`POST /applications/dockerfile`, base64 on the wire).
+    Dockerfile {
+        /// The Dockerfile text.
+        dockerfile: String,
+    },
+    /// A public git repository (`POST /applications/public`).
+    Git {
+        /// Repository URL.
+        repository: String,
+        /// Branch.
+        branch: String,
+        /// How to build it.
+        build_pack: BuildPack,
+    },
+    /// A raw compose file: a Coolify *service* (`POST /services`,
+    /// `docker_compose_raw` base64).
+    Compose {
+        /// The compose YAML.
+        compose: String,
+    },
+    /// A one-click service template (`POST /services` with `type`).
+    OneClick {
+        /// Template key, e.g. `ghost`.
+        service_type: String,
+    },
+}
+
+impl AppSource {
+    /// Whether this form lives under `/services` rather than `/applications`.
+    pub fn kind(&self) -> AppKind {
+        match self {
+            Self::Compose { .. } | Self::OneClick { .. } => AppKind::Service,
+            _ => AppKind::Application,
+        }
+    }
+}
+
+/// The container health check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheck {
+    /// HTTP path, e.g. `/health`.
+    pub path: String,
+    /// Port inside the container; the first exposed port when absent.
+    pub port: Option<u16>,
+    /// Seconds between checks.
+    pub interval: Option<u32>,
+}
+
+/// A value of an environment variable.
+#[derive(Clone, PartialEq, Eq)]
+pub enum EnvValue {
+    /// A plain value; may be shown.
+    Plain(String),
+    /// A secret; never shown, logged or quoted in errors.
+    Secret(SecretValue),
+}
+
+impl EnvValue {
+    /// The value to send.
+    pub fn expose(&self) -> &str {
+        match self {
+            Self::Plain(v) => v,
+            Self::Secret(s) => s.expose(),
+        }
+    }
+}
+
+impl fmt::Debug for EnvValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Plain(v) => write!(f, "Plain({v:?})"),
+            Self::Secret(_) => f.write_str("Secret([redacted])"),
+        }
+    }
+}
+
+/// One desired environment variable. Identity is `key` + `is_preview`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvVarDesired {
+    /// Name (`^[A-Za-z_][A-Za-z0-9_.]*$`).
+    pub key: String,
+    /// Value.
+    pub value: EnvValue,
+    /// Whether it belongs to preview deployments.
+    pub is_preview: bool,
+    /// Used as-is, without `$VAR` interpolation.
+    pub is_literal: bool,
+    /// Spans several lines.
+    pub is_multiline: bool,
+}
+
+/// What an env reconciliation did, by key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EnvDiff {
+    /// Keys that did not exist.
+    pub created: Vec<String>,
+    /// Keys whose value or flags differed.
+    pub updated: Vec<String>,
+    /// Keys whose value the token may not read (no `read:sensitive`); sent
+    /// again because equality could not be checked.
+    pub unverified: Vec<String>,
+    /// Keys removed because the spec no longer has them.
+    pub deleted: Vec<String>,
+    /// Keys already right.
+    pub unchanged: Vec<String>,
+}
+
+impl EnvDiff {
+    /// Whether anything was written.
+    pub fn changed(&self) -> bool {
+        !(self.created.is_empty()
+            && self.updated.is_empty()
+            && self.deleted.is_empty()
+            && self.unverified.is_empty())
+    }
+}
+
+/// The desired state of one application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppDesired {
+    /// Name shown in Coolify; Fabrik finds the app by it (plus ownership).
+    pub name: String,
+    /// Human description; Fabrik appends its ownership mark.
+    pub description: Option<String>,
+    /// What to build or run.
+    pub source: AppSource,
+    /// Public URLs (`https://app.example.com`); a bare host gets `https://`.
+    pub domains: Vec<String>,
+    /// Container ports exposed to the proxy.
+    pub ports: Vec<u16>,
+    /// Health check.
+    pub health: Option<HealthCheck>,
+    /// Environment variables, applied by [`super::AppHost::reconcile_env`]
+    /// (never by create or update, so secret values travel in one place).
+    pub env: Vec<EnvVarDesired>,
+}
+
+/// Whether a remote app is a Coolify application or service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AppKind {
+    /// `/applications`.
+    Application,
+    /// `/services` (compose and one-click).
+    Service,
+}
+
+impl AppKind {
+    /// The API collection.
+    pub fn collection(self) -> &'static str {
+        match self {
+            Self::Application => "applications",
+            Self::Service => "services",
+        }
+    }
+}
+
+/// An application as found on the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteApp {
+    /// Application or service.
+    pub kind: AppKind,
+    /// Coolify uuid.
+    pub uuid: String,
+    /// Name.
+    pub name: String,
+    /// Description as stored.
+    pub description: Option<String>,
+    /// Public URLs as stored (`fqdn`, comma-separated in Coolify).
+    pub domains: Vec<String>,
+    /// `<state>:<health>`, e.g. `running:healthy`.
+    pub status: Option<String>,
+    /// Fabrik's mark, read from the description.
+    pub mark: Option<OwnershipMark>,
+}
+
+/// How to find an application that may already exist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppLookup {
+    /// Application or service.
+    pub kind: AppKind,
+    /// The uuid stored in the journal, preferred when present.
+    pub uuid: Option<String>,
+    /// The name in the spec.
+    pub name: String,
+    /// The owning deployment; only apps carrying its mark match by name.
+    pub deployment: DeploymentId,
+}
+
+/// A deployment that was queued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentRef {
+    /// Application or service deployed.
+    pub kind: AppKind,
+    /// The app's uuid.
+    pub app_uuid: String,
+    /// The deployment's uuid; `None` for services (Coolify keeps no row).
+    pub deployment_uuid: Option<String>,
+    /// Whether Coolify said a deployment for this commit was already
+    /// queued (the uuid was then taken from the app's deployment list).
+    pub already_queued: bool,
+}
+
+/// The phase of a deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeploymentState {
+    /// Waiting for a build slot.
+    Queued,
+    /// Building or starting.
+    InProgress,
+    /// Done and healthy.
+    Finished,
+    /// Failed (Coolify rolled back to the previous container).
+    Failed,
+    /// Cancelled in the UI or via the API.
+    CancelledByUser,
+    /// A value this client does not know.
+    Other(String),
+}
+
+impl DeploymentState {
+    /// Parses Coolify's status string.
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "queued" => Self::Queued,
+            "in_progress" => Self::InProgress,
+            "finished" => Self::Finished,
+            "failed" | "error" => Self::Failed,
+            "cancelled-by-user" => Self::CancelledByUser,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+
+    /// Whether the deployment will not change any more.
+    pub fn is_terminal(&self) -> bool {
+        matches!(self, Self::Finished | Self::Failed | Self::CancelledByUser)
+    }
+}
+
+impl fmt::Display for DeploymentState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Queued => "queued",
+            Self::InProgress => "in_progress",
+            Self::Finished => "finished",
+            Self::Failed => "failed",
+            Self::CancelledByUser => "cancelled-by-user",
+            Self::Other(s) => s,
+        })
+    }
+}
+
+/// A deployment's status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentStatus {
+    /// The phase.
+    pub state: DeploymentState,
+    /// Absolute URL of the deployment page in Coolify's UI, when known.
+    pub url: Option<String>,
+    /// The commit deployed, when known.
+    pub commit: Option<String>,
+}
+
+/// How long and how often to poll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaitOptions {
+    /// Give up after this long (client side; Coolify never reaps stuck rows).
+    pub timeout: Duration,
+    /// Pause between polls.
+    pub poll_interval: Duration,
+}
+
+impl Default for WaitOptions {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(600),
+            poll_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What a delete found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeleteOutcome {
+    /// The resource did not exist any more (nothing was deleted now).
+    pub already_gone: bool,
+}
+
+/// A remote resource carrying Fabrik's mark, for `gc`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedRemote {
+    /// Application or service.
+    pub kind: AppKind,
+    /// Coolify uuid.
+    pub uuid: String,
+    /// Name.
+    pub name: String,
+    /// The mark.
+    pub mark: OwnershipMark,
+}
+
+// --------------------------------------------------------------------- dns
+
+/// A DNS zone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Zone {
+    /// Cloudflare zone id.
+    pub id: String,
+    /// Zone apex, e.g. `example.com`.
+    pub name: String,
+}
+
+/// A DNS record type Fabrik manages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecordType {
+    /// IPv4 address.
+    A,
+    /// IPv6 address.
+    Aaaa,
+    /// Alias.
+    Cname,
+    /// Text.
+    Txt,
+}
+
+impl RecordType {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::A => "A",
+            Self::Aaaa => "AAAA",
+            Self::Cname => "CNAME",
+            Self::Txt => "TXT",
+        }
+    }
+
+    /// Parses the wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_uppercase().as_str() {
+            "A" => Some(Self::A),
+            "AAAA" => Some(Self::Aaaa),
+            "CNAME" => Some(Self::Cname),
+            "TXT" => Some(Self::Txt),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for RecordType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The desired state of one record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordDesired {
+    /// Type.
+    pub kind: RecordType,
+    /// Fully qualified name.
+    pub name: String,
+    /// Address, target host or text.
+    pub content: String,
+    /// Seconds; 1 means automatic (forced when proxied).
+    pub ttl: u32,
+    /// Through Cloudflare's proxy (A, AAAA, CNAME only).
+    pub proxied: bool,
+    /// Take over an existing record Fabrik does not own.
+    pub adopt: bool,
+}
+
+/// A record as found in the zone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteRecord {
+    /// Record id.
+    pub id: String,
+    /// Type as the API spells it (may be one Fabrik does not manage).
+    pub kind: String,
+    /// Fully qualified name.
+    pub name: String,
+    /// Content.
+    pub content: String,
+    /// TTL (1 = automatic).
+    pub ttl: u32,
+    /// Proxied.
+    pub proxied: bool,
+    /// Comment.
+    pub comment: Option<String>,
+    /// Tags (`name:value`).
+    pub tags: Vec<String>,
+    /// Fabrik's mark, read from the comment or tags.
+    pub mark: Option<OwnershipMark>,
+}
+
+// ---------------------------------------------------------------- monitors
+
+/// What a monitor checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MonitorKind {
+    /// The URL answers 2xx.
+    Http,
+    /// The URL answers 2xx and its body contains a keyword.
+    Keyword,
+}
+
+/// The desired state of one monitor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MonitorDesired {
+    /// Name shown in Uptime Kuma.
+    pub name: String,
+    /// Check type.
+    pub kind: MonitorKind,
+    /// URL checked.
+    pub url: String,
+    /// Keyword (for [`MonitorKind::Keyword`]).
+    pub keyword: Option<String>,
+    /// Seconds between checks (≥ 20 in the UI, ≥ 1 on the API).
+    pub interval: u32,
+    /// Retries before the monitor reports down.
+    pub retries: u32,
+    /// Uptime Kuma notification ids to alert.
+    pub notification_ids: Vec<u64>,
+}
+
+/// A monitor as found on the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteMonitor {
+    /// Monitor id.
+    pub id: u64,
+    /// Name.
+    pub name: String,
+    /// Type as the server spells it.
+    pub kind: String,
+    /// URL, for HTTP-like monitors.
+    pub url: Option<String>,
+    /// Whether it is running (not paused).
+    pub active: bool,
+    /// Fabrik's mark, from the `fabrik` tag value or the description.
+    pub mark: Option<OwnershipMark>,
+}
+
+// ---------------------------------------------------------------- notifier
+
+/// One notification about a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    /// What happened, e.g. `run.completed`, `run.failed`, `run.rolled_back`.
+    pub event: String,
+    /// The deployment.
+    pub deployment: DeploymentId,
+    /// The run, when there is one.
+    pub run: Option<RunId>,
+    /// One-line summary for people.
+    pub summary: String,
+    /// When it happened; also the signed timestamp (the engine owns the clock).
+    pub at: jiff::Timestamp,
+    /// Extra key/value details (URLs, durations). Never secrets.
+    pub details: Vec<(String, String)>,
+}
