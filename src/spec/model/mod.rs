@@ -82,6 +82,25 @@ pub struct Spec {
     pub timeouts: Timeouts,
 }
 
+impl Spec {
+    /// The secrets the application receives: those its env references,
+    /// and for compose applications every declared secret (each is set as
+    /// a service variable of the same name, so the compose file can use it
+    /// as `${NAME}`).
+    pub fn app_secret_names(&self) -> std::collections::BTreeSet<&str> {
+        let mut names: std::collections::BTreeSet<&str> = self
+            .app
+            .env
+            .values()
+            .flat_map(|v| v.secret_refs())
+            .collect();
+        if matches!(self.app.source, AppSource::Compose(_)) {
+            names.extend(self.secrets.keys().map(String::as_str));
+        }
+        names
+    }
+}
+
 /// The top-level keys of a spec.
 pub const TOP_LEVEL_KEYS: [&str; 12] = [
     "name",

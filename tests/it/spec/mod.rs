@@ -1,29 +1,24 @@
 //! Integration tests of the `spec` module.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use fabrik::spec::{LoadOptions, load};
+mod examples;
+mod schema;
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-#[test]
-fn quickstart_loads() {
-    let path = root().join("examples/quickstart/spec.yaml");
-    match load(&path, &LoadOptions::default()) {
-        Ok(l) => {
-            assert_eq!(l.spec.name.as_str(), "quickstart");
-            for w in &l.warnings {
-                println!("{w}");
-            }
-        }
-        Err(e) => {
-            for d in e.diagnostics() {
-                println!("{d}");
-            }
-            panic!("{e}");
+/// Every `*.yaml` spec under `examples/` (compose files excluded).
+pub fn example_specs() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for dir in std::fs::read_dir(root().join("examples")).unwrap() {
+        let dir = dir.unwrap().path();
+        let spec = dir.join("spec.yaml");
+        if spec.is_file() {
+            out.push(spec);
         }
     }
-    let _ = Path::new("");
+    out.sort();
+    out
 }
