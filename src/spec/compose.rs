@@ -13,6 +13,7 @@ use super::diagnostic::{Issue, Mark};
 use super::files::{FileProblem, confine};
 use super::path::FieldPath;
 use super::rules::app::check_image;
+use super::suggest;
 use super::yaml::{self, Limits, Node, Style};
 
 /// Variable prefixes Coolify fills in for compose services
@@ -122,13 +123,23 @@ pub(crate) fn lint(text: &str, provided: &BTreeSet<String>, limits: &Limits) -> 
         }
         let coolify = COOLIFY_PREFIXES.iter().any(|pre| v.name.starts_with(pre));
         if !v.has_default && !coolify && !provided.contains(&v.name) {
+            let hint = match suggest::closest(&v.name, provided.iter().map(String::as_str)) {
+                Some(c) => format!("did you mean `${{{c}}}`?"),
+                None => format!(
+                    "declare a secret `{0}`, add `{0}` to `app.env`, or give a default: `${{{0}:-value}}`",
+                    v.name
+                ),
+            };
             report.issues.push(
-                Issue::error(p, format!("`${{{}}}` is provided neither by `app.env` nor by a declared secret", v.name))
-                    .at(mark)
-                    .hint(format!(
-                        "declare a secret `{0}`, add `{0}` to `app.env`, or give a default: `${{{0}:-value}}`",
+                Issue::error(
+                    p,
+                    format!(
+                        "`${{{}}}` is provided neither by `app.env` nor by a declared secret",
                         v.name
-                    )),
+                    ),
+                )
+                .at(mark)
+                .hint(hint),
             );
         }
     }
@@ -162,16 +173,16 @@ fn lint_service(
             .hint("add `image: <name>:<tag>`"),
         );
     }
-    if let Some(img) = image.and_then(Node::as_text) {
-        if !img.contains('$') {
-            let mut found = Vec::new();
-            check_image(img, &path.key("image"), &mut found);
-            report.issues.extend(
-                found
-                    .into_iter()
-                    .map(|i| i.at(image.map_or(key_mark, |n| n.mark))),
-            );
-        }
+    if let Some(img) = image.and_then(Node::as_text)
+        && !img.contains('$')
+    {
+        let mut found = Vec::new();
+        check_image(img, &path.key("image"), &mut found);
+        report.issues.extend(
+            found
+                .into_iter()
+                .map(|i| i.at(image.map_or(key_mark, |n| n.mark))),
+        );
     }
     if let Some(b) = build {
         if b.as_text().is_some() {
@@ -227,14 +238,12 @@ fn lint_service(
                 if source.starts_with('.') || source.starts_with('~') {
                     check_path_text(source, v, &p, true, &mut report.issues);
                 }
-            } else if v.get("type").and_then(Node::as_text) == Some("bind") {
-                if let Some(s) = v.get("source") {
-                    if let Some(text) = s.as_text() {
-                        if !text.starts_with('/') {
-                            check_path_text(text, s, &p.key("source"), true, &mut report.issues);
-                        }
-                    }
-                }
+            } else if v.get("type").and_then(Node::as_text) == Some("bind")
+                && let Some(s) = v.get("source")
+                && let Some(text) = s.as_text()
+                && !text.starts_with('/')
+            {
+                check_path_text(text, s, &p.key("source"), true, &mut report.issues);
             }
         }
     }
@@ -505,8 +514,9 @@ fn scan(text: &str, base: usize, out: &mut Vec<Var>, depth: usize) {
     }
 }
 
-/// The position of byte `offset` of a scalar's text: exact on one line for
-/// plain and quoted scalars, the line for block scalars.
+/// The position of byte `offset` of a scalar's text: exact for plain and
+/// quoted scalars on one line and for literal blocks, the scalar's start
+/// otherwise.
 fn occurrence_mark(node: &Node, style: Style, text: &str, offset: usize) -> Mark {
     let before = &text[..offset.min(text.len())];
     let newlines = before.matches('\n').count();
@@ -519,7 +529,12 @@ fn occurrence_mark(node: &Node, style: Style, text: &str, offset: usize) -> Mark
         Style::Quoted if newlines == 0 => {
             Mark::new(node.mark.line, node.mark.column + 1 + to_u32(col_in_line))
         }
-        Style::Block => Mark::new(node.mark.line + 1 + to_u32(newlines), node.mark.column),
+        // A literal block's mark is its first content character, and its
+        // lines keep their place.
+        Style::Literal => Mark::new(
+            node.mark.line + to_u32(newlines),
+            node.mark.column + to_u32(col_in_line),
+        ),
         _ => node.mark,
     }
 }

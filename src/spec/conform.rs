@@ -141,11 +141,19 @@ pub(crate) fn field_name(path: &FieldPath) -> String {
     }
 }
 
+/// The first sentence of a field's description, starting in lower case,
+/// for a hint.
 fn first_sentence(s: &str) -> String {
     let s = s.split("\n\n").next().unwrap_or(s).replace('\n', " ");
-    match s.find(". ") {
-        Some(i) => s[..=i].trim_end_matches('.').to_owned(),
-        None => s.trim_end_matches('.').to_owned(),
+    let end = s
+        .match_indices(". ")
+        .find(|(i, _)| s[i + 2..].starts_with(|c: char| c.is_ascii_uppercase()))
+        .map_or(s.len(), |(i, _)| i);
+    let sentence = s[..end].trim_end_matches('.');
+    let mut chars = sentence.chars();
+    match chars.next() {
+        Some(c) => c.to_lowercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 
@@ -172,10 +180,10 @@ impl Conformer<'_> {
         let (def, schema) = self.deref(schema);
         let before = self.issues.len();
         let value = self.visit_resolved(node, &schema, path);
-        if self.issues.len() == before {
-            if let Some(def) = def {
-                self.hook(&def, node, &value, path);
-            }
+        if self.issues.len() == before
+            && let Some(def) = def
+        {
+            self.hook(&def, node, &value, path);
         }
         value
     }
@@ -241,7 +249,7 @@ impl Conformer<'_> {
         // A list of constants (an enum whose variants carry descriptions).
         let constants: Option<Vec<Value>> = resolved
             .iter()
-            .map(|r| constants_of(r))
+            .map(constants_of)
             .collect::<Option<Vec<Vec<Value>>>>()
             .map(|v| v.into_iter().flatten().collect());
         if let Some(constants) = constants {
@@ -423,30 +431,31 @@ impl Conformer<'_> {
             Issue::error(path.key(&e.key), message)
                 .at_key()
                 .at(e.key_mark)
-                .maybe_hint(hint),
+                .maybe_hint(hint)
+                .harmless_to_value(),
         );
     }
 
     fn check_count(&mut self, node: &Node, n: usize, schema: &Value, path: &FieldPath) {
         let name = field_name(path);
-        if let Some(min) = schema.get("minItems").and_then(Value::as_u64) {
-            if (n as u64) < min {
-                self.issues.push(
-                    Issue::error(path.clone(), format!("{name} needs at least {min} item(s)"))
-                        .at(node.value_mark()),
-                );
-            }
-        }
-        if let Some(max) = schema.get("maxItems").and_then(Value::as_u64) {
-            if (n as u64) > max {
-                self.issues.push(
-                    Issue::error(
-                        path.clone(),
-                        format!("{name} takes at most {max} item(s), found {n}"),
-                    )
+        if let Some(min) = schema.get("minItems").and_then(Value::as_u64)
+            && (n as u64) < min
+        {
+            self.issues.push(
+                Issue::error(path.clone(), format!("{name} needs at least {min} item(s)"))
                     .at(node.value_mark()),
-                );
-            }
+            );
+        }
+        if let Some(max) = schema.get("maxItems").and_then(Value::as_u64)
+            && (n as u64) > max
+        {
+            self.issues.push(
+                Issue::error(
+                    path.clone(),
+                    format!("{name} takes at most {max} item(s), found {n}"),
+                )
+                .at(node.value_mark()),
+            );
         }
     }
 
@@ -460,49 +469,49 @@ impl Conformer<'_> {
         }
         if let Some(n) = value.as_f64() {
             let shown = node.as_text().unwrap_or_default();
-            if let Some(min) = schema.get("minimum").and_then(Value::as_f64) {
-                if n < min {
-                    let message = if min == 0.0 {
-                        format!("{name} must not be negative, found {shown}")
-                    } else {
-                        format!("{name} must be at least {min}, found {shown}")
-                    };
-                    self.issues
-                        .push(Issue::error(path.clone(), message).at(node.value_mark()));
-                }
+            if let Some(min) = schema.get("minimum").and_then(Value::as_f64)
+                && n < min
+            {
+                let message = if min == 0.0 {
+                    format!("{name} must not be negative, found {shown}")
+                } else {
+                    format!("{name} must be at least {min}, found {shown}")
+                };
+                self.issues
+                    .push(Issue::error(path.clone(), message).at(node.value_mark()));
             }
-            if let Some(max) = schema.get("maximum").and_then(Value::as_f64) {
-                if n > max {
-                    self.issues.push(
-                        Issue::error(
-                            path.clone(),
-                            format!("{name} must be at most {max}, found {shown}"),
-                        )
-                        .at(node.value_mark()),
-                    );
-                }
+            if let Some(max) = schema.get("maximum").and_then(Value::as_f64)
+                && n > max
+            {
+                self.issues.push(
+                    Issue::error(
+                        path.clone(),
+                        format!("{name} must be at most {max}, found {shown}"),
+                    )
+                    .at(node.value_mark()),
+                );
             }
         }
         if let Some(s) = value.as_str() {
             let len = s.chars().count() as u64;
-            if let Some(min) = schema.get("minLength").and_then(Value::as_u64) {
-                if len < min {
-                    self.issues.push(
-                        Issue::error(path.clone(), format!("{name} must not be empty"))
-                            .at(node.value_mark()),
-                    );
-                }
-            }
-            if let Some(max) = schema.get("maxLength").and_then(Value::as_u64) {
-                if len > max {
-                    self.issues.push(
-                        Issue::error(
-                            path.clone(),
-                            format!("{name} is longer than {max} characters"),
-                        )
+            if let Some(min) = schema.get("minLength").and_then(Value::as_u64)
+                && len < min
+            {
+                self.issues.push(
+                    Issue::error(path.clone(), format!("{name} must not be empty"))
                         .at(node.value_mark()),
-                    );
-                }
+                );
+            }
+            if let Some(max) = schema.get("maxLength").and_then(Value::as_u64)
+                && len > max
+            {
+                self.issues.push(
+                    Issue::error(
+                        path.clone(),
+                        format!("{name} is longer than {max} characters"),
+                    )
+                    .at(node.value_mark()),
+                );
             }
         }
     }
@@ -518,7 +527,7 @@ impl Conformer<'_> {
         };
         let message = match names[..] {
             [one] => format!("{} must be `{one}`, found `{shown}`", field_name(path)),
-            _ => format!("`{shown}` is not a valid value for {}", field_name(path)),
+            _ => format!("`{shown}` is not a valid value for `{path}`"),
         };
         let hint = match value {
             Value::String(s) => suggest::hint_for(s, &names),
@@ -594,10 +603,10 @@ fn constants_of(schema: &Value) -> Option<Vec<Value>> {
     if let Some(c) = obj.get("const") {
         return Some(vec![c.clone()]);
     }
-    if let Some(Value::Array(e)) = obj.get("enum") {
-        if !obj.contains_key("properties") {
-            return Some(e.clone());
-        }
+    if let Some(Value::Array(e)) = obj.get("enum")
+        && !obj.contains_key("properties")
+    {
+        return Some(e.clone());
     }
     None
 }

@@ -142,6 +142,9 @@ pub(crate) struct Issue {
     pub message: String,
     pub hint: Option<String>,
     pub severity: Severity,
+    /// Whether the value at `path` is unusable because of this problem
+    /// (an unknown key, for one, leaves every value intact).
+    pub affects_value: bool,
 }
 
 impl Issue {
@@ -154,6 +157,7 @@ impl Issue {
             message: message.into(),
             hint: None,
             severity: Severity::Error,
+            affects_value: true,
         }
     }
 
@@ -163,6 +167,12 @@ impl Issue {
             severity: Severity::Warning,
             ..Self::error(path, message)
         }
+    }
+
+    /// Marks a problem that leaves the value usable.
+    pub fn harmless_to_value(mut self) -> Self {
+        self.affects_value = false;
+        self
     }
 
     /// Points at the key rather than the value.
@@ -189,6 +199,11 @@ impl Issue {
             self.hint = hint;
         }
         self
+    }
+
+    /// Whether this blocks.
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
     }
 
     /// The diagnostic at `mark` in `file`.

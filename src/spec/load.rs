@@ -14,7 +14,7 @@ use super::conform::conform;
 use super::diagnostic::{self, Anchor, Diagnostic, Issue, Mark};
 use super::files::{DiskFiles, ProjectFiles};
 use super::model::{AppSource, Spec};
-use super::path::FieldPath;
+use super::path::{FieldPath, Segment};
 use super::rules::{self, Context, Draft};
 use super::schema::json_schema;
 use super::suggest;
@@ -192,19 +192,33 @@ pub fn check(
         run.issues.extend(form_issues);
     }
     let (json, conform_issues) = conform(schema(), schema(), &tree, &FieldPath::root());
-    for i in &conform_issues {
-        if let Some(s) = i.path.section() {
-            broken.insert(s.to_owned());
-        }
-    }
     run.issues.extend(conform_issues);
     run.issues.extend(placeholders(&tree));
+    // Values that are already reported as wrong.
+    let bad: Vec<FieldPath> = run
+        .issues
+        .iter()
+        .filter(|i| i.is_error() && i.affects_value && !i.path.is_root())
+        .map(|i| i.path.clone())
+        .collect();
 
-    let draft = draft(json, &broken, &mut run.issues);
+    let draft = draft(json, &broken, &bad, &mut run.issues);
     let ctx = Context {
-        declared: draft.declared(broken.contains("secrets")),
+        records_complete: !bad
+            .iter()
+            .any(|p| p.starts_with(&FieldPath::of("dns.records")) || *p == FieldPath::of("dns")),
+        declared: draft.declared(
+            broken.contains("secrets")
+                || bad
+                    .iter()
+                    .any(|p| p.section() == Some("secrets") && p.segments().len() <= 2),
+        ),
     };
-    run.issues.extend(rules::check(&draft, &ctx));
+    run.issues.extend(
+        rules::check(&draft, &ctx)
+            .into_iter()
+            .filter(|r| !follows_from(&r.path, &bad)),
+    );
 
     let mut draft = draft;
     let mut compose_refs: Option<BTreeSet<String>> = None;
@@ -223,30 +237,33 @@ pub fn check(
             _ => {}
         }
     }
-    if let Some(app) = &draft.app {
-        if let AppSource::Compose(c) = &app.source {
-            if let Some(text) = &c.content {
-                let mut provided: BTreeSet<String> = app.env.keys().cloned().collect();
-                if let Some(d) = &ctx.declared {
-                    provided.extend(d.iter().cloned());
-                } else {
-                    // `secrets` is broken: do not report variables it may provide.
-                    provided.extend(referenced_names(text));
-                }
-                let report = compose::lint(text, &provided, &opts.limits);
-                let place = match &c.file {
-                    Some(rel) => Placement::File(files.display_path(rel)),
-                    None => inline_placement(&tree, source),
-                };
-                run.compose_issues(&report, place);
-                run.issues.extend(public_service(c, app, &report));
-                compose_refs = Some(report.referenced);
-            }
-        }
-    }
-    if let (Some(secrets), Some(app), false) =
-        (&draft.secrets, &draft.app, broken.contains("notifications"))
+    if let Some(app) = &draft.app
+        && let AppSource::Compose(c) = &app.source
+        && let Some(text) = &c.content
     {
+        let mut provided: BTreeSet<String> = app.env.keys().cloned().collect();
+        if let Some(d) = &ctx.declared {
+            provided.extend(d.iter().cloned());
+        } else {
+            // `secrets` is broken: do not report variables it may provide.
+            provided.extend(referenced_names(text));
+        }
+        let report = compose::lint(text, &provided, &opts.limits);
+        let place = match &c.file {
+            Some(rel) => Placement::File(files.display_path(rel)),
+            None => inline_placement(&tree),
+        };
+        run.compose_issues(&report, place);
+        run.issues.extend(public_service(c, app, &report));
+        compose_refs = Some(report.referenced);
+    }
+    // Which secrets are used is only known when every reference was read.
+    let refs_unreadable = bad.iter().any(|p| {
+        p.starts_with(&FieldPath::of("app.env"))
+            || p.section() == Some("notifications")
+            || *p == FieldPath::of("app")
+    });
+    if let (Some(secrets), Some(app), false) = (&draft.secrets, &draft.app, refs_unreadable) {
         let mut used: BTreeSet<String> = BTreeSet::new();
         for v in app.env.values() {
             used.extend(v.secret_refs().into_iter().map(str::to_owned));
@@ -258,7 +275,11 @@ pub fn check(
             }
         }
         used.extend(compose_refs.unwrap_or_default());
-        run.issues.extend(rules::unused_secrets(secrets, &used));
+        run.issues.extend(
+            rules::unused_secrets(secrets, &used)
+                .into_iter()
+                .filter(|r| !follows_from(&r.path, &bad)),
+        );
     }
 
     let diagnostics = run.finish(Some(&tree));
@@ -281,29 +302,119 @@ pub fn check(
     }
 }
 
-/// Deserialises each readable section on its own, so a section that the
-/// schema accepted but serde refuses (which would be a bug) is reported
-/// and dropped instead of hiding the rest.
-fn draft(json: Value, broken: &BTreeSet<String>, issues: &mut Vec<Issue>) -> Draft {
-    let Value::Object(mut map) = json else {
+/// Deserialises each section on its own, leaving out what is already
+/// reported as wrong, so that the rules can still check the rest.
+///
+/// For a section with bad values, it first drops just those values (the
+/// field's default takes their place; a bad list item drops its list),
+/// then every list that holds a bad value, and only then the section.
+fn draft(
+    json: Value,
+    broken: &BTreeSet<String>,
+    bad: &[FieldPath],
+    issues: &mut Vec<Issue>,
+) -> Draft {
+    let Value::Object(map) = json else {
         return Draft::default();
     };
-    map.retain(|k, _| !broken.contains(k));
-    let keys: Vec<String> = map.keys().cloned().collect();
-    for k in keys {
-        let mut one = serde_json::Map::new();
-        if let Some(v) = map.get(&k) {
-            one.insert(k.clone(), v.clone());
+    let mut kept = serde_json::Map::new();
+    for (key, value) in map {
+        if broken.contains(&key) {
+            continue;
         }
-        if let Err(e) = serde_json::from_value::<Draft>(Value::Object(one)) {
-            issues.push(Issue::error(
-                FieldPath::of(&k),
-                format!("`{k}` can not be read: {e}"),
-            ));
-            map.remove(&k);
+        let errors: Vec<&[Segment]> = bad
+            .iter()
+            .filter(|p| p.section() == Some(key.as_str()))
+            .map(|p| &p.segments()[1..])
+            .collect();
+        let attempts: Vec<Option<Value>> = if errors.is_empty() {
+            vec![Some(value.clone())]
+        } else {
+            vec![
+                prune(&value, &errors, Prune::Field),
+                prune(&value, &errors, Prune::List),
+            ]
+        };
+        let mut readable = None;
+        let mut failure = None;
+        for candidate in attempts.into_iter().flatten() {
+            let mut one = serde_json::Map::new();
+            one.insert(key.clone(), candidate.clone());
+            match serde_json::from_value::<Draft>(Value::Object(one)) {
+                Ok(_) => {
+                    readable = Some(candidate);
+                    break;
+                }
+                Err(e) => failure = Some(e),
+            }
+        }
+        match (readable, failure) {
+            (Some(v), _) => {
+                kept.insert(key, v);
+            }
+            (None, Some(e)) if errors.is_empty() => {
+                // The schema accepted what serde refused: a bug, but one
+                // that must not hide the rest of the spec.
+                issues.push(Issue::error(
+                    FieldPath::of(&key),
+                    format!("`{key}` can not be read: {e}"),
+                ));
+            }
+            _ => {}
         }
     }
-    serde_json::from_value(Value::Object(map)).unwrap_or_default()
+    serde_json::from_value(Value::Object(kept)).unwrap_or_default()
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Prune {
+    /// Remove the innermost mapping field holding the bad value.
+    Field,
+    /// Remove the outermost list on the way to the bad value.
+    List,
+}
+
+/// `value` without what `errors` (paths relative to it) point into, or
+/// `None` when that is `value` itself.
+fn prune(value: &Value, errors: &[&[Segment]], how: Prune) -> Option<Value> {
+    let mut out = value.clone();
+    for path in errors {
+        let cut = match how {
+            Prune::Field => path.iter().rposition(|s| matches!(s, Segment::Key(_))),
+            Prune::List => path
+                .iter()
+                .position(|s| matches!(s, Segment::Index(_)))
+                .and_then(|i| i.checked_sub(1))
+                .filter(|i| matches!(path[*i], Segment::Key(_))),
+        };
+        let cut = cut?;
+        let Segment::Key(field) = &path[cut] else {
+            return None;
+        };
+        let pointer: String = path[..cut]
+            .iter()
+            .map(|s| match s {
+                Segment::Key(k) => format!("/{}", k.replace('~', "~0").replace('/', "~1")),
+                Segment::Index(i) => format!("/{i}"),
+            })
+            .collect();
+        if let Some(obj) = out.pointer_mut(&pointer).and_then(Value::as_object_mut) {
+            obj.remove(field);
+        }
+    }
+    Some(out)
+}
+
+/// Whether a rule's finding at `path` may just be a consequence of a value
+/// already reported as wrong at one of `bad`, whose default stood in for
+/// it: the same field, or, inside a list item (a record, a monitor), any
+/// field of that item or the item itself.
+fn follows_from(path: &FieldPath, bad: &[FieldPath]) -> bool {
+    bad.iter().any(|b| {
+        let item = b.parent();
+        let in_item = matches!(item.segments().last(), Some(Segment::Index(_)));
+        path == b || (in_item && (path.parent() == item || *path == item))
+    })
 }
 
 fn assemble(d: Draft) -> Option<Spec> {
@@ -397,35 +508,21 @@ enum Placement {
     At(Mark),
 }
 
-fn inline_placement(tree: &Node, source: &[u8]) -> Placement {
+fn inline_placement(tree: &Node) -> Placement {
     let (node, found) = tree.locate(&FieldPath::of("app.compose.content"));
     if !found {
         return Placement::At(Mark::START);
     }
-    let fallback = Placement::At(node.key_mark.unwrap_or(node.mark));
-    let literal = matches!(&node.kind, Kind::Scalar(s) if s.style == Style::Block)
-        && node.origin == Origin::File;
-    if !literal {
-        return fallback;
-    }
-    let text = String::from_utf8_lossy(source);
-    let lines: Vec<&str> = text.lines().collect();
-    let header_line = node.mark.line as usize;
-    let is_literal = lines
-        .get(header_line.wrapping_sub(1))
-        .and_then(|l| l.chars().nth(node.mark.column.saturating_sub(1) as usize))
-        == Some('|');
-    if !is_literal {
-        return fallback;
-    }
-    let indent = lines
-        .iter()
-        .skip(header_line)
-        .find(|l| !l.trim().is_empty())
-        .map_or(0, |l| l.len() - l.trim_start_matches(' ').len());
-    Placement::Inline {
-        first_line: node.mark.line + 1,
-        indent: u32::try_from(indent).unwrap_or(0),
+    match &node.kind {
+        // A literal block's mark is its first content character; its lines
+        // keep their place and lose the same indentation.
+        Kind::Scalar(s) if s.style == Style::Literal && node.origin == Origin::File => {
+            Placement::Inline {
+                first_line: node.mark.line,
+                indent: node.mark.column.saturating_sub(1),
+            }
+        }
+        _ => Placement::At(node.key_mark.unwrap_or(node.mark)),
     }
 }
 
@@ -444,8 +541,7 @@ impl Run<'_> {
             Ok(t) => Some(t),
             Err(p) => {
                 self.issues.push(
-                    Issue::error(path, format!("cannot read {p}"))
-                        .maybe_hint(p.hint().map(str::to_owned)),
+                    Issue::error(path, p.to_string()).maybe_hint(p.hint().map(str::to_owned)),
                 );
                 None
             }
@@ -469,7 +565,18 @@ impl Run<'_> {
 
     fn finish(self, tree: Option<&Node>) -> Vec<Diagnostic> {
         let mut out = self.located;
-        for issue in self.issues {
+        // A warning about a field that already has an error adds nothing.
+        let errors: BTreeSet<FieldPath> = self
+            .issues
+            .iter()
+            .filter(|i| i.is_error())
+            .map(|i| i.path.clone())
+            .collect();
+        let issues = self
+            .issues
+            .into_iter()
+            .filter(|i| i.is_error() || !errors.contains(&i.path));
+        for issue in issues {
             let (mark, origin) = match (issue.mark, tree) {
                 (Some(m), _) => (m, Origin::File),
                 (None, Some(t)) => locate(t, &issue),

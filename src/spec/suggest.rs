@@ -37,7 +37,7 @@ pub(crate) fn closest<'a>(
 
 /// A hint for a value that is not one of `candidates`: "did you mean `x`?"
 /// when one is close, otherwise the list of valid values (when short).
-pub(crate) fn hint_for<'a>(word: &str, candidates: &[&'a str]) -> Option<String> {
+pub(crate) fn hint_for(word: &str, candidates: &[&str]) -> Option<String> {
     if let Some(c) = closest(word, candidates.iter().copied()) {
         return Some(format!("did you mean `{c}`?"));
     }

@@ -45,8 +45,10 @@ pub(crate) enum Style {
     Plain,
     /// Single- or double-quoted: always text.
     Quoted,
-    /// A `|` or `>` block: always text.
-    Block,
+    /// A `|` block: always text, lines kept as written.
+    Literal,
+    /// A `>` block: always text, lines folded.
+    Folded,
 }
 
 /// A type forced by an explicit core tag (`!!str 80`).
@@ -99,7 +101,7 @@ impl Scalar {
         }
         match self.style {
             Style::Plain => resolve_plain(&self.text),
-            Style::Quoted | Style::Block => Typed::Str(&self.text),
+            Style::Quoted | Style::Literal | Style::Folded => Typed::Str(&self.text),
         }
     }
 }
@@ -114,18 +116,20 @@ pub(crate) fn resolve_plain(s: &str) -> Typed<'_> {
         _ => {}
     }
     if let Some(hex) = s.strip_prefix("0x") {
-        if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            if let Ok(n) = i64::from_str_radix(hex, 16) {
-                return Typed::Int(n);
-            }
+        if !hex.is_empty()
+            && hex.bytes().all(|b| b.is_ascii_hexdigit())
+            && let Ok(n) = i64::from_str_radix(hex, 16)
+        {
+            return Typed::Int(n);
         }
         return Typed::Str(s);
     }
     if let Some(oct) = s.strip_prefix("0o") {
-        if !oct.is_empty() && oct.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
-            if let Ok(n) = i64::from_str_radix(oct, 8) {
-                return Typed::Int(n);
-            }
+        if !oct.is_empty()
+            && oct.bytes().all(|b| (b'0'..=b'7').contains(&b))
+            && let Ok(n) = i64::from_str_radix(oct, 8)
+        {
+            return Typed::Int(n);
         }
         return Typed::Str(s);
     }
@@ -136,12 +140,11 @@ pub(crate) fn resolve_plain(s: &str) -> Typed<'_> {
             Err(_) => s.parse::<f64>().map_or(Typed::Str(s), Typed::Float),
         };
     }
-    if is_core_float(s) {
-        if let Ok(f) = s.parse::<f64>() {
-            if f.is_finite() {
-                return Typed::Float(f);
-            }
-        }
+    if is_core_float(s)
+        && let Ok(f) = s.parse::<f64>()
+        && f.is_finite()
+    {
+        return Typed::Float(f);
     }
     Typed::Str(s)
 }
@@ -575,7 +578,8 @@ impl<'a> Builder<'a> {
                 let style = match style {
                     ScalarStyle::Plain => Style::Plain,
                     ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted => Style::Quoted,
-                    ScalarStyle::Literal | ScalarStyle::Folded => Style::Block,
+                    ScalarStyle::Literal => Style::Literal,
+                    ScalarStyle::Folded => Style::Folded,
                 };
                 let node = Node::new(
                     mark,

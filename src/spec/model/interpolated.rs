@@ -32,10 +32,10 @@ pub enum Part<'a> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InterpolationError {
     /// `${` without a closing `}`.
-    #[error("`${{` at character {at} is not closed by `}}`")]
+    #[error("`{fragment}` is not closed by `}}`")]
     Unclosed {
-        /// Character offset of the `${`.
-        at: usize,
+        /// The text from the `${` on (at most 40 characters).
+        fragment: String,
     },
     /// `${...}` that is not `${secret.NAME}`.
     #[error("`${{{reference}}}` is not a secret reference")]
@@ -100,13 +100,14 @@ impl Interpolated {
         while let Some(pos) = rest.find('$') {
             text.push_str(&rest[..pos]);
             let after = &rest[pos..];
-            if after.starts_with("$${") {
+            if let Some(tail) = after.strip_prefix("$${") {
                 text.push_str("${");
-                rest = &after[3..];
+                rest = tail;
             } else if let Some(inner_start) = after.strip_prefix("${") {
-                let at = s[..s.len() - after.len()].chars().count();
                 let Some(end) = inner_start.find('}') else {
-                    return Err(InterpolationError::Unclosed { at });
+                    return Err(InterpolationError::Unclosed {
+                        fragment: after.chars().take(40).collect(),
+                    });
                 };
                 let inner = &inner_start[..end];
                 let Some(name) = inner.strip_prefix("secret.") else {

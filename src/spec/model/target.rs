@@ -41,7 +41,7 @@ pub enum RemoteRef {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UuidRef {
-    /// The uuid.
+    /// The resource's uuid, as shown in its URL in the Coolify dashboard.
     pub uuid: String,
 }
 

@@ -107,13 +107,13 @@ pub(crate) fn check_target(c: &CoolifyTarget, out: &mut Vec<Issue>) {
 
 pub(crate) fn check(app: &App, ctx: &Context, out: &mut Vec<Issue>) {
     let base = FieldPath::of("app");
-    if let Some(name) = &app.name {
-        if name.trim().is_empty() || name.len() > 255 {
-            out.push(Issue::error(
-                base.key("name"),
-                "`app.name` must be 1 to 255 characters",
-            ));
-        }
+    if let Some(name) = &app.name
+        && (name.trim().is_empty() || name.len() > 255)
+    {
+        out.push(Issue::error(
+            base.key("name"),
+            "`app.name` must be 1 to 255 characters",
+        ));
     }
     check_source(app, out);
     check_domains(app, out);
@@ -163,13 +163,13 @@ fn check_source(app: &App, out: &mut Vec<Issue>) {
         }
         AppSource::Dockerfile(f) => {
             port_refused("Coolify takes the port from the Dockerfile's `EXPOSE`", out);
-            if let Some(c) = &f.content {
-                if c.trim().is_empty() {
-                    out.push(Issue::error(
-                        base.key("dockerfile").key("content"),
-                        "the Dockerfile is empty",
-                    ));
-                }
+            if let Some(c) = &f.content
+                && c.trim().is_empty()
+            {
+                out.push(Issue::error(
+                    base.key("dockerfile").key("content"),
+                    "the Dockerfile is empty",
+                ));
             }
         }
         AppSource::Git(g) => {

@@ -94,24 +94,24 @@ pub(crate) fn check(dns: &Dns, app: Option<&App>, out: &mut Vec<Issue>) {
     }
     for (name, recs) in &names {
         let cname = recs.iter().find(|(_, k)| *k == RecordType::Cname);
-        if let Some((ci, _)) = cname {
-            if recs.len() > 1 {
-                let last = recs.iter().map(|(i, _)| *i).max().unwrap_or(*ci);
-                let other = recs
-                    .iter()
-                    .map(|(i, _)| *i)
-                    .find(|i| *i != last)
-                    .unwrap_or(*ci);
-                out.push(
-                    Issue::error(
-                        base.key("records").index(last),
-                        format!("`{name}` has a CNAME record and another record"),
-                    )
-                    .hint(format!(
-                        "a CNAME must be the only record of its name (see `dns.records[{other}]`)"
-                    )),
-                );
-            }
+        if let Some((ci, _)) = cname
+            && recs.len() > 1
+        {
+            let last = recs.iter().map(|(i, _)| *i).max().unwrap_or(*ci);
+            let other = recs
+                .iter()
+                .map(|(i, _)| *i)
+                .find(|i| *i != last)
+                .unwrap_or(*ci);
+            out.push(
+                Issue::error(
+                    base.key("records").index(last),
+                    format!("`{name}` has a CNAME record and another record"),
+                )
+                .hint(format!(
+                    "a CNAME must be the only record of its name (see `dns.records[{other}]`)"
+                )),
+            );
         }
     }
     if let (Some(app), true) = (app, zone_ok) {

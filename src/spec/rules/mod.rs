@@ -66,6 +66,10 @@ pub(crate) struct Context {
     /// Declared secret names, or `None` when `secrets` is broken (then no
     /// reference is reported as undeclared).
     pub declared: Option<BTreeSet<String>>,
+    /// Whether `dns.records` is complete (no record was left out for a
+    /// problem already reported); rules that look for a record only run
+    /// when it is.
+    pub records_complete: bool,
 }
 
 /// Runs every cross-field rule.
@@ -81,10 +85,20 @@ pub(crate) fn check(draft: &Draft, ctx: &Context) -> Vec<Issue> {
         secrets::check(s, &mut out);
     }
     if let Some(d) = &draft.dns {
-        dns::check(d, draft.app.as_ref(), &mut out);
+        dns::check(
+            d,
+            draft.app.as_ref().filter(|_| ctx.records_complete),
+            &mut out,
+        );
     }
     if let Some(v) = &draft.verify {
-        verify::check(v, draft.app.as_ref(), draft.dns.as_ref(), &mut out);
+        verify::check(
+            v,
+            draft.app.as_ref(),
+            draft.dns.as_ref(),
+            ctx.records_complete,
+            &mut out,
+        );
     }
     if let Some(m) = &draft.monitors {
         monitor::check(m, &mut out);
@@ -135,6 +149,11 @@ pub(crate) fn check_hostname(name: &str, wildcard: bool) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// A hint for a URL that [`http_url_host`] refused.
+pub(crate) fn url_hint(url: &str) -> Option<String> {
+    (!url.contains("://")).then(|| format!("write the full URL: `https://{url}`"))
 }
 
 /// A URL's host, lower-cased, when `url` is an http(s) URL with a host;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use super::super::diagnostic::Issue;
 use super::super::model::{Monitor, MonitorType};
 use super::super::path::FieldPath;
-use super::http_url_host;
+use super::{http_url_host, url_hint};
 
 /// Uptime Kuma's shortest interval.
 const MIN_INTERVAL_SECS: u64 = 20;
@@ -32,7 +32,10 @@ pub(crate) fn check(monitors: &[Monitor], out: &mut Vec<Issue>) {
             );
         }
         if let Err(why) = http_url_host(&m.url) {
-            out.push(Issue::error(path.key("url"), format!("`{}` {why}", m.url)));
+            out.push(
+                Issue::error(path.key("url"), format!("`{}` {why}", m.url))
+                    .maybe_hint(url_hint(&m.url)),
+            );
         }
         match (m.kind, &m.keyword) {
             (MonitorType::Keyword, None) => out.push(

@@ -4,9 +4,15 @@ use super::super::diagnostic::Issue;
 use super::super::model::{App, Dns, Verify};
 use super::super::path::FieldPath;
 use super::super::suggest;
-use super::{check_hostname, http_url_host};
+use super::{check_hostname, http_url_host, url_hint};
 
-pub(crate) fn check(v: &Verify, app: Option<&App>, dns: Option<&Dns>, out: &mut Vec<Issue>) {
+pub(crate) fn check(
+    v: &Verify,
+    app: Option<&App>,
+    dns: Option<&Dns>,
+    records_complete: bool,
+    out: &mut Vec<Issue>,
+) {
     let base = FieldPath::of("verify");
     if v.timeout.get().is_zero() {
         out.push(Issue::error(
@@ -49,7 +55,9 @@ pub(crate) fn check(v: &Verify, app: Option<&App>, dns: Option<&Dns>, out: &mut 
         let path = base.key("http").index(i).key("url");
         match http_url_host(&c.url) {
             Ok(host) => not_served(&host, path, "checks", out),
-            Err(why) => out.push(Issue::error(path, format!("`{}` {why}", c.url))),
+            Err(why) => out.push(
+                Issue::error(path, format!("`{}` {why}", c.url)).maybe_hint(url_hint(&c.url)),
+            ),
         }
     }
     for (i, c) in v.tls.iter().enumerate() {
@@ -101,7 +109,7 @@ pub(crate) fn check(v: &Verify, app: Option<&App>, dns: Option<&Dns>, out: &mut 
         for (j, e) in c.expect.iter().enumerate() {
             super::dns::check_content(c.kind, e, &name, &path.key("expect").index(j), out);
         }
-        if c.expect.is_empty() {
+        if c.expect.is_empty() && records_complete {
             let declared = dns.is_some_and(|d| {
                 d.records
                     .iter()

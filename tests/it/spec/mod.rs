@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+mod corpus;
 mod examples;
 mod schema;
 
