@@ -20,6 +20,15 @@ pub(crate) fn check_forms(app: &Node) -> Vec<Issue> {
         return out;
     };
     let path = FieldPath::of("app");
+    for e in entries {
+        if APP_FORMS.contains(&e.key.as_str()) && e.value.is_null() {
+            out.push(
+                Issue::error(path.key(&e.key), format!("`{}` has no value", e.key))
+                    .at(e.key_mark)
+                    .hint(format!("give the `{}` to deploy, or remove the key", e.key)),
+            );
+        }
+    }
     let present: Vec<&super::super::yaml::Entry> = entries
         .iter()
         .filter(|e| APP_FORMS.contains(&e.key.as_str()))

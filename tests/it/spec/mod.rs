@@ -4,7 +4,10 @@ use std::path::PathBuf;
 
 mod corpus;
 mod examples;
+mod init;
+mod props;
 mod schema;
+mod secrets;
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
