@@ -85,11 +85,11 @@ fn block(v: &Value, level: usize, width: usize, dice: &mut Dice, out: &mut Strin
 }
 
 fn value_after(v: &Value, level: usize, width: usize, dice: &mut Dice, out: &mut String) {
-    if let Value::String(s) = v {
-        if let Some(lit) = literal_block(s, level + 1, width) {
-            out.push_str(&lit);
-            return;
-        }
+    if let Value::String(s) = v
+        && let Some(lit) = literal_block(s, level + 1, width)
+    {
+        out.push_str(&lit);
+        return;
     }
     if is_container(v) && !dice.chance(3) {
         out.push('\n');
