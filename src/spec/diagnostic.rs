@@ -1,6 +1,6 @@
 //! Diagnostics: one located problem in a spec or in a file it references.
 //!
-//! Checks produce [`Issue`]s, which name a field path; the loader turns
+//! Checks produce issues, which name a field path; the loader turns
 //! them into [`Diagnostic`]s by looking the path up in the located YAML tree,
 //! so every check can stay a plain function of the model.
 

@@ -45,6 +45,14 @@ pub struct Loaded {
     pub source_hash: Digest,
 }
 
+impl Loaded {
+    /// The project's `.env`: beside the spec (the default when no
+    /// `--env-file` is given).
+    pub fn default_dotenv(&self) -> PathBuf {
+        self.dir.join(".env")
+    }
+}
+
 /// A spec that was checked without touching the disk.
 #[derive(Debug, Clone)]
 pub struct Checked {

@@ -96,3 +96,47 @@ fn every_pattern_has_a_rust_check() {
     found.sort();
     assert_eq!(found, vec!["/$defs/DeploymentName", "/$defs/Duration"]);
 }
+
+/// `docs/spec.md` documents every field of the schema and every template
+/// parameter.
+#[test]
+fn every_field_is_documented() {
+    fn walk(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(Value::Object(props)) = m.get("properties") {
+                    out.extend(props.keys().cloned());
+                }
+                for key in ["enum", "const"] {
+                    match m.get(key) {
+                        Some(Value::Array(a)) => {
+                            out.extend(a.iter().filter_map(Value::as_str).map(str::to_owned))
+                        }
+                        Some(Value::String(s)) => out.push(s.clone()),
+                        _ => {}
+                    }
+                }
+                m.values().for_each(|v| walk(v, out));
+            }
+            Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    let doc = std::fs::read_to_string(root().join("docs/spec.md")).unwrap();
+    let mut names = Vec::new();
+    walk(&json_schema(), &mut names);
+    for t in fabrik::spec::model::TemplateName::ALL {
+        let info = fabrik::spec::template::info(t).unwrap();
+        names.extend(info.params.into_iter().map(|p| p.name));
+    }
+    names.sort();
+    names.dedup();
+    let missing: Vec<&String> = names
+        .iter()
+        .filter(|n| !doc.contains(&format!("`{n}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "not documented in docs/spec.md: {missing:?}"
+    );
+}
