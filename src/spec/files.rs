@@ -115,8 +115,14 @@ pub struct DiskFiles {
 
 impl DiskFiles {
     /// The project rooted at `dir`, reading files up to `limit` bytes.
+    /// An empty `dir` is the current directory, and paths are shown
+    /// without a prefix.
     pub fn new(dir: &Path, limit: usize) -> std::io::Result<Self> {
-        let real = dir.canonicalize()?;
+        let real = if dir.as_os_str().is_empty() {
+            Path::new(".").canonicalize()?
+        } else {
+            dir.canonicalize()?
+        };
         Ok(Self {
             shown: dir.to_path_buf(),
             real,

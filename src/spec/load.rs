@@ -120,7 +120,11 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, SpecError> {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let files = DiskFiles::new(&dir, opts.limits.max_bytes).map_err(read_err)?;
+    let files = DiskFiles::new(
+        path.parent().unwrap_or(Path::new("")),
+        opts.limits.max_bytes,
+    )
+    .map_err(read_err)?;
     let source_hash = Digest::of(&bytes);
     match check(&bytes, path, &files, opts) {
         Ok(c) => Ok(Loaded {
@@ -454,7 +458,8 @@ fn placeholders(tree: &Node) -> Vec<Issue> {
     let mut out = Vec::new();
     let mut path = FieldPath::root();
     tree.visit_scalars(&mut path, &mut |p, node, s| {
-        if node.origin != Origin::File || p.last_key() == Some("content") {
+        let inline_file = *p == FieldPath::of("app.compose.content") || *p == FieldPath::of("app.dockerfile.content");
+        if node.origin != Origin::File || inline_file {
             return;
         }
         if let Some(ph) = template::placeholder_in(&s.text) {

@@ -53,7 +53,8 @@ pub struct Spec {
     pub coolify: CoolifyTarget,
     /// The application. Required unless a `template` provides it.
     pub app: App,
-    /// A built-in template that provides `app` and its secrets.
+    /// A built-in template that provides `app` and its secrets. After
+    /// loading, `app` holds the expansion; this records where it came from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<TemplateUse>,
     /// Secrets the spec may reference as `${secret.NAME}`, by name.

@@ -2,14 +2,14 @@
 
 use std::collections::BTreeMap;
 
-use super::super::diagnostic::Issue;
-use super::super::model::app::APP_FORMS;
-use super::super::model::interpolated::is_variable_name;
-use super::super::model::{App, AppSource, BuildPack, CoolifyTarget, Domain, RemoteRef};
-use super::super::path::FieldPath;
-use super::super::suggest;
-use super::super::yaml::Node;
 use super::{Context, http_url_host};
+use crate::spec::diagnostic::Issue;
+use crate::spec::model::app::APP_FORMS;
+use crate::spec::model::interpolated::is_variable_name;
+use crate::spec::model::{App, AppSource, BuildPack, CoolifyTarget, Domain, RemoteRef};
+use crate::spec::path::FieldPath;
+use crate::spec::suggest;
+use crate::spec::yaml::Node;
 
 /// Checks on the tree, before deserialisation: exactly one application
 /// form, and `file` or `content` (not both) for file-based forms. Returns
@@ -29,7 +29,7 @@ pub(crate) fn check_forms(app: &Node) -> Vec<Issue> {
             );
         }
     }
-    let present: Vec<&super::super::yaml::Entry> = entries
+    let present: Vec<&crate::spec::yaml::Entry> = entries
         .iter()
         .filter(|e| APP_FORMS.contains(&e.key.as_str()))
         .collect();
@@ -406,7 +406,7 @@ fn check_health(app: &App, out: &mut Vec<Issue>) {
 }
 
 fn check_env(
-    env: &BTreeMap<String, super::super::model::Interpolated>,
+    env: &BTreeMap<String, crate::spec::model::Interpolated>,
     ctx: &Context,
     out: &mut Vec<Issue>,
 ) {
@@ -460,21 +460,21 @@ pub(crate) fn undeclared_refs(
 /// Checks a URL that may embed secret references: the references must be
 /// declared, and the URL with them filled in must be http(s).
 pub(crate) fn check_url_with_refs(
-    url: &super::super::model::Interpolated,
+    url: &crate::spec::model::Interpolated,
     path: &FieldPath,
     ctx: &Context,
     out: &mut Vec<Issue>,
 ) {
     undeclared_refs(url.secret_refs(), path, ctx, out);
     let Ok(parts) = url.parts() else { return };
-    if let [super::super::model::interpolated::Part::Secret(_)] = parts.as_slice() {
+    if let [crate::spec::model::interpolated::Part::Secret(_)] = parts.as_slice() {
         return;
     }
     let probe: String = parts
         .iter()
         .map(|p| match p {
-            super::super::model::interpolated::Part::Text(t) => t.to_string(),
-            super::super::model::interpolated::Part::Secret(_) => "secret".to_owned(),
+            crate::spec::model::interpolated::Part::Text(t) => t.to_string(),
+            crate::spec::model::interpolated::Part::Secret(_) => "secret".to_owned(),
         })
         .collect();
     if let Err(why) = http_url_host(&probe) {

@@ -3,10 +3,10 @@
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::super::diagnostic::Issue;
-use super::super::model::{App, Dns, RecordType, Ttl};
-use super::super::path::FieldPath;
 use super::check_hostname;
+use crate::spec::diagnostic::Issue;
+use crate::spec::model::{App, Dns, RecordType, Ttl};
+use crate::spec::path::FieldPath;
 
 /// Cloudflare's limit on TXT content.
 const TXT_MAX: usize = 2048;
@@ -116,7 +116,7 @@ pub(crate) fn check(dns: &Dns, app: Option<&App>, out: &mut Vec<Issue>) {
     }
     if let (Some(app), true) = (app, zone_ok) {
         for (i, d) in app.domains.iter().enumerate() {
-            let Ok(d) = super::super::model::Domain::parse(d) else {
+            let Ok(d) = crate::spec::model::Domain::parse(d) else {
                 continue;
             };
             let inside = d.host == zone || d.host.ends_with(&format!(".{zone}"));
@@ -164,7 +164,7 @@ pub(crate) fn check_content(
             (format!("`{c}` is not an IPv6 address"), Some(hint))
         }),
         RecordType::Cname => {
-            let target = super::super::model::dns::canonical_name(c);
+            let target = crate::spec::model::dns::canonical_name(c);
             if let Err(why) = check_hostname(&target, false) {
                 Some((
                     format!("`{c}` is not a host name: {why}"),

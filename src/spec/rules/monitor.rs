@@ -2,10 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use super::super::diagnostic::Issue;
-use super::super::model::{Monitor, MonitorType};
-use super::super::path::FieldPath;
 use super::{http_url_host, url_hint};
+use crate::spec::diagnostic::Issue;
+use crate::spec::model::{Monitor, MonitorType};
+use crate::spec::path::FieldPath;
 
 /// Uptime Kuma's shortest interval.
 const MIN_INTERVAL_SECS: u64 = 20;

@@ -2,11 +2,11 @@
 
 use std::collections::BTreeMap;
 
-use super::super::diagnostic::Issue;
-use super::super::model::{Notifications, WebhookFormat};
-use super::super::path::FieldPath;
 use super::Context;
 use super::app::{check_url_with_refs, undeclared_refs};
+use crate::spec::diagnostic::Issue;
+use crate::spec::model::{Notifications, WebhookFormat};
+use crate::spec::path::FieldPath;
 
 pub(crate) fn check(n: &Notifications, ctx: &Context, out: &mut Vec<Issue>) {
     let base = FieldPath::of("notifications").key("webhooks");

@@ -1,8 +1,8 @@
 //! Rules for `retry` and `timeouts`.
 
-use super::super::diagnostic::Issue;
-use super::super::model::{RetryPolicy, Timeouts};
-use super::super::path::FieldPath;
+use crate::spec::diagnostic::Issue;
+use crate::spec::model::{RetryPolicy, Timeouts};
+use crate::spec::path::FieldPath;
 
 pub(crate) fn check_retry(r: &RetryPolicy, out: &mut Vec<Issue>) {
     let base = FieldPath::of("retry");

@@ -2,10 +2,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::super::diagnostic::Issue;
-use super::super::model::SecretDecl;
-use super::super::model::interpolated::is_variable_name;
-use super::super::path::FieldPath;
+use crate::spec::diagnostic::Issue;
+use crate::spec::model::SecretDecl;
+use crate::spec::model::interpolated::is_variable_name;
+use crate::spec::path::FieldPath;
 
 /// Fabrik's own credentials: a spec that declared one of them as a secret
 /// would hand it to the application.

@@ -1,10 +1,10 @@
 //! Rules for `verify`.
 
-use super::super::diagnostic::Issue;
-use super::super::model::{App, Dns, Verify};
-use super::super::path::FieldPath;
-use super::super::suggest;
 use super::{check_hostname, http_url_host, url_hint};
+use crate::spec::diagnostic::Issue;
+use crate::spec::model::{App, Dns, Verify};
+use crate::spec::path::FieldPath;
+use crate::spec::suggest;
 
 pub(crate) fn check(
     v: &Verify,

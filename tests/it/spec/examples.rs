@@ -129,3 +129,26 @@ fn templates_expand_into_app_and_secrets() {
     assert_eq!(g.publish_directory.as_deref(), Some("/"));
     assert_eq!(l.spec.app.port, Some(80));
 }
+
+#[test]
+fn compose_files_are_named_relative_to_how_the_spec_was_named() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("spec.yaml"),
+        "name: rel\ncoolify: {project: p, environment: e, server: s}\napp:\n  compose: {file: c.yml}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("c.yml"), "services:\n  web: {image: nginx}\n").unwrap();
+    let files = fabrik::spec::DiskFiles::new(dir.path(), 1 << 20).unwrap();
+    let r = fabrik::spec::check(
+        &std::fs::read(dir.path().join("spec.yaml")).unwrap(),
+        std::path::Path::new("spec.yaml"),
+        &files,
+        &LoadOptions::default(),
+    )
+    .unwrap();
+    assert!(r.warnings.iter().any(|w| w.file == dir.path().join("c.yml")), "{:?}", r.warnings);
+    let l = load(&dir.path().join("spec.yaml"), &LoadOptions::default()).unwrap();
+    assert!(l.warnings.iter().all(|w| w.file.starts_with(dir.path())), "{:?}", l.warnings);
+    assert_eq!(l.default_dotenv(), dir.path().join(".env"));
+}
