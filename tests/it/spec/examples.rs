@@ -138,7 +138,11 @@ fn compose_files_are_named_relative_to_how_the_spec_was_named() {
         "name: rel\ncoolify: {project: p, environment: e, server: s}\napp:\n  compose: {file: c.yml}\n",
     )
     .unwrap();
-    std::fs::write(dir.path().join("c.yml"), "services:\n  web: {image: nginx}\n").unwrap();
+    std::fs::write(
+        dir.path().join("c.yml"),
+        "services:\n  web: {image: nginx}\n",
+    )
+    .unwrap();
     let files = fabrik::spec::DiskFiles::new(dir.path(), 1 << 20).unwrap();
     let r = fabrik::spec::check(
         &std::fs::read(dir.path().join("spec.yaml")).unwrap(),
@@ -147,8 +151,18 @@ fn compose_files_are_named_relative_to_how_the_spec_was_named() {
         &LoadOptions::default(),
     )
     .unwrap();
-    assert!(r.warnings.iter().any(|w| w.file == dir.path().join("c.yml")), "{:?}", r.warnings);
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.file == dir.path().join("c.yml")),
+        "{:?}",
+        r.warnings
+    );
     let l = load(&dir.path().join("spec.yaml"), &LoadOptions::default()).unwrap();
-    assert!(l.warnings.iter().all(|w| w.file.starts_with(dir.path())), "{:?}", l.warnings);
+    assert!(
+        l.warnings.iter().all(|w| w.file.starts_with(dir.path())),
+        "{:?}",
+        l.warnings
+    );
     assert_eq!(l.default_dotenv(), dir.path().join(".env"));
 }
