@@ -1,1 +1,61 @@
-//! The spec file (`spec.yaml`): model, validation, templates, secrets.
+//! The spec file (`spec.yaml`): the user's whole interface to Fabrik.
+//!
+//! [`load`] reads a spec, expands its template, validates it and lints the
+//! compose file it names, and reports every problem at once as a located
+//! [`Diagnostic`] (`FILE:LINE:COL: error: message`, the field path, a
+//! hint). [`secrets::resolve`] then finds each secret's value, and
+//! [`hash::desired_state`] digests what the spec asks for.
+//!
+//! # Layout
+//!
+//! - [`model`]: the data model; the JSON Schema and deserialisation both
+//!   come from it. No secret value ever lives in it.
+//! - `yaml`: the located YAML tree (positions for every key and value;
+//!   caps on size, depth and alias expansion).
+//! - `conform`: checks the tree against the generated schema and turns it
+//!   into JSON for deserialisation, with human messages and "did you mean".
+//! - `rules`: cross-field rules (undeclared secrets, records outside their
+//!   zone, URLs the app does not serve, conflicting app forms, ...).
+//! - [`template`]: the built-in templates (`wordpress`, `static-site`).
+//! - `compose`: the docker-compose lint.
+//! - [`files`]: reading files the spec names, confined to its directory.
+//! - [`schema`]: the JSON Schema (`fabrik schema`).
+//! - [`dotenv`], [`secrets`]: the `.env` file and secret resolution.
+//! - [`hash`]: the desired-state digests.
+//! - [`init`]: `fabrik init`.
+//! - [`diagnostic`], [`path`]: located problems and field paths.
+//!
+//! # Invariants
+//!
+//! - Parsing, validation and hashing take bytes and return data; only
+//!   [`load`], [`secrets::resolve`] and [`init::scaffold`] touch the file
+//!   system, and nothing here reads the process environment.
+//! - No `Debug` or `Display` of a spec, diagnostic or secret type shows a
+//!   secret value: specs hold `${secret.NAME}` references, values live in
+//!   [`crate::secret::SecretValue`].
+//! - Hostile input (huge, deeply nested, alias bombs, invalid UTF-8) gives
+//!   a diagnostic, never a panic or unbounded memory.
+
+pub mod diagnostic;
+pub mod dotenv;
+pub mod files;
+pub mod hash;
+pub mod init;
+pub mod model;
+pub mod path;
+pub mod schema;
+pub mod secrets;
+pub mod template;
+
+mod compose;
+mod conform;
+mod load;
+mod rules;
+mod suggest;
+mod yaml;
+
+pub use diagnostic::{Diagnostic, Severity};
+pub use files::{DiskFiles, FileProblem, MemoryFiles, ProjectFiles};
+pub use load::{Checked, LoadOptions, Loaded, SpecError, check, load};
+pub use model::Spec;
+pub use yaml::Limits;

@@ -1,0 +1,195 @@
+//! Rules for `dns`.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use super::check_hostname;
+use crate::spec::diagnostic::Issue;
+use crate::spec::model::{App, Dns, RecordType, Ttl};
+use crate::spec::path::FieldPath;
+
+/// Cloudflare's limit on TXT content.
+const TXT_MAX: usize = 2048;
+
+pub(crate) fn check(dns: &Dns, app: Option<&App>, out: &mut Vec<Issue>) {
+    let base = FieldPath::of("dns");
+    let zone = dns.zone_name();
+    let zone_ok = match check_hostname(&zone, false) {
+        Err(why) => {
+            out.push(Issue::error(
+                base.key("zone"),
+                format!("`{}` is not a zone name: {why}", dns.zone),
+            ));
+            false
+        }
+        Ok(()) if !zone.contains('.') => {
+            out.push(
+                Issue::error(
+                    base.key("zone"),
+                    format!("`{}` is not a zone name", dns.zone),
+                )
+                .hint("a zone is a registered domain, e.g. `example.com`"),
+            );
+            false
+        }
+        Ok(()) => true,
+    };
+    let mut seen: BTreeMap<(RecordType, String, String), usize> = BTreeMap::new();
+    let mut names: BTreeMap<String, Vec<(usize, RecordType)>> = BTreeMap::new();
+    for (i, r) in dns.records.iter().enumerate() {
+        let path = base.key("records").index(i);
+        let fqdn = dns.fqdn(r);
+        if r.name.trim() != "@" {
+            if let Err(why) = check_hostname(&fqdn, true) {
+                out.push(Issue::error(
+                    path.key("name"),
+                    format!("`{}` is not a valid record name: {why}", r.name),
+                ));
+                continue;
+            }
+            if zone_ok && fqdn != zone && !fqdn.ends_with(&format!(".{zone}")) {
+                let hint = if fqdn.contains('.') {
+                    let first = fqdn.split('.').next().unwrap_or(&fqdn);
+                    format!("records must lie in zone `{zone}`; did you mean `{first}.{zone}`?")
+                } else {
+                    format!("write the full name: `{fqdn}.{zone}` (or `@` for the zone itself)")
+                };
+                out.push(
+                    Issue::error(
+                        path.key("name"),
+                        format!("record `{}` is outside zone `{zone}`", r.name),
+                    )
+                    .hint(hint),
+                );
+            }
+        }
+        check_content(r.kind, &r.content, &fqdn, &path.key("content"), out);
+        if r.proxied && !r.kind.proxiable() {
+            out.push(
+                Issue::error(
+                    path.key("proxied"),
+                    format!("{} records can not be proxied", r.kind),
+                )
+                .hint("only A, AAAA and CNAME records can be proxied; remove `proxied`"),
+            );
+        }
+        if r.proxied && matches!(r.ttl, Ttl::Seconds(_)) {
+            out.push(
+                Issue::error(path.key("ttl"), "proxied records have an automatic TTL")
+                    .hint("write `ttl: auto` or remove `ttl`"),
+            );
+        }
+        let key = (r.kind, fqdn.clone(), r.content.trim().to_owned());
+        if let Some(first) = seen.insert(key, i) {
+            out.push(
+                Issue::error(
+                    path.clone(),
+                    format!("duplicate {} record for `{fqdn}`", r.kind),
+                )
+                .hint(format!("it repeats `dns.records[{first}]`; remove one")),
+            );
+            continue;
+        }
+        names.entry(fqdn).or_default().push((i, r.kind));
+    }
+    for (name, recs) in &names {
+        let cname = recs.iter().find(|(_, k)| *k == RecordType::Cname);
+        if let Some((ci, _)) = cname
+            && recs.len() > 1
+        {
+            let last = recs.iter().map(|(i, _)| *i).max().unwrap_or(*ci);
+            let other = recs
+                .iter()
+                .map(|(i, _)| *i)
+                .find(|i| *i != last)
+                .unwrap_or(*ci);
+            out.push(
+                Issue::error(
+                    base.key("records").index(last),
+                    format!("`{name}` has a CNAME record and another record"),
+                )
+                .hint(format!(
+                    "a CNAME must be the only record of its name (see `dns.records[{other}]`)"
+                )),
+            );
+        }
+    }
+    if let (Some(app), true) = (app, zone_ok) {
+        for (i, d) in app.domains.iter().enumerate() {
+            let Ok(d) = crate::spec::model::Domain::parse(d) else {
+                continue;
+            };
+            let inside = d.host == zone || d.host.ends_with(&format!(".{zone}"));
+            let served = names.get(&d.host).is_some_and(|recs| {
+                recs.iter()
+                    .any(|(_, k)| matches!(k, RecordType::A | RecordType::Aaaa | RecordType::Cname))
+            });
+            if inside && !served {
+                out.push(
+                    Issue::warning(
+                        FieldPath::of("app.domains").index(i),
+                        format!("`{}` is in zone `{zone}` but `dns.records` has no A, AAAA or CNAME record for it", d.host),
+                    )
+                    .hint("add a record, unless the name is managed elsewhere"),
+                );
+            }
+        }
+    }
+}
+
+/// Checks a record's (or an expected answer's) content for its type.
+pub(crate) fn check_content(
+    kind: RecordType,
+    content: &str,
+    name: &str,
+    path: &FieldPath,
+    out: &mut Vec<Issue>,
+) {
+    let c = content.trim();
+    let problem = match kind {
+        RecordType::A => c.parse::<Ipv4Addr>().err().map(|_| {
+            let hint = if c.parse::<Ipv6Addr>().is_ok() {
+                "that is an IPv6 address: use `type: AAAA`".to_owned()
+            } else {
+                "an A record holds an IPv4 address, e.g. `203.0.113.10`".to_owned()
+            };
+            (format!("`{c}` is not an IPv4 address"), Some(hint))
+        }),
+        RecordType::Aaaa => c.parse::<Ipv6Addr>().err().map(|_| {
+            let hint = if c.parse::<Ipv4Addr>().is_ok() {
+                "that is an IPv4 address: use `type: A`".to_owned()
+            } else {
+                "an AAAA record holds an IPv6 address, e.g. `2001:db8::10`".to_owned()
+            };
+            (format!("`{c}` is not an IPv6 address"), Some(hint))
+        }),
+        RecordType::Cname => {
+            let target = crate::spec::model::dns::canonical_name(c);
+            if let Err(why) = check_hostname(&target, false) {
+                Some((
+                    format!("`{c}` is not a host name: {why}"),
+                    Some("a CNAME record points to another host name".to_owned()),
+                ))
+            } else if target == name {
+                Some((format!("CNAME `{name}` points to itself"), None))
+            } else {
+                None
+            }
+        }
+        RecordType::Txt => {
+            if c.is_empty() {
+                Some(("TXT content is empty".to_owned(), None))
+            } else if content.chars().count() > TXT_MAX {
+                Some((
+                    format!("TXT content is longer than {TXT_MAX} characters"),
+                    None,
+                ))
+            } else {
+                None
+            }
+        }
+    };
+    if let Some((message, hint)) = problem {
+        out.push(Issue::error(path.clone(), message).maybe_hint(hint));
+    }
+}

@@ -1,0 +1,129 @@
+//! Rules for `verify`.
+
+use super::{check_hostname, http_url_host, url_hint};
+use crate::spec::diagnostic::Issue;
+use crate::spec::model::{App, Dns, Verify};
+use crate::spec::path::FieldPath;
+use crate::spec::suggest;
+
+pub(crate) fn check(
+    v: &Verify,
+    app: Option<&App>,
+    dns: Option<&Dns>,
+    records_complete: bool,
+    out: &mut Vec<Issue>,
+) {
+    let base = FieldPath::of("verify");
+    if v.timeout.get().is_zero() {
+        out.push(Issue::error(
+            base.key("timeout"),
+            "`verify.timeout` must be longer than 0s",
+        ));
+    }
+    let domains = app.map(App::parsed_domains);
+    let hosts: Option<Vec<String>> = domains
+        .as_ref()
+        .map(|d| d.iter().map(|d| d.host.clone()).collect());
+    let not_served = |host: &str, path: FieldPath, what: &str, out: &mut Vec<Issue>| {
+        let Some(hosts) = &hosts else { return };
+        if hosts.iter().any(|h| h == host) {
+            return;
+        }
+        let list: Vec<&str> = hosts.iter().map(String::as_str).collect();
+        let hint = if list.is_empty() {
+            format!("the application serves no domain; add `{host}` to `app.domains`")
+        } else if let Some(c) = suggest::closest(host, list.iter().copied()) {
+            format!("did you mean `{c}`?")
+        } else {
+            format!(
+                "the application serves {}",
+                list.iter()
+                    .map(|h| format!("`{h}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        out.push(
+            Issue::error(
+                path,
+                format!("{what} `{host}`, which is not one of the application's domains"),
+            )
+            .hint(hint),
+        );
+    };
+    for (i, c) in v.http.iter().enumerate() {
+        let path = base.key("http").index(i).key("url");
+        match http_url_host(&c.url) {
+            Ok(host) => not_served(&host, path, "checks", out),
+            Err(why) => out.push(
+                Issue::error(path, format!("`{}` {why}", c.url)).maybe_hint(url_hint(&c.url)),
+            ),
+        }
+    }
+    for (i, c) in v.tls.iter().enumerate() {
+        let path = base.key("tls").index(i).key("host");
+        let host = c.host.trim().trim_end_matches('.').to_ascii_lowercase();
+        if host.contains("://") || host.contains('/') {
+            out.push(
+                Issue::error(path, format!("`{}` is not a host name", c.host))
+                    .hint("write the host alone, e.g. `app.example.com`"),
+            );
+            continue;
+        }
+        if let Err(why) = check_hostname(&host, false) {
+            out.push(Issue::error(
+                path,
+                format!("`{}` is not a host name: {why}", c.host),
+            ));
+            continue;
+        }
+        not_served(&host, path.clone(), "checks the certificate of", out);
+        if let Some(domains) = &domains {
+            let https = domains
+                .iter()
+                .any(|d| d.host == host && d.scheme == "https");
+            let http_only = domains.iter().any(|d| d.host == host) && !https;
+            if http_only {
+                out.push(
+                    Issue::error(
+                        path,
+                        format!(
+                            "`{host}` is served over http only, so it has no certificate to check"
+                        ),
+                    )
+                    .hint("serve it over https in `app.domains`, or remove this check"),
+                );
+            }
+        }
+    }
+    for (i, c) in v.dns.iter().enumerate() {
+        let path = base.key("dns").index(i);
+        let name = c.name.trim().trim_end_matches('.').to_ascii_lowercase();
+        if let Err(why) = check_hostname(&name, false) {
+            out.push(Issue::error(
+                path.key("name"),
+                format!("`{}` is not a host name: {why}", c.name),
+            ));
+            continue;
+        }
+        for (j, e) in c.expect.iter().enumerate() {
+            super::dns::check_content(c.kind, e, &name, &path.key("expect").index(j), out);
+        }
+        if c.expect.is_empty() && records_complete {
+            let declared = dns.is_some_and(|d| {
+                d.records
+                    .iter()
+                    .any(|r| r.kind == c.kind && d.fqdn(r) == name)
+            });
+            if !declared {
+                out.push(
+                    Issue::error(
+                        path.clone(),
+                        format!("nothing to compare: `dns.records` has no {} record for `{name}` and `expect` is empty", c.kind),
+                    )
+                    .hint("add `expect:` with the values the name must resolve to"),
+                );
+            }
+        }
+    }
+}
