@@ -32,12 +32,15 @@ const REISSUE_AFTER_MS: i64 = 3_600_000;
 /// proxy's default certificate, it matches nothing a client asked for).
 pub(crate) const DEFAULT_NAME: &str = "sandbox.invalid";
 
+/// A TLS config and when its certificate was issued (ms).
+type Issued = (i64, Arc<ServerConfig>);
+
 /// The CA and a cache of TLS configs per (domain, days).
 pub(crate) struct Ca {
     issuer: Issuer<'static, KeyPair>,
     pem: String,
     der: CertificateDer<'static>,
-    cache: Mutex<HashMap<(String, i64), (i64, Arc<ServerConfig>)>>,
+    cache: Mutex<HashMap<(String, i64), Issued>>,
 }
 
 fn ca_params() -> CertificateParams {

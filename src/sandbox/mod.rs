@@ -33,6 +33,7 @@
 //! - `ca`: the sandbox CA and per-domain certificates.
 //! - `admin`: `/_sandbox/...` (faults, settings, dump, info, resolve).
 //! - `server`: listeners, routing, fault middleware, lifecycle.
+//! - `conn`: connections that can be cut for the lost-response fault.
 //! - `reply`: the answer type handlers build inside a transaction.
 //!
 //! # Invariants
@@ -49,6 +50,7 @@ mod apps;
 mod ca;
 mod cloudflare;
 mod config;
+mod conn;
 mod coolify;
 mod error;
 mod faults;

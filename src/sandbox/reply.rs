@@ -93,18 +93,6 @@ impl IntoResponse for Reply {
     }
 }
 
-/// A response whose body fails before a byte is sent: the server drops the
-/// connection and the client sees it close with no answer. Used after the
-/// change was committed, for the "lost response" fault.
-pub(crate) fn lost() -> Response {
-    let stream = futures_util::stream::once(async {
-        Err::<axum::body::Bytes, std::io::Error>(std::io::Error::other(
-            "sandbox fault: response lost",
-        ))
-    });
-    Response::new(Body::from_stream(stream))
-}
-
 /// A handler's early exit: a reply to send (validation, not found...) or
 /// a database error (rolled back, answered 500).
 #[derive(Debug)]

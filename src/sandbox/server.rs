@@ -11,7 +11,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, OnceLock, RwLock};
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -24,9 +24,10 @@ use tokio::task::JoinHandle;
 
 use super::ca::Ca;
 use super::config::{Credentials, SandboxConfig, Settings};
+use super::conn::{CuttableListener, KillSwitch};
 use super::faults::{FaultConfig, Faults, Injected, Service};
 use super::kuma::Sessions;
-use super::reply::{self, Reply};
+use super::reply::Reply;
 use super::store::{Store, WorldInit};
 use super::{SandboxError, admin, apps, cloudflare, coolify, kuma, world};
 
@@ -197,7 +198,11 @@ impl BoundSandbox {
         let app_router = Router::new()
             .fallback(apps::handle)
             .with_state(self.shared.clone());
-        let api = axum::serve(self.api, api_router).with_graceful_shutdown(signal(stop_rx.clone()));
+        let api = axum::serve(
+            CuttableListener(self.api),
+            api_router.into_make_service_with_connect_info::<KillSwitch>(),
+        )
+        .with_graceful_shutdown(signal(stop_rx.clone()));
         let http = axum::serve(self.app_http, app_router.clone())
             .with_graceful_shutdown(signal(stop_rx.clone()));
         let tls_listener =
@@ -333,7 +338,7 @@ impl SandboxHandle {
     /// The whole world as JSON, as `fabrik sandbox dump` prints it.
     pub async fn dump(&self) -> Result<serde_json::Value, SandboxError> {
         let now = self.shared.now();
-        self.shared.store.read(now, move |tx| world::dump(tx)).await
+        self.shared.store.read(now, world::dump).await
     }
 
     /// Answers a DNS question from the Cloudflare records (see
@@ -405,12 +410,18 @@ async fn inject_faults(State(shared): State<Arc<Shared>>, req: Request, next: Ne
             _ => coolify::rate_limited(retry_after_s).into_response(),
         },
         Some(Injected::LoseResponse) => {
+            let switch = req
+                .extensions()
+                .get::<ConnectInfo<KillSwitch>>()
+                .map(|info| info.0.clone());
             let response = next.run(req).await;
-            if response.status().is_success() {
-                reply::lost()
-            } else {
-                response
+            // Only a committed change makes the case ambiguous.
+            if response.status().is_success()
+                && let Some(switch) = switch
+            {
+                switch.cut();
             }
+            response
         }
     }
 }

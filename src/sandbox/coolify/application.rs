@@ -516,7 +516,8 @@ pub(super) fn update(tx: &Tx<'_>, ctx: &Ctx, call: &Call, uuid: &str) -> Outcome
         )
         .into());
     }
-    if !bool_field(&body, "force_domain_override").unwrap_or(false) {
+    let domains_sent = body.contains_key("domains") || body.contains_key("docker_compose_domains");
+    if domains_sent && !bool_field(&body, "force_domain_override").unwrap_or(false) {
         project::check_domain_conflicts(tx, &app.hosts(), Some(&app.uuid))?;
     }
     app.updated_at = tx.now;

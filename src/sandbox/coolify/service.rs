@@ -358,7 +358,7 @@ pub(super) fn update(tx: &Tx<'_>, ctx: &Ctx, call: &Call, uuid: &str) -> Outcome
     let mut svc = find(tx, uuid)?;
     check_fields(&body, fields::UPDATE_SERVICE, &[], &[])?;
     apply_fields(&mut svc, &body)?;
-    if !bool_field(&body, "force_domain_override").unwrap_or(false) {
+    if body.contains_key("urls") && !bool_field(&body, "force_domain_override").unwrap_or(false) {
         project::check_domain_conflicts(tx, &svc.hosts(), Some(&svc.uuid))?;
     }
     if bool_field(&body, "instant_deploy").unwrap_or(false) {

@@ -131,7 +131,9 @@ pub(crate) fn add(tx: &Tx<'_>, payload: &Value) -> rusqlite::Result<Result<i64, 
             )));
         }
     }
-    if let Err(e) = check_intervals(&attrs) {
+    // `undefined < 1` is false in JavaScript: only sent values are checked,
+    // so a monitor added without `retryInterval` is stored with 0.
+    if let Err(e) = check_intervals(payload) {
         return Ok(Err(e));
     }
     attrs.insert(
