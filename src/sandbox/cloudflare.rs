@@ -344,12 +344,14 @@ fn page_params(call: &Call, default: usize, min: usize, max: usize) -> (usize, u
     (page, per_page)
 }
 
-fn paged(items: Vec<Value>, page: usize, per_page: usize) -> Reply {
+/// One page of `items` in the list envelope; only the page is rendered.
+fn paged<T>(items: &[T], page: usize, per_page: usize, render: impl Fn(&T) -> Value) -> Reply {
     let total = items.len();
     let shown: Vec<Value> = items
-        .into_iter()
+        .iter()
         .skip((page - 1).saturating_mul(per_page))
         .take(per_page)
+        .map(render)
         .collect();
     Reply::json(
         200,
@@ -357,7 +359,6 @@ fn paged(items: Vec<Value>, page: usize, per_page: usize) -> Reply {
             "success": true,
             "errors": [],
             "messages": [],
-            "result": shown,
             "result_info": {
                 "page": page,
                 "per_page": per_page,
@@ -365,6 +366,7 @@ fn paged(items: Vec<Value>, page: usize, per_page: usize) -> Reply {
                 "total_count": total,
                 "total_pages": total.div_ceil(per_page),
             },
+            "result": shown,
         }),
     )
 }
@@ -406,11 +408,7 @@ fn list_zones(tx: &Tx<'_>, call: &Call) -> Outcome {
     if call.param("direction") == Some("desc") {
         found.reverse();
     }
-    Ok(paged(
-        found.iter().map(Zone::json).collect(),
-        page,
-        per_page,
-    ))
+    Ok(paged(&found, page, per_page, Zone::json))
 }
 
 /// One DNS record.
@@ -505,6 +503,15 @@ pub(crate) fn records(tx: &Tx<'_>, zone: &Zone) -> rusqlite::Result<Vec<Record>>
     rows.collect()
 }
 
+/// The records of a zone at one name (names are stored lower-case).
+pub(crate) fn records_named(tx: &Tx<'_>, zone: &Zone, name: &str) -> rusqlite::Result<Vec<Record>> {
+    let mut stmt = tx.prepare_cached(&format!(
+        "SELECT {RECORD_COLUMNS} FROM dns_record WHERE zone_id = ?1 AND name = ?2 ORDER BY created_at, id"
+    ))?;
+    let rows = stmt.query_map(params![zone.id, name.to_lowercase()], Record::from_row)?;
+    rows.collect()
+}
+
 fn find_record(tx: &Tx<'_>, zone: &Zone, id: &str) -> rusqlite::Result<Option<Record>> {
     tx.prepare_cached(&format!(
         "SELECT {RECORD_COLUMNS} FROM dns_record WHERE zone_id = ?1 AND id = ?2"
@@ -553,7 +560,13 @@ fn list_records(tx: &Tx<'_>, call: &Call, zone: &Zone) -> Outcome {
     let (page, per_page) = page_params(call, 100, 5, 5_000_000);
     let any = call.param("match") == Some("any");
     let tag_any = call.param("tag_match") == Some("any");
-    let all = records(tx, zone)?;
+    // An exact name that every match needs narrows the scan (the index is
+    // on zone and name); the filters below still decide.
+    let exact_name = call.param("name.exact").or_else(|| call.param("name"));
+    let all = match exact_name {
+        Some(name) if !any => records_named(tx, zone, name)?,
+        _ => records(tx, zone)?,
+    };
     let mut found = Vec::new();
     for record in all {
         if let Some(t) = call.param("type")
@@ -626,11 +639,7 @@ fn list_records(tx: &Tx<'_>, call: &Call, zone: &Zone) -> Outcome {
     if call.param("direction") == Some("desc") {
         found.reverse();
     }
-    Ok(paged(
-        found.iter().map(|r| r.json(zone)).collect(),
-        page,
-        per_page,
-    ))
+    Ok(paged(&found, page, per_page, |r| r.json(zone)))
 }
 
 /// The FQDN of a record name: `@` is the apex, a name outside the zone is
@@ -843,8 +852,8 @@ fn valid_tag(tag: &str) -> bool {
 
 /// The duplicate and CNAME rules against the other records of the zone.
 fn check_conflicts(tx: &Tx<'_>, zone: &Zone, record: &Record) -> Result<(), Fail> {
-    for other in records(tx, zone)? {
-        if other.id == record.id || !other.name.eq_ignore_ascii_case(&record.name) {
+    for other in records_named(tx, zone, &record.name)? {
+        if other.id == record.id {
             continue;
         }
         if other.record_type == record.record_type && other.content == record.content {

@@ -10,6 +10,7 @@
 use std::fs::OpenOptions;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -37,10 +38,19 @@ pub(crate) struct WorldInit {
     pub(crate) now: i64,
 }
 
+/// Connections kept for read transactions: WAL lets them read while the
+/// writer writes, so GETs do not queue behind each other.
+const READERS: usize = 4;
+
 /// A handle on the data file; cheap to clone.
 #[derive(Debug, Clone)]
 pub(crate) struct Store {
-    conn: Arc<Mutex<Connection>>,
+    /// The connection of write transactions (one writer at a time anyway).
+    writer: Arc<Mutex<Connection>>,
+    /// Connections of read transactions.
+    readers: Arc<[Mutex<Connection>]>,
+    /// Where the next read starts looking for a free connection.
+    next_reader: Arc<AtomicUsize>,
     seed: u64,
 }
 
@@ -109,8 +119,23 @@ impl Store {
             world.tx.commit().map_err(open_err)?;
         }
         let seed = read_seed(&conn).map_err(open_err)?;
+        Self::with_readers(path, conn, seed, READERS, OpenFlags::default())
+    }
+
+    fn with_readers(
+        path: &Path,
+        writer: Connection,
+        seed: u64,
+        readers: usize,
+        flags: OpenFlags,
+    ) -> Result<Self, SandboxError> {
+        let readers = (0..readers)
+            .map(|_| connect(path, flags).map(Mutex::new))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
+            writer: Arc::new(Mutex::new(writer)),
+            readers: readers.into(),
+            next_reader: Arc::new(AtomicUsize::new(0)),
             seed,
         })
     }
@@ -122,10 +147,8 @@ impl Store {
                 path: path.to_owned(),
             });
         }
-        let conn = connect(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = connect(path, flags)?;
         let open_err = |source| SandboxError::Open {
             path: path.to_owned(),
             source,
@@ -141,10 +164,7 @@ impl Store {
             });
         }
         let seed = read_seed(&conn).map_err(open_err)?;
-        Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
-            seed,
-        })
+        Self::with_readers(path, conn, seed, 1, flags)
     }
 
     /// Runs `f` in a write transaction on the blocking pool and commits when
@@ -180,7 +200,11 @@ impl Store {
         now: i64,
         f: impl FnOnce(&Tx<'_>) -> rusqlite::Result<T>,
     ) -> Result<T, SandboxError> {
-        let mut conn = match self.conn.lock() {
+        let slot = match behavior {
+            TransactionBehavior::Deferred => self.reader(),
+            _ => &self.writer,
+        };
+        let mut conn = match slot.lock() {
             Ok(conn) => conn,
             // A panic mid-transaction rolled it back; the connection is fine.
             Err(poisoned) => poisoned.into_inner(),
@@ -196,6 +220,21 @@ impl Store {
         let out = f(&world).map_err(SandboxError::Query)?;
         world.tx.commit().map_err(SandboxError::Query)?;
         Ok(out)
+    }
+}
+
+impl Store {
+    /// A read connection, preferring one nobody holds.
+    fn reader(&self) -> &Mutex<Connection> {
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
+        let n = self.readers.len();
+        for k in 0..n {
+            let slot = &self.readers[(start + k) % n];
+            if slot.try_lock().is_ok() {
+                return slot;
+            }
+        }
+        &self.readers[start % n]
     }
 }
 

@@ -315,10 +315,7 @@ pub(crate) fn resolve(tx: &Tx<'_>, name: &str, record_type: &str) -> rusqlite::R
     let mut current_zone = zone;
     let mut status = "NOERROR";
     for hop in 0..8 {
-        let at_name: Vec<cloudflare::Record> = cloudflare::records(tx, &current_zone)?
-            .into_iter()
-            .filter(|r| r.name == current)
-            .collect();
+        let at_name = cloudflare::records_named(tx, &current_zone, &current)?;
         if at_name.is_empty() {
             if hop == 0 {
                 status = "NXDOMAIN";
