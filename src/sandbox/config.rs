@@ -70,7 +70,20 @@ impl SandboxConfig {
     /// `state`: data in `sandbox.db` beside it unless `FABRIK_SANDBOX_DATA`
     /// says otherwise, faults from `FABRIK_SANDBOX_FAULTS`.
     pub fn for_state(state: &Path) -> Result<Self, SandboxError> {
-        let data = match std::env::var_os(DATA_ENV) {
+        Self::from_vars(
+            state,
+            std::env::var_os(DATA_ENV),
+            std::env::var(FAULTS_ENV).ok(),
+        )
+    }
+
+    /// [`SandboxConfig::for_state`] with the two variables given.
+    fn from_vars(
+        state: &Path,
+        data: Option<std::ffi::OsString>,
+        faults: Option<String>,
+    ) -> Result<Self, SandboxError> {
+        let data = match data {
             Some(path) if !path.is_empty() => PathBuf::from(path),
             _ => state
                 .parent()
@@ -78,7 +91,7 @@ impl SandboxConfig {
                 .join("sandbox.db"),
         };
         let mut config = Self::new(data);
-        if let Ok(faults) = std::env::var(FAULTS_ENV) {
+        if let Some(faults) = faults {
             config.faults = FaultConfig::from_env_str(&faults)?;
         }
         Ok(config)
@@ -251,6 +264,24 @@ mod tests {
         let mut config = SandboxConfig::new("x.db");
         config.zones = vec!["Example.COM.".into(), "test.dev".into()];
         assert_eq!(config.all_zones(), vec!["example.com", "test.dev"]);
+    }
+
+    #[test]
+    fn the_in_process_sandbox_lives_beside_the_state() {
+        let state = Path::new(".fabrik/state.db");
+        let config = SandboxConfig::from_vars(state, None, None).unwrap();
+        assert_eq!(config.data, Path::new(".fabrik/sandbox.db"));
+        assert_eq!(config.faults, FaultConfig::default());
+        let config = SandboxConfig::from_vars(
+            state,
+            Some("/tmp/world.db".into()),
+            Some("latency_ms=20,seed=3".into()),
+        )
+        .unwrap();
+        assert_eq!(config.data, Path::new("/tmp/world.db"));
+        assert_eq!((config.faults.latency_ms, config.faults.seed), (20, 3));
+        let err = SandboxConfig::from_vars(state, None, Some("error_rate=9".into())).unwrap_err();
+        assert!(err.to_string().contains("error_rate"), "{err}");
     }
 
     #[test]

@@ -306,3 +306,26 @@ async fn dns_questions_are_answered_from_the_records() {
         (json!("NOERROR"), json!([]))
     );
 }
+
+#[tokio::test]
+async fn faults_reach_the_apps_only_when_targeted() {
+    let sb = Sandbox::start().await;
+    let domain = "app.example.com";
+    let app = sb
+        .image_app("app", "https://app.example.com", "nginx", "1")
+        .await;
+    sb.coolify(Method::POST, &format!("/deploy?uuid={app}"), None)
+        .await;
+    sb.finish_deploys();
+    let client = app_client(&sb, domain, sb.handle.app_http);
+    let status = || {
+        let req = client.get(format!("http://{domain}/about"));
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    sb.handle
+        .set_faults(fabrik::sandbox::FaultConfig::from_cli("error_rate=1").unwrap());
+    assert_eq!(status().await, 200, "untargeted rates spare the apps");
+    sb.handle
+        .set_faults(fabrik::sandbox::FaultConfig::from_cli("error_rate=1,target=apps").unwrap());
+    assert_eq!(status().await, 502);
+}

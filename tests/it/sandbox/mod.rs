@@ -10,4 +10,5 @@ mod determinism;
 mod faults;
 mod kuma;
 mod persistence;
+mod server;
 mod support;
