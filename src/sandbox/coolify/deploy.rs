@@ -1,0 +1,568 @@
+//! Deployments: queueing (with the skipped-deploy quirk), progress derived
+//! from stored times, cancellation, and the deploy endpoints.
+//!
+//! A deployment row stores when it will start and finish, planned at
+//! queueing time (one deployment at a time per application); its status is
+//! read off the clock. No background task moves anything, so progress is
+//! the same in every process sharing the data file.
+
+use rusqlite::{OptionalExtension, Row, params};
+use serde_json::{Value, json};
+
+use super::application::{self, AppRow};
+use super::service;
+use super::{Call, Ctx, message, short_digest};
+use crate::sandbox::reply::{Outcome, Reply};
+use crate::sandbox::store::{Tx, laravel_time};
+
+/// One `deployment` row.
+#[derive(Debug, Clone)]
+pub(crate) struct DeploymentRow {
+    pub(crate) id: i64,
+    pub(crate) uuid: String,
+    pub(crate) application_id: i64,
+    pub(crate) commit_sha: String,
+    pub(crate) pull_request_id: i64,
+    pub(crate) force_rebuild: bool,
+    pub(crate) restart_only: bool,
+    /// What was deployed, as the app reports it.
+    pub(crate) artifact: String,
+    /// `finished` or `failed`: how it ends unless cancelled.
+    pub(crate) outcome: String,
+    pub(crate) created_at: i64,
+    pub(crate) start_at: i64,
+    pub(crate) finish_at: i64,
+    pub(crate) cancelled_at: Option<i64>,
+}
+
+const COLUMNS: &str = "id, uuid, application_id, commit_sha, pull_request_id, force_rebuild, restart_only, artifact, outcome, created_at, start_at, finish_at, cancelled_at";
+
+impl DeploymentRow {
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: row.get(0)?,
+            uuid: row.get(1)?,
+            application_id: row.get(2)?,
+            commit_sha: row.get(3)?,
+            pull_request_id: row.get(4)?,
+            force_rebuild: row.get(5)?,
+            restart_only: row.get(6)?,
+            artifact: row.get(7)?,
+            outcome: row.get(8)?,
+            created_at: row.get(9)?,
+            start_at: row.get(10)?,
+            finish_at: row.get(11)?,
+            cancelled_at: row.get(12)?,
+        })
+    }
+
+    /// The status at `now`.
+    pub(crate) fn status(&self, now: i64) -> &str {
+        if self.cancelled_at.is_some_and(|t| t <= now) {
+            "cancelled-by-user"
+        } else if now < self.start_at {
+            "queued"
+        } else if now < self.finish_at {
+            "in_progress"
+        } else {
+            &self.outcome
+        }
+    }
+
+    /// Whether it is queued or running at `now`.
+    pub(crate) fn active(&self, now: i64) -> bool {
+        matches!(self.status(now), "queued" | "in_progress")
+    }
+
+    /// When it ended, if it has.
+    pub(crate) fn finished_at(&self, now: i64) -> Option<i64> {
+        match self.cancelled_at {
+            Some(t) if t <= now => Some(t),
+            _ if now >= self.finish_at => Some(self.finish_at),
+            _ => None,
+        }
+    }
+
+    fn updated_at(&self, now: i64) -> i64 {
+        self.finished_at(now).unwrap_or(if now >= self.start_at {
+            self.start_at
+        } else {
+            self.created_at
+        })
+    }
+}
+
+/// What an application runs when deployed from its current attributes.
+pub(crate) fn artifact_of(app: &AppRow) -> String {
+    let attr = |k: &str| app.attr(k).unwrap_or_default();
+    match app.build_pack() {
+        "dockerimage" => format!(
+            "image {}:{}",
+            attr("docker_registry_image_name"),
+            attr("docker_registry_image_tag")
+        ),
+        "dockerfile" if !attr("dockerfile").is_empty() => {
+            format!("dockerfile {}", short_digest(attr("dockerfile")))
+        }
+        "dockercompose" if !attr("docker_compose_raw").is_empty() => {
+            format!("compose {}", short_digest(attr("docker_compose_raw")))
+        }
+        pack => {
+            let commit = match attr("git_commit_sha") {
+                "" | "HEAD" => String::new(),
+                sha => format!(" at {sha}"),
+            };
+            format!(
+                "git {}@{}{commit} ({pack})",
+                attr("git_repository"),
+                attr("git_branch")
+            )
+        }
+    }
+}
+
+/// The outcome of asking for a deployment.
+#[derive(Debug, Clone)]
+pub(crate) enum Queued {
+    /// A new deployment was saved.
+    Saved(String),
+    /// One for the same commit is already queued or running; the uuid is
+    /// freshly generated and was never saved (notes §6).
+    Skipped(String),
+}
+
+fn rows(
+    tx: &Tx<'_>,
+    filter: &str,
+    args: impl rusqlite::Params,
+) -> rusqlite::Result<Vec<DeploymentRow>> {
+    let mut stmt = tx.prepare_cached(&format!("SELECT {COLUMNS} FROM deployment {filter}"))?;
+    let rows = stmt.query_map(args, DeploymentRow::from_row)?;
+    rows.collect()
+}
+
+/// Queues a deployment of `app`, unless one for the same commit is active
+/// and `force` is off.
+pub(crate) fn queue(
+    tx: &Tx<'_>,
+    ctx: &Ctx,
+    app: &AppRow,
+    force: bool,
+    restart_only: bool,
+) -> rusqlite::Result<Queued> {
+    let commit = match app.attr("git_commit_sha") {
+        Some(sha) if !sha.is_empty() => sha.to_owned(),
+        _ => "HEAD".to_owned(),
+    };
+    let existing = rows(tx, "WHERE application_id = ?1 ORDER BY id", [app.id])?;
+    let now = tx.now;
+    if !force
+        && existing
+            .iter()
+            .any(|d| d.active(now) && d.commit_sha == commit && d.pull_request_id == 0)
+    {
+        return Ok(Queued::Skipped(tx.uuid()?));
+    }
+    // One deployment at a time per application: start after the last
+    // active one ends.
+    let busy_until = existing
+        .iter()
+        .filter(|d| d.cancelled_at.is_none() && d.finish_at > now)
+        .map(|d| d.finish_at)
+        .max()
+        .unwrap_or(now);
+    let start_at = (now + ctx.queue_ms).max(busy_until);
+    let uuid = tx.uuid()?;
+    tx.execute(
+        "INSERT INTO deployment (uuid, application_id, commit_sha, pull_request_id, force_rebuild, restart_only, artifact, outcome, created_at, start_at, finish_at) VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            uuid,
+            app.id,
+            commit,
+            force,
+            restart_only,
+            artifact_of(app),
+            if ctx.deploy_fail { "failed" } else { "finished" },
+            now,
+            start_at,
+            start_at + ctx.deploy_ms
+        ],
+    )?;
+    Ok(Queued::Saved(uuid))
+}
+
+/// The deployment an application is serving: its latest finished one.
+pub(crate) fn serving(tx: &Tx<'_>, application_id: i64) -> rusqlite::Result<Option<DeploymentRow>> {
+    tx.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM deployment WHERE application_id = ?1 AND cancelled_at IS NULL AND outcome = 'finished' AND finish_at <= ?2 ORDER BY finish_at DESC, id DESC LIMIT 1"
+    ))?
+    .query_row(params![application_id, tx.now], DeploymentRow::from_row)
+    .optional()
+}
+
+/// All deployments of an application, newest first.
+pub(crate) fn of_application(
+    tx: &Tx<'_>,
+    application_id: i64,
+) -> rusqlite::Result<Vec<DeploymentRow>> {
+    rows(
+        tx,
+        "WHERE application_id = ?1 ORDER BY id DESC",
+        [application_id],
+    )
+}
+
+/// The ApplicationDeploymentQueue object.
+pub(crate) fn render(
+    tx: &Tx<'_>,
+    ctx: &Ctx,
+    d: &DeploymentRow,
+    app: &AppRow,
+) -> rusqlite::Result<Value> {
+    let now = tx.now;
+    let status = d.status(now);
+    let (server_id, server_name, project_uuid, environment_uuid): (i64, String, String, String) = tx
+        .prepare_cached(
+            "SELECT s.id, s.name, p.uuid, e.uuid FROM destination dst JOIN server s ON s.id = dst.server_id, environment e JOIN project p ON p.id = e.project_id WHERE dst.id = ?1 AND e.id = ?2",
+        )?
+        .query_row(params![app.destination_id, app.environment_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?;
+    let mut out = json!({
+        "id": d.id,
+        "deployment_uuid": d.uuid,
+        "application_id": app.id.to_string(),
+        "application_name": app.name(),
+        "server_id": server_id,
+        "server_name": server_name,
+        "destination_id": app.destination_id.to_string(),
+        "pull_request_id": d.pull_request_id,
+        "docker_registry_image_tag": null,
+        "configuration_hash": null,
+        "configuration_snapshot": null,
+        "configuration_diff": null,
+        "force_rebuild": d.force_rebuild,
+        "commit": d.commit_sha,
+        "commit_message": "",
+        "status": status,
+        "is_webhook": false,
+        "is_api": true,
+        "restart_only": d.restart_only,
+        "rollback": false,
+        "only_this_server": false,
+        "git_type": "",
+        "current_process_id": "",
+        "deployment_url": format!(
+            "/project/{project_uuid}/environment/{environment_uuid}/application/{}/deployment/{}",
+            app.uuid, d.uuid
+        ),
+        "created_at": laravel_time(d.created_at),
+        "updated_at": laravel_time(d.updated_at(now)),
+        "finished_at": d.finished_at(now).map(laravel_time),
+    });
+    if ctx.sensitive
+        && let Value::Object(map) = &mut out
+    {
+        map.insert("logs".into(), json!(logs(d, app, now)));
+    }
+    Ok(out)
+}
+
+/// The deployment log as Coolify stores it: a JSON string of entries.
+fn logs(d: &DeploymentRow, app: &AppRow, now: i64) -> String {
+    let mut entries = Vec::new();
+    let mut push = |at: i64, output: String, kind: &str| {
+        let order = entries.len() + 1;
+        entries.push(json!({
+            "command": null,
+            "output": output,
+            "type": kind,
+            "timestamp": laravel_time(at),
+            "hidden": false,
+            "batch": 1,
+            "order": order,
+        }));
+    };
+    if now >= d.start_at && d.cancelled_at.is_none_or(|c| c > d.start_at) {
+        push(
+            d.start_at,
+            format!("Starting deployment of {} ({}).", app.name(), d.artifact),
+            "stdout",
+        );
+    }
+    match d.status(now) {
+        "finished" => push(d.finish_at, "Rolling update completed.".into(), "stdout"),
+        "failed" => push(
+            d.finish_at,
+            "New container is not healthy, rolling back to the old container.".into(),
+            "stderr",
+        ),
+        "cancelled-by-user" => push(
+            d.cancelled_at.unwrap_or(now),
+            "Deployment cancelled by user.".into(),
+            "stderr",
+        ),
+        _ => {}
+    }
+    Value::Array(entries).to_string()
+}
+
+fn find(tx: &Tx<'_>, uuid: &str) -> rusqlite::Result<Option<(DeploymentRow, AppRow)>> {
+    let Some(d) = rows(tx, "WHERE uuid = ?1", [uuid])?.into_iter().next() else {
+        return Ok(None);
+    };
+    let app = tx
+        .prepare_cached(
+            "SELECT uuid FROM application WHERE id = ?1 AND (gone_at IS NULL OR gone_at > ?2)",
+        )?
+        .query_row(params![d.application_id, tx.now], |r| r.get::<_, String>(0))
+        .optional()?;
+    match app {
+        Some(uuid) => Ok(application::find_optional(tx, &uuid)?.map(|app| (d, app))),
+        None => Ok(None),
+    }
+}
+
+/// `GET /deployments/{uuid}`.
+pub(super) fn get(tx: &Tx<'_>, ctx: &Ctx, uuid: &str) -> Outcome {
+    match find(tx, uuid)? {
+        Some((d, app)) => Ok(Reply::json(200, render(tx, ctx, &d, &app)?)),
+        None => Ok(message(404, "Deployment not found.")),
+    }
+}
+
+/// `GET /deployments`: the active deployments only.
+pub(super) fn list_active(tx: &Tx<'_>, ctx: &Ctx) -> Outcome {
+    let mut out = Vec::new();
+    for app in application::live_app_rows(tx)? {
+        let mut deployments = of_application(tx, app.id)?;
+        deployments.reverse();
+        for d in deployments.iter().filter(|d| d.active(tx.now)) {
+            out.push((d.id, render(tx, ctx, d, &app)?));
+        }
+    }
+    out.sort_by_key(|(id, _)| *id);
+    Ok(Reply::json(
+        200,
+        Value::Array(out.into_iter().map(|(_, v)| v).collect()),
+    ))
+}
+
+/// `GET /deployments/applications/{uuid}?skip=&take=`: `{count, deployments}`
+/// newest first (the OpenAPI's "array of Application" is wrong, notes §7).
+pub(super) fn for_application(tx: &Tx<'_>, ctx: &Ctx, call: &Call, uuid: &str) -> Outcome {
+    let app = application::find(tx, uuid)?;
+    let all = of_application(tx, app.id)?;
+    let skip = call
+        .query("skip")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0usize);
+    let take = call
+        .query("take")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10usize);
+    let mut page = Vec::new();
+    for d in all.iter().skip(skip).take(take) {
+        page.push(render(tx, ctx, d, &app)?);
+    }
+    Ok(Reply::json(
+        200,
+        json!({"count": all.len(), "deployments": page}),
+    ))
+}
+
+/// `POST /deployments/{uuid}/cancel`.
+pub(super) fn cancel(tx: &Tx<'_>, ctx: &Ctx, uuid: &str) -> Outcome {
+    let Some((d, app)) = find(tx, uuid)? else {
+        return Ok(message(404, "Deployment not found."));
+    };
+    let now = tx.now;
+    let status = d.status(now).to_owned();
+    if !d.active(now) {
+        return Ok(message(
+            400,
+            format!("Deployment cannot be cancelled. Current status: {status}"),
+        ));
+    }
+    tx.execute(
+        "UPDATE deployment SET cancelled_at = ?2 WHERE id = ?1",
+        params![d.id, now],
+    )?;
+    reschedule(tx, ctx, &app)?;
+    Ok(Reply::json(
+        200,
+        json!({
+            "message": "Deployment cancelled successfully.",
+            "deployment_uuid": d.uuid,
+            "status": "cancelled-by-user",
+        }),
+    ))
+}
+
+/// After a cancellation, the queue moves up: deployments that have not
+/// started yet are planned again behind the ones still running.
+fn reschedule(tx: &Tx<'_>, ctx: &Ctx, app: &AppRow) -> rusqlite::Result<()> {
+    let now = tx.now;
+    let mut busy_until = now;
+    let mut deployments = of_application(tx, app.id)?;
+    deployments.reverse();
+    for d in deployments.iter().filter(|d| d.cancelled_at.is_none()) {
+        if d.start_at <= now {
+            busy_until = busy_until.max(d.finish_at);
+            continue;
+        }
+        let start_at = (d.created_at + ctx.queue_ms).max(busy_until).max(now);
+        let finish_at = start_at + ctx.deploy_ms;
+        tx.execute(
+            "UPDATE deployment SET start_at = ?2, finish_at = ?3 WHERE id = ?1",
+            params![d.id, start_at, finish_at],
+        )?;
+        busy_until = finish_at;
+    }
+    Ok(())
+}
+
+/// `POST /deploy` (and `GET /deploy` before 4.2): by uuid(s) or tag(s),
+/// parameters from the query string or a JSON body.
+pub(super) fn deploy(tx: &Tx<'_>, ctx: &Ctx, call: &Call) -> Outcome {
+    let body = if call.is_get() {
+        serde_json::Map::new()
+    } else {
+        call.optional_json()
+    };
+    let param = |key: &str| -> Option<String> {
+        call.query(key)
+            .map(str::to_owned)
+            .or_else(|| match body.get(key) {
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(Value::Bool(b)) => Some(b.to_string()),
+                Some(Value::Number(n)) => Some(n.to_string()),
+                _ => None,
+            })
+    };
+    let force = param("force").is_some_and(|v| matches!(v.as_str(), "true" | "1"));
+    let uuids = param("uuid").filter(|s| !s.trim().is_empty());
+    let tags = param("tag").filter(|s| !s.trim().is_empty());
+    let list = |s: &str| -> Vec<String> {
+        s.split(',')
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    match (uuids, tags) {
+        (Some(_), Some(_)) => Ok(message(400, "You can only use uuid or tag, not both.")),
+        (None, None) => Ok(message(400, "You must provide uuid or tag.")),
+        (Some(uuids), None) => {
+            let mut deployments = Vec::new();
+            for uuid in list(&uuids) {
+                if let Some(entry) = deploy_one(tx, ctx, &uuid, force)? {
+                    deployments.push(entry);
+                }
+            }
+            if deployments.is_empty() {
+                return Ok(message(404, "No resources found."));
+            }
+            Ok(Reply::json(200, json!({"deployments": deployments})))
+        }
+        (None, Some(tags)) => {
+            let mut messages = Vec::new();
+            let mut details = Vec::new();
+            for tag in list(&tags) {
+                for uuid in super::project::uuids_with_tag(tx, &tag)? {
+                    if let Some(entry) = deploy_one(tx, ctx, &uuid, force)? {
+                        if let Some(m) = entry.get("message") {
+                            messages.push(m.clone());
+                        }
+                        details.push(json!({
+                            "resource_uuid": entry.get("resource_uuid"),
+                            "deployment_uuid": entry.get("deployment_uuid"),
+                        }));
+                    }
+                }
+            }
+            if details.is_empty() {
+                return Ok(message(404, "No resources found."));
+            }
+            Ok(Reply::json(
+                200,
+                json!({"message": messages, "details": details}),
+            ))
+        }
+    }
+}
+
+/// Deploys one application or starts one service; `None` if no resource
+/// has that uuid.
+fn deploy_one(tx: &Tx<'_>, ctx: &Ctx, uuid: &str, force: bool) -> rusqlite::Result<Option<Value>> {
+    if let Some(mut app) = application::find_optional(tx, uuid)? {
+        if app.stopped {
+            app.stopped = false;
+            tx.execute("UPDATE application SET stopped = 0 WHERE id = ?1", [app.id])?;
+        }
+        return Ok(Some(match queue(tx, ctx, &app, force, false)? {
+            Queued::Saved(d) => json!({
+                "message": format!("Application {} deployment queued.", app.name()),
+                "resource_uuid": app.uuid,
+                "deployment_uuid": d,
+            }),
+            Queued::Skipped(d) => json!({
+                "message": "Deployment already queued for this commit.",
+                "resource_uuid": app.uuid,
+                "deployment_uuid": d,
+            }),
+        }));
+    }
+    if let Some(name) = service::start_by_uuid(tx, ctx, uuid)? {
+        return Ok(Some(json!({
+            "message": format!("Service {name} started. It could take a while, be patient."),
+        })));
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(
+        start_at: i64,
+        finish_at: i64,
+        cancelled_at: Option<i64>,
+        outcome: &str,
+    ) -> DeploymentRow {
+        DeploymentRow {
+            id: 1,
+            uuid: "d".into(),
+            application_id: 1,
+            commit_sha: "HEAD".into(),
+            pull_request_id: 0,
+            force_rebuild: false,
+            restart_only: false,
+            artifact: "image nginx:latest".into(),
+            outcome: outcome.into(),
+            created_at: 0,
+            start_at,
+            finish_at,
+            cancelled_at,
+        }
+    }
+
+    #[test]
+    fn status_follows_the_clock() {
+        let d = row(50, 250, None, "finished");
+        assert_eq!(d.status(0), "queued");
+        assert_eq!(d.status(50), "in_progress");
+        assert_eq!(d.status(249), "in_progress");
+        assert_eq!(d.status(250), "finished");
+        assert_eq!(d.finished_at(100), None);
+        assert_eq!(d.finished_at(300), Some(250));
+        let failed = row(50, 250, None, "failed");
+        assert_eq!(failed.status(1000), "failed");
+        let cancelled = row(50, 250, Some(100), "finished");
+        assert_eq!(cancelled.status(99), "in_progress");
+        assert_eq!(cancelled.status(100), "cancelled-by-user");
+        assert_eq!(cancelled.status(1000), "cancelled-by-user");
+        assert_eq!(cancelled.finished_at(1000), Some(100));
+    }
+}
