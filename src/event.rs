@@ -239,6 +239,10 @@ pub struct RunOptions {
     /// For `rollback`: the run whose changes are undone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_run: Option<RunId>,
+    /// The spec's rollback policy per kind (`coolify`, `dns`, `monitors`),
+    /// so that a later `fabrik rollback` follows it without the spec.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub policies: BTreeMap<String, Policy>,
 }
 
 /// One step of a rollback plan.
@@ -493,6 +497,19 @@ pub struct AttemptFailed {
     pub delay_ms: u64,
 }
 
+/// `deploy_requested`: Fabrik is about to ask Coolify for a deployment.
+/// Durable before the call (the intent of a deploy).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeployRequested {
+    /// The application resource.
+    pub resource: ResourceKey,
+    /// The application's remote id.
+    pub remote_id: String,
+    /// Whether the deploy is forced.
+    #[serde(default)]
+    pub force: bool,
+}
+
 /// `deploy_triggered`: a Coolify deployment was requested.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeployTriggered {
@@ -715,6 +732,8 @@ events! {
     ResourceReconciled(ResourceReconciled) = "resource_reconciled",
     /// A provider call failed and will be retried.
     AttemptFailed(AttemptFailed) = "attempt_failed",
+    /// A Coolify deployment is about to be requested.
+    DeployRequested(DeployRequested) = "deploy_requested",
     /// A Coolify deployment was requested.
     DeployTriggered(DeployTriggered) = "deploy_triggered",
     /// A Coolify deployment's status was read.

@@ -44,6 +44,7 @@ pub mod plan;
 pub mod projection;
 pub mod provider;
 pub mod sandbox;
+pub mod rollback;
 pub mod secret;
 pub mod spec;
 pub mod store;

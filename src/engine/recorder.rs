@@ -29,6 +29,10 @@ pub fn wall_clock() -> Clock {
 pub trait Observer: Send {
     /// Called after the append returned.
     fn event(&mut self, event: &RecordedEvent, run: &RunView);
+
+    /// A transient note on what is being waited for ("deployment
+    /// in_progress, 41 s"); not journaled.
+    fn note(&mut self, _text: &str) {}
 }
 
 /// An observer that ignores everything.
@@ -144,6 +148,11 @@ impl Recorder {
         &self.scrubber
     }
 
+    /// The journal store.
+    pub fn store(&self) -> &Arc<dyn EventStore> {
+        &self.store
+    }
+
     /// The deployment.
     pub fn deployment(&self) -> &DeploymentId {
         &self.deployment
@@ -167,6 +176,12 @@ impl Recorder {
     /// The deployment's view, as of the last append.
     pub fn view(&self) -> &DeploymentView {
         &self.view
+    }
+
+    /// Passes a transient note to the observer.
+    pub fn note(&mut self, text: &str) {
+        let text = self.scrubber.scrub(text);
+        self.observer.note(&text);
     }
 
     /// The current time, from the run's clock.

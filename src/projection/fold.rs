@@ -304,6 +304,15 @@ fn apply_event(
                 run.retries += 1;
             }
         }
+        Event::DeployRequested(_) => {
+            if let Some(run) = run {
+                run.deploy = Some(DeployProgress {
+                    deployment_uuid: None,
+                    status: Some("requested".to_owned()),
+                    url: None,
+                });
+            }
+        }
         Event::DeployTriggered(e) => {
             if let Some(run) = run {
                 run.deploy = Some(DeployProgress {

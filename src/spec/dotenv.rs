@@ -54,7 +54,7 @@ pub enum DotenvError {
 
 /// Parsed `.env` contents: every key with its (secret) value. Later lines
 /// win over earlier ones, as in every dotenv implementation.
-pub(crate) type Entries = BTreeMap<String, SecretValue>;
+pub type Entries = BTreeMap<String, SecretValue>;
 
 /// Parses `.env` text. `path` only names the file in errors.
 pub(crate) fn parse(text: &str, path: &Path) -> Result<Entries, DotenvError> {
@@ -204,7 +204,7 @@ pub(crate) fn real_path(path: &Path) -> Result<Option<PathBuf>, DotenvError> {
 }
 
 /// Reads and parses the `.env` at `path`; empty when there is none.
-pub(crate) fn read(path: &Path) -> Result<Entries, DotenvError> {
+pub fn read(path: &Path) -> Result<Entries, DotenvError> {
     let Some(real) = real_path(path)? else {
         return Ok(Entries::new());
     };

@@ -151,6 +151,11 @@ fn event() -> impl Strategy<Value = Event> {
             no_rollback,
             sandbox,
             refresh,
+            policies: if refresh {
+                [("dns".to_owned(), Policy::Manual)].into_iter().collect()
+            } else {
+                Default::default()
+            },
             target_run,
         });
     let finding = prop_oneof![

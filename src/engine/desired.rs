@@ -1,0 +1,654 @@
+//! From a validated spec and its resolved secrets to what each provider is
+//! asked for, and to the secret-free form the journal keeps.
+//!
+//! The journal form ([`AppState`], [`RecordState`], [`MonitorState`]) holds
+//! everything needed to rebuild the provider request later (a rollback
+//! restores an updated resource from it), except secret values: an env var
+//! that uses secrets is kept as its `${secret.NAME}` template plus a keyed
+//! fingerprint of the values, and rebuilt from the secrets of the moment.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::{ResourceKey, ResourceKind};
+use crate::id::{DeploymentId, Digest};
+use crate::plan::{Desired, Policies};
+use crate::provider::{
+    AppDesired, AppSource, BuildPack, EnvValue, EnvVarDesired, HealthCheck, MonitorDesired,
+    MonitorKind, RecordDesired, RecordType,
+};
+use crate::spec::hash::DesiredState;
+use crate::spec::model::{self, Interpolated, Spec};
+use crate::spec::secrets::ResolvedSecrets;
+
+/// The key of the application resource.
+pub const APP_KEY: &str = "app";
+
+/// An env var as the journal keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum EnvState {
+    /// A plain value.
+    Plain(String),
+    /// A value built from secrets: its template and a fingerprint of the
+    /// values it used (shown as "changed"/"unchanged", never as a value).
+    Secret {
+        /// The secrets it uses (comma-separated names).
+        secret: String,
+        /// Keyed fingerprint of their values.
+        fingerprint: String,
+        /// The `${secret.NAME}` template.
+        template: String,
+    },
+}
+
+/// How the application is built, as the journal keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SourceState {
+    /// A registry image.
+    Image {
+        /// Image name.
+        image: String,
+        /// Tag, if separate.
+        tag: Option<String>,
+    },
+    /// A Dockerfile.
+    Dockerfile {
+        /// Its text.
+        dockerfile: String,
+    },
+    /// A public git repository.
+    Git {
+        /// Repository URL.
+        repository: String,
+        /// Branch.
+        branch: String,
+        /// Build pack.
+        build_pack: String,
+    },
+    /// A compose file (a Coolify service).
+    Compose {
+        /// Its text.
+        compose: String,
+    },
+    /// A one-click service type.
+    Service {
+        /// The type.
+        service_type: String,
+    },
+}
+
+/// The application as the journal keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppState {
+    /// Coolify resource name.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Source.
+    pub source: SourceState,
+    /// Domain URLs.
+    pub domains: Vec<String>,
+    /// Exposed ports.
+    pub ports: Vec<u16>,
+    /// Health check path, port and interval (seconds).
+    pub health: Option<(String, Option<u16>, Option<u32>)>,
+    /// Env vars by key.
+    pub env: BTreeMap<String, EnvState>,
+}
+
+/// A DNS record as the journal keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordState {
+    /// The zone.
+    pub zone: String,
+    /// Type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// FQDN.
+    pub name: String,
+    /// Content.
+    pub content: String,
+    /// TTL (1 = automatic).
+    pub ttl: u32,
+    /// Proxied through Cloudflare.
+    pub proxied: bool,
+}
+
+/// A monitor as the journal keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonitorState {
+    /// Name in Uptime Kuma.
+    pub name: String,
+    /// `http` or `keyword`.
+    pub kind: String,
+    /// URL.
+    pub url: String,
+    /// Keyword.
+    pub keyword: Option<String>,
+    /// Interval in seconds.
+    pub interval: u32,
+    /// Retries.
+    pub retries: u32,
+    /// Notification ids.
+    pub notifications: Vec<u64>,
+}
+
+/// One DNS record to converge.
+#[derive(Debug, Clone)]
+pub struct RecordWant {
+    /// Its key.
+    pub key: ResourceKey,
+    /// The request.
+    pub desired: RecordDesired,
+    /// The journal form.
+    pub state: RecordState,
+}
+
+/// One monitor to converge.
+#[derive(Debug, Clone)]
+pub struct MonitorWant {
+    /// Its key.
+    pub key: ResourceKey,
+    /// The request.
+    pub desired: MonitorDesired,
+    /// The journal form.
+    pub state: MonitorState,
+}
+
+/// Everything a spec asks of the providers.
+#[derive(Debug, Clone)]
+pub struct World {
+    /// The deployment.
+    pub deployment: DeploymentId,
+    /// The application request.
+    pub app: AppDesired,
+    /// Its journal form.
+    pub app_state: AppState,
+    /// The DNS zone, if any.
+    pub zone: Option<String>,
+    /// DNS records.
+    pub records: Vec<RecordWant>,
+    /// Monitors.
+    pub monitors: Vec<MonitorWant>,
+    /// The digests.
+    pub digests: DesiredState,
+    /// Rollback policies.
+    pub policies: Policies,
+}
+
+/// Why the spec could not be turned into requests.
+#[derive(Debug, thiserror::Error)]
+#[error("env var {key}: {message}")]
+pub struct DesiredError {
+    /// The env var.
+    pub key: String,
+    /// What went wrong (never a value).
+    pub message: String,
+}
+
+impl World {
+    /// Maps a validated spec.
+    pub fn from_spec(spec: &Spec, secrets: &ResolvedSecrets, digests: DesiredState) -> Result<Self, DesiredError> {
+        let deployment = spec.name.clone();
+        let (app, app_state) = app(spec, secrets)?;
+        let mut records = Vec::new();
+        let zone = spec.dns.as_ref().map(|d| d.zone_name());
+        if let Some(dns) = &spec.dns {
+            for (key, r) in dns.keyed_records() {
+                let kind = record_type(r.kind);
+                let name = dns.fqdn(r);
+                let ttl = if r.proxied { 1 } else { r.ttl.api_value() };
+                records.push(RecordWant {
+                    key: ResourceKey::new(key),
+                    desired: RecordDesired {
+                        kind,
+                        name: name.clone(),
+                        content: r.content.trim().to_owned(),
+                        ttl,
+                        proxied: r.proxied,
+                        adopt: false,
+                    },
+                    state: RecordState {
+                        zone: dns.zone_name(),
+                        kind: kind.as_str().to_owned(),
+                        name,
+                        content: r.content.trim().to_owned(),
+                        ttl,
+                        proxied: r.proxied,
+                    },
+                });
+            }
+        }
+        let monitors = spec
+            .monitors
+            .iter()
+            .map(|m| {
+                let kind = match m.kind {
+                    model::MonitorType::Http => MonitorKind::Http,
+                    model::MonitorType::Keyword => MonitorKind::Keyword,
+                };
+                let name = format!("{}/{}", spec.name, m.name);
+                let interval = secs(m.interval);
+                let notifications: Vec<u64> = m.notifications.iter().map(|n| u64::from(*n)).collect();
+                MonitorWant {
+                    key: ResourceKey::new(m.key()),
+                    desired: MonitorDesired {
+                        name: name.clone(),
+                        kind,
+                        url: m.url.clone(),
+                        keyword: m.keyword.clone(),
+                        interval,
+                        retries: u32::from(m.retries),
+                        notification_ids: notifications.clone(),
+                    },
+                    state: MonitorState {
+                        name,
+                        kind: match kind {
+                            MonitorKind::Http => "http",
+                            MonitorKind::Keyword => "keyword",
+                        }
+                        .to_owned(),
+                        url: m.url.clone(),
+                        keyword: m.keyword.clone(),
+                        interval,
+                        retries: u32::from(m.retries),
+                        notifications,
+                    },
+                }
+            })
+            .collect();
+        let policies = Policies {
+            coolify: policy(spec.rollback.coolify),
+            dns: policy(spec.rollback.dns),
+            monitors: policy(spec.rollback.monitors),
+        };
+        Ok(Self {
+            deployment,
+            app,
+            app_state,
+            zone,
+            records,
+            monitors,
+            digests,
+            policies,
+        })
+    }
+
+    /// The planner's view of the world: one [`Desired`] per resource.
+    pub fn desired(&self) -> Vec<Desired> {
+        let mut out = vec![Desired {
+            key: ResourceKey::new(APP_KEY),
+            kind: ResourceKind::Application,
+            state: serde_json::to_value(&self.app_state).unwrap_or_default(),
+            hash: self.digests.app,
+        }];
+        for r in &self.records {
+            out.push(Desired {
+                key: r.key.clone(),
+                kind: ResourceKind::DnsRecord,
+                state: serde_json::to_value(&r.state).unwrap_or_default(),
+                hash: self
+                    .digests
+                    .records
+                    .get(r.key.as_str())
+                    .copied()
+                    .unwrap_or_default(),
+            });
+        }
+        for m in &self.monitors {
+            out.push(Desired {
+                key: m.key.clone(),
+                kind: ResourceKind::Monitor,
+                state: serde_json::to_value(&m.state).unwrap_or_default(),
+                hash: self
+                    .digests
+                    .monitors
+                    .get(m.key.as_str())
+                    .copied()
+                    .unwrap_or_default(),
+            });
+        }
+        out
+    }
+
+    /// The record wanted under `key`.
+    pub fn record(&self, key: &ResourceKey) -> Option<&RecordWant> {
+        self.records.iter().find(|r| &r.key == key)
+    }
+
+    /// The monitor wanted under `key`.
+    pub fn monitor(&self, key: &ResourceKey) -> Option<&MonitorWant> {
+        self.monitors.iter().find(|m| &m.key == key)
+    }
+}
+
+fn secs(d: model::Duration) -> u32 {
+    u32::try_from(d.get().as_secs()).unwrap_or(u32::MAX)
+}
+
+fn policy(p: model::Rollback) -> crate::event::Policy {
+    match p {
+        model::Rollback::Auto => crate::event::Policy::Auto,
+        model::Rollback::Manual => crate::event::Policy::Manual,
+        model::Rollback::Never => crate::event::Policy::Never,
+    }
+}
+
+fn record_type(t: model::RecordType) -> RecordType {
+    match t {
+        model::RecordType::A => RecordType::A,
+        model::RecordType::Aaaa => RecordType::Aaaa,
+        model::RecordType::Cname => RecordType::Cname,
+        model::RecordType::Txt => RecordType::Txt,
+    }
+}
+
+/// Splits `registry/name:tag` into name and tag (a digest stays in the name).
+pub fn split_image(image: &str) -> (String, Option<String>) {
+    if image.contains('@') {
+        return (image.to_owned(), None);
+    }
+    let slash = image.rfind('/').map_or(0, |i| i + 1);
+    match image[slash..].rfind(':') {
+        Some(i) => (
+            image[..slash + i].to_owned(),
+            Some(image[slash + i + 1..].to_owned()),
+        ),
+        None => (image.to_owned(), None),
+    }
+}
+
+fn app(spec: &Spec, secrets: &ResolvedSecrets) -> Result<(AppDesired, AppState), DesiredError> {
+    let a = &spec.app;
+    let (source, source_state) = match &a.source {
+        model::AppSource::Image(image) => {
+            let (image, tag) = split_image(image);
+            (
+                AppSource::DockerImage {
+                    image: image.clone(),
+                    tag: tag.clone(),
+                },
+                SourceState::Image { image, tag },
+            )
+        }
+        model::AppSource::Dockerfile(f) => {
+            let text = f.text().unwrap_or_default().to_owned();
+            (
+                AppSource::Dockerfile {
+                    dockerfile: text.clone(),
+                },
+                SourceState::Dockerfile { dockerfile: text },
+            )
+        }
+        model::AppSource::Git(g) => {
+            let bp = match g.build_pack {
+                model::BuildPack::Nixpacks => BuildPack::Nixpacks,
+                model::BuildPack::Railpack => BuildPack::Railpack,
+                model::BuildPack::Static => BuildPack::Static,
+                model::BuildPack::Dockerfile => BuildPack::Dockerfile,
+            };
+            (
+                AppSource::Git {
+                    repository: g.repository.clone(),
+                    branch: g.branch.clone(),
+                    build_pack: bp,
+                },
+                SourceState::Git {
+                    repository: g.repository.clone(),
+                    branch: g.branch.clone(),
+                    build_pack: bp.as_str().to_owned(),
+                },
+            )
+        }
+        model::AppSource::Compose(c) => {
+            let text = c.text().unwrap_or_default().to_owned();
+            (
+                AppSource::Compose {
+                    compose: text.clone(),
+                },
+                SourceState::Compose { compose: text },
+            )
+        }
+        model::AppSource::Service(t) => (
+            AppSource::OneClick {
+                service_type: t.clone(),
+            },
+            SourceState::Service {
+                service_type: t.clone(),
+            },
+        ),
+    };
+    let mut env = Vec::new();
+    let mut env_state = BTreeMap::new();
+    for (key, value) in &a.env {
+        let (v, s) = env_value(key, value, secrets)?;
+        env.push(EnvVarDesired {
+            key: key.clone(),
+            value: v,
+            is_preview: false,
+            is_literal: true,
+            is_multiline: false,
+        });
+        env_state.insert(key.clone(), s);
+    }
+    // Compose files read every declared secret as `${NAME}`.
+    if matches!(a.source, model::AppSource::Compose(_)) {
+        for name in spec.secrets.keys() {
+            if a.env.contains_key(name) {
+                continue;
+            }
+            let template = Interpolated(format!("${{secret.{name}}}"));
+            let (v, s) = env_value(name, &template, secrets)?;
+            env.push(EnvVarDesired {
+                key: name.clone(),
+                value: v,
+                is_preview: false,
+                is_literal: true,
+                is_multiline: false,
+            });
+            env_state.insert(name.clone(), s);
+        }
+    }
+    let domains: Vec<String> = a.parsed_domains().iter().map(|d| d.url()).collect();
+    let ports: Vec<u16> = a.port.into_iter().collect();
+    let health = a.health_check.as_ref().map(|h| HealthCheck {
+        path: h.path.clone(),
+        port: h.port,
+        interval: Some(secs(h.interval)),
+    });
+    let name = a.resource_name(spec.name.as_str()).to_owned();
+    let state = AppState {
+        name: name.clone(),
+        description: a.description.clone(),
+        source: source_state,
+        domains: domains.clone(),
+        ports: ports.clone(),
+        health: health
+            .as_ref()
+            .map(|h| (h.path.clone(), h.port, h.interval)),
+        env: env_state,
+    };
+    Ok((
+        AppDesired {
+            name,
+            description: a.description.clone(),
+            source,
+            domains,
+            ports,
+            health,
+            env,
+        },
+        state,
+    ))
+}
+
+fn env_value(
+    key: &str,
+    value: &Interpolated,
+    secrets: &ResolvedSecrets,
+) -> Result<(EnvValue, EnvState), DesiredError> {
+    let err = |message: String| DesiredError {
+        key: key.to_owned(),
+        message,
+    };
+    let rendered = secrets
+        .render(value)
+        .map_err(|e| err(crate::error::chain_text(&e)))?;
+    if !value.has_secrets() {
+        return Ok((
+            EnvValue::Plain(rendered.expose().to_owned()),
+            EnvState::Plain(rendered.expose().to_owned()),
+        ));
+    }
+    let names = value.secret_refs();
+    let mut h = blake3::Hasher::new();
+    for n in &names {
+        let fp = secrets
+            .get(n)
+            .map(|s| s.fingerprint)
+            .ok_or_else(|| err(format!("secret {n} is not resolved")))?;
+        h.update(n.as_bytes());
+        h.update(&fp.0);
+    }
+    Ok((
+        EnvValue::Secret(rendered),
+        EnvState::Secret {
+            secret: names.join(","),
+            fingerprint: Digest(*h.finalize().as_bytes()).to_hex(),
+            template: value.as_str().to_owned(),
+        },
+    ))
+}
+
+/// Rebuilds an application request from its journal form (a restore),
+/// with the secrets of the moment. Env vars whose secrets changed since
+/// are rebuilt with today's values; the result says which.
+pub fn app_from_state(
+    state: &AppState,
+    secrets: &ResolvedSecrets,
+) -> Result<(AppDesired, Vec<String>), DesiredError> {
+    let mut env = Vec::new();
+    let mut drifted = Vec::new();
+    for (key, v) in &state.env {
+        let value = match v {
+            EnvState::Plain(p) => EnvValue::Plain(p.clone()),
+            EnvState::Secret {
+                template,
+                fingerprint,
+                ..
+            } => {
+                let (value, now) = env_value(key, &Interpolated(template.clone()), secrets)?;
+                if let EnvState::Secret { fingerprint: f, .. } = now
+                    && &f != fingerprint
+                {
+                    drifted.push(key.clone());
+                }
+                value
+            }
+        };
+        env.push(EnvVarDesired {
+            key: key.clone(),
+            value,
+            is_preview: false,
+            is_literal: true,
+            is_multiline: false,
+        });
+    }
+    let source = match &state.source {
+        SourceState::Image { image, tag } => AppSource::DockerImage {
+            image: image.clone(),
+            tag: tag.clone(),
+        },
+        SourceState::Dockerfile { dockerfile } => AppSource::Dockerfile {
+            dockerfile: dockerfile.clone(),
+        },
+        SourceState::Git {
+            repository,
+            branch,
+            build_pack,
+        } => AppSource::Git {
+            repository: repository.clone(),
+            branch: branch.clone(),
+            build_pack: match build_pack.as_str() {
+                "railpack" => BuildPack::Railpack,
+                "static" => BuildPack::Static,
+                "dockerfile" => BuildPack::Dockerfile,
+                "dockercompose" => BuildPack::DockerCompose,
+                _ => BuildPack::Nixpacks,
+            },
+        },
+        SourceState::Compose { compose } => AppSource::Compose {
+            compose: compose.clone(),
+        },
+        SourceState::Service { service_type } => AppSource::OneClick {
+            service_type: service_type.clone(),
+        },
+    };
+    Ok((
+        AppDesired {
+            name: state.name.clone(),
+            description: state.description.clone(),
+            source,
+            domains: state.domains.clone(),
+            ports: state.ports.clone(),
+            health: state.health.as_ref().map(|(path, port, interval)| HealthCheck {
+                path: path.clone(),
+                port: *port,
+                interval: *interval,
+            }),
+            env,
+        },
+        drifted,
+    ))
+}
+
+/// Rebuilds a record request from its journal form.
+pub fn record_from_state(state: &RecordState) -> RecordDesired {
+    RecordDesired {
+        kind: RecordType::parse(&state.kind).unwrap_or(RecordType::A),
+        name: state.name.clone(),
+        content: state.content.clone(),
+        ttl: state.ttl,
+        proxied: state.proxied,
+        adopt: false,
+    }
+}
+
+/// Rebuilds a monitor request from its journal form.
+pub fn monitor_from_state(state: &MonitorState) -> MonitorDesired {
+    MonitorDesired {
+        name: state.name.clone(),
+        kind: if state.kind == "keyword" {
+            MonitorKind::Keyword
+        } else {
+            MonitorKind::Http
+        },
+        url: state.url.clone(),
+        keyword: state.keyword.clone(),
+        interval: state.interval,
+        retries: state.retries,
+        notification_ids: state.notifications.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn images_split_into_name_and_tag() {
+        assert_eq!(split_image("nginx"), ("nginx".into(), None));
+        assert_eq!(split_image("nginx:1.27"), ("nginx".into(), Some("1.27".into())));
+        assert_eq!(
+            split_image("ghcr.io:443/acme/web:v2"),
+            ("ghcr.io:443/acme/web".into(), Some("v2".into()))
+        );
+        assert_eq!(
+            split_image("traefik/whoami@sha256:abc"),
+            ("traefik/whoami@sha256:abc".into(), None)
+        );
+    }
+}
