@@ -7,17 +7,25 @@
 
 use std::io::{self, IsTerminal as _, Write};
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
 
 use crate::cli::OutputFormat;
 use crate::error::Error;
 
-/// Where a command's output goes.
+/// Where a command's output goes. Clones share the same streams, so the
+/// progress observer of a run and the command that reports its result write
+/// in order.
+#[derive(Clone)]
 pub struct Output {
     format: OutputFormat,
     color: bool,
     stderr_is_terminal: bool,
+    streams: Arc<Mutex<Streams>>,
+}
+
+struct Streams {
     stdout: Box<dyn Write + Send>,
     stderr: Box<dyn Write + Send>,
 }
@@ -40,9 +48,15 @@ impl Output {
             format,
             color: stderr_is_terminal && !no_color,
             stderr_is_terminal,
-            stdout: Box::new(io::stdout()),
-            stderr: Box::new(io::stderr()),
+            streams: Arc::new(Mutex::new(Streams {
+                stdout: Box::new(io::stdout()),
+                stderr: Box::new(io::stderr()),
+            })),
         }
+    }
+
+    fn streams(&self) -> MutexGuard<'_, Streams> {
+        self.streams.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Output to the given writers (tests).
@@ -55,8 +69,7 @@ impl Output {
             format,
             color: false,
             stderr_is_terminal: false,
-            stdout,
-            stderr,
+            streams: Arc::new(Mutex::new(Streams { stdout, stderr })),
         }
     }
 
@@ -83,49 +96,54 @@ impl Output {
             source: io::Error::other(e),
         })?;
         line.push(b'\n');
-        self.raw(&line)?;
-        self.stdout.flush().map_err(stdout_err)
+        let mut s = self.streams();
+        s.stdout.write_all(&line).map_err(stdout_err)?;
+        s.stdout.flush().map_err(stdout_err)
     }
 
     /// A line of data on stdout.
     pub fn line(&mut self, text: &str) -> Result<(), Error> {
-        self.stdout
+        let mut s = self.streams();
+        s.stdout
             .write_all(text.as_bytes())
-            .and_then(|()| self.stdout.write_all(b"\n"))
+            .and_then(|()| s.stdout.write_all(b"\n"))
             .map_err(stdout_err)
     }
 
     /// Raw bytes on stdout.
     pub fn raw(&mut self, bytes: &[u8]) -> Result<(), Error> {
-        self.stdout.write_all(bytes).map_err(stdout_err)
+        self.streams().stdout.write_all(bytes).map_err(stdout_err)
     }
 
-    /// The stdout writer, for streaming output.
-    pub fn stdout(&mut self) -> &mut dyn Write {
-        &mut self.stdout
+    /// Runs `f` with the stdout writer, for streaming output.
+    pub fn with_stdout<T>(&mut self, f: impl FnOnce(&mut dyn Write) -> T) -> T {
+        let mut s = self.streams();
+        f(&mut s.stdout)
     }
 
     /// A diagnostic line on stderr. Failing to write a diagnostic is not an
     /// error worth stopping for.
     pub fn diag(&mut self, text: &str) {
-        let _ = self
+        let mut s = self.streams();
+        let _ = s
             .stderr
             .write_all(text.as_bytes())
-            .and_then(|()| self.stderr.write_all(b"\n"))
-            .and_then(|()| self.stderr.flush());
+            .and_then(|()| s.stderr.write_all(b"\n"))
+            .and_then(|()| s.stderr.flush());
     }
 
     /// Raw text on stderr without a newline (progress redraws).
     pub fn diag_raw(&mut self, text: &str) {
-        let _ = self
+        let mut s = self.streams();
+        let _ = s
             .stderr
             .write_all(text.as_bytes())
-            .and_then(|()| self.stderr.flush());
+            .and_then(|()| s.stderr.flush());
     }
 
     /// Flushes stdout.
     pub fn flush(&mut self) -> Result<(), Error> {
-        self.stdout.flush().map_err(stdout_err)
+        self.streams().stdout.flush().map_err(stdout_err)
     }
 
     /// Renders an error on stderr (`error:`, `caused by:`, `hint:` lines), or

@@ -83,12 +83,12 @@ pub fn export(
                 }
             }
         }
-        None => {
-            let mut w = BufWriter::new(out.stdout());
+        None => out.with_stdout(|stdout| {
+            let mut w = BufWriter::new(stdout);
             let r = write(&mut w);
             let _ = w.flush();
             r
-        }
+        }),
     };
     result.map(|_| 0).map_err(|e| match e {
         ExportError::Store(s) => Error::Store(s),
