@@ -13,7 +13,7 @@ use super::application::{self, AppRow};
 use super::service;
 use super::{Call, Ctx, message, short_digest};
 use crate::sandbox::reply::{Outcome, Reply};
-use crate::sandbox::store::{Tx, laravel_time};
+use crate::sandbox::store::{Tx, timestamp};
 
 /// One `deployment` row.
 #[derive(Debug, Clone)]
@@ -256,9 +256,9 @@ pub(crate) fn render(
             "/project/{project_uuid}/environment/{environment_uuid}/application/{}/deployment/{}",
             app.uuid, d.uuid
         ),
-        "created_at": laravel_time(d.created_at),
-        "updated_at": laravel_time(d.updated_at(now)),
-        "finished_at": d.finished_at(now).map(laravel_time),
+        "created_at": timestamp(d.created_at),
+        "updated_at": timestamp(d.updated_at(now)),
+        "finished_at": d.finished_at(now).map(timestamp),
     });
     if ctx.sensitive
         && let Value::Object(map) = &mut out
@@ -277,7 +277,7 @@ fn logs(d: &DeploymentRow, app: &AppRow, now: i64) -> String {
             "command": null,
             "output": output,
             "type": kind,
-            "timestamp": laravel_time(at),
+            "timestamp": timestamp(at),
             "hidden": false,
             "batch": 1,
             "order": order,
