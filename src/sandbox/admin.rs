@@ -63,7 +63,7 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> R
                 Err(e) => error(500, e.to_string()),
             }
         }
-        (&Method::GET, "info") => Reply::json(200, json!(shared.info.get())),
+        (&Method::GET, "info") => Reply::json(200, json!(shared.info)),
         (&Method::GET, "resolve") => {
             let query = coolify::parse_query(parts.uri.query());
             let name = query.get("name").cloned().unwrap_or_default();

@@ -19,7 +19,7 @@ use serde_json::{Map, Value, json};
 
 use super::reply::{Fail, Outcome, Reply, settle};
 use super::server::Shared;
-use super::store::{Tx, rfc3339};
+use super::store::{Tx, timestamp};
 
 /// The sandbox account owning every zone.
 const ACCOUNT_ID: &str = "0f0a5d0b0c0d0e0f1a1b1c1d1e1f2a2b";
@@ -237,7 +237,7 @@ pub(crate) struct Zone {
 
 impl Zone {
     fn json(&self) -> Value {
-        let at = rfc3339(self.created_at);
+        let at = timestamp(self.created_at);
         json!({
             "id": self.id,
             "name": self.name,
@@ -371,6 +371,16 @@ fn paged<T>(items: &[T], page: usize, per_page: usize, render: impl Fn(&T) -> Va
     )
 }
 
+/// Filter results combined as `match=all|any` says (no filter: match).
+fn combine(checks: &[bool], any: bool) -> bool {
+    checks.is_empty()
+        || if any {
+            checks.iter().any(|c| *c)
+        } else {
+            checks.iter().all(|c| *c)
+        }
+}
+
 /// The results of the filters of `GET /zones` on one zone.
 fn zone_checks(call: &Call, zone: &Zone) -> Vec<bool> {
     let mut checks = Vec::new();
@@ -395,15 +405,7 @@ fn list_zones(tx: &Tx<'_>, call: &Call) -> Outcome {
     let any = call.param("match") == Some("any");
     let mut found: Vec<Zone> = zones(tx)?
         .into_iter()
-        .filter(|z| {
-            let checks = zone_checks(call, z);
-            checks.is_empty()
-                || if any {
-                    checks.iter().any(|c| *c)
-                } else {
-                    checks.iter().all(|c| *c)
-                }
-        })
+        .filter(|z| combine(&zone_checks(call, z), any))
         .collect();
     if call.param("direction") == Some("desc") {
         found.reverse();
@@ -471,8 +473,8 @@ impl Record {
                 "source": "primary",
             },
             "tags": self.tags,
-            "created_on": rfc3339(self.created_at),
-            "modified_on": rfc3339(self.modified_at),
+            "created_on": timestamp(self.created_at),
+            "modified_on": timestamp(self.modified_at),
         });
         if let Value::Object(map) = &mut out {
             // A record without a comment has no `comment` key: the schema
@@ -484,10 +486,10 @@ impl Record {
                 map.insert("priority".into(), json!(p));
             }
             if let Some(t) = self.comment_modified_at {
-                map.insert("comment_modified_on".into(), json!(rfc3339(t)));
+                map.insert("comment_modified_on".into(), json!(timestamp(t)));
             }
             if let Some(t) = self.tags_modified_at {
-                map.insert("tags_modified_on".into(), json!(rfc3339(t)));
+                map.insert("tags_modified_on".into(), json!(timestamp(t)));
             }
         }
         out
@@ -608,14 +610,6 @@ fn list_records(tx: &Tx<'_>, call: &Call, zone: &Zone) -> Outcome {
                 _ => {}
             }
         }
-        let combine = |checks: &[bool], any: bool| {
-            checks.is_empty()
-                || if any {
-                    checks.iter().any(|c| *c)
-                } else {
-                    checks.iter().all(|c| *c)
-                }
-        };
         if combine(&checks, any) && combine(&tag_checks, tag_any) {
             found.push(record);
         }

@@ -8,7 +8,7 @@
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, RwLock};
 
 use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
@@ -58,7 +58,7 @@ pub(crate) struct Shared {
     pub(crate) faults: Faults,
     pub(crate) ca: Ca,
     pub(crate) sessions: Sessions,
-    pub(crate) info: OnceLock<SandboxInfo>,
+    pub(crate) info: SandboxInfo,
 }
 
 impl Shared {
@@ -148,10 +148,8 @@ pub async fn bind(addr: SocketAddr, config: SandboxConfig) -> Result<BoundSandbo
         config,
         ca,
         sessions: Sessions::default(),
-        info: OnceLock::new(),
+        info,
     });
-    // Set once, just created: cannot fail.
-    let _ = shared.info.set(info);
     Ok(BoundSandbox {
         shared,
         api,
@@ -163,7 +161,7 @@ pub async fn bind(addr: SocketAddr, config: SandboxConfig) -> Result<BoundSandbo
 impl BoundSandbox {
     /// The addresses and the CA.
     pub fn info(&self) -> &SandboxInfo {
-        info_of(&self.shared)
+        &self.shared.info
     }
 
     /// Serves until `shutdown` completes.
@@ -221,22 +219,6 @@ impl BoundSandbox {
         stopper.abort();
         result.map(|_| ())
     }
-}
-
-fn info_of(shared: &Shared) -> &SandboxInfo {
-    // `bind` sets it before anyone can call this.
-    static EMPTY: OnceLock<SandboxInfo> = OnceLock::new();
-    shared.info.get().unwrap_or_else(|| {
-        EMPTY.get_or_init(|| SandboxInfo {
-            api_url: String::new(),
-            coolify_url: String::new(),
-            cloudflare_url: String::new(),
-            kuma_url: String::new(),
-            app_http: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
-            app_https: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
-            ca_pem: String::new(),
-        })
-    })
 }
 
 /// Runs a sandbox on `addr` until `shutdown` completes (`fabrik sandbox
@@ -312,7 +294,7 @@ impl std::fmt::Debug for SandboxHandle {
 impl SandboxHandle {
     /// The addresses and the CA.
     pub fn info(&self) -> SandboxInfo {
-        info_of(&self.shared).clone()
+        self.shared.info.clone()
     }
 
     /// The faults in force.

@@ -392,16 +392,10 @@ impl Tx<'_> {
     }
 }
 
-/// Laravel's JSON timestamp format: `2024-10-09T12:34:56.000000Z`.
-pub(crate) fn laravel_time(ms: i64) -> String {
-    match jiff::Timestamp::from_millisecond(ms) {
-        Ok(ts) => ts.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
-        Err(_) => String::new(),
-    }
-}
-
-/// RFC 3339 with fractional seconds, as Cloudflare writes them.
-pub(crate) fn rfc3339(ms: i64) -> String {
+/// A timestamp as the services write them: RFC 3339 in UTC with
+/// microseconds, which is Laravel's JSON format
+/// (`2024-10-09T12:34:56.000000Z`) and a form Cloudflare uses.
+pub(crate) fn timestamp(ms: i64) -> String {
     match jiff::Timestamp::from_millisecond(ms) {
         Ok(ts) => ts.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
         Err(_) => String::new(),
@@ -492,11 +486,8 @@ mod tests {
 
     #[test]
     fn timestamps_format_like_the_services() {
-        assert_eq!(
-            laravel_time(1_700_000_000_123),
-            "2023-11-14T22:13:20.123000Z"
-        );
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(timestamp(1_700_000_000_123), "2023-11-14T22:13:20.123000Z");
+        assert_eq!(timestamp(0), "1970-01-01T00:00:00.000000Z");
     }
 
     #[test]

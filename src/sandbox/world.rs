@@ -8,7 +8,7 @@ use super::SandboxError;
 use super::cloudflare;
 use super::coolify::{self, AppRow, DeploymentRow, ServiceRow};
 use super::kuma;
-use super::store::{Store, Tx, laravel_time};
+use super::store::{Store, Tx, timestamp};
 use crate::ownership::OwnershipMark;
 
 /// The lower-case host names in a comma-separated list of URLs (or bare
@@ -122,8 +122,8 @@ fn dump_app(tx: &Tx<'_>, app: &AppRow) -> rusqlite::Result<Value> {
                 "status": d.status(now),
                 "deployed": d.artifact,
                 "commit": d.commit_sha,
-                "created_at": laravel_time(d.created_at),
-                "finished_at": d.finished_at(now).map(laravel_time),
+                "created_at": timestamp(d.created_at),
+                "finished_at": d.finished_at(now).map(timestamp),
             })
         })
         .collect();

@@ -14,7 +14,7 @@ use super::{
     str_field,
 };
 use crate::sandbox::reply::{Fail, Outcome, Reply};
-use crate::sandbox::store::{Tx, laravel_time};
+use crate::sandbox::store::{Tx, timestamp};
 use crate::sandbox::world;
 
 /// The create endpoints.
@@ -292,8 +292,8 @@ pub(crate) fn render(tx: &Tx<'_>, ctx: &Ctx, app: &AppRow) -> rusqlite::Result<V
     out.insert("uuid".into(), json!(app.uuid));
     out.insert("environment_id".into(), json!(app.environment_id));
     out.insert("destination_id".into(), json!(app.destination_id));
-    out.insert("created_at".into(), json!(laravel_time(app.created_at)));
-    out.insert("updated_at".into(), json!(laravel_time(app.updated_at)));
+    out.insert("created_at".into(), json!(timestamp(app.created_at)));
+    out.insert("updated_at".into(), json!(timestamp(app.updated_at)));
     out.insert("status".into(), json!(status(tx, ctx, app)?));
     if !ctx.sensitive {
         for key in SENSITIVE {

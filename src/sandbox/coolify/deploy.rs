@@ -13,7 +13,10 @@ use super::application::{self, AppRow};
 use super::service;
 use super::{Call, Ctx, message, short_digest};
 use crate::sandbox::reply::{Outcome, Reply};
-use crate::sandbox::store::{Tx, laravel_time};
+use crate::sandbox::store::{Tx, timestamp};
+
+/// The server's `deployment_queue_limit` (Coolify's default).
+const QUEUE_LIMIT: i64 = 25;
 
 /// One `deployment` row.
 #[derive(Debug, Clone)]
@@ -256,9 +259,9 @@ pub(crate) fn render(
             "/project/{project_uuid}/environment/{environment_uuid}/application/{}/deployment/{}",
             app.uuid, d.uuid
         ),
-        "created_at": laravel_time(d.created_at),
-        "updated_at": laravel_time(d.updated_at(now)),
-        "finished_at": d.finished_at(now).map(laravel_time),
+        "created_at": timestamp(d.created_at),
+        "updated_at": timestamp(d.updated_at(now)),
+        "finished_at": d.finished_at(now).map(timestamp),
     });
     if ctx.sensitive
         && let Value::Object(map) = &mut out
@@ -277,7 +280,7 @@ fn logs(d: &DeploymentRow, app: &AppRow, now: i64) -> String {
             "command": null,
             "output": output,
             "type": kind,
-            "timestamp": laravel_time(at),
+            "timestamp": timestamp(at),
             "hidden": false,
             "batch": 1,
             "order": order,
@@ -450,6 +453,12 @@ pub(super) fn deploy(tx: &Tx<'_>, ctx: &Ctx, call: &Call) -> Outcome {
             .map(str::to_owned)
             .collect()
     };
+    if matches!((&uuids, &tags), (Some(_), None) | (None, Some(_))) && queue_full(tx)? {
+        return Ok(
+            message(429, "Deployment queue is full. Please try again later.")
+                .with_header("retry-after", "60"),
+        );
+    }
     match (uuids, tags) {
         (Some(_), Some(_)) => Ok(message(400, "You can only use uuid or tag, not both.")),
         (None, None) => Ok(message(400, "You must provide uuid or tag.")),
@@ -490,6 +499,17 @@ pub(super) fn deploy(tx: &Tx<'_>, ctx: &Ctx, call: &Call) -> Outcome {
             ))
         }
     }
+}
+
+/// Whether the server's deployment queue (`deployment_queue_limit`) is
+/// full: that many deployments are queued or running.
+fn queue_full(tx: &Tx<'_>) -> rusqlite::Result<bool> {
+    let active: i64 = tx
+        .prepare_cached(
+            "SELECT count(*) FROM deployment WHERE cancelled_at IS NULL AND finish_at > ?1",
+        )?
+        .query_row([tx.now], |r| r.get(0))?;
+    Ok(active >= QUEUE_LIMIT)
 }
 
 /// Deploys one application or starts one service; `None` if no resource

@@ -7,9 +7,9 @@ use rusqlite::{OptionalExtension, Row, params};
 use serde_json::{Map, Value, json};
 
 use super::fields::{Field, Kind};
-use super::{Call, Ctx, Owner, application, check_fields, echo, invalid, message, service};
+use super::{Call, Ctx, Owner, check_fields, echo, invalid, message};
 use crate::sandbox::reply::{Fail, Outcome, Reply};
-use crate::sandbox::store::{Tx, laravel_time};
+use crate::sandbox::store::{Tx, timestamp};
 
 /// Fields of the single create and update calls. `is_build_time` is not
 /// among them: the server rejects it there (notes §13.5).
@@ -90,13 +90,6 @@ fn find_by_key(
     .optional()
 }
 
-fn owner_id(tx: &Tx<'_>, owner: Owner, uuid: &str) -> Result<i64, Fail> {
-    match owner {
-        Owner::Application => Ok(application::find(tx, uuid)?.id),
-        Owner::Service => Ok(service::find(tx, uuid)?.id),
-    }
-}
-
 /// The EnvironmentVariable object.
 fn render(ctx: &Ctx, owner: Owner, env: &EnvRow) -> Value {
     let mut out = json!({
@@ -118,8 +111,8 @@ fn render(ctx: &Ctx, owner: Owner, env: &EnvRow) -> Value {
         "is_really_required": false,
         "comment": env.comment,
         "version": format!("{}.{}.{}", ctx.version.0, ctx.version.1, ctx.version.2),
-        "created_at": laravel_time(env.created_at),
-        "updated_at": laravel_time(env.updated_at),
+        "created_at": timestamp(env.created_at),
+        "updated_at": timestamp(env.updated_at),
     });
     if ctx.sensitive
         && !env.is_shown_once
@@ -287,7 +280,7 @@ fn insert(
 
 /// `GET /{applications|services}/{uuid}/envs`.
 pub(super) fn list(tx: &Tx<'_>, ctx: &Ctx, owner: Owner, uuid: &str) -> Outcome {
-    let id = owner_id(tx, owner, uuid)?;
+    let id = owner.find_id(tx, uuid)?;
     let envs = of_resource(tx, owner, id)?;
     Ok(Reply::json(
         200,
@@ -298,7 +291,7 @@ pub(super) fn list(tx: &Tx<'_>, ctx: &Ctx, owner: Owner, uuid: &str) -> Outcome 
 /// `POST /{applications|services}/{uuid}/envs`: 409 when the key exists.
 pub(super) fn create(tx: &Tx<'_>, ctx: &Ctx, call: &Call, owner: Owner, uuid: &str) -> Outcome {
     let body = call.json_object()?;
-    let id = owner_id(tx, owner, uuid)?;
+    let id = owner.find_id(tx, uuid)?;
     if ctx.echo_422 {
         return Err(echo(&Value::Object(body)).into());
     }
@@ -319,7 +312,7 @@ pub(super) fn create(tx: &Tx<'_>, ctx: &Ctx, call: &Call, owner: Owner, uuid: &s
 /// and `is_preview`.
 pub(super) fn update(tx: &Tx<'_>, ctx: &Ctx, call: &Call, owner: Owner, uuid: &str) -> Outcome {
     let body = call.json_object()?;
-    let id = owner_id(tx, owner, uuid)?;
+    let id = owner.find_id(tx, uuid)?;
     if ctx.echo_422 {
         return Err(echo(&Value::Object(body)).into());
     }
@@ -338,7 +331,7 @@ pub(super) fn update(tx: &Tx<'_>, ctx: &Ctx, call: &Call, owner: Owner, uuid: &s
 /// call with a 422 and the items before it stay saved.
 pub(super) fn bulk(tx: &Tx<'_>, ctx: &Ctx, call: &Call, owner: Owner, uuid: &str) -> Outcome {
     let body = call.json_object()?;
-    let id = owner_id(tx, owner, uuid)?;
+    let id = owner.find_id(tx, uuid)?;
     if ctx.echo_422 {
         return Err(echo(&Value::Object(body)).into());
     }
@@ -373,7 +366,7 @@ pub(super) fn bulk(tx: &Tx<'_>, ctx: &Ctx, call: &Call, owner: Owner, uuid: &str
 
 /// `DELETE /{applications|services}/{uuid}/envs/{env_uuid}`.
 pub(super) fn delete(tx: &Tx<'_>, owner: Owner, uuid: &str, env_uuid: &str) -> Outcome {
-    let id = owner_id(tx, owner, uuid)?;
+    let id = owner.find_id(tx, uuid)?;
     let deleted = tx.execute(
         "DELETE FROM env_var WHERE resource = ?1 AND resource_id = ?2 AND uuid = ?3",
         params![owner.column(), id, env_uuid],

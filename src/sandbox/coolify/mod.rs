@@ -80,6 +80,14 @@ pub(crate) enum Owner {
 }
 
 impl Owner {
+    /// The id of the visible resource with this uuid, or its 404.
+    pub(crate) fn find_id(self, tx: &Tx<'_>, uuid: &str) -> Result<i64, Fail> {
+        match self {
+            Self::Application => Ok(application::find(tx, uuid)?.id),
+            Self::Service => Ok(service::find(tx, uuid)?.id),
+        }
+    }
+
     /// The value of the `resource` column.
     pub(crate) fn column(self) -> &'static str {
         match self {

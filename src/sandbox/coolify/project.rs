@@ -10,7 +10,7 @@ use super::{
     Call, Ctx, Owner, application, check_fields, invalid_field, message, service, str_field,
 };
 use crate::sandbox::reply::{Fail, Outcome, Reply};
-use crate::sandbox::store::{Tx, laravel_time};
+use crate::sandbox::store::{Tx, timestamp};
 
 /// Where a new resource goes.
 #[derive(Debug, Clone, Copy)]
@@ -215,8 +215,8 @@ fn server_json(tx: &Tx<'_>, id: i64) -> rusqlite::Result<Value> {
         ("docker_cleanup_threshold", json!(80)),
         ("wildcard_domain", json!("")),
         ("connection_timeout", json!(10)),
-        ("created_at", json!(laravel_time(created))),
-        ("updated_at", json!(laravel_time(updated))),
+        ("created_at", json!(timestamp(created))),
+        ("updated_at", json!(timestamp(updated))),
     ] {
         settings.insert(key.into(), value);
     }
@@ -265,8 +265,8 @@ fn destinations(tx: &Tx<'_>, server: Option<i64>) -> rusqlite::Result<Vec<Value>
             "network": r.get::<_, String>(2)?,
             "type": "standalone",
             "server_uuid": r.get::<_, String>(3)?,
-            "created_at": laravel_time(r.get(4)?),
-            "updated_at": laravel_time(r.get(5)?),
+            "created_at": timestamp(r.get(4)?),
+            "updated_at": timestamp(r.get(5)?),
         }))
     })?;
     rows.collect()
@@ -361,8 +361,8 @@ fn environments(tx: &Tx<'_>, project: i64) -> rusqlite::Result<Vec<(i64, Value)>
             "uuid": r.get::<_, String>(1)?,
             "name": r.get::<_, String>(2)?,
             "project_id": r.get::<_, i64>(3)?,
-            "created_at": laravel_time(r.get(5)?),
-            "updated_at": laravel_time(r.get(6)?),
+            "created_at": timestamp(r.get(5)?),
+            "updated_at": timestamp(r.get(6)?),
         });
         if let (Some(d), Value::Object(map)) = (r.get::<_, Option<String>>(4)?, &mut env) {
             map.insert("description".into(), json!(d));
@@ -484,8 +484,8 @@ pub(super) fn team(tx: &Tx<'_>) -> Outcome {
             "name": "Root Team",
             "personal_team": false,
             "show_boarding": false,
-            "created_at": laravel_time(created),
-            "updated_at": laravel_time(created),
+            "created_at": timestamp(created),
+            "updated_at": timestamp(created),
             "members": [],
         }),
     ))
@@ -495,8 +495,8 @@ fn tag_json(uuid: String, name: String, created: i64, updated: i64) -> Value {
     json!({
         "uuid": uuid,
         "name": name,
-        "created_at": laravel_time(created),
-        "updated_at": laravel_time(updated),
+        "created_at": timestamp(created),
+        "updated_at": timestamp(updated),
     })
 }
 
@@ -615,13 +615,6 @@ pub(crate) fn uuids_with_tag(tx: &Tx<'_>, name: &str) -> rusqlite::Result<Vec<St
     Ok(out)
 }
 
-fn resource_id(tx: &Tx<'_>, owner: Owner, uuid: &str) -> Result<i64, Fail> {
-    match owner {
-        Owner::Application => Ok(application::find(tx, uuid)?.id),
-        Owner::Service => Ok(service::find(tx, uuid)?.id),
-    }
-}
-
 fn resource_tag_list(tx: &Tx<'_>, owner: Owner, id: i64) -> rusqlite::Result<Vec<Value>> {
     let mut stmt = tx.prepare_cached(
         "SELECT t.uuid, t.name, t.created_at, t.updated_at FROM resource_tag rt JOIN tag t ON t.id = rt.tag_id WHERE rt.resource = ?1 AND rt.resource_id = ?2 ORDER BY t.name",
@@ -634,7 +627,7 @@ fn resource_tag_list(tx: &Tx<'_>, owner: Owner, id: i64) -> rusqlite::Result<Vec
 
 /// `GET /{applications|services}/{uuid}/tags`.
 pub(super) fn resource_tags(tx: &Tx<'_>, owner: Owner, uuid: &str) -> Outcome {
-    let id = resource_id(tx, owner, uuid)?;
+    let id = owner.find_id(tx, uuid)?;
     Ok(Reply::json(
         200,
         Value::Array(resource_tag_list(tx, owner, id)?),
@@ -645,7 +638,7 @@ pub(super) fn resource_tags(tx: &Tx<'_>, owner: Owner, uuid: &str) -> Outcome {
 /// `tag_names`: adds without removing.
 pub(super) fn add_resource_tags(tx: &Tx<'_>, call: &Call, owner: Owner, uuid: &str) -> Outcome {
     let body = call.json_object()?;
-    let id = resource_id(tx, owner, uuid)?;
+    let id = owner.find_id(tx, uuid)?;
     check_fields(
         &body,
         &[("tag_name", Kind::Str), ("tag_names", Kind::StrList)],
@@ -689,7 +682,7 @@ pub(super) fn remove_resource_tag(
     uuid: &str,
     tag_uuid: &str,
 ) -> Outcome {
-    let id = resource_id(tx, owner, uuid)?;
+    let id = owner.find_id(tx, uuid)?;
     let tag: Option<i64> = tx
         .query_row("SELECT id FROM tag WHERE uuid = ?1", [tag_uuid], |r| {
             r.get(0)

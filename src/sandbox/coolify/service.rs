@@ -12,7 +12,7 @@ use super::{
     short_digest, str_field,
 };
 use crate::sandbox::reply::{Fail, Outcome, Reply};
-use crate::sandbox::store::{Tx, laravel_time};
+use crate::sandbox::store::{Tx, timestamp};
 use crate::sandbox::world;
 
 /// The one-click templates the sandbox knows (a real server has about 340;
@@ -195,8 +195,8 @@ pub(crate) fn render(tx: &Tx<'_>, _ctx: &Ctx, svc: &ServiceRow) -> rusqlite::Res
         "is_container_label_readonly_enabled": true,
         "config_hash": short_digest(compose),
         "status": if svc.running(tx.now) { "running:healthy" } else { "exited:unhealthy" },
-        "created_at": laravel_time(svc.created_at),
-        "updated_at": laravel_time(svc.updated_at),
+        "created_at": timestamp(svc.created_at),
+        "updated_at": timestamp(svc.updated_at),
     });
     if let Value::Object(map) = &mut out {
         for key in ["description", "service_type"] {

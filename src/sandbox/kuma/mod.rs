@@ -277,6 +277,20 @@ async fn dispatch(
     }
 }
 
+/// Runs `f` in a read transaction; a storage failure becomes the error
+/// acknowledgement the real server would send.
+async fn read<T: Send + 'static>(
+    shared: &Shared,
+    f: impl FnOnce(&Tx<'_>) -> rusqlite::Result<T> + Send + 'static,
+) -> Result<T, Value> {
+    let now = shared.now();
+    shared
+        .store
+        .read(now, f)
+        .await
+        .map_err(|_| failed("SQLITE_BUSY: database is locked"))
+}
+
 /// Runs `f` in a write transaction; a storage failure becomes the error
 /// acknowledgement the real server would send.
 async fn write<T: Send + 'static>(
@@ -367,13 +381,13 @@ async fn authenticated(shared: &Arc<Shared>, event: &str, args: Args) -> Result<
         }
         "getMonitor" => {
             let id = args.id(0).unwrap_or(-1);
-            match write(shared, move |tx| monitor::get(tx, id)).await? {
+            match read(shared, move |tx| monitor::get(tx, id)).await? {
                 Some(m) => Answer::ack(json!({"ok": true, "monitor": m})),
                 None => Answer::ack(failed("Cannot read properties of null (reading 'id')")),
             }
         }
         "getMonitorList" => {
-            let list = write(shared, monitor::list).await?;
+            let list = read(shared, monitor::list).await?;
             let mut answer = Answer::ack(json!({"ok": true}));
             answer.pushes.push(Push {
                 event: "monitorList",
@@ -412,7 +426,7 @@ async fn authenticated(shared: &Arc<Shared>, event: &str, args: Args) -> Result<
                 .push("deleteMonitorFromList", json!(id))
         }
         "getTags" => {
-            let tags = write(shared, monitor::tags).await?;
+            let tags = read(shared, monitor::tags).await?;
             Answer::ack(json!({"ok": true, "tags": tags}))
         }
         "addTag" => {

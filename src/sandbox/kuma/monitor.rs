@@ -192,37 +192,51 @@ pub(crate) fn edit(tx: &Tx<'_>, payload: &Value) -> rusqlite::Result<Result<i64,
     Ok(Ok(id))
 }
 
-/// The monitor object as `getMonitor` and `monitorList` show it.
-pub(crate) fn get(tx: &Tx<'_>, id: i64) -> rusqlite::Result<Option<Value>> {
-    let Some(attrs) = load(tx, id)? else {
-        return Ok(None);
-    };
-    Ok(Some(render(tx, id, attrs)?))
+/// Every monitor's id and stored attributes, by id.
+fn all(tx: &Tx<'_>) -> rusqlite::Result<Vec<(i64, Map<String, Value>)>> {
+    let mut stmt = tx.prepare_cached("SELECT id, attrs FROM monitor ORDER BY id")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, attrs) = row?;
+        let attrs = match serde_json::from_str(&attrs) {
+            Ok(Value::Object(map)) => map,
+            _ => Map::new(),
+        };
+        out.push((id, attrs));
+    }
+    Ok(out)
 }
 
-fn render(tx: &Tx<'_>, id: i64, attrs: Map<String, Value>) -> rusqlite::Result<Value> {
+fn parent_of(attrs: &Map<String, Value>) -> Option<i64> {
+    attrs.get("parent").and_then(Value::as_i64)
+}
+
+/// The monitor object as `getMonitor` and `monitorList` show it.
+pub(crate) fn get(tx: &Tx<'_>, id: i64) -> rusqlite::Result<Option<Value>> {
+    let monitors = all(tx)?;
+    match monitors.iter().find(|(m, _)| *m == id) {
+        Some((_, attrs)) => Ok(Some(render(tx, id, attrs, &monitors)?)),
+        None => Ok(None),
+    }
+}
+
+fn render(
+    tx: &Tx<'_>,
+    id: i64,
+    attrs: &Map<String, Value>,
+    monitors: &[(i64, Map<String, Value>)],
+) -> rusqlite::Result<Value> {
     let mut out = COLUMNS.clone();
-    out.extend(attrs);
+    out.extend(attrs.clone());
     out.insert("id".into(), json!(id));
     out.entry("notificationIDList").or_insert_with(|| json!({}));
     out.insert("tags".into(), Value::Array(tags_of(tx, id)?));
-    let children: Vec<i64> = {
-        let mut stmt = tx.prepare_cached("SELECT id, attrs FROM monitor ORDER BY id")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
-        let mut children = Vec::new();
-        for row in rows {
-            let (child, attrs) = row?;
-            if attrs.contains("\"parent\"")
-                && serde_json::from_str::<Value>(&attrs)
-                    .ok()
-                    .and_then(|a| a.get("parent").and_then(Value::as_i64))
-                    == Some(id)
-            {
-                children.push(child);
-            }
-        }
-        children
-    };
+    let children: Vec<i64> = monitors
+        .iter()
+        .filter(|(_, a)| parent_of(a) == Some(id))
+        .map(|(child, _)| *child)
+        .collect();
     out.insert("childrenIDs".into(), json!(children));
     // As the verified 2.5.3 answer shows them for a top-level monitor.
     out.insert("path".into(), json!([null]));
@@ -250,19 +264,12 @@ fn tags_of(tx: &Tx<'_>, id: i64) -> rusqlite::Result<Vec<Value>> {
     rows.collect()
 }
 
-fn ids(tx: &Tx<'_>) -> rusqlite::Result<Vec<i64>> {
-    let mut stmt = tx.prepare_cached("SELECT id FROM monitor ORDER BY id")?;
-    let rows = stmt.query_map([], |r| r.get(0))?;
-    rows.collect()
-}
-
 /// The `monitorList` event payload: `{"<id>": monitor, ...}`.
 pub(crate) fn list(tx: &Tx<'_>) -> rusqlite::Result<Value> {
+    let monitors = all(tx)?;
     let mut out = Map::new();
-    for id in ids(tx)? {
-        if let Some(m) = get(tx, id)? {
-            out.insert(id.to_string(), m);
-        }
+    for (id, attrs) in &monitors {
+        out.insert(id.to_string(), render(tx, *id, attrs, &monitors)?);
     }
     Ok(Value::Object(out))
 }
@@ -279,11 +286,8 @@ pub(crate) fn set_active(tx: &Tx<'_>, id: i64, active: bool) -> rusqlite::Result
 
 /// Deletes a monitor; its children go too, or are unlinked.
 pub(crate) fn delete(tx: &Tx<'_>, id: i64, with_children: bool) -> rusqlite::Result<()> {
-    for child in ids(tx)? {
-        let Some(mut attrs) = load(tx, child)? else {
-            continue;
-        };
-        if attrs.get("parent").and_then(Value::as_i64) == Some(id) {
+    for (child, mut attrs) in all(tx)? {
+        if parent_of(&attrs) == Some(id) {
             if with_children {
                 delete(tx, child, true)?;
             } else {
@@ -411,8 +415,7 @@ pub(crate) fn delete_monitor_tag(
 /// mark (description, tag values, `name:value`).
 pub(crate) fn for_dump(tx: &Tx<'_>) -> rusqlite::Result<Vec<(Value, Vec<String>)>> {
     let mut out = Vec::new();
-    for id in ids(tx)? {
-        let Some(attrs) = load(tx, id)? else { continue };
+    for (id, attrs) in all(tx)? {
         let tags = tags_of(tx, id)?;
         let mut texts = Vec::new();
         if let Some(d) = attrs.get("description").and_then(Value::as_str) {

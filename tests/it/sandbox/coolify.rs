@@ -961,3 +961,36 @@ async fn tags_are_added_listed_and_removed() {
         .await;
     assert_eq!(fresh.status, 201);
 }
+
+#[tokio::test]
+async fn a_full_deployment_queue_answers_429() {
+    let sb = Sandbox::start().await;
+    let app = sb
+        .image_app("a", "https://app.example.com", "nginx", "1")
+        .await;
+    for _ in 0..25 {
+        let resp = sb
+            .coolify(
+                Method::POST,
+                &format!("/deploy?uuid={app}&force=true"),
+                None,
+            )
+            .await;
+        assert_eq!(resp.status, 200, "{resp:?}");
+    }
+    let full = sb
+        .coolify(
+            Method::POST,
+            &format!("/deploy?uuid={app}&force=true"),
+            None,
+        )
+        .await;
+    assert_eq!(full.status, 429);
+    assert_eq!(full.headers["retry-after"], "60");
+    assert!(
+        full.body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Deployment queue is full.")
+    );
+}
