@@ -94,6 +94,13 @@ pub enum Error {
     /// Anything else, already rendered.
     #[error("{0}")]
     Other(String),
+    /// The spec is invalid (its diagnostics were printed), or unreadable.
+    #[error("spec")]
+    Spec(#[source] Box<crate::spec::SpecError>),
+    /// A run could not be carried out (its causes are rendered from the
+    /// engine error's own sources).
+    #[error("{}", engine_message(.0))]
+    Engine(Box<crate::engine::EngineError>),
     /// A command that later work implements.
     #[error("`fabrik {0}` is not available in this build yet")]
     NotImplemented(&'static str),
@@ -116,6 +123,18 @@ impl Error {
             Self::Integrity(_) | Self::ProjectionMismatch(_) => exit::INTEGRITY,
             Self::BadExport { .. } => exit::INTEGRITY,
             Self::Usage { .. } => exit::USAGE,
+            Self::Spec(e) => match **e {
+                crate::spec::SpecError::Invalid { .. } => exit::INVALID_SPEC,
+                crate::spec::SpecError::Read { .. } => exit::INVALID_SPEC,
+            },
+            Self::Engine(e) => match **e {
+                crate::engine::EngineError::Locked(_) => exit::LOCKED,
+                crate::engine::EngineError::OpenRun { .. } => exit::NEEDS_ATTENTION,
+                crate::engine::EngineError::Record(
+                    crate::engine::recorder::RecordError::Store(StoreError::Conflict { .. }),
+                ) => exit::LOCKED,
+                _ => exit::UNEXPECTED,
+            },
             Self::Locked { .. } => exit::LOCKED,
             _ => exit::UNEXPECTED,
         }
@@ -134,6 +153,13 @@ impl Error {
                 "another process wrote to this deployment's journal; run `fabrik lock status`"
                     .to_owned(),
             ],
+            Self::Engine(e) => e.hint().into_iter().collect(),
+            Self::Spec(e) => match **e {
+                crate::spec::SpecError::Invalid { .. } => {
+                    vec!["`fabrik validate SPEC` lists every problem".to_owned()]
+                }
+                crate::spec::SpecError::Read { .. } => Vec::new(),
+            },
             Self::Integrity(_) | Self::ProjectionMismatch(_) => vec![
                 "the journal was modified outside fabrik; keep a copy of the file and compare it with an earlier export".to_owned(),
             ],
@@ -145,9 +171,19 @@ impl Error {
     /// `error: ...`, then `  caused by: ...`, then `  hint: ...`.
     pub fn render(&self) -> String {
         let mut out = format!("error: {self}");
-        let mut source = self.source();
+        let mut last = self.to_string();
+        let mut source = match self {
+            Self::Engine(e) => e.source(),
+            _ => self.source(),
+        };
         while let Some(s) = source {
-            out.push_str(&format!("\n  caused by: {s}"));
+            let text = s.to_string();
+            // Layers that only name themselves ("journal", "lock") add
+            // nothing to a line that already says it.
+            if text != last && !last.contains(&text) {
+                out.push_str(&format!("\n  caused by: {text}"));
+            }
+            last = text;
             source = s.source();
         }
         if let Self::Integrity(e) = self {
@@ -157,6 +193,16 @@ impl Error {
             out.push_str(&format!("\n  hint: {h}"));
         }
         out
+    }
+}
+
+fn engine_message(e: &crate::engine::EngineError) -> String {
+    use crate::engine::EngineError as E;
+    match e {
+        E::Locked(l) => l.to_string(),
+        E::Provider { resource, .. } => format!("{resource} failed"),
+        E::Record(_) => "cannot write the journal".to_owned(),
+        other => other.to_string(),
     }
 }
 

@@ -3,10 +3,14 @@
 //! The module tree mirrors the command tree. Commands return data and an
 //! exit code; printing goes through [`crate::output::Output`].
 
+mod apply;
 mod history;
 mod journal;
 mod lock;
+pub mod progress;
 mod replay;
+mod sandbox;
+mod spec;
 mod status;
 
 use std::path::PathBuf;
@@ -156,12 +160,6 @@ pub struct PlanArgs {
     /// Exit 2 when there are changes, 0 when there are none.
     #[arg(long)]
     pub detailed_exitcode: bool,
-    /// Also check the remote side for drift.
-    #[arg(long)]
-    pub refresh: bool,
-    /// Use the built-in simulator instead of the real services.
-    #[arg(long)]
-    pub sandbox: bool,
 }
 
 /// Arguments of `apply`.
@@ -319,10 +317,10 @@ pub fn run(cli: Cli, out: &mut Output) -> Result<i32, Error> {
             out.raw(&buf)?;
             Ok(0)
         }
-        Command::Init { .. } => Err(Error::NotImplemented("init")),
-        Command::Validate { .. } => Err(Error::NotImplemented("validate")),
-        Command::Plan(_) => Err(Error::NotImplemented("plan")),
-        Command::Apply(_) => Err(Error::NotImplemented("apply")),
+        Command::Init { dir } => spec::init(dir.as_deref(), out),
+        Command::Validate { spec: path } => spec::validate(&cli, path, out),
+        Command::Plan(args) => apply::plan(&cli, args, out),
+        Command::Apply(args) => apply::apply(&cli, args, out),
         Command::Resume { .. } => Err(Error::NotImplemented("resume")),
         Command::Rollback { .. } => Err(Error::NotImplemented("rollback")),
         Command::Destroy { .. } => Err(Error::NotImplemented("destroy")),
@@ -333,9 +331,14 @@ pub fn run(cli: Cli, out: &mut Output) -> Result<i32, Error> {
             command: LockCommand::Release { deployment, force },
         } => lock::release(&cli, deployment, *force, out),
         Command::Gc { .. } => Err(Error::NotImplemented("gc")),
-        Command::Sandbox { .. } => Err(Error::NotImplemented("sandbox")),
+        Command::Sandbox {
+            command: SandboxCommand::Serve { addr, data, faults },
+        } => sandbox::serve(&cli, addr, data.as_deref(), faults.as_deref(), out),
+        Command::Sandbox {
+            command: SandboxCommand::Dump { data },
+        } => sandbox::dump(&cli, data.as_deref(), out),
         Command::State { .. } => Err(Error::NotImplemented("state migrate")),
-        Command::Schema => Err(Error::NotImplemented("schema")),
+        Command::Schema => spec::schema(out),
     }
 }
 

@@ -1,0 +1,81 @@
+//! `fabrik sandbox serve` and `fabrik sandbox dump`.
+
+use std::path::{Path, PathBuf};
+
+use super::{Cli, state_path};
+use crate::engine::EngineError;
+use crate::error::{Error, exit};
+use crate::output::Output;
+use crate::sandbox::{FaultConfig, SandboxConfig};
+
+fn data_path(cli: &Cli, data: Option<&Path>) -> Result<PathBuf, Error> {
+    match data {
+        Some(p) => Ok(p.to_owned()),
+        None => Ok(SandboxConfig::for_state(&state_path(cli))
+            .map_err(|e| Error::Engine(Box::new(EngineError::Sandbox(e))))?
+            .data),
+    }
+}
+
+/// Runs the simulator until Ctrl-C; prints its addresses (one JSON object
+/// on stdout) so scripts can point Fabrik at it.
+pub fn serve(
+    cli: &Cli,
+    addr: &str,
+    data: Option<&Path>,
+    faults: Option<&str>,
+    out: &mut Output,
+) -> Result<i32, Error> {
+    let addr = addr.parse().map_err(|_| Error::Usage {
+        message: format!("{addr:?} is not an address"),
+        hint: Some("use e.g. 127.0.0.1:8787 (port 0 picks a free one)".to_owned()),
+    })?;
+    let mut config = SandboxConfig::new(data_path(cli, data)?);
+    if let Some(f) = faults {
+        config.faults = FaultConfig::from_cli(f).map_err(|e| Error::Usage {
+            message: format!("--faults: {e}"),
+            hint: Some("e.g. --faults latency_ms=100,error_rate=0.3,seed=7".to_owned()),
+        })?;
+    }
+    let rt = super::apply::runtime()?;
+    rt.block_on(async {
+        let bound = crate::sandbox::bind(addr, config)
+            .await
+            .map_err(|e| Error::Engine(Box::new(EngineError::Sandbox(e))))?;
+        let info = bound.info();
+        out.json(&info)?;
+        if !out.is_json() {
+            out.diag(&format!(
+                "sandbox listening on {} (apps: http {}, https {}); Ctrl-C stops it",
+                info.api_url, info.app_http, info.app_https
+            ));
+            out.diag(&format!(
+                "point fabrik at it: COOLIFY_URL={} CLOUDFLARE_API_URL={} UPTIME_KUMA_URL={} FABRIK_SANDBOX_URL={}",
+                info.coolify_url, info.cloudflare_url, info.kuma_url, info.api_url
+            ));
+        }
+        bound
+            .run(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+            .map_err(|e| Error::Engine(Box::new(EngineError::Sandbox(e))))
+    })?;
+    Ok(exit::OK)
+}
+
+/// Prints the simulated world as JSON.
+pub fn dump(cli: &Cli, data: Option<&Path>, out: &mut Output) -> Result<i32, Error> {
+    let path = data_path(cli, data)?;
+    if !path.exists() {
+        return Err(Error::Usage {
+            message: format!("no sandbox world at {}", path.display()),
+            hint: Some("run a command with --sandbox first, or pass --data".to_owned()),
+        });
+    }
+    let world = crate::sandbox::dump(&path)
+        .map_err(|e| Error::Engine(Box::new(EngineError::Sandbox(e))))?;
+    let text = serde_json::to_string_pretty(&world).unwrap_or_default();
+    out.line(&text)?;
+    Ok(exit::OK)
+}

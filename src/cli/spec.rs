@@ -1,0 +1,120 @@
+//! `fabrik validate`, `fabrik schema`, `fabrik init`, and loading a spec for
+//! the commands that take one.
+
+use std::path::Path;
+
+use serde_json::json;
+
+use super::Cli;
+use crate::error::{Error, exit};
+use crate::output::Output;
+use crate::spec::{self, LoadOptions, Loaded, SpecError};
+
+/// Loads and validates a spec; prints its warnings (and, on failure, every
+/// error) as `FILE:LINE:COL: message`.
+pub fn load(path: &Path, out: &mut Output) -> Result<Loaded, Error> {
+    match spec::load(path, &LoadOptions::default()) {
+        Ok(loaded) => {
+            if !out.is_json() {
+                for w in &loaded.warnings {
+                    out.diag(&w.to_string());
+                }
+            }
+            Ok(loaded)
+        }
+        Err(e @ SpecError::Invalid { .. }) => {
+            if !out.is_json() {
+                for d in e.diagnostics() {
+                    out.diag(&d.to_string());
+                }
+            }
+            Err(Error::Spec(Box::new(e)))
+        }
+        Err(e) => Err(Error::Spec(Box::new(e))),
+    }
+}
+
+/// `fabrik validate SPEC`: exit 0 (warnings allowed) or 4.
+pub fn validate(_cli: &Cli, path: &Path, out: &mut Output) -> Result<i32, Error> {
+    let result = spec::load(path, &LoadOptions::default());
+    let (diags, ok, name) = match &result {
+        Ok(l) => (l.warnings.clone(), true, Some(l.spec.name.to_string())),
+        Err(e @ SpecError::Invalid { .. }) => (e.diagnostics(), false, None),
+        Err(e) => return Err(Error::Spec(Box::new(clone_read(e)))),
+    };
+    if out.is_json() {
+        out.json(&json!({ "valid": ok, "deployment": name, "diagnostics": diags }))?;
+    } else {
+        for d in &diags {
+            out.diag(&d.to_string());
+        }
+        let errors = diags
+            .iter()
+            .filter(|d| d.severity == spec::Severity::Error)
+            .count();
+        let warnings = diags.len() - errors;
+        if ok {
+            out.diag(&format!(
+                "{}: valid ({} warning{})",
+                path.display(),
+                warnings,
+                if warnings == 1 { "" } else { "s" }
+            ));
+        } else {
+            out.diag(&format!(
+                "{}: {errors} error{}, {warnings} warning{}",
+                path.display(),
+                if errors == 1 { "" } else { "s" },
+                if warnings == 1 { "" } else { "s" }
+            ));
+        }
+    }
+    Ok(if ok { exit::OK } else { exit::INVALID_SPEC })
+}
+
+fn clone_read(e: &SpecError) -> SpecError {
+    match e {
+        SpecError::Read { path, source } => SpecError::Read {
+            path: path.clone(),
+            source: std::io::Error::new(source.kind(), source.to_string()),
+        },
+        SpecError::Invalid {
+            path,
+            errors,
+            warnings,
+        } => SpecError::Invalid {
+            path: path.clone(),
+            errors: errors.clone(),
+            warnings: warnings.clone(),
+        },
+    }
+}
+
+/// `fabrik schema`.
+pub fn schema(out: &mut Output) -> Result<i32, Error> {
+    out.raw(spec::schema::json_schema_text().as_bytes())?;
+    Ok(exit::OK)
+}
+
+/// `fabrik init [DIR]`.
+pub fn init(dir: Option<&Path>, out: &mut Output) -> Result<i32, Error> {
+    let dir = dir.unwrap_or_else(|| Path::new("."));
+    let written = spec::init::scaffold(dir).map_err(|e| Error::Usage {
+        message: crate::error::chain_text(&e),
+        hint: Some("edit the existing spec.yaml, or run init in an empty directory".to_owned()),
+    })?;
+    if out.is_json() {
+        out.json(&json!({ "written": written }))?;
+    } else {
+        for p in &written {
+            out.line(&format!("wrote {}", p.display()))?;
+        }
+        out.diag(&format!(
+            "next: edit {} and run `fabrik plan {}` (or try it with `fabrik apply {} --sandbox`)",
+            dir.join("spec.yaml").display(),
+            dir.join("spec.yaml").display(),
+            dir.join("spec.yaml").display()
+        ));
+    }
+    Ok(exit::OK)
+}
