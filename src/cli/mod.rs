@@ -6,6 +6,7 @@
 mod apply;
 mod history;
 mod journal;
+mod lifecycle;
 mod lock;
 pub mod progress;
 mod replay;
@@ -127,6 +128,9 @@ pub enum Command {
         /// Delete them.
         #[arg(long)]
         delete: bool,
+        /// Also scan this Cloudflare zone (besides those the journal knows).
+        #[arg(long)]
+        zone: Vec<String>,
         /// Use the built-in simulator instead of the real services.
         #[arg(long)]
         sandbox: bool,
@@ -321,16 +325,29 @@ pub fn run(cli: Cli, out: &mut Output) -> Result<i32, Error> {
         Command::Validate { spec: path } => spec::validate(&cli, path, out),
         Command::Plan(args) => apply::plan(&cli, args, out),
         Command::Apply(args) => apply::apply(&cli, args, out),
-        Command::Resume { .. } => Err(Error::NotImplemented("resume")),
-        Command::Rollback { .. } => Err(Error::NotImplemented("rollback")),
-        Command::Destroy { .. } => Err(Error::NotImplemented("destroy")),
+        Command::Resume { target, sandbox } => lifecycle::resume(&cli, target, *sandbox, out),
+        Command::Rollback {
+            target,
+            dry_run,
+            yes,
+            sandbox,
+        } => lifecycle::rollback(&cli, target, *dry_run, *yes, *sandbox, out),
+        Command::Destroy {
+            target,
+            yes,
+            sandbox,
+        } => lifecycle::destroy(&cli, target, *yes, *sandbox, out),
         Command::Lock {
             command: LockCommand::Status,
         } => lock::status(&cli, out),
         Command::Lock {
             command: LockCommand::Release { deployment, force },
         } => lock::release(&cli, deployment, *force, out),
-        Command::Gc { .. } => Err(Error::NotImplemented("gc")),
+        Command::Gc {
+            delete,
+            sandbox,
+            zone,
+        } => lifecycle::gc(&cli, *delete, *sandbox, zone, out),
         Command::Sandbox {
             command: SandboxCommand::Serve { addr, data, faults },
         } => sandbox::serve(&cli, addr, data.as_deref(), faults.as_deref(), out),

@@ -180,7 +180,7 @@ pub async fn apply(req: ApplyRequest) -> Result<Report, EngineError> {
     let plan0 = plan_only(store.as_ref(), &world, None)?;
     let started = RunStarted {
         command: RunCommand::Apply,
-        spec_path: Some(loaded.path.display().to_string()),
+        spec_path: Some(spec_path_text(&loaded.path)),
         spec_hash: Some(spec_hash),
         user: me.user.clone(),
         host: me.host.clone(),
@@ -235,16 +235,52 @@ pub async fn apply(req: ApplyRequest) -> Result<Report, EngineError> {
         &journal, &loaded, &secrets, &world, &target, &env, refresh, &interrupt, &clock,
     )
     .await;
-    let report = match result {
+    let report = conclude(
+        &journal,
+        result,
+        &secrets,
+        &deployment,
+        &run,
+        no_rollback,
+        &interrupt,
+        &clock,
+        urls,
+    )
+    .await?;
+    record(
+        &journal,
+        Event::LockReleased(LockReleased { run: run.clone() }),
+    )?;
+    guard.release();
+    Ok(report)
+}
+
+/// Ends a run after its steps: success (COMPLETE), or the failure path.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "everything a run's end needs; bundling it would only move the list"
+)]
+pub(crate) async fn conclude(
+    journal: &Journal,
+    result: Result<(Connected, Vec<String>), (EngineError, Option<Connected>)>,
+    secrets: &ResolvedSecrets,
+    deployment: &DeploymentId,
+    run: &RunId,
+    no_rollback: bool,
+    interrupt: &Interrupt,
+    clock: &Clock,
+    urls: Vec<String>,
+) -> Result<Report, EngineError> {
+    match result {
         Ok((connected, changes)) => {
             notify(
-                &journal,
+                journal,
                 Some(&connected.session),
-                &deployment,
-                &run,
+                deployment,
+                run,
                 "succeeded",
                 "deployed and verified",
-                &clock,
+                clock,
             )
             .await;
             {
@@ -256,7 +292,7 @@ pub async fn apply(req: ApplyRequest) -> Result<Report, EngineError> {
                     Some(format!("{} changes", changes.len())),
                 )?;
             }
-            Report {
+            Ok(Report {
                 deployment: deployment.clone(),
                 run: Some(run.clone()),
                 outcome: RunOutcome::Succeeded,
@@ -265,30 +301,33 @@ pub async fn apply(req: ApplyRequest) -> Result<Report, EngineError> {
                 urls,
                 changes,
                 next: Vec::new(),
-            }
+            })
         }
         Err((err, connected)) => {
             fail(
-                &journal,
+                journal,
                 connected.as_ref(),
-                &secrets,
-                &deployment,
-                &run,
+                secrets,
+                deployment,
+                run,
                 err,
                 no_rollback,
-                &interrupt,
-                &clock,
+                interrupt,
+                clock,
                 urls,
             )
-            .await?
+            .await
         }
-    };
-    record(
-        &journal,
-        Event::LockReleased(LockReleased { run: run.clone() }),
-    )?;
-    guard.release();
-    Ok(report)
+    }
+}
+
+/// The spec path as journaled: absolute, so that `resume` and `rollback`
+/// find it from any directory.
+pub(crate) fn spec_path_text(path: &std::path::Path) -> String {
+    std::fs::canonicalize(path)
+        .unwrap_or_else(|_| path.to_owned())
+        .display()
+        .to_string()
 }
 
 fn warnings(loaded: &Loaded) -> Vec<String> {
@@ -487,7 +526,7 @@ async fn run_apply(
             .filter(|s| s.action != StepAction::Noop)
             .map(|s| format!("{}: {}", s.key, step_word(s.action)))
             .collect();
-        execute(&ctx, world, &plan, spec).await?;
+        execute(&ctx, world, &plan, spec, false).await?;
         Ok::<_, EngineError>(changes)
     }
     .await;
@@ -497,13 +536,35 @@ async fn run_apply(
     }
 }
 
-fn step_word(a: StepAction) -> &'static str {
+/// Order of the apply phases, for "already reached" checks.
+fn phase(s: RunState) -> u8 {
+    match s {
+        RunState::Pending => 0,
+        RunState::Validating => 1,
+        RunState::Provisioning => 2,
+        RunState::Deploying => 3,
+        RunState::Verifying => 4,
+        _ => 5,
+    }
+}
+
+pub(crate) fn step_word(a: StepAction) -> &'static str {
     match a {
         StepAction::Create => "create",
         StepAction::Update => "update",
         StepAction::Delete => "delete",
         StepAction::Noop => "no change",
     }
+}
+
+/// Moves the run to `to` unless it is already there (a resumed run
+/// continues from the state it was interrupted in).
+pub(crate) fn advance(journal: &Journal, to: RunState) -> Result<(), EngineError> {
+    let mut r = journal.lock().unwrap_or_else(|p| p.into_inner());
+    if r.state() != to {
+        r.transition(to, None)?;
+    }
+    Ok(())
 }
 
 fn transition(journal: &Journal, to: RunState, reason: Option<String>) -> Result<(), EngineError> {
@@ -519,8 +580,17 @@ pub(crate) async fn execute(
     world: &World,
     plan: &Plan,
     spec: &crate::spec::Spec,
+    force_deploy: bool,
 ) -> Result<(), EngineError> {
-    transition(ctx.journal, RunState::Provisioning, None)?;
+    let state = ctx
+        .journal
+        .lock()
+        .map(|r| r.state())
+        .unwrap_or_else(|p| p.into_inner().state());
+    let reached = |s: RunState| phase(state) >= phase(s);
+    if !reached(RunState::Provisioning) {
+        advance(ctx.journal, RunState::Provisioning)?;
+    }
     let dns_steps: Vec<_> = plan
         .steps_of(ResourceKind::DnsRecord)
         .filter(|s| matches!(s.action, StepAction::Create | StepAction::Update))
@@ -551,7 +621,9 @@ pub(crate) async fn execute(
         r?;
     }
 
-    transition(ctx.journal, RunState::Deploying, None)?;
+    if !reached(RunState::Deploying) {
+        advance(ctx.journal, RunState::Deploying)?;
+    }
     let app_step = plan
         .steps
         .iter()
@@ -569,6 +641,7 @@ pub(crate) async fn execute(
                         .await?;
                 Some(app)
             }
+            (_, Some(id)) if force_deploy => steps::find_app(ctx, &world.app, Some(id)).await?,
             _ => None,
         };
         if let Some(app) = app {
@@ -576,7 +649,9 @@ pub(crate) async fn execute(
         }
     }
 
-    transition(ctx.journal, RunState::Verifying, None)?;
+    if !reached(RunState::Verifying) {
+        advance(ctx.journal, RunState::Verifying)?;
+    }
     verify(ctx, spec).await?;
     for s in plan.steps_of(ResourceKind::Monitor) {
         let Some(want) = world.monitor(&s.key) else {
