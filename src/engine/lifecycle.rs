@@ -803,7 +803,9 @@ pub async fn resume(mut req: Request, target: &str) -> Result<Report, EngineErro
             let result = async {
                 let ctx = connected.ctx(&journal, &deployment, &id, &req.interrupt);
                 reconcile(&ctx, &prepared.world).await?;
-                advance(&journal, RunState::Validating)?;
+                if run_of(&journal).1 == RunState::Pending {
+                    advance(&journal, RunState::Validating)?;
+                }
                 let view = journal
                     .lock()
                     .map(|r| r.view().clone())
