@@ -633,6 +633,30 @@ async fn destroy_all(ctx: &Ctx<'_>, world: &World) -> Result<Vec<ResourceKey>, E
 
 /// `fabrik resume RUN|DEPLOYMENT`: finishes an interrupted run.
 pub async fn resume(mut req: Request, target: &str) -> Result<Report, EngineError> {
+    if !RunId::looks_like(target)
+        && let Ok(d) = DeploymentId::new(target)
+        && let Some(v) = req.store.deployment(&d).map_err(store_err)?
+    {
+        let latest = match &v.latest_run {
+            Some(r) => req.store.run(r).map_err(store_err)?,
+            None => None,
+        };
+        if !latest.as_ref().is_some_and(RunView::is_open) {
+            return Ok(Report {
+                deployment: d,
+                run: latest.as_ref().map(|r| r.run.clone()),
+                outcome: latest
+                    .as_ref()
+                    .and_then(|r| r.outcome)
+                    .unwrap_or(RunOutcome::NoChanges),
+                exit_code: 0,
+                message: "nothing to resume: the deployment has no unfinished run".to_owned(),
+                urls: Vec::new(),
+                changes: Vec::new(),
+                next: Vec::new(),
+            });
+        }
+    }
     let run = find_run(
         req.store.as_ref(),
         target,
