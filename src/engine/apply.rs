@@ -194,25 +194,37 @@ pub async fn apply(req: ApplyRequest) -> Result<Report, EngineError> {
             policies: policies_map(&world),
         },
     };
-    let mut recorder = Recorder::start(
-        store.clone(),
-        deployment.clone(),
-        run.clone(),
-        started,
-        clock.clone(),
-        observer,
-    )?;
-    recorder.scrub(&secrets.scrubber());
-
-    // The fast path: nothing differs and nothing needs a provider.
+    // The fast path: nothing differs and nothing needs a provider. The
+    // whole run is one atomic append (one fsync).
     if plan0.no_changes && !refresh {
-        recorder.transition(RunState::Validating, None)?;
-        recorder.record(Event::SpecValidated(SpecValidated {
-            spec_hash,
-            warnings: warnings(&loaded),
-        }))?;
-        recorder.transition(RunState::Complete, None)?;
-        recorder.finish(RunOutcome::NoChanges, 0, Some("no changes".to_owned()))?;
+        let from = |f, t| {
+            Event::RunStateChanged(crate::event::RunStateChanged {
+                from: f,
+                to: t,
+                reason: None,
+            })
+        };
+        Recorder::start_with(
+            store.clone(),
+            deployment.clone(),
+            run.clone(),
+            started,
+            vec![
+                from(RunState::Pending, RunState::Validating),
+                Event::SpecValidated(SpecValidated {
+                    spec_hash,
+                    warnings: warnings(&loaded),
+                }),
+                from(RunState::Validating, RunState::Complete),
+                Event::RunFinished(crate::event::RunFinished {
+                    outcome: RunOutcome::NoChanges,
+                    exit_code: 0,
+                    message: Some("no changes".to_owned()),
+                }),
+            ],
+            clock.clone(),
+            observer,
+        )?;
         guard.release();
         return Ok(Report {
             deployment,
@@ -225,7 +237,15 @@ pub async fn apply(req: ApplyRequest) -> Result<Report, EngineError> {
             next: Vec::new(),
         });
     }
-
+    let mut recorder = Recorder::start(
+        store.clone(),
+        deployment.clone(),
+        run.clone(),
+        started,
+        clock.clone(),
+        observer,
+    )?;
+    recorder.scrub(&secrets.scrubber());
     let journal: Journal = Arc::new(Mutex::new(recorder));
     record(
         &journal,
