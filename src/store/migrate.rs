@@ -324,9 +324,7 @@ pub fn copy(
         });
     }
     if let Some(m) = check.projection_mismatches.first() {
-        return Err(MigrateError::DestinationBroken {
-            problem: m.clone(),
-        });
+        return Err(MigrateError::DestinationBroken { problem: m.clone() });
     }
     if check.events != total || check.last_hash != source.last_hash {
         return Err(MigrateError::DestinationBroken {

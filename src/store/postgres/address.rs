@@ -308,7 +308,10 @@ impl PartialEq for PgUrl {
     fn eq(&self, other: &Self) -> bool {
         self.user == other.user
             && self.password.as_ref().map(|p| p.expose_secret().to_owned())
-                == other.password.as_ref().map(|p| p.expose_secret().to_owned())
+                == other
+                    .password
+                    .as_ref()
+                    .map(|p| p.expose_secret().to_owned())
             && self.host == other.host
             && self.port == other.port
             && self.dbname == other.dbname

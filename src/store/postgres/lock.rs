@@ -219,7 +219,10 @@ impl PgLocks {
         let d = deployment.clone();
         let key = worker.call(move |c| c.key(&d)).map_err(db)?;
         loop {
-            let got = worker.call(move |c| c.try_lock(key)).map_err(db)?.map_err(db)?;
+            let got = worker
+                .call(move |c| c.try_lock(key))
+                .map_err(db)?
+                .map_err(db)?;
             if got {
                 let d = deployment.clone();
                 let h = holder.clone();

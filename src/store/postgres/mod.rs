@@ -499,9 +499,7 @@ impl Conn {
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let e = pg(target);
         tx.execute(&s.lock_append, &[&keys.append]).map_err(&e)?;
-        let head = tx
-            .query_one(&s.head, &[&deployment.as_str()])
-            .map_err(&e)?;
+        let head = tx.query_one(&s.head, &[&deployment.as_str()]).map_err(&e)?;
         let actual: i64 = head.try_get(0).map_err(&e)?;
         let actual = StreamVersion(u64::try_from(actual).unwrap_or(0));
         if let Some(expected) = expected
@@ -513,10 +511,7 @@ impl Conn {
                 actual,
             });
         }
-        let tail = tail_of(
-            head.try_get(1).map_err(&e)?,
-            head.try_get(2).map_err(&e)?,
-        )?;
+        let tail = tail_of(head.try_get(1).map_err(&e)?, head.try_get(2).map_err(&e)?)?;
         let body: Option<String> = head.try_get(3).map_err(&e)?;
         let (rows, recorded) = encode(deployment, actual, tail, events);
         insert_rows(tx, &s.insert, target, &rows)?;
@@ -563,8 +558,15 @@ impl Conn {
             stmts,
         } = self;
         let mut tx = client.transaction().map_err(pg(target))?;
-        let recorded =
-            Self::append_in(&mut tx, stmts, *keys, target, deployment, Some(expected), events)?;
+        let recorded = Self::append_in(
+            &mut tx,
+            stmts,
+            *keys,
+            target,
+            deployment,
+            Some(expected),
+            events,
+        )?;
         tx.commit().map_err(pg(target))?;
         Ok(recorded)
     }
@@ -584,8 +586,8 @@ impl Conn {
         for group in batches.chunks(per_commit.max(1)) {
             let mut tx = client.transaction().map_err(pg(target))?;
             for (deployment, events) in group {
-                n += Self::append_in(&mut tx, stmts, *keys, target, deployment, None, events)?
-                    .len() as u64;
+                n += Self::append_in(&mut tx, stmts, *keys, target, deployment, None, events)?.len()
+                    as u64;
             }
             tx.commit().map_err(pg(target))?;
         }
@@ -940,10 +942,12 @@ impl EventStore for PgStore {
 
     fn cached_deployments(&self) -> Result<Vec<DeploymentView>, StoreError> {
         self.call(|c| {
-            c.query_bodies("SELECT deployment, body FROM deployment_projection ORDER BY deployment")?
-                .iter()
-                .map(|(name, body)| parse_view(name, body))
-                .collect()
+            c.query_bodies(
+                "SELECT deployment, body FROM deployment_projection ORDER BY deployment",
+            )?
+            .iter()
+            .map(|(name, body)| parse_view(name, body))
+            .collect()
         })
     }
 

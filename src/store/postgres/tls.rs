@@ -262,8 +262,8 @@ mod tests {
 
     #[test]
     fn a_missing_root_file_is_named() {
-        let e = client_config(SslMode::VerifyFull, Some(Path::new("/nonexistent/ca.pem")))
-            .unwrap_err();
+        let e =
+            client_config(SslMode::VerifyFull, Some(Path::new("/nonexistent/ca.pem"))).unwrap_err();
         assert!(e.contains("/nonexistent/ca.pem"), "{e}");
     }
 }

@@ -62,9 +62,11 @@ impl<S: 'static> Worker<S> {
                     job(&mut state);
                 }
             })
-            .map_err(|source| StoreError::Backend(format!(
-                "cannot start a thread for the state database {target}: {source}"
-            )))?;
+            .map_err(|source| {
+                StoreError::Backend(format!(
+                    "cannot start a thread for the state database {target}: {source}"
+                ))
+            })?;
         match ready_rx.recv() {
             Ok(Ok(())) => Ok(Self {
                 jobs: Some(jobs),
@@ -105,7 +107,10 @@ impl<S: 'static> Worker<S> {
 
     /// Queues `job` without waiting for it (it reports through its own
     /// channel, as a scan does).
-    pub(crate) fn submit(&self, job: impl FnOnce(&mut S) + Send + 'static) -> Result<(), StoreError> {
+    pub(crate) fn submit(
+        &self,
+        job: impl FnOnce(&mut S) + Send + 'static,
+    ) -> Result<(), StoreError> {
         let jobs = self.jobs.as_ref().ok_or_else(|| self.gone())?;
         jobs.send(Box::new(job)).map_err(|_| self.gone())
     }
