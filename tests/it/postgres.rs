@@ -673,6 +673,21 @@ fn a_lock_whose_connection_dies_is_free() {
     assert_eq!(locks.holder(&d).unwrap(), Some(again.holder().clone()));
 }
 
+#[test]
+fn a_lingering_holder_can_be_ended_by_force() {
+    let db = test_db!();
+    drop(db.store());
+    let locks = PgLocks::new(db.url());
+    let d = dep("blog");
+    assert_eq!(locks.terminate_holder(&d).unwrap(), None, "nothing to end");
+    let first = holder("apply", 9);
+    let g = locks.acquire(&d, first.clone(), None).unwrap();
+    assert_eq!(locks.terminate_holder(&d).unwrap(), Some(first));
+    assert!(!g.is_held());
+    let again = locks.acquire(&d, holder("apply", 10), None);
+    assert!(again.is_ok(), "{again:?}");
+}
+
 /// Kills the child on drop, so a failing test leaves no process behind.
 struct Reaper(Child);
 

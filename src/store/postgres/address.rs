@@ -231,7 +231,14 @@ impl PgUrl {
             c.options(o);
         }
         c.connect_timeout(self.connect_timeout.unwrap_or(Duration::from_secs(30)));
+        // Notice a vanished server in minutes, not the system's two hours,
+        // so that nothing (a lock guard's release, an append) hangs on a
+        // dead connection for long.
         c.keepalives(true);
+        c.keepalives_idle(Duration::from_secs(60));
+        c.keepalives_interval(Duration::from_secs(10));
+        c.keepalives_retries(6);
+        c.tcp_user_timeout(Duration::from_secs(120));
         c.ssl_mode(self.ssl_mode.negotiation());
         c
     }
