@@ -19,10 +19,7 @@ pub fn status(cli: &Cli, out: &mut Output) -> Result<i32, Error> {
     let mut docs = Vec::new();
     for d in store.deployments()? {
         let journal = store.deployment(&d)?.and_then(|v| v.lock);
-        let held = live
-            .iter()
-            .find(|(n, _)| n == &d)
-            .and_then(|(_, h)| h.clone());
+        let held = live.iter().find(|(n, _)| n == &d).and_then(|(_, h)| h.clone());
         let state = match (&held, &journal) {
             (Some(_), _) => "held",
             (None, Some(_)) => "stale (holder gone; `fabrik resume` or `lock release --force`)",

@@ -15,9 +15,10 @@ use super::recorder::{Clock, Observer, Recorder};
 use super::steps::{self, Ctx};
 use super::{EngineError, Interrupt, Journal, Report, Session, note, record, scrub};
 use crate::event::{
-    Event, LockAcquired, LockHolder, LockReleased, NotificationFailed, NotificationSent, Policy,
-    ResourceKey, ResourceKind, RunCommand, RunInterrupted, RunOptions, RunOutcome, RunStarted,
-    SecretResolved, SpecValidated, VerificationFailed, VerificationPassed, format_timestamp,
+    Event, LockAcquired, LockHolder, LockReleased, NotificationFailed, NotificationSent,
+    Policy, ResourceKey, ResourceKind, RunCommand, RunInterrupted, RunOptions, RunOutcome,
+    RunStarted, SecretResolved, SpecValidated, VerificationFailed, VerificationPassed,
+    format_timestamp,
 };
 use crate::id::{DeploymentId, RunId};
 use crate::plan::{self, Plan, StepAction};
@@ -102,13 +103,9 @@ pub(crate) fn refuse_open_run(
     store: &dyn EventStore,
     deployment: &DeploymentId,
 ) -> Result<(), EngineError> {
-    if let Some(view) = store
-        .deployment(deployment)
-        .map_err(super::recorder::RecordError::from)?
+    if let Some(view) = store.deployment(deployment).map_err(super::recorder::RecordError::from)?
         && let Some(latest) = &view.latest_run
-        && let Some(run) = store
-            .run(latest)
-            .map_err(super::recorder::RecordError::from)?
+        && let Some(run) = store.run(latest).map_err(super::recorder::RecordError::from)?
         && run.is_open()
     {
         return Err(EngineError::OpenRun {
@@ -229,32 +226,29 @@ pub async fn apply(req: ApplyRequest) -> Result<Report, EngineError> {
     let journal: Journal = Arc::new(Mutex::new(recorder));
     record(
         &journal,
-        Event::LockAcquired(LockAcquired { holder: me.clone() }),
+        Event::LockAcquired(LockAcquired {
+            holder: me.clone(),
+        }),
     )?;
     let result = run_apply(
-        &journal, &loaded, &secrets, &world, &target, &env, refresh, &interrupt, &clock,
+        &journal,
+        &loaded,
+        &secrets,
+        &world,
+        &target,
+        &env,
+        refresh,
+        &interrupt,
+        &clock,
     )
     .await;
     let report = match result {
         Ok((connected, changes)) => {
-            notify(
-                &journal,
-                Some(&connected.session),
-                &deployment,
-                &run,
-                "succeeded",
-                "deployed and verified",
-                &clock,
-            )
-            .await;
+            notify(&journal, Some(&connected.session), &deployment, &run, "succeeded", "deployed and verified", &clock).await;
             {
                 let mut r = journal.lock().unwrap_or_else(|p| p.into_inner());
                 r.transition(RunState::Complete, None)?;
-                r.finish(
-                    RunOutcome::Succeeded,
-                    0,
-                    Some(format!("{} changes", changes.len())),
-                )?;
+                r.finish(RunOutcome::Succeeded, 0, Some(format!("{} changes", changes.len())))?;
             }
             Report {
                 deployment: deployment.clone(),
@@ -283,10 +277,7 @@ pub async fn apply(req: ApplyRequest) -> Result<Report, EngineError> {
             .await?
         }
     };
-    record(
-        &journal,
-        Event::LockReleased(LockReleased { run: run.clone() }),
-    )?;
+    record(&journal, Event::LockReleased(LockReleased { run: run.clone() }))?;
     guard.release();
     Ok(report)
 }
@@ -335,10 +326,14 @@ pub(crate) async fn connect_and_preflight(
     target: &Target,
     env: &Env,
 ) -> Result<Connected, (EngineError, Option<Connected>)> {
-    let (endpoints, sandbox) =
-        connect::endpoints(target, env, spec.dns.is_some(), !spec.monitors.is_empty())
-            .await
-            .map_err(|e| (e, None))?;
+    let (endpoints, sandbox) = connect::endpoints(
+        target,
+        env,
+        spec.dns.is_some(),
+        !spec.monitors.is_empty(),
+    )
+    .await
+    .map_err(|e| (e, None))?;
     {
         let mut r = journal.lock().unwrap_or_else(|p| p.into_inner());
         r.scrub(&endpoints.scrubber());
@@ -453,16 +448,7 @@ async fn run_apply(
     }
     let connected = connect_and_preflight(journal, spec, secrets, target, env).await?;
     let out = async {
-        notify(
-            journal,
-            Some(&connected.session),
-            &spec.name,
-            &run,
-            "started",
-            "deployment started",
-            clock,
-        )
-        .await;
+        notify(journal, Some(&connected.session), &spec.name, &run, "started", "deployment started", clock).await;
         let ctx = connected.ctx(journal, &spec.name, &run, interrupt);
         let observed = if refresh {
             Some(super::undo::observe(&ctx, world).await?)
@@ -538,9 +524,7 @@ pub(crate) async fn execute(
                 .copied()
                 .unwrap_or_default();
             match (&s.action, &s.remote_id) {
-                (StepAction::Update, Some(id)) => {
-                    steps::dns_update(ctx, want, hash, id, false).await
-                }
+                (StepAction::Update, Some(id)) => steps::dns_update(ctx, want, hash, id, false).await,
                 _ => steps::dns_create(ctx, want, hash).await,
             }
         })
@@ -560,9 +544,9 @@ pub(crate) async fn execute(
     let app_state = serde_json::to_value(&world.app_state).unwrap_or_default();
     if let Some(step) = app_step {
         let app = match (&step.action, &step.remote_id) {
-            (StepAction::Create, _) | (StepAction::Update, None) => {
-                Some(steps::app_create(ctx, &world.app, &app_state, world.digests.app).await?)
-            }
+            (StepAction::Create, _) | (StepAction::Update, None) => Some(
+                steps::app_create(ctx, &world.app, &app_state, world.digests.app).await?,
+            ),
             (StepAction::Update, Some(id)) => {
                 let (app, _) =
                     steps::app_update(ctx, &world.app, &app_state, world.digests.app, id, false)
@@ -608,8 +592,13 @@ pub(crate) async fn execute(
                 steps::dns_delete(ctx, &s.key, s.remote_id.as_deref(), None).await?
             }
             ResourceKind::Application => {
-                steps::app_delete(ctx, world.app.source.kind(), s.remote_id.as_deref(), None)
-                    .await?
+                steps::app_delete(
+                    ctx,
+                    world.app.source.kind(),
+                    s.remote_id.as_deref(),
+                    None,
+                )
+                .await?
             }
         }
     }
@@ -621,8 +610,7 @@ pub(crate) async fn verify(ctx: &Ctx<'_>, spec: &crate::spec::Spec) -> Result<()
     let v = &spec.verify;
     let deadline = Instant::now() + v.timeout.get();
     let interval = ctx.session.timing.verify_interval;
-    let max_attempts =
-        (v.timeout.get().as_millis() / interval.as_millis().max(1)).max(1) as u64 + 1;
+    let max_attempts = (v.timeout.get().as_millis() / interval.as_millis().max(1)).max(1) as u64 + 1;
     let verifier = &ctx.session.verifier;
     for c in &v.http {
         let name = format!("http {}", c.url);
@@ -632,10 +620,7 @@ pub(crate) async fn verify(ctx: &Ctx<'_>, spec: &crate::spec::Spec) -> Result<()
             if ctx.interrupt.is_set() {
                 return Err(EngineError::Interrupted);
             }
-            match verifier
-                .http(&c.url, c.status, c.body_contains.as_deref())
-                .await
-            {
+            match verifier.http(&c.url, c.status, c.body_contains.as_deref()).await {
                 Ok(ev) => {
                     record(
                         ctx.journal,
@@ -707,10 +692,7 @@ pub(crate) async fn verify(ctx: &Ctx<'_>, spec: &crate::spec::Spec) -> Result<()
                         )?;
                         return Err(EngineError::Verification(err.0));
                     }
-                    note(
-                        ctx.journal,
-                        &format!("{name}: {}, attempt {attempt}", err.0),
-                    );
+                    note(ctx.journal, &format!("{name}: {}, attempt {attempt}", err.0));
                     tokio::time::sleep(interval).await;
                 }
             }
@@ -750,10 +732,7 @@ pub(crate) async fn verify(ctx: &Ctx<'_>, spec: &crate::spec::Spec) -> Result<()
                             )?;
                             return Err(EngineError::Verification(err.0));
                         }
-                        note(
-                            ctx.journal,
-                            &format!("{name}: {}, attempt {attempt}", err.0),
-                        );
+                        note(ctx.journal, &format!("{name}: {}, attempt {attempt}", err.0));
                         tokio::time::sleep(interval).await;
                     }
                 }
@@ -851,26 +830,13 @@ async fn fail(
     if !changed_something {
         transition(journal, RunState::Failed, Some(reason.clone()))?;
         let mut r = journal.lock().unwrap_or_else(|p| p.into_inner());
-        r.finish(
-            RunOutcome::Failed,
-            crate::error::exit::UNEXPECTED,
-            Some(reason.clone()),
-        )?;
+        r.finish(RunOutcome::Failed, crate::error::exit::UNEXPECTED, Some(reason.clone()))?;
         drop(r);
         return Err(err);
     }
     if no_rollback {
         transition(journal, RunState::Failed, Some(reason.clone()))?;
-        notify(
-            journal,
-            session,
-            deployment,
-            run,
-            "needs_attention",
-            &reason,
-            clock,
-        )
-        .await;
+        notify(journal, session, deployment, run, "needs_attention", &reason, clock).await;
         let mut r = journal.lock().unwrap_or_else(|p| p.into_inner());
         r.finish(
             RunOutcome::NeedsAttention,
@@ -882,9 +848,7 @@ async fn fail(
             run: Some(run.clone()),
             outcome: RunOutcome::NeedsAttention,
             exit_code: crate::error::exit::NEEDS_ATTENTION,
-            message: format!(
-                "failed in {state}: {reason}; nothing was rolled back (--no-rollback)"
-            ),
+            message: format!("failed in {state}: {reason}; nothing was rolled back (--no-rollback)"),
             urls,
             changes: Vec::new(),
             next: vec![resume, rollback],
@@ -903,23 +867,11 @@ async fn fail(
     };
     let (all_done, summary) = match outcome {
         Ok(o) => (o.complete(), o.summary()),
-        Err(e) => (
-            false,
-            format!("rollback failed: {}", scrub(journal, &error_text(&e))),
-        ),
+        Err(e) => (false, format!("rollback failed: {}", scrub(journal, &error_text(&e)))),
     };
     if all_done {
         transition(journal, RunState::RolledBack, None)?;
-        notify(
-            journal,
-            session,
-            deployment,
-            run,
-            "rolled_back",
-            &reason,
-            clock,
-        )
-        .await;
+        notify(journal, session, deployment, run, "rolled_back", &reason, clock).await;
         let mut r = journal.lock().unwrap_or_else(|p| p.into_inner());
         r.finish(
             RunOutcome::RolledBack,
@@ -938,16 +890,7 @@ async fn fail(
         })
     } else {
         transition(journal, RunState::Failed, Some(reason.clone()))?;
-        notify(
-            journal,
-            session,
-            deployment,
-            run,
-            "needs_attention",
-            &reason,
-            clock,
-        )
-        .await;
+        notify(journal, session, deployment, run, "needs_attention", &reason, clock).await;
         let mut r = journal.lock().unwrap_or_else(|p| p.into_inner());
         r.finish(
             RunOutcome::NeedsAttention,

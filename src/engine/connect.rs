@@ -92,10 +92,7 @@ impl Env {
 
     /// A plain variable from the environment only.
     pub fn var(&self, name: &str) -> Option<&str> {
-        self.vars
-            .get(name)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
+        self.vars.get(name).map(String::as_str).filter(|v| !v.is_empty())
     }
 
     fn require(&self, name: &str, why: &str) -> Result<SecretValue, EngineError> {
@@ -203,12 +200,11 @@ pub async fn endpoints(
         Target::Sandbox { data, faults } => {
             let mut config = crate::sandbox::SandboxConfig::new(data.clone());
             if let Some(f) = faults {
-                config.faults = crate::sandbox::FaultConfig::from_env_str(f).map_err(|e| {
-                    EngineError::Config {
+                config.faults =
+                    crate::sandbox::FaultConfig::from_env_str(f).map_err(|e| EngineError::Config {
                         message: format!("FABRIK_SANDBOX_FAULTS: {e}"),
                         hint: Some("e.g. latency_ms=100,error_rate=0.3,seed=7".to_owned()),
-                    }
-                })?;
+                    })?;
             }
             let handle = crate::sandbox::start(config).await?;
             let resolve_url = format!("{}/_sandbox/resolve", handle.api_url);
@@ -231,10 +227,7 @@ pub async fn endpoints(
         }
         Target::Real => {
             let coolify_url = env
-                .require(
-                    "COOLIFY_URL",
-                    "the Coolify instance, e.g. https://coolify.example.com",
-                )?
+                .require("COOLIFY_URL", "the Coolify instance, e.g. https://coolify.example.com")?
                 .expose()
                 .to_owned();
             let coolify_token = env.require("COOLIFY_TOKEN", "a Coolify API token")?;
@@ -253,12 +246,9 @@ pub async fn endpoints(
             let (kuma_url, kuma_username, kuma_password) = if needs_monitors {
                 (
                     Some(
-                        env.require(
-                            "UPTIME_KUMA_URL",
-                            "the Uptime Kuma instance, for the spec's monitors",
-                        )?
-                        .expose()
-                        .to_owned(),
+                        env.require("UPTIME_KUMA_URL", "the Uptime Kuma instance, for the spec's monitors")?
+                            .expose()
+                            .to_owned(),
                     ),
                     Some(
                         env.require("UPTIME_KUMA_USERNAME", "the Uptime Kuma user")?
@@ -270,8 +260,7 @@ pub async fn endpoints(
             } else {
                 (
                     env.get("UPTIME_KUMA_URL").map(|v| v.expose().to_owned()),
-                    env.get("UPTIME_KUMA_USERNAME")
-                        .map(|v| v.expose().to_owned()),
+                    env.get("UPTIME_KUMA_USERNAME").map(|v| v.expose().to_owned()),
                     env.get("UPTIME_KUMA_PASSWORD"),
                 )
             };
@@ -305,8 +294,8 @@ async fn sandbox_routing(url: &str) -> Result<(Routing, Option<String>), EngineE
         hint: Some("point it at a running `fabrik sandbox serve`".to_owned()),
     };
     let info_url = format!("{}/_sandbox/info", url.trim_end_matches('/'));
-    let probe =
-        Verifier::new(Routing::System, None, Duration::from_secs(10)).map_err(|e| bad(e.0))?;
+    let probe = Verifier::new(Routing::System, None, Duration::from_secs(10))
+        .map_err(|e| bad(e.0))?;
     let (ev, body) = probe.get(&info_url).await.map_err(|e| bad(e.0))?;
     if ev.status != 200 {
         return Err(bad(format!("{info_url} answered {}", ev.status)));
@@ -348,8 +337,7 @@ pub fn session(
         )
         .map_err(|e| provider("coolify", e))?,
     );
-    let dns: Option<Arc<dyn crate::provider::Dns>> = match (&spec.dns, &endpoints.cloudflare_token)
-    {
+    let dns: Option<Arc<dyn crate::provider::Dns>> = match (&spec.dns, &endpoints.cloudflare_token) {
         (Some(_), Some(token)) => Some(Arc::new(
             CloudflareClient::new(
                 CloudflareConfig {
@@ -389,35 +377,18 @@ pub fn session(
         // A webhook URL often embeds a token (Slack): never show it.
         scrubber.add(&url);
         let secret = match &w.signing_secret {
-            Some(name) => {
-                Some(
-                    secrets
-                        .value(name)
-                        .cloned()
-                        .ok_or_else(|| EngineError::Config {
-                            message: format!(
-                                "webhook {}: signing secret {name} is not resolved",
-                                w.name
-                            ),
-                            hint: None,
-                        })?,
-                )
-            }
+            Some(name) => Some(secrets.value(name).cloned().ok_or_else(|| EngineError::Config {
+                message: format!("webhook {}: signing secret {name} is not resolved", w.name),
+                hint: None,
+            })?),
             None => None,
         };
         let format = match w.format {
             model::WebhookFormat::Json => WebhookFormat::Generic,
             model::WebhookFormat::Slack => WebhookFormat::Slack,
         };
-        let notifier = WebhookNotifier::new(
-            WebhookConfig {
-                url,
-                format,
-                secret,
-            },
-            http(),
-        )
-        .map_err(|e| provider("webhooks", e))?;
+        let notifier = WebhookNotifier::new(WebhookConfig { url, format, secret }, http())
+            .map_err(|e| provider("webhooks", e))?;
         notifiers.push(NotifierEntry {
             name: w.name.clone(),
             events: w

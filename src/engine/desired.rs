@@ -191,11 +191,7 @@ pub struct DesiredError {
 
 impl World {
     /// Maps a validated spec.
-    pub fn from_spec(
-        spec: &Spec,
-        secrets: &ResolvedSecrets,
-        digests: DesiredState,
-    ) -> Result<Self, DesiredError> {
+    pub fn from_spec(spec: &Spec, secrets: &ResolvedSecrets, digests: DesiredState) -> Result<Self, DesiredError> {
         let deployment = spec.name.clone();
         let (app, app_state) = app(spec, secrets)?;
         let mut records = Vec::new();
@@ -236,8 +232,7 @@ impl World {
                 };
                 let name = format!("{}/{}", spec.name, m.name);
                 let interval = secs(m.interval);
-                let notifications: Vec<u64> =
-                    m.notifications.iter().map(|n| u64::from(*n)).collect();
+                let notifications: Vec<u64> = m.notifications.iter().map(|n| u64::from(*n)).collect();
                 MonitorWant {
                     key: ResourceKey::new(m.key()),
                     desired: MonitorDesired {
@@ -599,14 +594,11 @@ pub fn app_from_state(
             source,
             domains: state.domains.clone(),
             ports: state.ports.clone(),
-            health: state
-                .health
-                .as_ref()
-                .map(|(path, port, interval)| HealthCheck {
-                    path: path.clone(),
-                    port: *port,
-                    interval: *interval,
-                }),
+            health: state.health.as_ref().map(|(path, port, interval)| HealthCheck {
+                path: path.clone(),
+                port: *port,
+                interval: *interval,
+            }),
             env,
         },
         drifted,
@@ -649,10 +641,7 @@ mod tests {
     #[test]
     fn images_split_into_name_and_tag() {
         assert_eq!(split_image("nginx"), ("nginx".into(), None));
-        assert_eq!(
-            split_image("nginx:1.27"),
-            ("nginx".into(), Some("1.27".into()))
-        );
+        assert_eq!(split_image("nginx:1.27"), ("nginx".into(), Some("1.27".into())));
         assert_eq!(
             split_image("ghcr.io:443/acme/web:v2"),
             ("ghcr.io:443/acme/web".into(), Some("v2".into()))

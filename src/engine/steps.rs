@@ -109,9 +109,7 @@ impl Ctx<'_> {
             .as_deref()
             .ok_or_else(|| EngineError::Config {
                 message: "no Uptime Kuma credentials for the spec's monitors".to_owned(),
-                hint: Some(
-                    "set UPTIME_KUMA_URL, UPTIME_KUMA_USERNAME and UPTIME_KUMA_PASSWORD".to_owned(),
-                ),
+                hint: Some("set UPTIME_KUMA_URL, UPTIME_KUMA_USERNAME and UPTIME_KUMA_PASSWORD".to_owned()),
             })
     }
 
@@ -175,15 +173,7 @@ pub async fn dns_create(ctx: &Ctx<'_>, want: &RecordWant, hash: Digest) -> Resul
     let kind = ResourceKind::DnsRecord;
     let state = serde_json::to_value(&want.state).ok();
     let mark = ctx.mark();
-    ctx.intent(
-        &want.key,
-        kind,
-        Action::Create,
-        None,
-        state,
-        Some(hash),
-        Some(mark.clone()),
-    )?;
+    ctx.intent(&want.key, kind, Action::Create, None, state, Some(hash), Some(mark.clone()))?;
     let dns = ctx.dns()?;
     let zone = ctx.zone()?;
     for attempt in 0..2 {
@@ -193,10 +183,7 @@ pub async fn dns_create(ctx: &Ctx<'_>, want: &RecordWant, hash: Digest) -> Resul
                 return ctx.created(&want.key, kind, remote.id, Some(hash), false);
             }
             Err(e) if e.outcome_unknown() => {
-                note(
-                    ctx.journal,
-                    &format!("{}: outcome unknown, looking it up", want.key),
-                );
+                note(ctx.journal, &format!("{}: outcome unknown, looking it up", want.key));
                 if let Some(found) = find_record(ctx, &want.desired, &mark).await? {
                     return ctx.created(&want.key, kind, found, Some(hash), true);
                 }
@@ -241,20 +228,8 @@ pub async fn dns_update(
 ) -> Result<(), EngineError> {
     let kind = ResourceKind::DnsRecord;
     let state = serde_json::to_value(&want.state).ok();
-    let action = if restore {
-        Action::Restore
-    } else {
-        Action::Update
-    };
-    ctx.intent(
-        &want.key,
-        kind,
-        action,
-        Some(remote_id.to_owned()),
-        state,
-        Some(hash),
-        None,
-    )?;
+    let action = if restore { Action::Restore } else { Action::Update };
+    ctx.intent(&want.key, kind, action, Some(remote_id.to_owned()), state, Some(hash), None)?;
     let dns = ctx.dns()?;
     let zone = ctx.zone()?;
     let listed = dns
@@ -276,10 +251,7 @@ pub async fn dns_update(
         return dns_create(ctx, want, hash).await;
     };
     let owner = remote.mark.clone().unwrap_or_else(|| ctx.mark());
-    match dns
-        .update_record(zone, &remote, &want.desired, &owner)
-        .await
-    {
+    match dns.update_record(zone, &remote, &want.desired, &owner).await {
         Ok(r) => {
             failpoint::effect_done();
             record(
@@ -403,15 +375,7 @@ pub async fn app_create(
     let key = app_key();
     let kind = ResourceKind::Application;
     let mark = ctx.mark();
-    ctx.intent(
-        &key,
-        kind,
-        Action::Create,
-        None,
-        Some(state.clone()),
-        Some(hash),
-        Some(mark.clone()),
-    )?;
+    ctx.intent(&key, kind, Action::Create, None, Some(state.clone()), Some(hash), Some(mark.clone()))?;
     let host = &ctx.session.providers.app;
     let mut app = None;
     for attempt in 0..2 {
@@ -423,10 +387,7 @@ pub async fn app_create(
                 break;
             }
             Err(e) if e.outcome_unknown() => {
-                note(
-                    ctx.journal,
-                    "application create: outcome unknown, looking it up",
-                );
+                note(ctx.journal, "application create: outcome unknown, looking it up");
                 if let Some(found) = find_app(ctx, desired, None).await?
                     && found.mark.as_ref() == Some(&mark)
                 {
@@ -464,13 +425,7 @@ async fn reconcile_env(
     }
     let key = app_key();
     ctx.check_interrupt()?;
-    match ctx
-        .session
-        .providers
-        .app
-        .reconcile_env(app, &desired.env)
-        .await
-    {
+    match ctx.session.providers.app.reconcile_env(app, &desired.env).await {
         Ok(diff) => {
             if diff.changed() {
                 failpoint::effect_done();
@@ -478,18 +433,9 @@ async fn reconcile_env(
             Ok(diff.changed())
         }
         Err(e) => {
-            ctx.failed(
-                &key,
-                ResourceKind::Application,
-                Action::Update,
-                &e,
-                e.outcome_unknown(),
-            )?;
+            ctx.failed(&key, ResourceKind::Application, Action::Update, &e, e.outcome_unknown())?;
             let _ = hash;
-            Err(EngineError::provider(
-                "setting the application's env vars",
-                e,
-            ))
+            Err(EngineError::provider("setting the application's env vars", e))
         }
     }
 }
@@ -506,20 +452,8 @@ pub async fn app_update(
 ) -> Result<(RemoteApp, bool), EngineError> {
     let key = app_key();
     let kind = ResourceKind::Application;
-    let action = if restore {
-        Action::Restore
-    } else {
-        Action::Update
-    };
-    ctx.intent(
-        &key,
-        kind,
-        action,
-        Some(remote_id.to_owned()),
-        Some(state.clone()),
-        Some(hash),
-        None,
-    )?;
+    let action = if restore { Action::Restore } else { Action::Update };
+    ctx.intent(&key, kind, action, Some(remote_id.to_owned()), Some(state.clone()), Some(hash), None)?;
     let Some(app) = find_app(ctx, desired, Some(remote_id)).await? else {
         record(
             ctx.journal,
@@ -592,10 +526,7 @@ pub async fn app_deploy(
                 break;
             }
             Err(e) if e.outcome_unknown() => {
-                note(
-                    ctx.journal,
-                    "deploy: outcome unknown, looking for the deployment",
-                );
+                note(ctx.journal, "deploy: outcome unknown, looking for the deployment");
                 let active = host
                     .active_deployment(app)
                     .await
@@ -749,13 +680,7 @@ pub async fn app_delete(
         timeout: Duration::from_secs(300),
         poll_interval: ctx.session.timing.poll,
     };
-    match ctx
-        .session
-        .providers
-        .app
-        .delete_app(app_kind, &id, Some(wait))
-        .await
-    {
+    match ctx.session.providers.app.delete_app(app_kind, &id, Some(wait)).await {
         Ok(outcome) => {
             failpoint::effect_done();
             record(
@@ -803,15 +728,7 @@ pub async fn monitor_create(
     let kind = ResourceKind::Monitor;
     let mark = ctx.mark();
     let state = serde_json::to_value(&want.state).ok();
-    ctx.intent(
-        &want.key,
-        kind,
-        Action::Create,
-        None,
-        state,
-        Some(hash),
-        Some(mark.clone()),
-    )?;
+    ctx.intent(&want.key, kind, Action::Create, None, state, Some(hash), Some(mark.clone()))?;
     let monitors = ctx.monitors()?;
     for attempt in 0..2 {
         match monitors.create(&want.desired, &mark).await {
@@ -846,21 +763,9 @@ pub async fn monitor_update(
     restore: bool,
 ) -> Result<(), EngineError> {
     let kind = ResourceKind::Monitor;
-    let action = if restore {
-        Action::Restore
-    } else {
-        Action::Update
-    };
+    let action = if restore { Action::Restore } else { Action::Update };
     let state = serde_json::to_value(&want.state).ok();
-    ctx.intent(
-        &want.key,
-        kind,
-        action,
-        Some(remote_id.to_owned()),
-        state,
-        Some(hash),
-        None,
-    )?;
+    ctx.intent(&want.key, kind, action, Some(remote_id.to_owned()), state, Some(hash), None)?;
     let id: u64 = remote_id.parse().unwrap_or(0);
     match ctx.monitors()?.update(id, &want.desired).await {
         Ok(()) => {

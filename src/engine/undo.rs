@@ -365,10 +365,12 @@ pub async fn observe(
                     }
                 }
             }
-            ResourceKind::Application => match steps::find_app(ctx, &world.app, Some(id)).await? {
-                None => Observed::Missing,
-                Some(_) => Observed::InSync,
-            },
+            ResourceKind::Application => {
+                match steps::find_app(ctx, &world.app, Some(id)).await? {
+                    None => Observed::Missing,
+                    Some(_) => Observed::InSync,
+                }
+            }
             ResourceKind::Monitor => {
                 let Some(m) = &ctx.session.providers.monitors else {
                     continue;
