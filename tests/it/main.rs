@@ -9,6 +9,7 @@
 )]
 
 mod journal;
+mod postgres;
 mod props;
 mod provider;
 mod sandbox;
