@@ -52,7 +52,7 @@ fn run_request(
     let _guard = rt.enter();
     Ok(Request {
         store: open_store(cli)?,
-        state_path: state_path(cli),
+        state: super::state_location(cli)?,
         target: target(cli, sandbox)?,
         env_vars: std::env::vars().collect(),
         clock: wall_clock(),
@@ -85,7 +85,7 @@ pub fn rollback(
     out: &mut Output,
 ) -> Result<i32, Error> {
     let store = super::open_existing(cli)?;
-    let preview = lifecycle::rollback_preview(&store, target_arg).map_err(engine)?;
+    let preview = lifecycle::rollback_preview(store.as_ref(), target_arg).map_err(engine)?;
     if dry_run || !out.is_json() {
         if out.is_json() {
             out.json(&json!({ "kind": "rollback_plan", "plan": preview }))?;

@@ -3,7 +3,6 @@
 //! fails.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -31,8 +30,8 @@ use crate::store::EventStore;
 pub struct ApplyRequest {
     /// The journal.
     pub store: Arc<dyn EventStore>,
-    /// Where the journal lives (locks sit beside it).
-    pub state_path: PathBuf,
+    /// Where the journal lives (and so where its locks are).
+    pub state: crate::store::StateLocation,
     /// The validated spec.
     pub loaded: Loaded,
     /// Real services or the sandbox.
@@ -81,13 +80,13 @@ pub(crate) fn holder(run: &RunId, command: &str, clock: &Clock) -> LockHolder {
 
 /// Takes the deployment's lock (waiting up to `wait`).
 pub(crate) fn take_lock(
-    state_path: &std::path::Path,
+    state: &crate::store::StateLocation,
     deployment: &DeploymentId,
     holder: LockHolder,
     wait: Option<Duration>,
-) -> Result<crate::lock::LockGuard, EngineError> {
-    let dir = crate::lock::lock_dir(state_path);
-    let f = || crate::lock::acquire(&dir, deployment, holder, wait);
+) -> Result<crate::lock::HeldLock, EngineError> {
+    let space = crate::lock::LockSpace::for_state(state);
+    let f = || space.acquire(deployment, holder, wait);
     let guard = match tokio::runtime::Handle::try_current() {
         Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
             tokio::task::block_in_place(f)
@@ -154,7 +153,7 @@ fn policies_map(world: &World) -> BTreeMap<String, Policy> {
 pub async fn apply(req: ApplyRequest) -> Result<Report, EngineError> {
     let ApplyRequest {
         store,
-        state_path,
+        state,
         loaded,
         target,
         env,
@@ -173,7 +172,7 @@ pub async fn apply(req: ApplyRequest) -> Result<Report, EngineError> {
     let world = World::from_spec(spec, &secrets, digests)?;
     let run = RunId::generate();
     let me = holder(&run, "apply", &clock);
-    let guard = take_lock(&state_path, &deployment, me.clone(), lock_wait)?;
+    let guard = take_lock(&state, &deployment, me.clone(), lock_wait)?;
     refuse_open_run(store.as_ref(), &deployment)?;
     let urls: Vec<String> = world.app.domains.clone();
 

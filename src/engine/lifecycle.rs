@@ -3,7 +3,7 @@
 //! driven by the journal.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -34,8 +34,8 @@ use crate::store::EventStore;
 pub struct Request {
     /// The journal.
     pub store: Arc<dyn EventStore>,
-    /// Where it lives (locks sit beside it).
-    pub state_path: PathBuf,
+    /// Where it lives (and so where its locks are).
+    pub state: crate::store::StateLocation,
     /// Real services or the sandbox.
     pub target: Target,
     /// The process environment.
@@ -158,10 +158,10 @@ fn start_run(
     verb: &str,
     spec_path: Option<&Path>,
     options: RunOptions,
-) -> Result<(Journal, crate::lock::LockGuard, RunId), EngineError> {
+) -> Result<(Journal, crate::lock::HeldLock, RunId), EngineError> {
     let run = RunId::generate();
     let me = holder(&run, verb, &req.clock);
-    let guard = take_lock(&req.state_path, deployment, me.clone(), req.lock_wait)?;
+    let guard = take_lock(&req.state, deployment, me.clone(), req.lock_wait)?;
     refuse_open_run(req.store.as_ref(), deployment)?;
     let observer = std::mem::replace(&mut req.observer, Box::new(super::recorder::Quiet));
     let recorder = Recorder::start(
@@ -186,7 +186,7 @@ fn start_run(
     Ok((journal, guard, run))
 }
 
-fn release(journal: &Journal, guard: crate::lock::LockGuard) -> Result<(), EngineError> {
+fn release(journal: &Journal, guard: crate::lock::HeldLock) -> Result<(), EngineError> {
     let run = run_of(journal).0;
     record(journal, Event::LockReleased(LockReleased { run }))?;
     guard.release();
@@ -696,7 +696,7 @@ pub async fn resume(mut req: Request, target: &str) -> Result<Report, EngineErro
         });
     }
     let me = holder(&run.run, "resume", &req.clock);
-    let guard = take_lock(&req.state_path, &deployment, me.clone(), req.lock_wait)?;
+    let guard = take_lock(&req.state, &deployment, me.clone(), req.lock_wait)?;
     let observer = std::mem::replace(&mut req.observer, Box::new(super::recorder::Quiet));
     let recorder = Recorder::resume(req.store.clone(), run.clone(), req.clock.clone(), observer)?;
     let journal: Journal = Arc::new(Mutex::new(recorder));
