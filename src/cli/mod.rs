@@ -187,6 +187,10 @@ pub struct ApplyArgs {
     /// Also check the remote side for drift and repair it.
     #[arg(long)]
     pub refresh: bool,
+    /// Attempts per provider call, the first included (1 to 10); overrides
+    /// the spec's `retry.attempts` for this run.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=10))]
+    pub retries: Option<u8>,
 }
 
 /// `journal` subcommands.

@@ -43,6 +43,9 @@ pub struct ApplyRequest {
     pub no_rollback: bool,
     /// `--refresh`.
     pub refresh: bool,
+    /// `--retries`: attempts per provider call, instead of the spec's
+    /// `retry.attempts`.
+    pub retries: Option<u8>,
     /// `--lock-timeout`.
     pub lock_wait: Option<Duration>,
     /// The clock.
@@ -160,11 +163,17 @@ pub async fn apply(req: ApplyRequest) -> Result<Report, EngineError> {
         env,
         no_rollback,
         refresh,
+        retries,
         lock_wait,
         clock,
         interrupt,
         observer,
     } = req;
+    let mut loaded = loaded;
+    if let Some(n) = retries {
+        // Not part of the desired state: the hash and the plan ignore it.
+        loaded.spec.retry.attempts = n;
+    }
     let spec = &loaded.spec;
     let deployment = spec.name.clone();
     let secrets = resolve_secrets(&loaded, &env)?;
