@@ -70,7 +70,8 @@ pub enum Command {
     Resume {
         /// A run id, or a deployment name (its interrupted run).
         target: String,
-        /// Use the built-in simulator instead of the real services.
+        /// Use the built-in simulator instead of the real services (implied
+        /// when the run was made against it).
         #[arg(long)]
         sandbox: bool,
     },
@@ -84,7 +85,8 @@ pub enum Command {
         /// Do not ask for confirmation.
         #[arg(long)]
         yes: bool,
-        /// Use the built-in simulator instead of the real services.
+        /// Use the built-in simulator instead of the real services (implied
+        /// when the run was made against it).
         #[arg(long)]
         sandbox: bool,
     },
@@ -95,7 +97,8 @@ pub enum Command {
         /// Do not ask for confirmation.
         #[arg(long)]
         yes: bool,
-        /// Use the built-in simulator instead of the real services.
+        /// Use the built-in simulator instead of the real services (implied
+        /// when the run was made against it).
         #[arg(long)]
         sandbox: bool,
     },
