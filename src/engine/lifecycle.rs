@@ -1179,8 +1179,18 @@ pub async fn gc(
             deleted: false,
         };
         if delete {
+            // Coolify deletes in the background: wait until it is gone, as
+            // destroy does, so that "deleted" is true when it is printed.
+            let wait = crate::provider::WaitOptions {
+                timeout: Duration::from_secs(300),
+                poll_interval: if sandbox.is_some() {
+                    Duration::from_millis(100)
+                } else {
+                    Duration::from_secs(3)
+                },
+            };
             coolify
-                .delete_app(a.kind, &a.uuid, None)
+                .delete_app(a.kind, &a.uuid, Some(wait))
                 .await
                 .map_err(|e| EngineError::provider(format!("deleting {}", a.uuid), e))?;
             o.deleted = true;
