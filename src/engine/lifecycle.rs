@@ -631,8 +631,111 @@ async fn destroy_all(ctx: &Ctx<'_>, world: &World) -> Result<Vec<ResourceKey>, E
 
 // ------------------------------------------------------------------ resume
 
-/// `fabrik resume RUN|DEPLOYMENT`: finishes an interrupted run.
+/// An apply run that failed with `--no-rollback`, named by `target` (its
+/// id, or its deployment's name when it is the latest run), and the
+/// deployment's latest run.
+fn failed_without_rollback(
+    store: &dyn EventStore,
+    target: &str,
+) -> Result<Option<(RunView, RunView)>, EngineError> {
+    let run = if RunId::looks_like(target) {
+        let Ok(id) = target.parse::<RunId>() else {
+            return Ok(None);
+        };
+        store.run(&id).map_err(store_err)?
+    } else {
+        match DeploymentId::new(target) {
+            Ok(d) => store.runs(&d).map_err(store_err)?.pop(),
+            Err(_) => None,
+        }
+    };
+    let Some(run) = run.filter(|r| {
+        r.command == RunCommand::Apply && r.state == RunState::Failed && r.options.no_rollback
+    }) else {
+        return Ok(None);
+    };
+    let latest = store
+        .runs(&run.deployment)
+        .map_err(store_err)?
+        .pop()
+        .unwrap_or_else(|| run.clone());
+    Ok(Some((run, latest)))
+}
+
+/// `fabrik resume` of a run that failed with `--no-rollback` (which prints
+/// this command): nothing was undone, so finishing the job is applying the
+/// same spec again. The failed run cannot leave FAILED, so a new apply run
+/// does it; planned from the journal, it keeps what the failed run created
+/// and makes the rest.
+async fn resume_failed(
+    req: Request,
+    failed: RunView,
+    latest: RunView,
+) -> Result<Report, EngineError> {
+    if latest.run != failed.run {
+        return Ok(Report {
+            deployment: failed.deployment.clone(),
+            run: Some(latest.run.clone()),
+            outcome: latest.outcome.unwrap_or(RunOutcome::NoChanges),
+            exit_code: 0,
+            message: format!(
+                "nothing to resume: run {} was followed by run {} ({})",
+                failed.run,
+                latest.run,
+                latest
+                    .outcome
+                    .map_or_else(|| latest.state.to_string(), |o| o.to_string())
+            ),
+            urls: Vec::new(),
+            changes: Vec::new(),
+            next: Vec::new(),
+        });
+    }
+    let loaded = spec_of(&failed)?;
+    let env = Env::load(req.env_vars.iter().cloned(), &loaded.default_dotenv())?;
+    let secrets = resolve_secrets(&loaded, &env)?;
+    let digests = crate::spec::hash::desired_state(&loaded.spec, &secrets);
+    if failed.spec_hash.is_some_and(|h| h != digests.total) {
+        return Err(EngineError::Config {
+            message: format!(
+                "the spec (or a secret) changed since run {} started, so resuming it would not finish what it planned",
+                failed.run
+            ),
+            hint: Some(format!(
+                "apply the new spec with `fabrik apply {}`, or undo the run with `fabrik rollback {}`",
+                loaded.path.display(),
+                failed.run
+            )),
+        });
+    }
+    let mut report = super::apply::apply(super::apply::ApplyRequest {
+        store: req.store,
+        state_path: req.state_path,
+        loaded,
+        target: req.target,
+        env,
+        no_rollback: failed.options.no_rollback,
+        refresh: failed.options.refresh,
+        retries: None,
+        lock_wait: req.lock_wait,
+        clock: req.clock,
+        interrupt: req.interrupt,
+        observer: req.observer,
+    })
+    .await?;
+    report.message = format!(
+        "{} (finishing run {}, which failed with --no-rollback)",
+        report.message, failed.run
+    );
+    Ok(report)
+}
+
+/// `fabrik resume RUN|DEPLOYMENT`: finishes an interrupted run (or one that
+/// failed with `--no-rollback`).
 pub async fn resume(mut req: Request, target: &str) -> Result<Report, EngineError> {
+    if let Some((failed, latest)) = failed_without_rollback(req.store.as_ref(), target)? {
+        return resume_failed(req, failed, latest).await;
+    }
     if !RunId::looks_like(target)
         && let Ok(d) = DeploymentId::new(target)
         && let Some(v) = req.store.deployment(&d).map_err(store_err)?
