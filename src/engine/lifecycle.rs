@@ -249,8 +249,8 @@ pub fn rollback_preview(
     let run = find_run(
         store,
         target,
-        |r| r.state == RunState::Failed && r.command != RunCommand::Destroy,
-        "failed run to roll back",
+        |r| (r.state == RunState::Failed || r.is_open()) && r.command != RunCommand::Destroy,
+        "failed or interrupted run to roll back",
     )?;
     let view = view(store, &run.deployment)?;
     let steps = pending_steps(&view, &run);
@@ -301,6 +301,9 @@ pub async fn rollback(mut req: Request, target: &str) -> Result<Report, EngineEr
             hint: None,
         })?;
     let deployment = preview.deployment.clone();
+    if failed.is_open() {
+        return rollback_open(req, failed).await;
+    }
     if preview.steps.is_empty() {
         return Ok(Report {
             deployment,
@@ -426,6 +429,108 @@ pub async fn rollback(mut req: Request, target: &str) -> Result<Report, EngineEr
     };
     release(&journal, guard)?;
     Ok(report)
+}
+
+/// `fabrik rollback` of a run that never finished (interrupted by Ctrl-C,
+/// or its process died), which Fabrik names after an interruption: the run
+/// itself is taken over and undone (manual steps included: a person
+/// asked), so it ends ROLLED_BACK, or FAILED when something is left.
+async fn rollback_open(mut req: Request, run: RunView) -> Result<Report, EngineError> {
+    if run.command == RunCommand::Destroy {
+        return Err(EngineError::Config {
+            message: format!("run {} is an unfinished destroy", run.run),
+            hint: Some(format!("finish it with `fabrik resume {}`", run.run)),
+        });
+    }
+    let deployment = run.deployment.clone();
+    let prepared = prepare(spec_of(&run)?, &req.env_vars)?;
+    let me = holder(&run.run, "rollback", &req.clock);
+    let guard = take_lock(&req.state_path, &deployment, me.clone(), req.lock_wait)?;
+    let observer = std::mem::replace(&mut req.observer, Box::new(super::recorder::Quiet));
+    let recorder = Recorder::resume(req.store.clone(), run.clone(), req.clock.clone(), observer)?;
+    let journal: Journal = Arc::new(Mutex::new(recorder));
+    record(
+        &journal,
+        Event::RunResumed(RunResumed {
+            pid: me.pid,
+            host: me.host.clone(),
+            user: me.user.clone(),
+        }),
+    )?;
+    record(&journal, Event::LockAcquired(LockAcquired { holder: me }))?;
+    let id = run.run.clone();
+    if !run_of(&journal).1.can_go_to(RunState::RollingBack)
+        && run_of(&journal).1 != RunState::RollingBack
+    {
+        // Stopped while validating: nothing was changed.
+        let message = "interrupted before changing anything; nothing to roll back";
+        finish(
+            &journal,
+            Some(RunState::Failed),
+            RunOutcome::Failed,
+            0,
+            message,
+        )?;
+        release(&journal, guard)?;
+        return Ok(report(
+            &deployment,
+            &id,
+            RunOutcome::Failed,
+            0,
+            format!("run {id} {message}"),
+            Vec::new(),
+            Vec::new(),
+        ));
+    }
+    let result = async {
+        let connected = connect(&journal, &prepared, &req.target).await?;
+        advance(&journal, RunState::RollingBack)?;
+        let ctx = connected.ctx(&journal, &deployment, &id, &req.interrupt);
+        reconcile(&ctx, &prepared.world).await?;
+        super::undo::roll_back_run(&ctx, Some(&prepared.secrets), &id, true).await
+    }
+    .await;
+    let out = match result {
+        Ok(out) if out.complete() => {
+            finish(
+                &journal,
+                Some(RunState::RolledBack),
+                RunOutcome::RolledBack,
+                0,
+                &out.summary(),
+            )?;
+            report(
+                &deployment,
+                &id,
+                RunOutcome::RolledBack,
+                0,
+                format!("rolled back run {id}: {}", out.summary()),
+                Vec::new(),
+                Vec::new(),
+            )
+        }
+        Ok(out) => {
+            finish(
+                &journal,
+                Some(RunState::Failed),
+                RunOutcome::NeedsAttention,
+                crate::error::exit::NEEDS_ATTENTION,
+                &out.summary(),
+            )?;
+            report(
+                &deployment,
+                &id,
+                RunOutcome::NeedsAttention,
+                crate::error::exit::NEEDS_ATTENTION,
+                format!("rollback of run {id} incomplete: {}", out.summary()),
+                Vec::new(),
+                vec![format!("fabrik rollback {id}")],
+            )
+        }
+        Err(e) => interrupted_or_failed(&journal, &deployment, &id, e, &req.interrupt, Vec::new())?,
+    };
+    release(&journal, guard)?;
+    Ok(out)
 }
 
 fn interrupted(journal: &Journal, run: &RunId) -> Result<(), EngineError> {
