@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{Policies, Policy, Project, Spec, of_type, shop_resources};
+use super::{Policies, Policy, Project, Ran, Spec, of_type, shop_resources};
 
 /// Where the run fails, and how.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -338,4 +338,78 @@ fn an_application_kept_undeployed_is_deployed_by_the_next_apply() {
     let again = p.apply(None, &[]);
     again.expect(0);
     assert!(again.out.contains("no changes"), "{}", again.out);
+}
+
+/// Ctrl-C during verification stops the run with nothing undone (exit 6,
+/// naming `fabrik resume` and `fabrik rollback`); the printed rollback
+/// takes the interrupted run over and undoes all it created, manual steps
+/// included (a person asked).
+#[test]
+fn the_printed_rollback_undoes_an_interrupted_run() {
+    use std::io::{BufRead as _, BufReader};
+    use std::process::Stdio;
+
+    let spec = Spec::default();
+    let p = Project::new(&spec);
+    let mut child = p
+        .command(Phase::Verifying.faults())
+        .args(["apply", "spec.yaml", "--sandbox"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Verification fails for one second before the run gives up: interrupt
+    // it as soon as it starts.
+    let mut progress = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while progress.read_line(&mut line).unwrap() > 0 && !line.contains("VERIFYING") {
+        line.clear();
+    }
+    assert!(line.contains("VERIFYING"), "the run reached VERIFYING");
+    let pid = child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    let ran = Ran {
+        code: out.status.code().unwrap_or(-1),
+        out: crate::support::stdout(&out),
+        err: String::new(),
+    };
+    ran.expect(6);
+    assert!(
+        ran.out.starts_with("interrupted during VERIFYING"),
+        "{}",
+        ran.out
+    );
+    let run = ran.run_id();
+    assert_eq!(
+        ran.next(),
+        [
+            format!("fabrik resume {run}"),
+            format!("fabrik rollback {run}")
+        ]
+    );
+    let created: BTreeSet<String> = Phase::Verifying
+        .created(&spec)
+        .into_iter()
+        .map(|(_, l, _)| l)
+        .collect();
+    assert_eq!(p.world(), created, "nothing was undone");
+
+    let rolled = p.run_printed(&ran.next()[1], &["--yes"]);
+    rolled.expect(0);
+    assert_eq!(p.world(), BTreeSet::new());
+    let history = p.run(None, &["--output", "json", "history", "shop"]);
+    let h: serde_json::Value = serde_json::from_str(&history.out).unwrap();
+    assert_eq!(
+        h["runs"][0]["state"], "ROLLED_BACK",
+        "the run itself is undone"
+    );
+    p.run_printed(&ran.next()[1], &["--yes"]).expect(0);
+    p.assert_journal_verifies();
 }
