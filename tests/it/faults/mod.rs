@@ -85,6 +85,9 @@ pub struct Spec {
     pub policies: Option<Policies>,
     /// `retry.attempts`.
     pub attempts: u8,
+    /// Whether there is a CNAME `www.example.com` beside the A record (two
+    /// records are created in parallel, so their order varies).
+    pub cname: bool,
 }
 
 impl Default for Spec {
@@ -96,6 +99,7 @@ impl Default for Spec {
             interval: 60,
             policies: None,
             attempts: 3,
+            cname: true,
         }
     }
 }
@@ -133,10 +137,7 @@ dns:
     - type: A
       name: shop.example.com
       content: {address}
-    - type: CNAME
-      name: www.example.com
-      content: shop.example.com
-verify:
+{cname}verify:
   timeout: 1s
   http:
     - url: https://shop.example.com/health
@@ -158,6 +159,11 @@ retry:
             address = self.address,
             interval = self.interval,
             attempts = self.attempts,
+            cname = if self.cname {
+                "    - type: CNAME\n      name: www.example.com\n      content: shop.example.com\n"
+            } else {
+                ""
+            },
         );
         if let Some(p) = self.policies {
             s.push_str(&format!(
@@ -359,18 +365,19 @@ pub fn world(dump: &Value) -> BTreeSet<String> {
 /// The resources of a full `shop` deployment, by kind (`dns`, `app`,
 /// `monitor`) and as [`world`] lines.
 pub fn shop_resources(spec: &Spec) -> Vec<(&'static str, String)> {
-    vec![
-        (
-            "dns",
-            format!("dns A shop.example.com {} shop", spec.address),
-        ),
-        (
+    let mut all = vec![(
+        "dns",
+        format!("dns A shop.example.com {} shop", spec.address),
+    )];
+    if spec.cname {
+        all.push((
             "dns",
             "dns CNAME www.example.com shop.example.com shop".to_owned(),
-        ),
-        ("app", "app shop shop".to_owned()),
-        ("monitor", "monitor shop/shop shop".to_owned()),
-    ]
+        ));
+    }
+    all.push(("app", "app shop shop".to_owned()));
+    all.push(("monitor", "monitor shop/shop shop".to_owned()));
+    all
 }
 
 /// The events of one type.

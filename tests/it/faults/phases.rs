@@ -413,3 +413,25 @@ fn the_printed_rollback_undoes_an_interrupted_run() {
     p.run_printed(&ran.next()[1], &["--yes"]).expect(0);
     p.assert_journal_verifies();
 }
+
+/// What a person sees when a deployment fails with the default policies,
+/// and the plan `--dry-run` shows them.
+#[test]
+fn a_failed_run_reads_like_this() {
+    // One record: two are created in parallel, in no fixed order.
+    let p = Project::new(&Spec {
+        cname: false,
+        ..Spec::default()
+    });
+    let ran = p.apply(Phase::Deploying.faults(), &[]);
+    ran.expect(6);
+    let dry = p.run_printed(&ran.next()[0], &["--dry-run"]);
+    dry.expect(0);
+    let mut settings = crate::support::insta_settings("faults");
+    settings.add_filter(r"\b[0-9a-f]{32}\b", "[ID]");
+    settings.add_filter(r"\b[0-9a-z]{24}\b", "[UUID]");
+    settings.bind(|| {
+        insta::assert_snapshot!("deploy_failed_default_policies", ran.out);
+        insta::assert_snapshot!("rollback_dry_run", dry.out);
+    });
+}
