@@ -42,6 +42,11 @@ fn destroy_leaves_nothing_the_deployment_owns() {
     full.insert(KEEP.to_owned());
     assert_eq!(p.world(), full);
 
+    let refused = p.run(None, &["destroy", "shop", "--sandbox"]);
+    refused.expect(2);
+    assert!(refused.err.contains("--yes"), "{}", refused.err);
+    assert_eq!(p.world(), full, "an unconfirmed destroy changed the world");
+
     let ran = p.run(None, &["destroy", "shop", "--sandbox", "--yes"]);
     ran.expect(0);
     assert!(ran.out.contains("4 resources deleted"), "{}", ran.out);

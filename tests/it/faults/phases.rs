@@ -201,9 +201,18 @@ fn scenario(phase: Phase, policies: Policies, no_rollback: bool) {
     else {
         return;
     };
+    // Without a terminal, nothing happens unless confirmed with --yes.
+    let before = p.dump();
+    let refused = p.run_printed(rollback, &[]);
+    refused.expect(2);
+    assert!(refused.err.contains("--yes"), "{}", refused.err);
+    assert_eq!(
+        p.dump(),
+        before,
+        "an unconfirmed rollback changed the world"
+    );
     // The dry run prints what is left, from the journal alone, and touches
     // nothing.
-    let before = p.dump();
     let dry = p.run_printed(rollback, &["--dry-run"]);
     dry.expect(0);
     let pending: Vec<_> = created.iter().filter(|(k, _, _)| !undone_now(k)).collect();
@@ -219,6 +228,9 @@ fn scenario(phase: Phase, policies: Policies, no_rollback: bool) {
         assert!(dry.out.contains(key), "{key} in the plan: {}", dry.out);
     }
     assert_eq!(p.dump(), before, "--dry-run changed the world");
+    let by_name = p.run(None, &["rollback", "shop", "--dry-run"]);
+    by_name.expect(0);
+    assert_eq!(by_name.out, dry.out, "the deployment's latest failed run");
 
     // The printed command finishes the job: everything this run created
     // is gone except what the policy says never to remove.

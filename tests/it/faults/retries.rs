@@ -131,6 +131,16 @@ fn thirty_percent_transient_errors_on_every_provider() {
         Some(attempts.len() as u64)
     );
 
+    // The credentials passed in the environment appear nowhere.
+    let export = p.run(None, &["journal", "export"]);
+    for (name, value) in sandbox.env() {
+        if name.ends_with("_TOKEN") || name.ends_with("_PASSWORD") {
+            for text in [&export.out, &ran.out, &ran.err] {
+                assert!(!text.contains(&value), "{name} leaked");
+            }
+        }
+    }
+
     let dump = p.dump();
     assert_eq!(
         super::world(&dump),
