@@ -459,9 +459,8 @@ async fn rollback_open(mut req: Request, run: RunView) -> Result<Report, EngineE
     )?;
     record(&journal, Event::LockAcquired(LockAcquired { holder: me }))?;
     let id = run.run.clone();
-    if !run_of(&journal).1.can_go_to(RunState::RollingBack)
-        && run_of(&journal).1 != RunState::RollingBack
-    {
+    let state = run_of(&journal).1;
+    if state != RunState::RollingBack && !state.can_go_to(RunState::RollingBack) {
         // Stopped while validating: nothing was changed.
         let message = "interrupted before changing anything; nothing to roll back";
         finish(
