@@ -110,6 +110,7 @@ pub fn apply(cli: &Cli, args: &ApplyArgs, out: &mut Output) -> Result<i32, Error
             env,
             no_rollback: args.no_rollback,
             refresh: args.refresh,
+            retries: args.retries,
             lock_wait,
             clock: wall_clock(),
             interrupt,

@@ -71,7 +71,8 @@ pub enum Command {
     Resume {
         /// A run id, or a deployment name (its interrupted run).
         target: String,
-        /// Use the built-in simulator instead of the real services.
+        /// Use the built-in simulator instead of the real services (implied
+        /// when the run was made against it).
         #[arg(long)]
         sandbox: bool,
     },
@@ -85,7 +86,8 @@ pub enum Command {
         /// Do not ask for confirmation.
         #[arg(long)]
         yes: bool,
-        /// Use the built-in simulator instead of the real services.
+        /// Use the built-in simulator instead of the real services (implied
+        /// when the run was made against it).
         #[arg(long)]
         sandbox: bool,
     },
@@ -96,7 +98,8 @@ pub enum Command {
         /// Do not ask for confirmation.
         #[arg(long)]
         yes: bool,
-        /// Use the built-in simulator instead of the real services.
+        /// Use the built-in simulator instead of the real services (implied
+        /// when the run was made against it).
         #[arg(long)]
         sandbox: bool,
     },
@@ -188,6 +191,10 @@ pub struct ApplyArgs {
     /// Also check the remote side for drift and repair it.
     #[arg(long)]
     pub refresh: bool,
+    /// Attempts per provider call, the first included (1 to 10); overrides
+    /// the spec's `retry.attempts` for this run.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=10))]
+    pub retries: Option<u8>,
 }
 
 /// `journal` subcommands.

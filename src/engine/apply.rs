@@ -42,6 +42,9 @@ pub struct ApplyRequest {
     pub no_rollback: bool,
     /// `--refresh`.
     pub refresh: bool,
+    /// `--retries`: attempts per provider call, instead of the spec's
+    /// `retry.attempts`.
+    pub retries: Option<u8>,
     /// `--lock-timeout`.
     pub lock_wait: Option<Duration>,
     /// The clock.
@@ -139,6 +142,32 @@ pub fn plan_only(
     ))
 }
 
+/// Whether the last run that changed (or deployed) the application did not
+/// see a deployment of it finish, and the application is still there: the
+/// run failed with `--no-rollback`, or its policy kept the application. It
+/// must be deployed again even when nothing in the spec differs.
+fn undeployed_app(store: &dyn EventStore, deployment: &DeploymentId) -> Result<bool, EngineError> {
+    let lift = super::recorder::RecordError::from;
+    let Some(view) = store.deployment(deployment).map_err(lift)? else {
+        return Ok(false);
+    };
+    let key = ResourceKey::new(APP_KEY);
+    let present = view
+        .resources
+        .get(&key)
+        .is_some_and(|r| r.status == crate::projection::ResourceStatus::Present);
+    if !present {
+        return Ok(false);
+    }
+    let runs = store.runs(deployment).map_err(lift)?;
+    let last = runs
+        .iter()
+        .rev()
+        .find(|r| r.created.contains(&key) || r.updated.contains(&key) || r.deploy.is_some());
+    Ok(last
+        .is_some_and(|r| r.deploy.as_ref().and_then(|d| d.status.as_deref()) != Some("finished")))
+}
+
 fn policies_map(world: &World) -> BTreeMap<String, Policy> {
     [
         ("coolify".to_owned(), world.policies.coolify),
@@ -159,11 +188,17 @@ pub async fn apply(req: ApplyRequest) -> Result<Report, EngineError> {
         env,
         no_rollback,
         refresh,
+        retries,
         lock_wait,
         clock,
         interrupt,
         observer,
     } = req;
+    let mut loaded = loaded;
+    if let Some(n) = retries {
+        // Not part of the desired state: the hash and the plan ignore it.
+        loaded.spec.retry.attempts = n;
+    }
     let spec = &loaded.spec;
     let deployment = spec.name.clone();
     let secrets = resolve_secrets(&loaded, &env)?;
@@ -174,6 +209,7 @@ pub async fn apply(req: ApplyRequest) -> Result<Report, EngineError> {
     let me = holder(&run, "apply", &clock);
     let guard = take_lock(&state, &deployment, me.clone(), lock_wait)?;
     refuse_open_run(store.as_ref(), &deployment)?;
+    let redeploy = undeployed_app(store.as_ref(), &deployment)?;
     let urls: Vec<String> = world.app.domains.clone();
 
     let plan0 = plan_only(store.as_ref(), &world, None)?;
@@ -195,7 +231,7 @@ pub async fn apply(req: ApplyRequest) -> Result<Report, EngineError> {
     };
     // The fast path: nothing differs and nothing needs a provider. The
     // whole run is one atomic append (one fsync).
-    if plan0.no_changes && !refresh {
+    if plan0.no_changes && !refresh && !redeploy {
         let from = |f, t| {
             Event::RunStateChanged(crate::event::RunStateChanged {
                 from: f,
@@ -251,7 +287,7 @@ pub async fn apply(req: ApplyRequest) -> Result<Report, EngineError> {
         Event::LockAcquired(LockAcquired { holder: me.clone() }),
     )?;
     let result = run_apply(
-        &journal, &loaded, &secrets, &world, &target, &env, refresh, &interrupt, &clock,
+        &journal, &loaded, &secrets, &world, &target, &env, refresh, redeploy, &interrupt, &clock,
     )
     .await;
     let report = conclude(
@@ -480,6 +516,7 @@ async fn run_apply(
     target: &Target,
     env: &Env,
     refresh: bool,
+    redeploy: bool,
     interrupt: &Interrupt,
     clock: &Clock,
 ) -> Result<(Connected, Vec<String>), (EngineError, Option<Connected>)> {
@@ -545,7 +582,7 @@ async fn run_apply(
             .filter(|s| s.action != StepAction::Noop)
             .map(|s| format!("{}: {}", s.key, step_word(s.action)))
             .collect();
-        execute(&ctx, world, &plan, spec, false).await?;
+        execute(&ctx, world, &plan, spec, redeploy).await?;
         Ok::<_, EngineError>(changes)
     }
     .await;

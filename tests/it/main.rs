@@ -8,6 +8,7 @@
     missing_docs
 )]
 
+mod faults;
 mod journal;
 mod postgres;
 mod props;
