@@ -8,6 +8,7 @@
     missing_docs
 )]
 
+mod apply;
 mod journal;
 mod props;
 mod provider;
