@@ -73,6 +73,11 @@ fn check_stream(p: &Project, o: &std::process::Output) -> Vec<Value> {
         json!(o.status.code().unwrap()),
         "the last line carries the exit code"
     );
+    if events.is_empty() {
+        // Stopped before a run was journaled.
+        assert!(last.get("error").is_some(), "{text}");
+        return lines;
+    }
     let run = events[0]["run"].as_str().unwrap();
     assert!(events.iter().all(|e| e["run"] == run), "{text}");
     if last["kind"] == "result" {
@@ -200,6 +205,24 @@ fn a_run_stopped_by_its_preflight_ends_with_an_error_line() {
     assert_eq!(finished["payload"]["outcome"], "failed");
     // The error is rendered for people on stderr as well.
     assert!(stderr(&o).contains("error: "), "{}", stderr(&o));
+}
+
+#[test]
+fn an_invalid_spec_is_one_error_line() {
+    let p = Project::example("quickstart", &[("port: 80", "port: 99999")]);
+    let o = apply_json(&p);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    let lines = check_stream(&p, &o);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("not a valid spec"),
+        "{}",
+        lines[0]
+    );
+    assert!(!p.path().join(".fabrik").exists(), "nothing was run");
 }
 
 #[test]
