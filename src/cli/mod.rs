@@ -6,11 +6,13 @@
 mod apply;
 mod history;
 mod journal;
+mod lifecycle;
 mod lock;
 pub mod progress;
 mod replay;
 mod sandbox;
 mod spec;
+mod state;
 mod status;
 
 use std::path::PathBuf;
@@ -127,6 +129,9 @@ pub enum Command {
         /// Delete them.
         #[arg(long)]
         delete: bool,
+        /// Also scan this Cloudflare zone (besides those the journal knows).
+        #[arg(long)]
+        zone: Vec<String>,
         /// Use the built-in simulator instead of the real services.
         #[arg(long)]
         sandbox: bool,
@@ -280,12 +285,27 @@ pub enum StateCommand {
     },
 }
 
-/// Where the journal lives, resolved from `--state` / `FABRIK_STATE`.
+/// Where the journal lives, resolved from `--state` / `FABRIK_STATE`: a
+/// file path (SQLite) or a `postgres://` URL.
+pub fn state_location(cli: &Cli) -> Result<crate::store::StateLocation, Error> {
+    match cli.state.as_deref() {
+        None => Ok(crate::store::StateLocation::Sqlite(
+            PathBuf::from(".fabrik").join("state.db"),
+        )),
+        Some(text) => crate::store::StateLocation::parse(text).map_err(|e| Error::Usage {
+            message: format!("--state: {e}"),
+            hint: Some(e.hint().to_owned()),
+        }),
+    }
+}
+
+/// A local path standing for the state, for what lives beside it (the
+/// sandbox's world): the SQLite file, or `.fabrik/state.db` with PostgreSQL.
 pub fn state_path(cli: &Cli) -> PathBuf {
-    cli.state
-        .as_deref()
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(".fabrik").join("state.db"))
+    match state_location(cli) {
+        Ok(crate::store::StateLocation::Sqlite(p)) => p,
+        _ => PathBuf::from(".fabrik").join("state.db"),
+    }
 }
 
 /// Runs the parsed command line; returns the exit code.
@@ -321,23 +341,38 @@ pub fn run(cli: Cli, out: &mut Output) -> Result<i32, Error> {
         Command::Validate { spec: path } => spec::validate(&cli, path, out),
         Command::Plan(args) => apply::plan(&cli, args, out),
         Command::Apply(args) => apply::apply(&cli, args, out),
-        Command::Resume { .. } => Err(Error::NotImplemented("resume")),
-        Command::Rollback { .. } => Err(Error::NotImplemented("rollback")),
-        Command::Destroy { .. } => Err(Error::NotImplemented("destroy")),
+        Command::Resume { target, sandbox } => lifecycle::resume(&cli, target, *sandbox, out),
+        Command::Rollback {
+            target,
+            dry_run,
+            yes,
+            sandbox,
+        } => lifecycle::rollback(&cli, target, *dry_run, *yes, *sandbox, out),
+        Command::Destroy {
+            target,
+            yes,
+            sandbox,
+        } => lifecycle::destroy(&cli, target, *yes, *sandbox, out),
         Command::Lock {
             command: LockCommand::Status,
         } => lock::status(&cli, out),
         Command::Lock {
             command: LockCommand::Release { deployment, force },
         } => lock::release(&cli, deployment, *force, out),
-        Command::Gc { .. } => Err(Error::NotImplemented("gc")),
+        Command::Gc {
+            delete,
+            sandbox,
+            zone,
+        } => lifecycle::gc(&cli, *delete, *sandbox, zone, out),
         Command::Sandbox {
             command: SandboxCommand::Serve { addr, data, faults },
         } => sandbox::serve(&cli, addr, data.as_deref(), faults.as_deref(), out),
         Command::Sandbox {
             command: SandboxCommand::Dump { data },
         } => sandbox::dump(&cli, data.as_deref(), out),
-        Command::State { .. } => Err(Error::NotImplemented("state migrate")),
+        Command::State {
+            command: StateCommand::Migrate { to },
+        } => state::migrate(&cli, to, out),
         Command::Schema => spec::schema(out),
     }
 }
@@ -351,7 +386,6 @@ fn deployment_arg(name: &str) -> Result<crate::id::DeploymentId, Error> {
 }
 
 /// Opens the journal for a command that only reads it.
-fn open_existing(cli: &Cli) -> Result<crate::store::sqlite::SqliteStore, Error> {
-    let path = state_path(cli);
-    crate::store::sqlite::SqliteStore::open_existing(&path).map_err(Error::from)
+fn open_existing(cli: &Cli) -> Result<Box<dyn crate::store::EventStore>, Error> {
+    crate::store::open_existing(&state_location(cli)?).map_err(Error::from)
 }

@@ -3,7 +3,6 @@
 //! fails.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -31,8 +30,8 @@ use crate::store::EventStore;
 pub struct ApplyRequest {
     /// The journal.
     pub store: Arc<dyn EventStore>,
-    /// Where the journal lives (locks sit beside it).
-    pub state_path: PathBuf,
+    /// Where the journal lives (and so where its locks are).
+    pub state: crate::store::StateLocation,
     /// The validated spec.
     pub loaded: Loaded,
     /// Real services or the sandbox.
@@ -81,13 +80,13 @@ pub(crate) fn holder(run: &RunId, command: &str, clock: &Clock) -> LockHolder {
 
 /// Takes the deployment's lock (waiting up to `wait`).
 pub(crate) fn take_lock(
-    state_path: &std::path::Path,
+    state: &crate::store::StateLocation,
     deployment: &DeploymentId,
     holder: LockHolder,
     wait: Option<Duration>,
-) -> Result<crate::lock::LockGuard, EngineError> {
-    let dir = crate::lock::lock_dir(state_path);
-    let f = || crate::lock::acquire(&dir, deployment, holder, wait);
+) -> Result<crate::lock::HeldLock, EngineError> {
+    let space = crate::lock::LockSpace::for_state(state);
+    let f = || space.acquire(deployment, holder, wait);
     let guard = match tokio::runtime::Handle::try_current() {
         Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
             tokio::task::block_in_place(f)
@@ -154,7 +153,7 @@ fn policies_map(world: &World) -> BTreeMap<String, Policy> {
 pub async fn apply(req: ApplyRequest) -> Result<Report, EngineError> {
     let ApplyRequest {
         store,
-        state_path,
+        state,
         loaded,
         target,
         env,
@@ -173,14 +172,14 @@ pub async fn apply(req: ApplyRequest) -> Result<Report, EngineError> {
     let world = World::from_spec(spec, &secrets, digests)?;
     let run = RunId::generate();
     let me = holder(&run, "apply", &clock);
-    let guard = take_lock(&state_path, &deployment, me.clone(), lock_wait)?;
+    let guard = take_lock(&state, &deployment, me.clone(), lock_wait)?;
     refuse_open_run(store.as_ref(), &deployment)?;
     let urls: Vec<String> = world.app.domains.clone();
 
     let plan0 = plan_only(store.as_ref(), &world, None)?;
     let started = RunStarted {
         command: RunCommand::Apply,
-        spec_path: Some(loaded.path.display().to_string()),
+        spec_path: Some(spec_path_text(&loaded.path)),
         spec_hash: Some(spec_hash),
         user: me.user.clone(),
         host: me.host.clone(),
@@ -194,25 +193,37 @@ pub async fn apply(req: ApplyRequest) -> Result<Report, EngineError> {
             policies: policies_map(&world),
         },
     };
-    let mut recorder = Recorder::start(
-        store.clone(),
-        deployment.clone(),
-        run.clone(),
-        started,
-        clock.clone(),
-        observer,
-    )?;
-    recorder.scrub(&secrets.scrubber());
-
-    // The fast path: nothing differs and nothing needs a provider.
+    // The fast path: nothing differs and nothing needs a provider. The
+    // whole run is one atomic append (one fsync).
     if plan0.no_changes && !refresh {
-        recorder.transition(RunState::Validating, None)?;
-        recorder.record(Event::SpecValidated(SpecValidated {
-            spec_hash,
-            warnings: warnings(&loaded),
-        }))?;
-        recorder.transition(RunState::Complete, None)?;
-        recorder.finish(RunOutcome::NoChanges, 0, Some("no changes".to_owned()))?;
+        let from = |f, t| {
+            Event::RunStateChanged(crate::event::RunStateChanged {
+                from: f,
+                to: t,
+                reason: None,
+            })
+        };
+        Recorder::start_with(
+            store.clone(),
+            deployment.clone(),
+            run.clone(),
+            started,
+            vec![
+                from(RunState::Pending, RunState::Validating),
+                Event::SpecValidated(SpecValidated {
+                    spec_hash,
+                    warnings: warnings(&loaded),
+                }),
+                from(RunState::Validating, RunState::Complete),
+                Event::RunFinished(crate::event::RunFinished {
+                    outcome: RunOutcome::NoChanges,
+                    exit_code: 0,
+                    message: Some("no changes".to_owned()),
+                }),
+            ],
+            clock.clone(),
+            observer,
+        )?;
         guard.release();
         return Ok(Report {
             deployment,
@@ -225,7 +236,15 @@ pub async fn apply(req: ApplyRequest) -> Result<Report, EngineError> {
             next: Vec::new(),
         });
     }
-
+    let mut recorder = Recorder::start(
+        store.clone(),
+        deployment.clone(),
+        run.clone(),
+        started,
+        clock.clone(),
+        observer,
+    )?;
+    recorder.scrub(&secrets.scrubber());
     let journal: Journal = Arc::new(Mutex::new(recorder));
     record(
         &journal,
@@ -235,16 +254,52 @@ pub async fn apply(req: ApplyRequest) -> Result<Report, EngineError> {
         &journal, &loaded, &secrets, &world, &target, &env, refresh, &interrupt, &clock,
     )
     .await;
-    let report = match result {
+    let report = conclude(
+        &journal,
+        result,
+        &secrets,
+        &deployment,
+        &run,
+        no_rollback,
+        &interrupt,
+        &clock,
+        urls,
+    )
+    .await?;
+    record(
+        &journal,
+        Event::LockReleased(LockReleased { run: run.clone() }),
+    )?;
+    guard.release();
+    Ok(report)
+}
+
+/// Ends a run after its steps: success (COMPLETE), or the failure path.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "everything a run's end needs; bundling it would only move the list"
+)]
+pub(crate) async fn conclude(
+    journal: &Journal,
+    result: Result<(Connected, Vec<String>), (EngineError, Option<Connected>)>,
+    secrets: &ResolvedSecrets,
+    deployment: &DeploymentId,
+    run: &RunId,
+    no_rollback: bool,
+    interrupt: &Interrupt,
+    clock: &Clock,
+    urls: Vec<String>,
+) -> Result<Report, EngineError> {
+    match result {
         Ok((connected, changes)) => {
             notify(
-                &journal,
+                journal,
                 Some(&connected.session),
-                &deployment,
-                &run,
+                deployment,
+                run,
                 "succeeded",
                 "deployed and verified",
-                &clock,
+                clock,
             )
             .await;
             {
@@ -256,7 +311,7 @@ pub async fn apply(req: ApplyRequest) -> Result<Report, EngineError> {
                     Some(format!("{} changes", changes.len())),
                 )?;
             }
-            Report {
+            Ok(Report {
                 deployment: deployment.clone(),
                 run: Some(run.clone()),
                 outcome: RunOutcome::Succeeded,
@@ -265,30 +320,33 @@ pub async fn apply(req: ApplyRequest) -> Result<Report, EngineError> {
                 urls,
                 changes,
                 next: Vec::new(),
-            }
+            })
         }
         Err((err, connected)) => {
             fail(
-                &journal,
+                journal,
                 connected.as_ref(),
-                &secrets,
-                &deployment,
-                &run,
+                secrets,
+                deployment,
+                run,
                 err,
                 no_rollback,
-                &interrupt,
-                &clock,
+                interrupt,
+                clock,
                 urls,
             )
-            .await?
+            .await
         }
-    };
-    record(
-        &journal,
-        Event::LockReleased(LockReleased { run: run.clone() }),
-    )?;
-    guard.release();
-    Ok(report)
+    }
+}
+
+/// The spec path as journaled: absolute, so that `resume` and `rollback`
+/// find it from any directory.
+pub(crate) fn spec_path_text(path: &std::path::Path) -> String {
+    std::fs::canonicalize(path)
+        .unwrap_or_else(|_| path.to_owned())
+        .display()
+        .to_string()
 }
 
 fn warnings(loaded: &Loaded) -> Vec<String> {
@@ -487,7 +545,7 @@ async fn run_apply(
             .filter(|s| s.action != StepAction::Noop)
             .map(|s| format!("{}: {}", s.key, step_word(s.action)))
             .collect();
-        execute(&ctx, world, &plan, spec).await?;
+        execute(&ctx, world, &plan, spec, false).await?;
         Ok::<_, EngineError>(changes)
     }
     .await;
@@ -497,13 +555,35 @@ async fn run_apply(
     }
 }
 
-fn step_word(a: StepAction) -> &'static str {
+/// Order of the apply phases, for "already reached" checks.
+fn phase(s: RunState) -> u8 {
+    match s {
+        RunState::Pending => 0,
+        RunState::Validating => 1,
+        RunState::Provisioning => 2,
+        RunState::Deploying => 3,
+        RunState::Verifying => 4,
+        _ => 5,
+    }
+}
+
+pub(crate) fn step_word(a: StepAction) -> &'static str {
     match a {
         StepAction::Create => "create",
         StepAction::Update => "update",
         StepAction::Delete => "delete",
         StepAction::Noop => "no change",
     }
+}
+
+/// Moves the run to `to` unless it is already there (a resumed run
+/// continues from the state it was interrupted in).
+pub(crate) fn advance(journal: &Journal, to: RunState) -> Result<(), EngineError> {
+    let mut r = journal.lock().unwrap_or_else(|p| p.into_inner());
+    if r.state() != to {
+        r.transition(to, None)?;
+    }
+    Ok(())
 }
 
 fn transition(journal: &Journal, to: RunState, reason: Option<String>) -> Result<(), EngineError> {
@@ -519,8 +599,17 @@ pub(crate) async fn execute(
     world: &World,
     plan: &Plan,
     spec: &crate::spec::Spec,
+    force_deploy: bool,
 ) -> Result<(), EngineError> {
-    transition(ctx.journal, RunState::Provisioning, None)?;
+    let state = ctx
+        .journal
+        .lock()
+        .map(|r| r.state())
+        .unwrap_or_else(|p| p.into_inner().state());
+    let reached = |s: RunState| phase(state) >= phase(s);
+    if !reached(RunState::Provisioning) {
+        advance(ctx.journal, RunState::Provisioning)?;
+    }
     let dns_steps: Vec<_> = plan
         .steps_of(ResourceKind::DnsRecord)
         .filter(|s| matches!(s.action, StepAction::Create | StepAction::Update))
@@ -551,7 +640,9 @@ pub(crate) async fn execute(
         r?;
     }
 
-    transition(ctx.journal, RunState::Deploying, None)?;
+    if !reached(RunState::Deploying) {
+        advance(ctx.journal, RunState::Deploying)?;
+    }
     let app_step = plan
         .steps
         .iter()
@@ -569,6 +660,7 @@ pub(crate) async fn execute(
                         .await?;
                 Some(app)
             }
+            (_, Some(id)) if force_deploy => steps::find_app(ctx, &world.app, Some(id)).await?,
             _ => None,
         };
         if let Some(app) = app {
@@ -576,7 +668,9 @@ pub(crate) async fn execute(
         }
     }
 
-    transition(ctx.journal, RunState::Verifying, None)?;
+    if !reached(RunState::Verifying) {
+        advance(ctx.journal, RunState::Verifying)?;
+    }
     verify(ctx, spec).await?;
     for s in plan.steps_of(ResourceKind::Monitor) {
         let Some(want) = world.monitor(&s.key) else {

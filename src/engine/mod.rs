@@ -13,6 +13,7 @@ pub mod apply;
 pub mod connect;
 pub mod desired;
 pub mod host;
+pub mod lifecycle;
 pub mod recorder;
 pub mod steps;
 pub mod undo;

@@ -10,6 +10,7 @@
 
 mod apply;
 mod journal;
+mod postgres;
 mod props;
 mod provider;
 mod sandbox;

@@ -1,0 +1,222 @@
+//! `fabrik resume`, `fabrik rollback`, `fabrik destroy` and `fabrik gc`.
+
+use std::io::{BufRead as _, IsTerminal as _};
+
+use serde_json::json;
+
+use super::apply::{open_store, print_report, runtime, sandbox_target, watch_interrupt};
+use super::progress::Progress;
+use super::{Cli, state_path};
+use crate::engine::connect::Target;
+use crate::engine::lifecycle::{self, Request};
+use crate::engine::recorder::wall_clock;
+use crate::engine::{EngineError, Report};
+use crate::error::{Error, exit};
+use crate::output::{Output, table};
+
+fn engine(e: EngineError) -> Error {
+    Error::Engine(Box::new(e))
+}
+
+fn target(cli: &Cli, sandbox: bool) -> Result<Target, Error> {
+    if sandbox {
+        sandbox_target(&state_path(cli))
+    } else {
+        Ok(Target::Real)
+    }
+}
+
+/// Asks on a terminal; refuses without one (CI must say `--yes`).
+fn confirm(question: &str, yes: bool, out: &mut Output) -> Result<bool, Error> {
+    if yes {
+        return Ok(true);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::Usage {
+            message: "this changes remote resources and needs confirmation".to_owned(),
+            hint: Some("pass --yes to confirm without a terminal".to_owned()),
+        });
+    }
+    out.diag_raw(&format!("{question} [y/N] "));
+    let mut line = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut line);
+    Ok(matches!(line.trim(), "y" | "Y" | "yes" | "YES"))
+}
+
+fn run_request(
+    cli: &Cli,
+    sandbox: bool,
+    out: &mut Output,
+    rt: &tokio::runtime::Runtime,
+) -> Result<Request, Error> {
+    let _guard = rt.enter();
+    Ok(Request {
+        store: open_store(cli)?,
+        state: super::state_location(cli)?,
+        target: target(cli, sandbox)?,
+        env_vars: std::env::vars().collect(),
+        clock: wall_clock(),
+        interrupt: watch_interrupt(out),
+        observer: Box::new(Progress::new(out.clone())),
+        lock_wait: None,
+    })
+}
+
+fn done(report: Result<Report, EngineError>, out: &mut Output) -> Result<i32, Error> {
+    let report = report.map_err(engine)?;
+    print_report(&report, out)?;
+    Ok(report.exit_code)
+}
+
+/// `fabrik resume RUN|DEPLOYMENT`.
+pub fn resume(cli: &Cli, target_arg: &str, sandbox: bool, out: &mut Output) -> Result<i32, Error> {
+    let rt = runtime()?;
+    let req = run_request(cli, sandbox, out, &rt)?;
+    done(rt.block_on(lifecycle::resume(req, target_arg)), out)
+}
+
+/// `fabrik rollback RUN|DEPLOYMENT [--dry-run] [--yes]`.
+pub fn rollback(
+    cli: &Cli,
+    target_arg: &str,
+    dry_run: bool,
+    yes: bool,
+    sandbox: bool,
+    out: &mut Output,
+) -> Result<i32, Error> {
+    let store = super::open_existing(cli)?;
+    let preview = lifecycle::rollback_preview(store.as_ref(), target_arg).map_err(engine)?;
+    if dry_run || !out.is_json() {
+        if out.is_json() {
+            out.json(&json!({ "kind": "rollback_plan", "plan": preview }))?;
+        } else {
+            out.line(&format!(
+                "rollback of run {} ({}): {} step{}",
+                preview.run,
+                preview.deployment,
+                preview.steps.len(),
+                if preview.steps.len() == 1 { "" } else { "s" }
+            ))?;
+            let rows: Vec<Vec<String>> = preview
+                .steps
+                .iter()
+                .map(|s| {
+                    vec![
+                        s.action.to_string(),
+                        s.resource.to_string(),
+                        s.kind.to_string(),
+                        s.remote_id
+                            .clone()
+                            .unwrap_or_else(|| "(look up by mark)".to_owned()),
+                        s.policy.to_string(),
+                    ]
+                })
+                .collect();
+            if !rows.is_empty() {
+                out.raw(
+                    table(
+                        &["ACTION", "RESOURCE", "KIND", "REMOTE ID", "POLICY"],
+                        &rows,
+                    )
+                    .as_bytes(),
+                )?;
+            }
+        }
+        if dry_run {
+            return Ok(exit::OK);
+        }
+    }
+    if preview.steps.is_empty() {
+        out.diag("nothing to roll back");
+        return Ok(exit::OK);
+    }
+    if !confirm(
+        &format!(
+            "execute these {} steps (manual ones included)?",
+            preview.steps.len()
+        ),
+        yes,
+        out,
+    )? {
+        out.diag("not confirmed; nothing changed");
+        return Ok(exit::USAGE);
+    }
+    drop(store);
+    let rt = runtime()?;
+    let req = run_request(cli, sandbox, out, &rt)?;
+    done(rt.block_on(lifecycle::rollback(req, target_arg)), out)
+}
+
+/// `fabrik destroy SPEC|DEPLOYMENT [--yes]`.
+pub fn destroy(
+    cli: &Cli,
+    target_arg: &str,
+    yes: bool,
+    sandbox: bool,
+    out: &mut Output,
+) -> Result<i32, Error> {
+    if !confirm(
+        &format!("delete every remote resource that {target_arg} owns?"),
+        yes,
+        out,
+    )? {
+        out.diag("not confirmed; nothing changed");
+        return Ok(exit::USAGE);
+    }
+    let rt = runtime()?;
+    let req = run_request(cli, sandbox, out, &rt)?;
+    done(rt.block_on(lifecycle::destroy(req, target_arg)), out)
+}
+
+/// `fabrik gc [--delete]`.
+pub fn gc(
+    cli: &Cli,
+    delete: bool,
+    sandbox: bool,
+    zones: &[String],
+    out: &mut Output,
+) -> Result<i32, Error> {
+    let store = open_store(cli)?;
+    let target = target(cli, sandbox)?;
+    let rt = runtime()?;
+    let orphans = rt
+        .block_on(lifecycle::gc(
+            store.as_ref(),
+            &target,
+            &std::env::vars().collect::<Vec<_>>(),
+            std::path::Path::new(".env"),
+            zones,
+            delete,
+        ))
+        .map_err(engine)?;
+    if out.is_json() {
+        out.json(&json!({ "kind": "gc", "orphans": orphans }))?;
+    } else if orphans.is_empty() {
+        out.diag("no orphans: every remote resource marked as Fabrik's belongs to a deployment in this journal");
+    } else {
+        let rows: Vec<Vec<String>> = orphans
+            .iter()
+            .map(|o| {
+                vec![
+                    o.kind.clone(),
+                    o.remote_id.clone(),
+                    o.name.clone(),
+                    o.mark.deployment.to_string(),
+                    o.mark.run.to_string(),
+                    if o.deleted { "deleted" } else { "found" }.to_owned(),
+                ]
+            })
+            .collect();
+        out.raw(
+            table(
+                &["KIND", "REMOTE ID", "NAME", "DEPLOYMENT", "RUN", "STATE"],
+                &rows,
+            )
+            .as_bytes(),
+        )?;
+        if !delete {
+            out.diag("run `fabrik gc --delete` to delete them");
+        }
+    }
+    Ok(exit::OK)
+}
