@@ -167,10 +167,9 @@ impl Error {
         }
     }
 
-    /// The message and every cause, one per line, as shown to people:
-    /// `error: ...`, then `  caused by: ...`, then `  hint: ...`.
-    pub fn render(&self) -> String {
-        let mut out = format!("error: {self}");
+    /// The causes worth showing, outermost first.
+    fn causes(&self) -> Vec<String> {
+        let mut out = Vec::new();
         let mut last = self.to_string();
         let mut source = match self {
             Self::Engine(e) => e.source(),
@@ -181,16 +180,37 @@ impl Error {
             // Layers that only name themselves ("journal", "lock") add
             // nothing to a line that already says it.
             if text != last && !last.contains(&text) {
-                out.push_str(&format!("\n  caused by: {text}"));
+                out.push(text.clone());
             }
             last = text;
             source = s.source();
         }
         if let Self::Integrity(e) = self {
-            out.push_str(&format!("\n  caused by: {}", e.problem));
+            out.push(e.problem.clone());
+        }
+        out
+    }
+
+    /// The message and every cause, one per line, as shown to people:
+    /// `error: ...`, then `  caused by: ...`, then `  hint: ...`.
+    pub fn render(&self) -> String {
+        let mut out = format!("error: {self}");
+        for c in self.causes() {
+            out.push_str(&format!("\n  caused by: {c}"));
         }
         for h in self.hints() {
             out.push_str(&format!("\n  hint: {h}"));
+        }
+        out
+    }
+
+    /// The message and the same causes as [`Error::render`], on one line
+    /// (`a: b: c`), for JSON output.
+    pub fn one_line(&self) -> String {
+        let mut out = self.to_string();
+        for c in self.causes() {
+            out.push_str(": ");
+            out.push_str(&c);
         }
         out
     }

@@ -260,8 +260,19 @@ pub struct RollbackStep {
     /// The policy that applies.
     pub policy: Policy,
     /// For a restore: the desired state of the last completed run.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub restore_to: Option<serde_json::Value>,
+}
+
+/// Reads an optional JSON value that is left out when absent: a `null`
+/// that is there is the value `null` (`Some(Null)`), not an absence, so
+/// that decoding and encoding again gives the same bytes (and hash).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(d).map(Some)
 }
 
 /// `run_started`: a command began a run.
@@ -376,7 +387,11 @@ pub struct ResourceIntent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote_id: Option<String>,
     /// The desired state (no secret values).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub desired: Option<serde_json::Value>,
     /// Digest of the desired state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -978,6 +993,16 @@ mod tests {
         assert_eq!(format_timestamp(at), "2026-11-27T11:00:00.123456Z");
         let whole: jiff::Timestamp = "2026-11-27T11:00:00Z".parse().unwrap();
         assert_eq!(format_timestamp(whole), "2026-11-27T11:00:00.000000Z");
+    }
+
+    #[test]
+    fn a_null_value_is_kept_apart_from_an_absent_one() {
+        let payload = r#"{"action":"create","desired":null,"kind":"application","resource":"app"}"#;
+        let e = Event::decode("resource_intent", 1, payload).unwrap();
+        assert_eq!(canonical_json(&e.payload()), payload);
+        let absent = r#"{"action":"create","kind":"application","resource":"app"}"#;
+        let e = Event::decode("resource_intent", 1, absent).unwrap();
+        assert_eq!(canonical_json(&e.payload()), absent);
     }
 
     #[test]

@@ -151,7 +151,7 @@ impl Output {
     pub fn error(&mut self, err: &Error) {
         if self.is_json() {
             let v = serde_json::json!({
-                "error": crate::error::chain_text(err),
+                "error": err.one_line(),
                 "exit_code": err.exit_code(),
                 "hints": err.hints(),
             });

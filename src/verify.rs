@@ -141,10 +141,12 @@ impl Verifier {
     async fn connect(&self, host: &str, port: u16, https: bool) -> Result<TcpStream, CheckError> {
         let addr = match &self.routing {
             Routing::Sandbox { http, https: s, .. } => {
-                if https {
-                    *s
-                } else {
-                    *http
+                // An address names the sandbox itself (its resolver); only
+                // the apps' names go to the app listeners.
+                match host.trim_matches(['[', ']']).parse::<std::net::IpAddr>() {
+                    Ok(ip) => SocketAddr::new(ip, port),
+                    Err(_) if https => *s,
+                    Err(_) => *http,
                 }
             }
             Routing::System => {
@@ -531,6 +533,33 @@ mod tests {
             Duration::from_secs(5),
         )
         .unwrap()
+    }
+
+    #[tokio::test]
+    async fn dns_questions_go_to_the_sandbox_resolver_not_to_the_apps() {
+        let pki = pki("app.test", 90);
+        let apps = serve(&pki, "404 Not Found", "404 page not found").await;
+        let resolver = serve(
+            &pki,
+            "200 OK",
+            r#"{"name":"app.test","type":"A","status":"NOERROR","answers":[{"content":"203.0.113.10"}]}"#,
+        )
+        .await;
+        let v = Verifier::new(
+            Routing::Sandbox {
+                http: apps.0,
+                https: apps.1,
+                resolve_url: format!("http://{}/_sandbox/resolve", resolver.0),
+            },
+            None,
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        let ev = v.dns("app.test", "A", Some("203.0.113.10")).await.unwrap();
+        assert_eq!(ev.answers, vec!["203.0.113.10"]);
+        // App names still go to the app listeners.
+        let app = v.http("http://app.test/", 404, None).await.unwrap();
+        assert_eq!(app.status, 404);
     }
 
     #[tokio::test]

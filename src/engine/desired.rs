@@ -366,6 +366,16 @@ pub fn split_image(image: &str) -> (String, Option<String>) {
     }
 }
 
+/// The name of the one service of a compose file, if it has exactly one.
+fn only_compose_service(text: &str) -> Option<String> {
+    let doc: serde_yaml::Value = serde_yaml::from_str(text).ok()?;
+    let services = doc.get("services")?.as_mapping()?;
+    match services.keys().collect::<Vec<_>>().as_slice() {
+        [only] => only.as_str().map(str::to_owned),
+        _ => None,
+    }
+}
+
 fn app(spec: &Spec, secrets: &ResolvedSecrets) -> Result<(AppDesired, AppState), DesiredError> {
     let a = &spec.app;
     let (source, source_state) = match &a.source {
@@ -410,9 +420,16 @@ fn app(spec: &Spec, secrets: &ResolvedSecrets) -> Result<(AppDesired, AppState),
         }
         model::AppSource::Compose(c) => {
             let text = c.text().unwrap_or_default().to_owned();
+            // Validation made sure it names a service of the file, or that
+            // the file has only one.
+            let public_service = c
+                .public_service
+                .clone()
+                .or_else(|| only_compose_service(&text));
             (
                 AppSource::Compose {
                     compose: text.clone(),
+                    public_service,
                 },
                 SourceState::Compose { compose: text },
             )
@@ -585,8 +602,11 @@ pub fn app_from_state(
                 _ => BuildPack::Nixpacks,
             },
         },
+        // A restore goes through an update, which leaves a service's URLs
+        // as they are; only a create needs the public service.
         SourceState::Compose { compose } => AppSource::Compose {
             compose: compose.clone(),
+            public_service: None,
         },
         SourceState::Service { service_type } => AppSource::OneClick {
             service_type: service_type.clone(),
@@ -661,5 +681,14 @@ mod tests {
             split_image("traefik/whoami@sha256:abc"),
             ("traefik/whoami@sha256:abc".into(), None)
         );
+    }
+
+    #[test]
+    fn a_compose_file_with_one_service_names_its_public_service() {
+        let one = "services:\n  web:\n    image: nginx:1.27\n";
+        assert_eq!(only_compose_service(one).as_deref(), Some("web"));
+        let two = "services:\n  web:\n    image: nginx:1.27\n  db:\n    image: redis:7\n";
+        assert_eq!(only_compose_service(two), None);
+        assert_eq!(only_compose_service("nothing: here\n"), None);
     }
 }

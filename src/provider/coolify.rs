@@ -345,12 +345,21 @@ fn create_body(
         b.insert("tags".into(), json!([OWNER_TAG, mark.deployment_tag()]));
     }
     let path: Vec<&'static str> = match &desired.source {
-        AppSource::Compose { compose } => {
+        AppSource::Compose {
+            compose,
+            public_service,
+        } => {
             b.insert("docker_compose_raw".into(), json!(b64(compose)));
+            if let Some(urls) = service_urls(desired, public_service.as_deref()) {
+                b.insert("urls".into(), urls);
+            }
             return (vec!["services"], b);
         }
         AppSource::OneClick { service_type } => {
             b.insert("type".into(), json!(service_type));
+            if let Some(urls) = service_urls(desired, Some(service_type)) {
+                b.insert("urls".into(), urls);
+            }
             return (vec!["services"], b);
         }
         AppSource::DockerImage { image, tag } => {
@@ -416,6 +425,22 @@ fn create_body(
     (path, b)
 }
 
+/// A service's domains, as `POST /services` takes them: `[{name, url}]`
+/// where `name` is the compose service that receives them and `url` the
+/// comma-separated list. `None` when there is nothing to route.
+fn service_urls(desired: &AppDesired, service: Option<&str>) -> Option<Value> {
+    let service = service?;
+    if desired.domains.is_empty() {
+        return None;
+    }
+    let url: Vec<String> = desired
+        .domains
+        .iter()
+        .map(|d| normalize_domain(d))
+        .collect();
+    Some(json!([{"name": service, "url": url.join(",")}]))
+}
+
 /// The PATCH body that turns `current` into `desired`, and the names of the
 /// changed fields.
 fn update_body(
@@ -446,7 +471,7 @@ fn update_body(
         Some(json!(current_desc.unwrap_or_default())),
     );
     if kind == AppKind::Service {
-        if let AppSource::Compose { compose } = &desired.source
+        if let AppSource::Compose { compose, .. } = &desired.source
             && cur("docker_compose_raw").as_deref().map(str::trim) != Some(compose.trim())
         {
             p.insert("docker_compose_raw".into(), json!(b64(compose)));

@@ -160,8 +160,13 @@ pub enum AppSource {
     Compose {
         /// The compose YAML.
         compose: String,
+        /// The compose service the domains route to (sent as
+        /// `urls: [{name, url}]`); `None` only when there are no domains
+        /// to route.
+        public_service: Option<String>,
     },
-    /// A one-click service template (`POST /services` with `type`).
+    /// A one-click service template (`POST /services` with `type`); its
+    /// domains go to the template's service named like the type.
     OneClick {
         /// Template key, e.g. `ghost`.
         service_type: String,

@@ -8,6 +8,7 @@
     missing_docs
 )]
 
+mod apply;
 mod faults;
 mod journal;
 mod postgres;

@@ -92,3 +92,113 @@ pub fn journal_events(dir: &Path) -> Vec<serde_json::Value> {
         .filter(|v| v.get("seq").is_some())
         .collect()
 }
+
+/// Copies the files of `from` (recursively) into `to`, creating it.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// A `fabrik sandbox serve` process on ephemeral loopback ports, with its
+/// world in its own file. Killed (by its own pid) when dropped.
+pub struct SandboxServer {
+    child: std::process::Child,
+    /// What the server printed on start: its URLs and CA.
+    pub info: serde_json::Value,
+    /// Its data file.
+    pub data: PathBuf,
+}
+
+impl SandboxServer {
+    /// Starts `fabrik sandbox serve --addr 127.0.0.1:0 --data DIR/world.db`
+    /// and waits for the line it prints once it listens (no sleeping: the
+    /// read blocks until the line is there).
+    pub fn start(dir: &Path) -> Self {
+        use std::io::BufRead as _;
+        let data = dir.join("world.db");
+        let mut child = fabrik(dir)
+            .args(["sandbox", "serve", "--addr", "127.0.0.1:0", "--data"])
+            .arg(&data)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start fabrik sandbox serve");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let info = match serde_json::from_str(&line) {
+            Ok(info) => info,
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("sandbox serve printed {line:?}: {e}");
+            }
+        };
+        Self { child, info, data }
+    }
+
+    /// Base URL of its API listener.
+    pub fn api_url(&self) -> String {
+        self.info["api_url"].as_str().unwrap().to_owned()
+    }
+
+    /// Points a `fabrik` command at this sandbox as if it were the real
+    /// services: URLs and the credentials the sandbox accepts, and
+    /// `FABRIK_SANDBOX_URL` so verification reaches its apps.
+    pub fn point<'c>(&self, cmd: &'c mut Command) -> &'c mut Command {
+        let api = self.api_url();
+        let creds = fabrik::sandbox::Credentials::default();
+        cmd.env("COOLIFY_URL", &api)
+            .env("COOLIFY_TOKEN", creds.coolify_token.expose())
+            .env("CLOUDFLARE_API_URL", format!("{api}/client/v4"))
+            .env("CLOUDFLARE_API_TOKEN", creds.cloudflare_token.expose())
+            .env("UPTIME_KUMA_URL", &api)
+            .env("UPTIME_KUMA_USERNAME", &creds.kuma_username)
+            .env("UPTIME_KUMA_PASSWORD", creds.kuma_password.expose())
+            .env("FABRIK_SANDBOX_URL", &api)
+    }
+
+    /// Merges `patch` into the runtime switches (`PUT /_sandbox/settings`).
+    pub fn put_settings(&self, patch: serde_json::Value) {
+        let url = format!("{}/_sandbox/settings", self.api_url());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let status = rt.block_on(async {
+            reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .unwrap()
+                .put(url)
+                .json(&patch)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        });
+        assert_eq!(status, 200, "PUT /_sandbox/settings {patch}");
+    }
+
+    /// The whole simulated world, read from the data file.
+    pub fn dump(&self) -> serde_json::Value {
+        fabrik::sandbox::dump(&self.data).unwrap()
+    }
+}
+
+impl Drop for SandboxServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

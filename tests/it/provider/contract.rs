@@ -269,6 +269,7 @@ async fn every_coolify_request_satisfies_the_openapi_contract() {
     }
     d.source = AppSource::Compose {
         compose: "services: {}\n".into(),
+        public_service: Some("web".into()),
     };
     let _ = client.create_app(&t, &d, &mark()).await;
     d.source = AppSource::OneClick {
@@ -316,6 +317,7 @@ async fn every_coolify_request_satisfies_the_openapi_contract() {
         if kind == AppKind::Service {
             desired.source = AppSource::Compose {
                 compose: "services: {}\n".into(),
+                public_service: None,
             };
         }
         let _ = client.update_app(&app, &desired).await;

@@ -356,6 +356,7 @@ async fn every_form_goes_to_its_endpoint_with_base64_where_required() {
     let compose = "services:\n  web:\n    image: nginx\n";
     d.source = AppSource::Compose {
         compose: compose.into(),
+        public_service: Some("web".into()),
     };
     let app = client.create_app(&t, &d, &mark()).await.unwrap();
     assert_eq!(app.kind, AppKind::Service);
@@ -363,6 +364,11 @@ async fn every_form_goes_to_its_endpoint_with_base64_where_required() {
     assert_eq!(body["docker_compose_raw"], b64(compose));
     assert!(body.get("type").is_none());
     assert!(body.get("domains").is_none());
+    // A service takes its domains per compose service.
+    assert_eq!(
+        body["urls"],
+        json!([{"name": "web", "url": "https://blog.example.com"}])
+    );
     assert_eq!(body["instant_deploy"], false);
 
     d.source = AppSource::OneClick {
@@ -372,7 +378,17 @@ async fn every_form_goes_to_its_endpoint_with_base64_where_required() {
     let body = fake.find("POST", "/api/v1/services")[1].json();
     assert_eq!(body["type"], "ghost");
     assert!(body.get("docker_compose_raw").is_none());
+    assert_eq!(
+        body["urls"],
+        json!([{"name": "ghost", "url": "https://blog.example.com"}])
+    );
     assert_eq!(body["tags"], json!(["fabrik", "fabrik-blog"]));
+
+    // Without domains there is nothing to route.
+    d.domains.clear();
+    client.create_app(&t, &d, &mark()).await.unwrap();
+    let body = fake.find("POST", "/api/v1/services")[2].json();
+    assert!(body.get("urls").is_none());
 }
 
 #[tokio::test]
