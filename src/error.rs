@@ -95,8 +95,8 @@ pub enum Error {
     #[error("{0}")]
     Other(String),
     /// The spec is invalid (its diagnostics were printed), or unreadable.
-    #[error("spec")]
-    Spec(#[source] Box<crate::spec::SpecError>),
+    #[error("{0}")]
+    Spec(Box<crate::spec::SpecError>),
     /// A run could not be carried out (its causes are rendered from the
     /// engine error's own sources).
     #[error("{}", engine_message(.0))]
@@ -173,6 +173,7 @@ impl Error {
         let mut last = self.to_string();
         let mut source = match self {
             Self::Engine(e) => e.source(),
+            Self::Spec(e) => e.source(),
             _ => self.source(),
         };
         while let Some(s) = source {

@@ -150,11 +150,20 @@ impl Output {
     /// as one JSON object on stdout with `--output json`.
     pub fn error(&mut self, err: &Error) {
         if self.is_json() {
-            let v = serde_json::json!({
+            let mut v = serde_json::json!({
+                "kind": "error",
                 "error": err.one_line(),
                 "exit_code": err.exit_code(),
                 "hints": err.hints(),
             });
+            if let Error::Spec(e) = err
+                && let Some(o) = v.as_object_mut()
+            {
+                o.insert(
+                    "diagnostics".to_owned(),
+                    serde_json::to_value(e.diagnostics()).unwrap_or_default(),
+                );
+            }
             let _ = self.json(&v);
         }
         let text = err.render();

@@ -194,7 +194,7 @@ fn a_run_stopped_by_its_preflight_ends_with_an_error_line() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let lines = check_stream(&p, &o);
     let last = lines.last().unwrap();
-    assert!(last.get("kind").is_none(), "{last}");
+    assert_eq!(last["kind"], "error", "{last}");
     assert!(
         last["error"].as_str().unwrap().contains("\"nowhere\""),
         "{last}"
@@ -221,6 +221,13 @@ fn an_invalid_spec_is_one_error_line() {
             .contains("not a valid spec"),
         "{}",
         lines[0]
+    );
+    let diags = lines[0]["diagnostics"].as_array().unwrap();
+    assert!(
+        diags
+            .iter()
+            .any(|d| d["line"].as_u64().is_some() && d["message"].as_str().is_some()),
+        "{diags:?}"
     );
     assert!(!p.path().join(".fabrik").exists(), "nothing was run");
 }
