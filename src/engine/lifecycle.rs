@@ -795,6 +795,10 @@ pub async fn resume(mut req: Request, target: &str) -> Result<Report, EngineErro
         RunCommand::Destroy => {
             let ctx = connected.ctx(&journal, &deployment, &id, &req.interrupt);
             let result = async {
+                // Interrupted before it journaled DESTROYING.
+                if run_of(&journal).1 == RunState::Pending {
+                    advance(&journal, RunState::Destroying)?;
+                }
                 reconcile(&ctx, &prepared.world).await?;
                 destroy_all(&ctx, &prepared.world).await
             }
