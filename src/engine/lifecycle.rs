@@ -1065,11 +1065,20 @@ pub async fn reconcile(ctx: &Ctx<'_>, world: &World) -> Result<(), EngineError> 
                 }
             }
         };
+        if p.action == Action::Delete
+            && let Some(id) = &found
+        {
+            // The delete did not happen: no finding describes "still
+            // there" (`absent` folds to deleted), so the step is made
+            // again now, with its own intent and outcome. Deletes are
+            // idempotent, and it was the step in progress.
+            redo_delete(ctx, world, r, id).await?;
+            continue;
+        }
         let finding = match (p.action, &found) {
             (Action::Create, Some(_)) => Finding::Adopted,
             (Action::Create, None) => Finding::Absent,
             (Action::Delete, None) => Finding::Applied,
-            (Action::Delete, Some(_)) => Finding::Absent,
             // An update or restore is simply made again (it is idempotent).
             (_, Some(_)) => Finding::Absent,
             (_, None) => Finding::Absent,
@@ -1086,6 +1095,27 @@ pub async fn reconcile(ctx: &Ctx<'_>, world: &World) -> Result<(), EngineError> 
         )?;
     }
     Ok(())
+}
+
+/// Deletes a resource whose delete intent was found not carried out.
+async fn redo_delete(
+    ctx: &Ctx<'_>,
+    world: &World,
+    r: &crate::projection::ResourceView,
+    id: &str,
+) -> Result<(), EngineError> {
+    match r.kind {
+        ResourceKind::DnsRecord => steps::dns_delete(ctx, &r.key, Some(id), None).await,
+        ResourceKind::Monitor => steps::monitor_delete(ctx, &r.key, Some(id), None).await,
+        ResourceKind::Application => {
+            let kind = r
+                .desired
+                .clone()
+                .and_then(|d| serde_json::from_value::<AppState>(d).ok())
+                .map_or(world.app.source.kind(), |s| super::undo::app_kind(&s));
+            steps::app_delete(ctx, kind, Some(id), None).await
+        }
+    }
 }
 
 // ---------------------------------------------------------------------- gc
