@@ -641,7 +641,16 @@ pub(crate) async fn execute(
                         .await?;
                 Some(app)
             }
-            (_, Some(id)) if force_deploy => steps::find_app(ctx, &world.app, Some(id)).await?,
+            // A resumed run that changed the application without seeing
+            // its deployment finish: the change may have stopped half-way
+            // (created, but its env never set), so it is made again (it is
+            // idempotent) before deploying.
+            (_, Some(id)) if force_deploy => {
+                let (app, _) =
+                    steps::app_update(ctx, &world.app, &app_state, world.digests.app, id, false)
+                        .await?;
+                Some(app)
+            }
             _ => None,
         };
         if let Some(app) = app {
