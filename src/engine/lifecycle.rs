@@ -641,6 +641,9 @@ pub async fn resume(mut req: Request, target: &str) -> Result<Report, EngineErro
             Some(r) => req.store.run(r).map_err(store_err)?,
             None => None,
         };
+        if let Some(run) = latest.clone().filter(ended_unrecorded) {
+            return finish_ended(&mut req, run);
+        }
         if !latest.as_ref().is_some_and(RunView::is_open) {
             return Ok(Report {
                 deployment: d,
@@ -663,6 +666,9 @@ pub async fn resume(mut req: Request, target: &str) -> Result<Report, EngineErro
         RunView::is_open,
         "unfinished run",
     )?;
+    if ended_unrecorded(&run) {
+        return finish_ended(&mut req, run);
+    }
     if !run.is_open() {
         return Err(EngineError::Config {
             message: format!(
@@ -884,6 +890,62 @@ pub async fn resume(mut req: Request, target: &str) -> Result<Report, EngineErro
     };
     release(&journal, guard)?;
     Ok(report)
+}
+
+/// Whether a run reached its final state but its process died before
+/// journaling how it ended (`run_finished`).
+fn ended_unrecorded(run: &RunView) -> bool {
+    run.outcome.is_none() && run.state.is_terminal()
+}
+
+/// Journals the end of a run that reached its final state but whose
+/// process died before recording `run_finished` (and releasing the lock):
+/// the outcome follows from that state.
+fn finish_ended(req: &mut Request, run: RunView) -> Result<Report, EngineError> {
+    use crate::error::exit;
+    let untouched = run.created.is_empty() && run.updated.is_empty() && run.deleted.is_empty();
+    let (outcome, code, next) = match (run.state, run.command) {
+        (RunState::Complete, _) if untouched => (RunOutcome::NoChanges, exit::OK, Vec::new()),
+        (RunState::Complete, _) => (RunOutcome::Succeeded, exit::OK, Vec::new()),
+        (RunState::Destroyed, _) => (RunOutcome::Destroyed, exit::OK, Vec::new()),
+        (RunState::RolledBack, RunCommand::Rollback) => {
+            (RunOutcome::RolledBack, exit::OK, Vec::new())
+        }
+        (RunState::RolledBack, _) => (RunOutcome::RolledBack, exit::ROLLED_BACK, Vec::new()),
+        _ => (
+            RunOutcome::NeedsAttention,
+            exit::NEEDS_ATTENTION,
+            vec![format!("fabrik rollback {}", run.run)],
+        ),
+    };
+    let deployment = run.deployment.clone();
+    let id = run.run.clone();
+    let me = holder(&id, "resume", &req.clock);
+    let guard = take_lock(&req.state_path, &deployment, me.clone(), req.lock_wait)?;
+    let observer = std::mem::replace(&mut req.observer, Box::new(super::recorder::Quiet));
+    let recorder = Recorder::resume(req.store.clone(), run, req.clock.clone(), observer)?;
+    let journal: Journal = Arc::new(Mutex::new(recorder));
+    record(
+        &journal,
+        Event::RunResumed(RunResumed {
+            pid: me.pid,
+            host: me.host.clone(),
+            user: me.user.clone(),
+        }),
+    )?;
+    record(&journal, Event::LockAcquired(LockAcquired { holder: me }))?;
+    let message = format!("run {id} had ended ({outcome}); its end is now journaled");
+    finish(&journal, None, outcome, code, &message)?;
+    release(&journal, guard)?;
+    Ok(report(
+        &deployment,
+        &id,
+        outcome,
+        code,
+        message,
+        Vec::new(),
+        next,
+    ))
 }
 
 fn report(
