@@ -645,6 +645,9 @@ pub async fn resume(mut req: Request, target: &str) -> Result<Report, EngineErro
             return finish_ended(&mut req, run);
         }
         if !latest.as_ref().is_some_and(RunView::is_open) {
+            if v.lock.is_some() {
+                clear_stale_lock(&req, &d)?;
+            }
             return Ok(Report {
                 deployment: d,
                 run: latest.as_ref().map(|r| r.run.clone()),
@@ -890,6 +893,37 @@ pub async fn resume(mut req: Request, target: &str) -> Result<Report, EngineErro
     };
     release(&journal, guard)?;
     Ok(report)
+}
+
+/// The journal records a holder of the lock of a deployment
+/// whose runs have all ended: its process died between `run_finished` and
+/// `lock_released`. Taking the real lock proves no process holds it; the
+/// record is then cleared with `lock_broken`. Left alone if a live process
+/// holds the lock.
+fn clear_stale_lock(req: &Request, deployment: &DeploymentId) -> Result<(), EngineError> {
+    let me = holder(&RunId::generate(), "resume", &req.clock);
+    let Ok(guard) = take_lock(&req.state_path, deployment, me, None) else {
+        return Ok(());
+    };
+    let v = view(req.store.as_ref(), deployment)?;
+    if let Some(previous) = v.lock {
+        req.store
+            .append(
+                deployment,
+                v.version,
+                &[crate::event::NewEvent {
+                    run: None,
+                    at: (req.clock)(),
+                    event: Event::LockBroken(crate::event::LockBroken {
+                        previous,
+                        reason: "holder process is gone".to_owned(),
+                    }),
+                }],
+            )
+            .map_err(store_err)?;
+    }
+    guard.release();
+    Ok(())
 }
 
 /// Whether a run reached its final state but its process died before
