@@ -8,6 +8,7 @@
     missing_docs
 )]
 
+mod crash;
 mod journal;
 mod props;
 mod provider;
