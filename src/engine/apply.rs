@@ -987,6 +987,29 @@ async fn fail(
     };
     let (all_done, summary) = match outcome {
         Ok(o) => (o.complete(), o.summary()),
+        // Ctrl-C during the rollback: stop there, resumable (the run stays
+        // ROLLING_BACK and `fabrik resume` finishes the rollback).
+        Err(EngineError::Interrupted) => {
+            record(
+                journal,
+                Event::RunInterrupted(RunInterrupted {
+                    reason: "interrupted by Ctrl-C".to_owned(),
+                    resume_command: resume.clone(),
+                }),
+            )?;
+            return Ok(Report {
+                deployment: deployment.clone(),
+                run: Some(run.clone()),
+                outcome: RunOutcome::NeedsAttention,
+                exit_code: crate::error::exit::NEEDS_ATTENTION,
+                message: format!(
+                    "failed in {state}: {reason}; interrupted while rolling back"
+                ),
+                urls,
+                changes: Vec::new(),
+                next: vec![resume],
+            });
+        }
         Err(e) => (
             false,
             format!("rollback failed: {}", scrub(journal, &error_text(&e))),
