@@ -588,8 +588,15 @@ pub(crate) async fn execute(
         .map(|r| r.state())
         .unwrap_or_else(|p| p.into_inner().state());
     let reached = |s: RunState| phase(state) >= phase(s);
+    // Entering a phase is a step boundary: after Ctrl-C, stop before it.
+    let enter = |s: RunState| {
+        if ctx.interrupt.is_set() {
+            return Err(EngineError::Interrupted);
+        }
+        advance(ctx.journal, s)
+    };
     if !reached(RunState::Provisioning) {
-        advance(ctx.journal, RunState::Provisioning)?;
+        enter(RunState::Provisioning)?;
     }
     let dns_steps: Vec<_> = plan
         .steps_of(ResourceKind::DnsRecord)
@@ -622,7 +629,7 @@ pub(crate) async fn execute(
     }
 
     if !reached(RunState::Deploying) {
-        advance(ctx.journal, RunState::Deploying)?;
+        enter(RunState::Deploying)?;
     }
     let app_step = plan
         .steps
@@ -659,7 +666,7 @@ pub(crate) async fn execute(
     }
 
     if !reached(RunState::Verifying) {
-        advance(ctx.journal, RunState::Verifying)?;
+        enter(RunState::Verifying)?;
     }
     verify(ctx, spec).await?;
     for s in plan.steps_of(ResourceKind::Monitor) {
