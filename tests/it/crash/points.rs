@@ -23,7 +23,7 @@ use fabrik::store::EventStore;
 use fabrik::store::sqlite::SqliteStore;
 
 use super::project::{self, NAME, SPEC_V1, SPEC_V2};
-use super::world::{Outcome, outcome};
+use super::world::{Outcome, compare, outcome, verify_journal};
 use crate::support::{fabrik, run, stderr, stdout};
 
 const SIGABRT: i32 = 6;
@@ -178,32 +178,6 @@ fn finished(dir: &Path) -> bool {
         .unwrap()
         .last()
         .is_some_and(|r| r.outcome.is_some())
-}
-
-fn verify_journal(dir: &Path) -> Result<(), String> {
-    let o = run(fabrik(dir).args(["replay", "--verify"]));
-    if o.status.success() {
-        Ok(())
-    } else {
-        Err(format!("replay --verify failed: {}", describe(&o)))
-    }
-}
-
-fn compare(dir: &Path, expected: &Outcome) -> Result<(), String> {
-    let got = outcome(dir, NAME)?;
-    if got.projection != expected.projection {
-        return Err(format!(
-            "projection differs from the uncrashed run's\n--- expected\n{:#}\n--- got\n{:#}",
-            expected.projection, got.projection
-        ));
-    }
-    if got.world != expected.world {
-        return Err(format!(
-            "remote world differs from the uncrashed run's\n--- expected\n{:#}\n--- got\n{:#}",
-            expected.world, got.world
-        ));
-    }
-    verify_journal(dir)
 }
 
 /// The uncrashed command: its event count and what it leaves behind.

@@ -230,3 +230,34 @@ fn check_world(
     }
     Ok(())
 }
+
+/// `fabrik replay --verify` passes in `dir`.
+pub fn verify_journal(dir: &Path) -> Result<(), String> {
+    let o = run(fabrik(dir).args(["replay", "--verify"]));
+    if o.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "replay --verify failed: {}",
+            format!("{}{}", stdout(&o), stderr(&o))
+        ))
+    }
+}
+
+/// What `dir` holds equals `expected` (and its journal verifies).
+pub fn compare(dir: &Path, expected: &Outcome) -> Result<(), String> {
+    let got = outcome(dir, super::project::NAME)?;
+    if got.projection != expected.projection {
+        return Err(format!(
+            "projection differs from the uncrashed run's\n--- expected\n{:#}\n--- got\n{:#}",
+            expected.projection, got.projection
+        ));
+    }
+    if got.world != expected.world {
+        return Err(format!(
+            "remote world differs from the uncrashed run's\n--- expected\n{:#}\n--- got\n{:#}",
+            expected.world, got.world
+        ));
+    }
+    verify_journal(dir)
+}
