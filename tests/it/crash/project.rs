@@ -56,6 +56,8 @@ rollback:
 "#;
 
 /// The second version: every kind updated, one record removed, one added.
+// Only the crash harness (feature `failpoints`) uses it.
+#[cfg_attr(not(feature = "failpoints"), allow(dead_code))]
 pub const SPEC_V2: &str = r#"name: crashy
 coolify:
   project: default
@@ -136,6 +138,8 @@ pub fn apply_ok(dir: &Path) -> Output {
 
 /// Copies a project directory (spec, `.env`, journal, sandbox world,
 /// lock files) into `to`. Only called while no process uses it.
+// Only the crash harness (feature `failpoints`) uses it.
+#[cfg_attr(not(feature = "failpoints"), allow(dead_code))]
 pub fn copy(from: &Path, to: &Path) {
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();

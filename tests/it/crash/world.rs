@@ -222,7 +222,7 @@ fn check_world(
         }
     }
     for (kind, id) in known.keys() {
-        if !all.iter().any(|r| &r.kind == kind && &r.id == id) {
+        if !all.iter().any(|r| r.kind == kind && &r.id == id) {
             return Err(format!(
                 "lost: the journal has {kind} {id} present but the remote world does not"
             ));
@@ -238,8 +238,9 @@ pub fn verify_journal(dir: &Path) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "replay --verify failed: {}",
-            format!("{}{}", stdout(&o), stderr(&o))
+            "replay --verify failed: {}{}",
+            stdout(&o),
+            stderr(&o)
         ))
     }
 }
