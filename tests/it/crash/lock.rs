@@ -146,6 +146,14 @@ fn a_second_apply_waits_for_the_lock_with_lock_timeout() {
     wait_until_held(dir.path(), first.pid());
     assert!(first.wait_for("PROVISIONING", PATIENCE));
 
+    // No wait asked: refused at once, while the holder still runs.
+    let at_once = run(fabrik(dir.path()).args(["apply", "spec.yaml", "--sandbox"]));
+    assert_eq!(at_once.status.code(), Some(3), "{}", stderr(&at_once));
+    assert!(
+        first.child.try_wait().unwrap().is_none(),
+        "the holder is still running"
+    );
+
     // Too short a wait: refused after waiting.
     let started = std::time::Instant::now();
     let short = run(fabrik(dir.path()).args([

@@ -311,12 +311,24 @@ fn work(
             return;
         };
         let s = &scenarios[job.scenario];
-        let result = crash_point(
-            s,
-            templates[job.scenario].path(),
-            job.crash,
-            &bases[job.scenario],
-        );
+        // A panic must not leave the other workers waiting for this job.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            crash_point(
+                s,
+                templates[job.scenario].path(),
+                job.crash,
+                &bases[job.scenario],
+            )
+        }))
+        .unwrap_or_else(|p| {
+            Err(format!(
+                "panicked: {}",
+                p.downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                    .unwrap_or_default()
+            ))
+        });
         let mut b = lock.lock().unwrap();
         b.running -= 1;
         match (result, job.crash) {
