@@ -1009,9 +1009,7 @@ async fn fail(
                 run: Some(run.clone()),
                 outcome: RunOutcome::NeedsAttention,
                 exit_code: crate::error::exit::NEEDS_ATTENTION,
-                message: format!(
-                    "failed in {state}: {reason}; interrupted while rolling back"
-                ),
+                message: format!("failed in {state}: {reason}; interrupted while rolling back"),
                 urls,
                 changes: Vec::new(),
                 next: vec![resume],
