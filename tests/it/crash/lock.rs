@@ -72,6 +72,12 @@ fn history_runs(dir: &Path) -> Vec<Value> {
 #[test]
 fn of_two_concurrent_applies_one_runs_and_the_other_exits_3_naming_it() {
     let dir = project::new(SPEC_V1);
+    // The journal exists already, so that this is about the run lock and
+    // not about two processes creating a new database at once.
+    drop(
+        fabrik::store::sqlite::SqliteStore::open(&dir.path().join(".fabrik").join("state.db"))
+            .unwrap(),
+    );
     let a = slow_apply(dir.path(), "spec.yaml");
     let b = slow_apply(dir.path(), "spec.yaml");
     let (pa, pb) = (a.pid(), b.pid());
