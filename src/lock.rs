@@ -1,11 +1,18 @@
 //! Per-deployment run locks that cannot go stale.
 //!
-//! A lock is an advisory `flock` on `locks/<deployment>.lock` beside the
-//! state database. The operating system releases it when the holding
-//! process dies, however it dies, so a crashed run never leaves a lock
-//! behind. The file also holds the holder's description (run, pid, host,
-//! user, command, since) so that a refused run can name who holds it; the
-//! journal records the same as `lock_acquired` / `lock_released`.
+//! Beside an SQLite journal, a lock is an advisory `flock` on
+//! `locks/<deployment>.lock` next to the state database. The operating
+//! system releases it when the holding process dies, however it dies, so a
+//! crashed run never leaves a lock behind. The file also holds the holder's
+//! description (run, pid, host, user, command, since) so that a refused run
+//! can name who holds it; the journal records the same as `lock_acquired` /
+//! `lock_released`.
+//!
+//! In a PostgreSQL journal, shared by several machines, a lock is a
+//! session-scoped advisory lock in the database, released by the server
+//! when the holder's connection ends (see
+//! [`crate::store::postgres::PgLocks`]). [`LockSpace`] and [`HeldLock`]
+//! cover both, so callers need not care which journal they run on.
 
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
@@ -35,6 +42,92 @@ pub enum LockError {
         #[source]
         source: std::io::Error,
     },
+    /// The database holding the locks could not be used (boxed: errors
+    /// stay small).
+    #[error("cannot use the run locks in the state database")]
+    Database(#[source] Box<crate::store::StoreError>),
+}
+
+/// Where a journal keeps its run locks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockSpace {
+    /// Lock files in this directory (beside an SQLite journal; see
+    /// [`lock_dir`]).
+    Files(PathBuf),
+    /// Advisory locks in a PostgreSQL journal's database.
+    Advisory(crate::store::postgres::PgLocks),
+}
+
+impl LockSpace {
+    /// The locks that go with the journal at `location`.
+    pub fn for_state(location: &crate::store::StateLocation) -> Self {
+        match location {
+            crate::store::StateLocation::Sqlite(path) => Self::Files(lock_dir(path)),
+            crate::store::StateLocation::Postgres(url) => {
+                Self::Advisory(crate::store::postgres::PgLocks::new(url.clone()))
+            }
+        }
+    }
+
+    /// Takes `deployment`'s lock for `holder`. Without `wait`, fails at once
+    /// when it is held; with `wait`, retries until the deadline.
+    pub fn acquire(
+        &self,
+        deployment: &DeploymentId,
+        holder: LockHolder,
+        wait: Option<Duration>,
+    ) -> Result<HeldLock, LockError> {
+        match self {
+            Self::Files(dir) => acquire(dir, deployment, holder, wait).map(HeldLock::File),
+            Self::Advisory(locks) => locks
+                .acquire(deployment, holder, wait)
+                .map(HeldLock::Advisory),
+        }
+    }
+
+    /// Who holds `deployment`'s lock right now (`None` when it is free).
+    pub fn holder(&self, deployment: &DeploymentId) -> Result<Option<LockHolder>, LockError> {
+        match self {
+            Self::Files(dir) => holder(dir, deployment),
+            Self::Advisory(locks) => locks.holder(deployment),
+        }
+    }
+
+    /// Every deployment whose lock has been taken, and its holder while
+    /// held.
+    pub fn list(&self) -> Result<Vec<(DeploymentId, Option<LockHolder>)>, LockError> {
+        match self {
+            Self::Files(dir) => list(dir),
+            Self::Advisory(locks) => locks.list(),
+        }
+    }
+}
+
+/// A held lock of either kind; dropping it releases it.
+#[derive(Debug)]
+pub enum HeldLock {
+    /// A lock file.
+    File(LockGuard),
+    /// A PostgreSQL advisory lock (and the connection holding it).
+    Advisory(crate::store::postgres::AdvisoryGuard),
+}
+
+impl HeldLock {
+    /// Who holds it (this process).
+    pub fn holder(&self) -> &LockHolder {
+        match self {
+            Self::File(g) => g.holder(),
+            Self::Advisory(g) => g.holder(),
+        }
+    }
+
+    /// Releases the lock now (dropping does the same).
+    pub fn release(self) {
+        match self {
+            Self::File(g) => g.release(),
+            Self::Advisory(g) => g.release(),
+        }
+    }
 }
 
 /// A held lock; dropping it releases it.
@@ -318,5 +411,24 @@ mod tests {
         );
         assert!(matches!(r, Err(LockError::Held { .. })));
         assert!(start.elapsed() >= Duration::from_millis(200));
+    }
+
+    #[test]
+    fn a_lock_space_of_files_behaves_like_the_file_functions() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join(".fabrik").join("state.db");
+        let space = LockSpace::for_state(&crate::store::StateLocation::Sqlite(state.clone()));
+        assert_eq!(space, LockSpace::Files(lock_dir(&state)));
+        let d = DeploymentId::new("blog").unwrap();
+        let first = me("apply");
+        let g = space.acquire(&d, first.clone(), None).unwrap();
+        assert_eq!(g.holder(), &first);
+        match space.acquire(&d, me("destroy"), None) {
+            Err(LockError::Held { holder, .. }) => assert_eq!(holder.as_deref(), Some(&first)),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(space.list().unwrap(), vec![(d.clone(), Some(first))]);
+        g.release();
+        assert_eq!(space.holder(&d).unwrap(), None);
     }
 }

@@ -17,7 +17,6 @@ use crate::error::{Error, exit};
 use crate::output::Output;
 use crate::plan::{Plan, StepAction};
 use crate::store::EventStore;
-use crate::store::sqlite::SqliteStore;
 
 /// A multi-threaded runtime for the commands that talk to providers.
 pub(super) fn runtime() -> Result<tokio::runtime::Runtime, Error> {
@@ -65,7 +64,7 @@ pub(super) fn sandbox_target(state: &Path) -> Result<Target, Error> {
 
 /// Opens (creating) the journal for a command that writes it.
 pub(super) fn open_store(cli: &Cli) -> Result<Arc<dyn EventStore>, Error> {
-    Ok(Arc::new(SqliteStore::open(&state_path(cli))?))
+    Ok(Arc::from(crate::store::open(&super::state_location(cli)?)?))
 }
 
 /// Stops at the next step boundary on the first Ctrl-C.
@@ -100,16 +99,18 @@ pub fn apply(cli: &Cli, args: &ApplyArgs, out: &mut Output) -> Result<i32, Error
     let store = open_store(cli)?;
     let rt = runtime()?;
     let progress = Progress::new(out.clone());
+    let state_loc = super::state_location(cli)?;
     let report = rt.block_on(async {
         let interrupt = watch_interrupt(out);
         run_apply(ApplyRequest {
             store,
-            state_path: state,
+            state: state_loc,
             loaded,
             target,
             env,
             no_rollback: args.no_rollback,
             refresh: args.refresh,
+            retries: args.retries,
             lock_wait,
             clock: wall_clock(),
             interrupt,
@@ -156,13 +157,16 @@ pub fn plan(cli: &Cli, args: &PlanArgs, out: &mut Output) -> Result<i32, Error> 
     let secrets = resolve_secrets(&loaded, &env).map_err(engine)?;
     let digests = crate::spec::hash::desired_state(&loaded.spec, &secrets);
     let world = World::from_spec(&loaded.spec, &secrets, digests).map_err(|e| engine(e.into()))?;
-    let path = state_path(cli);
-    let plan = if path.exists() {
-        let store = SqliteStore::open(&path)?;
-        plan_only(&store, &world, None).map_err(engine)?
-    } else {
-        let store = crate::store::memory::MemoryStore::new();
-        plan_only(&store, &world, None).map_err(engine)?
+    // Planning reads the journal but never creates one.
+    let plan = match crate::store::open_existing(&super::state_location(cli)?) {
+        Ok(store) => plan_only(store.as_ref(), &world, None).map_err(engine)?,
+        Err(crate::store::StoreError::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            let store = crate::store::memory::MemoryStore::new();
+            plan_only(&store, &world, None).map_err(engine)?
+        }
+        Err(e) => return Err(e.into()),
     };
     if out.is_json() {
         let mut v = serde_json::to_value(&plan).unwrap_or_default();

@@ -5,7 +5,6 @@ use serde_json::json;
 use super::{Cli, deployment_arg, open_existing};
 use crate::error::Error;
 use crate::output::{Output, table};
-use crate::store::EventStore;
 
 /// Lists a deployment's runs, oldest first.
 pub fn run(cli: &Cli, deployment: &str, out: &mut Output) -> Result<i32, Error> {

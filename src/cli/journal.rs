@@ -44,8 +44,8 @@ pub fn export(
         complete: scan.deployment.is_none() && scan.run.is_none(),
     };
     let write = |w: &mut dyn Write| match format {
-        ExportFormat::Json => export::write_json(&store, &scan, &header, w),
-        ExportFormat::Ndjson => export::write_ndjson(&store, &scan, &header, w),
+        ExportFormat::Json => export::write_json(store.as_ref(), &scan, &header, w),
+        ExportFormat::Ndjson => export::write_ndjson(store.as_ref(), &scan, &header, w),
     };
     let result = match file {
         Some(path) => {

@@ -26,6 +26,40 @@ fn target(cli: &Cli, sandbox: bool) -> Result<Target, Error> {
     }
 }
 
+/// Whether the run named by `target_arg` (a run id, a deployment name: its
+/// latest run, or a spec file: its deployment's latest run) was made
+/// against the sandbox. Its resources exist only there, so the commands
+/// that finish or undo it use the sandbox without `--sandbox`: the
+/// commands Fabrik prints after a failure work exactly as printed.
+fn journaled_sandbox(cli: &Cli, target_arg: &str, out: &mut Output) -> bool {
+    let Ok(store) = super::open_existing(cli) else {
+        return false;
+    };
+    let run = if crate::id::RunId::looks_like(target_arg) {
+        target_arg
+            .parse::<crate::id::RunId>()
+            .ok()
+            .and_then(|id| store.run(&id).ok().flatten())
+    } else {
+        let path = std::path::Path::new(target_arg);
+        let name = if path.is_file() {
+            lifecycle::load_spec(path).ok().map(|l| l.spec.name)
+        } else {
+            crate::id::DeploymentId::new(target_arg).ok()
+        };
+        name.and_then(|d| store.runs(&d).ok())
+            .and_then(|runs| runs.into_iter().last())
+    };
+    let sandboxed = run.as_ref().is_some_and(|r| r.options.sandbox);
+    if let (true, Some(r)) = (sandboxed, run) {
+        out.diag(&format!(
+            "run {} was made against the sandbox: using it",
+            r.run
+        ));
+    }
+    sandboxed
+}
+
 /// Asks on a terminal; refuses without one (CI must say `--yes`).
 fn confirm(question: &str, yes: bool, out: &mut Output) -> Result<bool, Error> {
     if yes {
@@ -52,7 +86,7 @@ fn run_request(
     let _guard = rt.enter();
     Ok(Request {
         store: open_store(cli)?,
-        state_path: state_path(cli),
+        state: super::state_location(cli)?,
         target: target(cli, sandbox)?,
         env_vars: std::env::vars().collect(),
         clock: wall_clock(),
@@ -70,6 +104,7 @@ fn done(report: Result<Report, EngineError>, out: &mut Output) -> Result<i32, Er
 
 /// `fabrik resume RUN|DEPLOYMENT`.
 pub fn resume(cli: &Cli, target_arg: &str, sandbox: bool, out: &mut Output) -> Result<i32, Error> {
+    let sandbox = sandbox || journaled_sandbox(cli, target_arg, out);
     let rt = runtime()?;
     let req = run_request(cli, sandbox, out, &rt)?;
     done(rt.block_on(lifecycle::resume(req, target_arg)), out)
@@ -85,7 +120,7 @@ pub fn rollback(
     out: &mut Output,
 ) -> Result<i32, Error> {
     let store = super::open_existing(cli)?;
-    let preview = lifecycle::rollback_preview(&store, target_arg).map_err(engine)?;
+    let preview = lifecycle::rollback_preview(store.as_ref(), target_arg).map_err(engine)?;
     if dry_run || !out.is_json() {
         if out.is_json() {
             out.json(&json!({ "kind": "rollback_plan", "plan": preview }))?;
@@ -142,6 +177,7 @@ pub fn rollback(
         return Ok(exit::USAGE);
     }
     drop(store);
+    let sandbox = sandbox || journaled_sandbox(cli, preview.run.as_str(), out);
     let rt = runtime()?;
     let req = run_request(cli, sandbox, out, &rt)?;
     done(rt.block_on(lifecycle::rollback(req, target_arg)), out)
@@ -163,6 +199,7 @@ pub fn destroy(
         out.diag("not confirmed; nothing changed");
         return Ok(exit::USAGE);
     }
+    let sandbox = sandbox || journaled_sandbox(cli, target_arg, out);
     let rt = runtime()?;
     let req = run_request(cli, sandbox, out, &rt)?;
     done(rt.block_on(lifecycle::destroy(req, target_arg)), out)

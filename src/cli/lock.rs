@@ -2,19 +2,18 @@
 
 use serde_json::json;
 
-use super::{Cli, deployment_arg, open_existing, state_path};
+use super::{Cli, deployment_arg, open_existing, state_location};
 use crate::error::{Error, exit};
 use crate::event::{Event, LockBroken, NewEvent};
 use crate::lock;
 use crate::output::{Output, table};
-use crate::store::EventStore;
 
 /// Shows every deployment's lock: held by a live process, or recorded as
 /// held in the journal by a process that is gone.
 pub fn status(cli: &Cli, out: &mut Output) -> Result<i32, Error> {
     let store = open_existing(cli)?;
-    let dir = lock::lock_dir(&state_path(cli));
-    let live = lock::list(&dir).map_err(lock_err)?;
+    let space = lock::LockSpace::for_state(&state_location(cli)?);
+    let live = space.list().map_err(lock_err)?;
     let mut rows = Vec::new();
     let mut docs = Vec::new();
     for d in store.deployments()? {
@@ -60,8 +59,18 @@ pub fn release(cli: &Cli, deployment: &str, force: bool, out: &mut Output) -> Re
         });
     }
     let store = open_existing(cli)?;
-    let dir = lock::lock_dir(&state_path(cli));
-    if let Some(h) = lock::holder(&dir, &d).map_err(lock_err)? {
+    let space = lock::LockSpace::for_state(&state_location(cli)?);
+    // With PostgreSQL the holder may be a process on another machine:
+    // end its database session, which frees its advisory lock.
+    if let lock::LockSpace::Advisory(locks) = &space
+        && let Some(h) = locks.terminate_holder(&d).map_err(lock_err)?
+    {
+        out.diag(&format!(
+            "ended the database session of {}",
+            lock::describe(Some(&h))
+        ));
+    }
+    if let Some(h) = space.holder(&d).map_err(lock_err)? {
         return Err(Error::Locked {
             message: format!(
                 "deployment {d} is locked by a live process: {}",

@@ -12,6 +12,7 @@ pub mod progress;
 mod replay;
 mod sandbox;
 mod spec;
+mod state;
 mod status;
 
 use std::path::PathBuf;
@@ -70,7 +71,8 @@ pub enum Command {
     Resume {
         /// A run id, or a deployment name (its interrupted run).
         target: String,
-        /// Use the built-in simulator instead of the real services.
+        /// Use the built-in simulator instead of the real services (implied
+        /// when the run was made against it).
         #[arg(long)]
         sandbox: bool,
     },
@@ -84,7 +86,8 @@ pub enum Command {
         /// Do not ask for confirmation.
         #[arg(long)]
         yes: bool,
-        /// Use the built-in simulator instead of the real services.
+        /// Use the built-in simulator instead of the real services (implied
+        /// when the run was made against it).
         #[arg(long)]
         sandbox: bool,
     },
@@ -95,7 +98,8 @@ pub enum Command {
         /// Do not ask for confirmation.
         #[arg(long)]
         yes: bool,
-        /// Use the built-in simulator instead of the real services.
+        /// Use the built-in simulator instead of the real services (implied
+        /// when the run was made against it).
         #[arg(long)]
         sandbox: bool,
     },
@@ -187,6 +191,10 @@ pub struct ApplyArgs {
     /// Also check the remote side for drift and repair it.
     #[arg(long)]
     pub refresh: bool,
+    /// Attempts per provider call, the first included (1 to 10); overrides
+    /// the spec's `retry.attempts` for this run.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=10))]
+    pub retries: Option<u8>,
 }
 
 /// `journal` subcommands.
@@ -284,12 +292,27 @@ pub enum StateCommand {
     },
 }
 
-/// Where the journal lives, resolved from `--state` / `FABRIK_STATE`.
+/// Where the journal lives, resolved from `--state` / `FABRIK_STATE`: a
+/// file path (SQLite) or a `postgres://` URL.
+pub fn state_location(cli: &Cli) -> Result<crate::store::StateLocation, Error> {
+    match cli.state.as_deref() {
+        None => Ok(crate::store::StateLocation::Sqlite(
+            PathBuf::from(".fabrik").join("state.db"),
+        )),
+        Some(text) => crate::store::StateLocation::parse(text).map_err(|e| Error::Usage {
+            message: format!("--state: {e}"),
+            hint: Some(e.hint().to_owned()),
+        }),
+    }
+}
+
+/// A local path standing for the state, for what lives beside it (the
+/// sandbox's world): the SQLite file, or `.fabrik/state.db` with PostgreSQL.
 pub fn state_path(cli: &Cli) -> PathBuf {
-    cli.state
-        .as_deref()
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(".fabrik").join("state.db"))
+    match state_location(cli) {
+        Ok(crate::store::StateLocation::Sqlite(p)) => p,
+        _ => PathBuf::from(".fabrik").join("state.db"),
+    }
 }
 
 /// Runs the parsed command line; returns the exit code.
@@ -354,7 +377,9 @@ pub fn run(cli: Cli, out: &mut Output) -> Result<i32, Error> {
         Command::Sandbox {
             command: SandboxCommand::Dump { data },
         } => sandbox::dump(&cli, data.as_deref(), out),
-        Command::State { .. } => Err(Error::NotImplemented("state migrate")),
+        Command::State {
+            command: StateCommand::Migrate { to },
+        } => state::migrate(&cli, to, out),
         Command::Schema => spec::schema(out),
     }
 }
@@ -368,7 +393,6 @@ fn deployment_arg(name: &str) -> Result<crate::id::DeploymentId, Error> {
 }
 
 /// Opens the journal for a command that only reads it.
-fn open_existing(cli: &Cli) -> Result<crate::store::sqlite::SqliteStore, Error> {
-    let path = state_path(cli);
-    crate::store::sqlite::SqliteStore::open_existing(&path).map_err(Error::from)
+fn open_existing(cli: &Cli) -> Result<Box<dyn crate::store::EventStore>, Error> {
+    crate::store::open_existing(&state_location(cli)?).map_err(Error::from)
 }

@@ -13,7 +13,7 @@ use crate::export::{self, ExportError};
 use crate::id::{DeploymentId, Seq};
 use crate::output::Output;
 use crate::projection::Projection;
-use crate::store::{ChainChecker, ChainError, EventStore, Scan, StoredEvent, verify_store};
+use crate::store::{ChainChecker, ChainError, Scan, StoredEvent, verify_store};
 
 /// Where replay stops.
 #[derive(Debug, Clone, Copy)]
@@ -69,7 +69,7 @@ fn replay_store(
 ) -> Result<Projection, Error> {
     let store = open_existing(cli)?;
     if verify {
-        let (report, full) = verify_store(&store)?;
+        let (report, full) = verify_store(store.as_ref())?;
         if let Some(e) = report.chain_error {
             return Err(Error::Integrity(e));
         }

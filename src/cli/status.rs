@@ -6,7 +6,6 @@ use super::{Cli, deployment_arg, open_existing};
 use crate::error::Error;
 use crate::output::{Output, table};
 use crate::projection::{DeploymentView, ResourceStatus, RunView};
-use crate::store::EventStore;
 
 /// Shows all deployments, or one deployment in detail.
 pub fn run(cli: &Cli, deployment: Option<&str>, out: &mut Output) -> Result<i32, Error> {

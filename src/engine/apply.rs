@@ -3,7 +3,6 @@
 //! fails.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -31,8 +30,8 @@ use crate::store::EventStore;
 pub struct ApplyRequest {
     /// The journal.
     pub store: Arc<dyn EventStore>,
-    /// Where the journal lives (locks sit beside it).
-    pub state_path: PathBuf,
+    /// Where the journal lives (and so where its locks are).
+    pub state: crate::store::StateLocation,
     /// The validated spec.
     pub loaded: Loaded,
     /// Real services or the sandbox.
@@ -43,6 +42,9 @@ pub struct ApplyRequest {
     pub no_rollback: bool,
     /// `--refresh`.
     pub refresh: bool,
+    /// `--retries`: attempts per provider call, instead of the spec's
+    /// `retry.attempts`.
+    pub retries: Option<u8>,
     /// `--lock-timeout`.
     pub lock_wait: Option<Duration>,
     /// The clock.
@@ -81,13 +83,13 @@ pub(crate) fn holder(run: &RunId, command: &str, clock: &Clock) -> LockHolder {
 
 /// Takes the deployment's lock (waiting up to `wait`).
 pub(crate) fn take_lock(
-    state_path: &std::path::Path,
+    state: &crate::store::StateLocation,
     deployment: &DeploymentId,
     holder: LockHolder,
     wait: Option<Duration>,
-) -> Result<crate::lock::LockGuard, EngineError> {
-    let dir = crate::lock::lock_dir(state_path);
-    let f = || crate::lock::acquire(&dir, deployment, holder, wait);
+) -> Result<crate::lock::HeldLock, EngineError> {
+    let space = crate::lock::LockSpace::for_state(state);
+    let f = || space.acquire(deployment, holder, wait);
     let guard = match tokio::runtime::Handle::try_current() {
         Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
             tokio::task::block_in_place(f)
@@ -140,6 +142,32 @@ pub fn plan_only(
     ))
 }
 
+/// Whether the last run that changed (or deployed) the application did not
+/// see a deployment of it finish, and the application is still there: the
+/// run failed with `--no-rollback`, or its policy kept the application. It
+/// must be deployed again even when nothing in the spec differs.
+fn undeployed_app(store: &dyn EventStore, deployment: &DeploymentId) -> Result<bool, EngineError> {
+    let lift = super::recorder::RecordError::from;
+    let Some(view) = store.deployment(deployment).map_err(lift)? else {
+        return Ok(false);
+    };
+    let key = ResourceKey::new(APP_KEY);
+    let present = view
+        .resources
+        .get(&key)
+        .is_some_and(|r| r.status == crate::projection::ResourceStatus::Present);
+    if !present {
+        return Ok(false);
+    }
+    let runs = store.runs(deployment).map_err(lift)?;
+    let last = runs
+        .iter()
+        .rev()
+        .find(|r| r.created.contains(&key) || r.updated.contains(&key) || r.deploy.is_some());
+    Ok(last
+        .is_some_and(|r| r.deploy.as_ref().and_then(|d| d.status.as_deref()) != Some("finished")))
+}
+
 fn policies_map(world: &World) -> BTreeMap<String, Policy> {
     [
         ("coolify".to_owned(), world.policies.coolify),
@@ -154,17 +182,23 @@ fn policies_map(world: &World) -> BTreeMap<String, Policy> {
 pub async fn apply(req: ApplyRequest) -> Result<Report, EngineError> {
     let ApplyRequest {
         store,
-        state_path,
+        state,
         loaded,
         target,
         env,
         no_rollback,
         refresh,
+        retries,
         lock_wait,
         clock,
         interrupt,
         observer,
     } = req;
+    let mut loaded = loaded;
+    if let Some(n) = retries {
+        // Not part of the desired state: the hash and the plan ignore it.
+        loaded.spec.retry.attempts = n;
+    }
     let spec = &loaded.spec;
     let deployment = spec.name.clone();
     let secrets = resolve_secrets(&loaded, &env)?;
@@ -173,8 +207,9 @@ pub async fn apply(req: ApplyRequest) -> Result<Report, EngineError> {
     let world = World::from_spec(spec, &secrets, digests)?;
     let run = RunId::generate();
     let me = holder(&run, "apply", &clock);
-    let guard = take_lock(&state_path, &deployment, me.clone(), lock_wait)?;
+    let guard = take_lock(&state, &deployment, me.clone(), lock_wait)?;
     refuse_open_run(store.as_ref(), &deployment)?;
+    let redeploy = undeployed_app(store.as_ref(), &deployment)?;
     let urls: Vec<String> = world.app.domains.clone();
 
     let plan0 = plan_only(store.as_ref(), &world, None)?;
@@ -194,25 +229,37 @@ pub async fn apply(req: ApplyRequest) -> Result<Report, EngineError> {
             policies: policies_map(&world),
         },
     };
-    let mut recorder = Recorder::start(
-        store.clone(),
-        deployment.clone(),
-        run.clone(),
-        started,
-        clock.clone(),
-        observer,
-    )?;
-    recorder.scrub(&secrets.scrubber());
-
-    // The fast path: nothing differs and nothing needs a provider.
-    if plan0.no_changes && !refresh {
-        recorder.transition(RunState::Validating, None)?;
-        recorder.record(Event::SpecValidated(SpecValidated {
-            spec_hash,
-            warnings: warnings(&loaded),
-        }))?;
-        recorder.transition(RunState::Complete, None)?;
-        recorder.finish(RunOutcome::NoChanges, 0, Some("no changes".to_owned()))?;
+    // The fast path: nothing differs and nothing needs a provider. The
+    // whole run is one atomic append (one fsync).
+    if plan0.no_changes && !refresh && !redeploy {
+        let from = |f, t| {
+            Event::RunStateChanged(crate::event::RunStateChanged {
+                from: f,
+                to: t,
+                reason: None,
+            })
+        };
+        Recorder::start_with(
+            store.clone(),
+            deployment.clone(),
+            run.clone(),
+            started,
+            vec![
+                from(RunState::Pending, RunState::Validating),
+                Event::SpecValidated(SpecValidated {
+                    spec_hash,
+                    warnings: warnings(&loaded),
+                }),
+                from(RunState::Validating, RunState::Complete),
+                Event::RunFinished(crate::event::RunFinished {
+                    outcome: RunOutcome::NoChanges,
+                    exit_code: 0,
+                    message: Some("no changes".to_owned()),
+                }),
+            ],
+            clock.clone(),
+            observer,
+        )?;
         guard.release();
         return Ok(Report {
             deployment,
@@ -225,14 +272,22 @@ pub async fn apply(req: ApplyRequest) -> Result<Report, EngineError> {
             next: Vec::new(),
         });
     }
-
+    let mut recorder = Recorder::start(
+        store.clone(),
+        deployment.clone(),
+        run.clone(),
+        started,
+        clock.clone(),
+        observer,
+    )?;
+    recorder.scrub(&secrets.scrubber());
     let journal: Journal = Arc::new(Mutex::new(recorder));
     record(
         &journal,
         Event::LockAcquired(LockAcquired { holder: me.clone() }),
     )?;
     let result = run_apply(
-        &journal, &loaded, &secrets, &world, &target, &env, refresh, &interrupt, &clock,
+        &journal, &loaded, &secrets, &world, &target, &env, refresh, redeploy, &interrupt, &clock,
     )
     .await;
     let report = conclude(
@@ -461,6 +516,7 @@ async fn run_apply(
     target: &Target,
     env: &Env,
     refresh: bool,
+    redeploy: bool,
     interrupt: &Interrupt,
     clock: &Clock,
 ) -> Result<(Connected, Vec<String>), (EngineError, Option<Connected>)> {
@@ -526,7 +582,7 @@ async fn run_apply(
             .filter(|s| s.action != StepAction::Noop)
             .map(|s| format!("{}: {}", s.key, step_word(s.action)))
             .collect();
-        execute(&ctx, world, &plan, spec, false).await?;
+        execute(&ctx, world, &plan, spec, redeploy).await?;
         Ok::<_, EngineError>(changes)
     }
     .await;

@@ -439,6 +439,7 @@ pub fn session(
         Timing::default()
     };
     Ok(Session {
+        retry: http_config(Some(spec), None).retry,
         providers: Providers {
             app,
             dns,

@@ -3,7 +3,7 @@
 //! driven by the journal.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -34,8 +34,8 @@ use crate::store::EventStore;
 pub struct Request {
     /// The journal.
     pub store: Arc<dyn EventStore>,
-    /// Where it lives (locks sit beside it).
-    pub state_path: PathBuf,
+    /// Where it lives (and so where its locks are).
+    pub state: crate::store::StateLocation,
     /// Real services or the sandbox.
     pub target: Target,
     /// The process environment.
@@ -158,10 +158,10 @@ fn start_run(
     verb: &str,
     spec_path: Option<&Path>,
     options: RunOptions,
-) -> Result<(Journal, crate::lock::LockGuard, RunId), EngineError> {
+) -> Result<(Journal, crate::lock::HeldLock, RunId), EngineError> {
     let run = RunId::generate();
     let me = holder(&run, verb, &req.clock);
-    let guard = take_lock(&req.state_path, deployment, me.clone(), req.lock_wait)?;
+    let guard = take_lock(&req.state, deployment, me.clone(), req.lock_wait)?;
     refuse_open_run(req.store.as_ref(), deployment)?;
     let observer = std::mem::replace(&mut req.observer, Box::new(super::recorder::Quiet));
     let recorder = Recorder::start(
@@ -186,7 +186,7 @@ fn start_run(
     Ok((journal, guard, run))
 }
 
-fn release(journal: &Journal, guard: crate::lock::LockGuard) -> Result<(), EngineError> {
+fn release(journal: &Journal, guard: crate::lock::HeldLock) -> Result<(), EngineError> {
     let run = run_of(journal).0;
     record(journal, Event::LockReleased(LockReleased { run }))?;
     guard.release();
@@ -249,8 +249,8 @@ pub fn rollback_preview(
     let run = find_run(
         store,
         target,
-        |r| r.state == RunState::Failed && r.command != RunCommand::Destroy,
-        "failed run to roll back",
+        |r| (r.state == RunState::Failed || r.is_open()) && r.command != RunCommand::Destroy,
+        "failed or interrupted run to roll back",
     )?;
     let view = view(store, &run.deployment)?;
     let steps = pending_steps(&view, &run);
@@ -301,6 +301,9 @@ pub async fn rollback(mut req: Request, target: &str) -> Result<Report, EngineEr
             hint: None,
         })?;
     let deployment = preview.deployment.clone();
+    if failed.is_open() {
+        return rollback_open(req, failed).await;
+    }
     if preview.steps.is_empty() {
         return Ok(Report {
             deployment,
@@ -426,6 +429,107 @@ pub async fn rollback(mut req: Request, target: &str) -> Result<Report, EngineEr
     };
     release(&journal, guard)?;
     Ok(report)
+}
+
+/// `fabrik rollback` of a run that never finished (interrupted by Ctrl-C,
+/// or its process died), which Fabrik names after an interruption: the run
+/// itself is taken over and undone (manual steps included: a person
+/// asked), so it ends ROLLED_BACK, or FAILED when something is left.
+async fn rollback_open(mut req: Request, run: RunView) -> Result<Report, EngineError> {
+    if run.command == RunCommand::Destroy {
+        return Err(EngineError::Config {
+            message: format!("run {} is an unfinished destroy", run.run),
+            hint: Some(format!("finish it with `fabrik resume {}`", run.run)),
+        });
+    }
+    let deployment = run.deployment.clone();
+    let prepared = prepare(spec_of(&run)?, &req.env_vars)?;
+    let me = holder(&run.run, "rollback", &req.clock);
+    let guard = take_lock(&req.state, &deployment, me.clone(), req.lock_wait)?;
+    let observer = std::mem::replace(&mut req.observer, Box::new(super::recorder::Quiet));
+    let recorder = Recorder::resume(req.store.clone(), run.clone(), req.clock.clone(), observer)?;
+    let journal: Journal = Arc::new(Mutex::new(recorder));
+    record(
+        &journal,
+        Event::RunResumed(RunResumed {
+            pid: me.pid,
+            host: me.host.clone(),
+            user: me.user.clone(),
+        }),
+    )?;
+    record(&journal, Event::LockAcquired(LockAcquired { holder: me }))?;
+    let id = run.run.clone();
+    let state = run_of(&journal).1;
+    if state != RunState::RollingBack && !state.can_go_to(RunState::RollingBack) {
+        // Stopped while validating: nothing was changed.
+        let message = "interrupted before changing anything; nothing to roll back";
+        finish(
+            &journal,
+            Some(RunState::Failed),
+            RunOutcome::Failed,
+            0,
+            message,
+        )?;
+        release(&journal, guard)?;
+        return Ok(report(
+            &deployment,
+            &id,
+            RunOutcome::Failed,
+            0,
+            format!("run {id} {message}"),
+            Vec::new(),
+            Vec::new(),
+        ));
+    }
+    let result = async {
+        let connected = connect(&journal, &prepared, &req.target).await?;
+        advance(&journal, RunState::RollingBack)?;
+        let ctx = connected.ctx(&journal, &deployment, &id, &req.interrupt);
+        reconcile(&ctx, &prepared.world).await?;
+        super::undo::roll_back_run(&ctx, Some(&prepared.secrets), &id, true).await
+    }
+    .await;
+    let out = match result {
+        Ok(out) if out.complete() => {
+            finish(
+                &journal,
+                Some(RunState::RolledBack),
+                RunOutcome::RolledBack,
+                0,
+                &out.summary(),
+            )?;
+            report(
+                &deployment,
+                &id,
+                RunOutcome::RolledBack,
+                0,
+                format!("rolled back run {id}: {}", out.summary()),
+                Vec::new(),
+                Vec::new(),
+            )
+        }
+        Ok(out) => {
+            finish(
+                &journal,
+                Some(RunState::Failed),
+                RunOutcome::NeedsAttention,
+                crate::error::exit::NEEDS_ATTENTION,
+                &out.summary(),
+            )?;
+            report(
+                &deployment,
+                &id,
+                RunOutcome::NeedsAttention,
+                crate::error::exit::NEEDS_ATTENTION,
+                format!("rollback of run {id} incomplete: {}", out.summary()),
+                Vec::new(),
+                vec![format!("fabrik rollback {id}")],
+            )
+        }
+        Err(e) => interrupted_or_failed(&journal, &deployment, &id, e, &req.interrupt, Vec::new())?,
+    };
+    release(&journal, guard)?;
+    Ok(out)
 }
 
 fn interrupted(journal: &Journal, run: &RunId) -> Result<(), EngineError> {
@@ -631,8 +735,111 @@ async fn destroy_all(ctx: &Ctx<'_>, world: &World) -> Result<Vec<ResourceKey>, E
 
 // ------------------------------------------------------------------ resume
 
-/// `fabrik resume RUN|DEPLOYMENT`: finishes an interrupted run.
+/// An apply run that failed with `--no-rollback`, named by `target` (its
+/// id, or its deployment's name when it is the latest run), and the
+/// deployment's latest run.
+fn failed_without_rollback(
+    store: &dyn EventStore,
+    target: &str,
+) -> Result<Option<(RunView, RunView)>, EngineError> {
+    let run = if RunId::looks_like(target) {
+        let Ok(id) = target.parse::<RunId>() else {
+            return Ok(None);
+        };
+        store.run(&id).map_err(store_err)?
+    } else {
+        match DeploymentId::new(target) {
+            Ok(d) => store.runs(&d).map_err(store_err)?.pop(),
+            Err(_) => None,
+        }
+    };
+    let Some(run) = run.filter(|r| {
+        r.command == RunCommand::Apply && r.state == RunState::Failed && r.options.no_rollback
+    }) else {
+        return Ok(None);
+    };
+    let latest = store
+        .runs(&run.deployment)
+        .map_err(store_err)?
+        .pop()
+        .unwrap_or_else(|| run.clone());
+    Ok(Some((run, latest)))
+}
+
+/// `fabrik resume` of a run that failed with `--no-rollback` (which prints
+/// this command): nothing was undone, so finishing the job is applying the
+/// same spec again. The failed run cannot leave FAILED, so a new apply run
+/// does it; planned from the journal, it keeps what the failed run created
+/// and makes the rest.
+async fn resume_failed(
+    req: Request,
+    failed: RunView,
+    latest: RunView,
+) -> Result<Report, EngineError> {
+    if latest.run != failed.run {
+        return Ok(Report {
+            deployment: failed.deployment.clone(),
+            run: Some(latest.run.clone()),
+            outcome: latest.outcome.unwrap_or(RunOutcome::NoChanges),
+            exit_code: 0,
+            message: format!(
+                "nothing to resume: run {} was followed by run {} ({})",
+                failed.run,
+                latest.run,
+                latest
+                    .outcome
+                    .map_or_else(|| latest.state.to_string(), |o| o.to_string())
+            ),
+            urls: Vec::new(),
+            changes: Vec::new(),
+            next: Vec::new(),
+        });
+    }
+    let loaded = spec_of(&failed)?;
+    let env = Env::load(req.env_vars.iter().cloned(), &loaded.default_dotenv())?;
+    let secrets = resolve_secrets(&loaded, &env)?;
+    let digests = crate::spec::hash::desired_state(&loaded.spec, &secrets);
+    if failed.spec_hash.is_some_and(|h| h != digests.total) {
+        return Err(EngineError::Config {
+            message: format!(
+                "the spec (or a secret) changed since run {} started, so resuming it would not finish what it planned",
+                failed.run
+            ),
+            hint: Some(format!(
+                "apply the new spec with `fabrik apply {}`, or undo the run with `fabrik rollback {}`",
+                loaded.path.display(),
+                failed.run
+            )),
+        });
+    }
+    let mut report = super::apply::apply(super::apply::ApplyRequest {
+        store: req.store,
+        state: req.state,
+        loaded,
+        target: req.target,
+        env,
+        no_rollback: failed.options.no_rollback,
+        refresh: failed.options.refresh,
+        retries: None,
+        lock_wait: req.lock_wait,
+        clock: req.clock,
+        interrupt: req.interrupt,
+        observer: req.observer,
+    })
+    .await?;
+    report.message = format!(
+        "{} (finishing run {}, which failed with --no-rollback)",
+        report.message, failed.run
+    );
+    Ok(report)
+}
+
+/// `fabrik resume RUN|DEPLOYMENT`: finishes an interrupted run (or one that
+/// failed with `--no-rollback`).
 pub async fn resume(mut req: Request, target: &str) -> Result<Report, EngineError> {
+    if let Some((failed, latest)) = failed_without_rollback(req.store.as_ref(), target)? {
+        return resume_failed(req, failed, latest).await;
+    }
     if !RunId::looks_like(target)
         && let Ok(d) = DeploymentId::new(target)
         && let Some(v) = req.store.deployment(&d).map_err(store_err)?
@@ -705,7 +912,7 @@ pub async fn resume(mut req: Request, target: &str) -> Result<Report, EngineErro
         });
     }
     let me = holder(&run.run, "resume", &req.clock);
-    let guard = take_lock(&req.state_path, &deployment, me.clone(), req.lock_wait)?;
+    let guard = take_lock(&req.state, &deployment, me.clone(), req.lock_wait)?;
     let observer = std::mem::replace(&mut req.observer, Box::new(super::recorder::Quiet));
     let recorder = Recorder::resume(req.store.clone(), run.clone(), req.clock.clone(), observer)?;
     let journal: Journal = Arc::new(Mutex::new(recorder));
@@ -902,7 +1109,7 @@ pub async fn resume(mut req: Request, target: &str) -> Result<Report, EngineErro
 /// holds the lock.
 fn clear_stale_lock(req: &Request, deployment: &DeploymentId) -> Result<(), EngineError> {
     let me = holder(&RunId::generate(), "resume", &req.clock);
-    let Ok(guard) = take_lock(&req.state_path, deployment, me, None) else {
+    let Ok(guard) = take_lock(&req.state, deployment, me, None) else {
         return Ok(());
     };
     let v = view(req.store.as_ref(), deployment)?;
@@ -955,7 +1162,7 @@ fn finish_ended(req: &mut Request, run: RunView) -> Result<Report, EngineError> 
     let deployment = run.deployment.clone();
     let id = run.run.clone();
     let me = holder(&id, "resume", &req.clock);
-    let guard = take_lock(&req.state_path, &deployment, me.clone(), req.lock_wait)?;
+    let guard = take_lock(&req.state, &deployment, me.clone(), req.lock_wait)?;
     let observer = std::mem::replace(&mut req.observer, Box::new(super::recorder::Quiet));
     let recorder = Recorder::resume(req.store.clone(), run, req.clock.clone(), observer)?;
     let journal: Journal = Arc::new(Mutex::new(recorder));
@@ -1309,8 +1516,18 @@ pub async fn gc(
             deleted: false,
         };
         if delete {
+            // Coolify deletes in the background: wait until it is gone, as
+            // destroy does, so that "deleted" is true when it is printed.
+            let wait = crate::provider::WaitOptions {
+                timeout: Duration::from_secs(300),
+                poll_interval: if sandbox.is_some() {
+                    Duration::from_millis(100)
+                } else {
+                    Duration::from_secs(3)
+                },
+            };
             coolify
-                .delete_app(a.kind, &a.uuid, None)
+                .delete_app(a.kind, &a.uuid, Some(wait))
                 .await
                 .map_err(|e| EngineError::provider(format!("deleting {}", a.uuid), e))?;
             o.deleted = true;

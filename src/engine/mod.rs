@@ -123,6 +123,10 @@ pub struct Session {
     pub verifier: Verifier,
     /// Polling and retry pace.
     pub timing: Timing,
+    /// The retry limit and backoff, also for creates and deploys whose
+    /// outcome was unknown and that were not found (the HTTP layer does
+    /// not repeat those itself).
+    pub retry: crate::provider::RetryPolicy,
     /// Credential values, to scrub from everything kept or shown.
     pub scrubber: crate::secret::Scrubber,
     /// Keeps an in-process sandbox alive for the session.

@@ -111,6 +111,96 @@ impl Recorder {
         Ok(rec)
     }
 
+    /// Starts a run and appends `then` with it, all in one atomic append
+    /// (one fsync): for runs that decide everything up front, such as a
+    /// no-change apply. Transitions and the finish in `then` are checked
+    /// against the state machine before anything is written.
+    pub fn start_with(
+        store: Arc<dyn EventStore>,
+        deployment: DeploymentId,
+        run: RunId,
+        started: RunStarted,
+        then: Vec<Event>,
+        clock: Clock,
+        observer: Box<dyn Observer>,
+    ) -> Result<Self, RecordError> {
+        let view = store
+            .deployment(&deployment)?
+            .unwrap_or_else(|| DeploymentView::new(deployment.clone()));
+        let latest = match &view.latest_run {
+            Some(r) => store.run(r)?,
+            None => None,
+        };
+        decide::may_start(latest.as_ref())?;
+        let mut rec = Self {
+            store,
+            version: view.version,
+            deployment,
+            run,
+            view,
+            runs: BTreeMap::new(),
+            clock,
+            scrubber: Scrubber::new(),
+            observer,
+        };
+        let mut events = vec![Event::RunStarted(started)];
+        events.extend(then);
+        rec.record_all(events)?;
+        Ok(rec)
+    }
+
+    /// Appends several events of this run atomically, after checking every
+    /// transition and finish among them against the state machine.
+    pub fn record_all(&mut self, events: Vec<Event>) -> Result<Vec<RecordedEvent>, RecordError> {
+        let at = (self.clock)();
+        let news: Vec<NewEvent> = events
+            .into_iter()
+            .map(|event| NewEvent {
+                run: Some(self.run.clone()),
+                at,
+                event: if self.scrubber.is_empty() {
+                    event
+                } else {
+                    scrub_event(event, &self.scrubber)
+                },
+            })
+            .collect();
+        // Check the decisions on a scratch fold of what would be appended.
+        let mut view = self.view.clone();
+        let mut runs = self.runs.clone();
+        let preview = crate::store::encode(
+            &self.deployment,
+            self.version,
+            crate::store::Tail::EMPTY,
+            &news,
+        )
+        .1;
+        for e in &preview {
+            if let Some(run) = runs.get(&self.run) {
+                match &e.event {
+                    Event::RunStateChanged(c) => {
+                        decide::transition(run, c.to, c.reason.clone())?;
+                    }
+                    Event::RunFinished(f) => {
+                        decide::finish(run, f.outcome, f.exit_code, f.message.clone())?;
+                    }
+                    _ => {}
+                }
+            }
+            apply_to(&mut view, &mut runs, e);
+        }
+        let recorded = tokio_safe(|| self.store.append(&self.deployment, self.version, &news))?;
+        for rec in &recorded {
+            self.version = rec.stream_version;
+            apply_to(&mut self.view, &mut self.runs, rec);
+            if let Some(run) = self.runs.get(&self.run) {
+                self.observer.event(rec, run);
+            }
+        }
+        crate::failpoint::event_appended(recorded.len() as u64);
+        Ok(recorded)
+    }
+
     /// Continues an existing, unfinished run (`fabrik resume`).
     pub fn resume(
         store: Arc<dyn EventStore>,

@@ -5,7 +5,8 @@
 //! A create or deploy whose outcome is unknown (the request may have reached
 //! the server) is never blindly repeated: the resource is looked up by this
 //! run's ownership mark first, adopted if it is there, and created again
-//! only if it is not.
+//! only if it is not, within the run's retry limit; each such attempt is
+//! journaled as `attempt_failed`, like the HTTP layer's retries.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -13,8 +14,9 @@ use std::time::Duration;
 use super::desired::{APP_KEY, MonitorWant, RecordWant};
 use super::{EngineError, Interrupt, Journal, Session, note, record, scrub};
 use crate::event::{
-    Action, DeployRequested, DeployTriggered, DeploymentObserved, Event, ResourceCreated,
-    ResourceDeleted, ResourceFailed, ResourceIntent, ResourceKey, ResourceKind, ResourceUpdated,
+    Action, AttemptFailed, DeployRequested, DeployTriggered, DeploymentObserved, Event,
+    ResourceCreated, ResourceDeleted, ResourceFailed, ResourceIntent, ResourceKey, ResourceKind,
+    ResourceUpdated,
 };
 use crate::failpoint;
 use crate::id::{DeploymentId, Digest, RunId};
@@ -186,7 +188,9 @@ pub async fn dns_create(ctx: &Ctx<'_>, want: &RecordWant, hash: Digest) -> Resul
     )?;
     let dns = ctx.dns()?;
     let zone = ctx.zone()?;
-    for attempt in 0..2 {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
         match dns.create_record(zone, &want.desired, &mark).await {
             Ok(remote) => {
                 failpoint::effect_done();
@@ -200,7 +204,7 @@ pub async fn dns_create(ctx: &Ctx<'_>, want: &RecordWant, hash: Digest) -> Resul
                 if let Some(found) = find_record(ctx, &want.desired, &mark).await? {
                     return ctx.created(&want.key, kind, found, Some(hash), true);
                 }
-                if attempt == 1 {
+                if !retry_unknown(ctx, attempt, &e).await? {
                     ctx.failed(&want.key, kind, Action::Create, &e, false)?;
                     return Err(EngineError::provider(format!("creating {}", want.key), e));
                 }
@@ -211,7 +215,49 @@ pub async fn dns_create(ctx: &Ctx<'_>, want: &RecordWant, hash: Digest) -> Resul
             }
         }
     }
-    Ok(())
+}
+
+/// After a create or deploy whose outcome is unknown and that the lookup
+/// did not find (so it did not take effect): journals the failed attempt
+/// and waits before the next one, with the same limit and backoff as the
+/// HTTP layer's retries. Returns `false` when the attempts are used up.
+async fn retry_unknown(
+    ctx: &Ctx<'_>,
+    attempt: u32,
+    e: &ProviderError,
+) -> Result<bool, EngineError> {
+    let policy = &ctx.session.retry;
+    if attempt >= policy.attempts.max(1) {
+        return Ok(false);
+    }
+    ctx.check_interrupt()?;
+    let delay = policy.backoff(attempt, rand::random_range(0.0..1.0));
+    let mut reason = e.kind.to_string();
+    if let Some(s) = e.status {
+        reason.push_str(&format!(" (HTTP {s})"));
+    }
+    reason.push_str("; outcome unknown, and not found by its ownership mark");
+    record(
+        ctx.journal,
+        Event::AttemptFailed(AttemptFailed {
+            operation: format!("{} {}", e.provider, e.operation),
+            attempt,
+            reason: scrub(ctx.journal, &reason),
+            delay_ms: delay.as_millis() as u64,
+        }),
+    )?;
+    note(
+        ctx.journal,
+        &format!(
+            "{} {}: {reason}; retrying in {} ms (attempt {})",
+            e.provider,
+            e.operation,
+            delay.as_millis(),
+            attempt + 1
+        ),
+    );
+    tokio::time::sleep(delay).await;
+    Ok(true)
 }
 
 async fn find_record(
@@ -414,7 +460,9 @@ pub async fn app_create(
     )?;
     let host = &ctx.session.providers.app;
     let mut app = None;
-    for attempt in 0..2 {
+    let mut attempt = 0;
+    while app.is_none() {
+        attempt += 1;
         match host.create_app(ctx.target()?, desired, &mark).await {
             Ok(a) => {
                 failpoint::effect_done();
@@ -434,7 +482,7 @@ pub async fn app_create(
                     app = Some(found);
                     break;
                 }
-                if attempt == 1 {
+                if !retry_unknown(ctx, attempt, &e).await? {
                     ctx.failed(&key, kind, Action::Create, &e, false)?;
                     return Err(EngineError::provider("creating the application", e));
                 }
@@ -584,7 +632,9 @@ pub async fn app_deploy(
     )?;
     let host = &ctx.session.providers.app;
     let mut dref = None;
-    for attempt in 0..2 {
+    let mut attempt = 0;
+    while dref.is_none() {
+        attempt += 1;
         match host.deploy(app, false).await {
             Ok(d) => {
                 failpoint::effect_done();
@@ -604,7 +654,7 @@ pub async fn app_deploy(
                     dref = Some(d);
                     break;
                 }
-                if attempt == 1 {
+                if !retry_unknown(ctx, attempt, &e).await? {
                     return Err(EngineError::provider("deploying the application", e));
                 }
             }
@@ -813,7 +863,9 @@ pub async fn monitor_create(
         Some(mark.clone()),
     )?;
     let monitors = ctx.monitors()?;
-    for attempt in 0..2 {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
         match monitors.create(&want.desired, &mark).await {
             Ok(m) => {
                 failpoint::effect_done();
@@ -823,7 +875,7 @@ pub async fn monitor_create(
                 if let Some(id) = find_monitor(ctx, &want.desired, &mark).await? {
                     return ctx.created(&want.key, kind, id.to_string(), Some(hash), true);
                 }
-                if attempt == 1 {
+                if !retry_unknown(ctx, attempt, &e).await? {
                     ctx.failed(&want.key, kind, Action::Create, &e, false)?;
                     return Err(EngineError::provider(format!("creating {}", want.key), e));
                 }
@@ -834,7 +886,6 @@ pub async fn monitor_create(
             }
         }
     }
-    Ok(())
 }
 
 /// Updates a monitor in place.

@@ -173,7 +173,12 @@ impl KumaClient {
             return Ok(());
         }
         let msg = obj.get("msg").and_then(Value::as_str).unwrap_or("");
-        let (kind, hint) = if obj.get("tokenRequired").and_then(Value::as_bool) == Some(true) {
+        let (kind, hint) = if busy(&obj) {
+            (
+                ErrorKind::Server,
+                "uptime kuma's database was busy; try again",
+            )
+        } else if obj.get("tokenRequired").and_then(Value::as_bool) == Some(true) {
             (
                 ErrorKind::Unauthorized,
                 "this account has two-factor authentication; use an account without 2FA for fabrik",
@@ -293,6 +298,12 @@ impl KumaClient {
         let mut attempt = 1;
         loop {
             let mut err = match self.emit_once(op, event, &args).await {
+                // The server said the call failed for a passing reason:
+                // nothing was applied, so it is safe to repeat.
+                Ok((obj, _)) if busy(&obj) => self
+                    .err(op, ErrorKind::Server)
+                    .with_message(self.scrubber().scrub(ack_msg(&obj)))
+                    .with_hint("uptime kuma's database was busy; try again"),
                 Ok(r) => return Ok(r),
                 Err(CallFailure::LoggedOut) if !relogged => {
                     relogged = true;
@@ -428,6 +439,20 @@ impl KumaClient {
                     .with_message("the addTag ack has no tag id")
             })
     }
+}
+
+/// Whether an ack reports a transient storage failure: the handler caught
+/// SQLite's "database is locked" and applied nothing (§4: on error, `msg` is
+/// the raw exception text).
+fn busy(obj: &Value) -> bool {
+    obj.get("ok") == Some(&Value::Bool(false)) && {
+        let msg = ack_msg(obj);
+        msg.contains("SQLITE_BUSY") || msg.contains("database is locked")
+    }
+}
+
+fn ack_msg(obj: &Value) -> &str {
+    obj.get("msg").and_then(Value::as_str).unwrap_or("")
 }
 
 fn ack_ok(ack: &[Value]) -> bool {
@@ -680,6 +705,17 @@ impl Monitors for KumaClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_busy_database_is_transient_other_refusals_are_not() {
+        assert!(busy(
+            &json!({"ok": false, "msg": "SQLITE_BUSY: database is locked"})
+        ));
+        assert!(!busy(
+            &json!({"ok": false, "msg": "SQLITE_CONSTRAINT: NOT NULL constraint failed: monitor.conditions"})
+        ));
+        assert!(!busy(&json!({"ok": true, "msg": "SQLITE_BUSY"})));
+    }
 
     fn mark() -> OwnershipMark {
         OwnershipMark::new(

@@ -277,11 +277,7 @@ async fn run(
             }
         }
     }
-    shared.closed.store(true, Ordering::SeqCst);
-    if let Ok(mut acks) = shared.acks.lock() {
-        acks.clear();
-    }
-    shared.notify.notify_waiters();
+    closed(&shared);
 }
 
 /// One Engine.IO packet from the server.
@@ -290,10 +286,7 @@ fn handle(text: &str, out: &mpsc::UnboundedSender<Message>, shared: &Shared) {
         Some(b'2') => {
             let _ = out.send(Message::text("3"));
         }
-        Some(b'1') => {
-            shared.closed.store(true, Ordering::SeqCst);
-            shared.notify.notify_waiters();
-        }
+        Some(b'1') => closed(shared),
         Some(b'4') => handle_socketio(&text[1..], shared),
         _ => {}
     }
@@ -330,12 +323,19 @@ fn handle_socketio(p: &str, shared: &Shared) {
                 let _ = tx.send(data);
             }
         }
-        b'1' => {
-            shared.closed.store(true, Ordering::SeqCst);
-            shared.notify.notify_waiters();
-        }
+        b'1' => closed(shared),
         _ => {}
     }
+}
+
+/// The server ended the session: no ack will come, so every call waiting
+/// for one fails now (its sender is dropped) instead of at its timeout.
+fn closed(shared: &Shared) {
+    shared.closed.store(true, Ordering::SeqCst);
+    if let Ok(mut acks) = shared.acks.lock() {
+        acks.clear();
+    }
+    shared.notify.notify_waiters();
 }
 
 #[cfg(test)]

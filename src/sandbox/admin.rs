@@ -2,6 +2,8 @@
 //!
 //! - `GET|PUT /_sandbox/faults`: the fault config (PUT replaces it; missing
 //!   keys take their defaults; the dice restart),
+//! - `GET /_sandbox/faults/injected`: how many faults each service injected
+//!   since the config was last set,
 //! - `GET|PUT /_sandbox/settings`: the runtime switches (PUT merges a
 //!   partial object),
 //! - `GET /_sandbox/dump`: the whole world,
@@ -38,6 +40,7 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> R
         .trim_matches('/');
     let reply = match (&parts.method, path) {
         (&Method::GET, "faults") => Reply::json(200, json!(shared.faults.config())),
+        (&Method::GET, "faults/injected") => Reply::json(200, json!(shared.faults.injected())),
         (&Method::PUT, "faults") => match serde_json::from_slice::<FaultConfig>(&body) {
             Ok(faults) => match faults.validate() {
                 Ok(()) => {

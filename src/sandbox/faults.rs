@@ -7,7 +7,7 @@
 //! so the same seed and the same calls give the same faults, in this process
 //! or any other, with any version of any random crate.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -147,6 +147,18 @@ impl FaultConfig {
     }
 }
 
+/// How many faults one service injected since the config was last set, so
+/// a test can check that the client saw (and journaled) every one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Injections {
+    /// Server errors: 5xx answers, or Uptime Kuma's `SQLITE_BUSY` acks.
+    pub server_errors: u64,
+    /// Rate limiting: 429 answers, or Uptime Kuma's "Too frequently" acks.
+    pub rate_limited: u64,
+    /// Changes committed whose response was then lost.
+    pub lost_responses: u64,
+}
+
 /// The simulated services, for fault targeting and the dice streams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Service {
@@ -209,6 +221,8 @@ struct FaultState {
     config: FaultConfig,
     /// Requests seen per service since the config was last set.
     counters: HashMap<Service, u64>,
+    /// Faults injected per service since the config was last set.
+    injected: BTreeMap<&'static str, Injections>,
 }
 
 impl Faults {
@@ -217,6 +231,7 @@ impl Faults {
             inner: Mutex::new(FaultState {
                 config,
                 counters: HashMap::new(),
+                injected: BTreeMap::new(),
             }),
         }
     }
@@ -238,6 +253,35 @@ impl Faults {
         };
         state.config = config;
         state.counters.clear();
+        state.injected.clear();
+    }
+
+    /// The faults injected so far, by service name (`coolify`,
+    /// `cloudflare`, `kuma`, `apps`).
+    pub(crate) fn injected(&self) -> BTreeMap<String, Injections> {
+        let state = match self.inner.lock() {
+            Ok(state) => state,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        state
+            .injected
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), *v))
+            .collect()
+    }
+
+    /// Counts a response that was actually lost (the change committed and
+    /// the connection cut).
+    pub(crate) fn lost(&self, service: Service) {
+        let mut state = match self.inner.lock() {
+            Ok(state) => state,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        state
+            .injected
+            .entry(service.name())
+            .or_default()
+            .lost_responses += 1;
     }
 
     /// Rolls the dice for one request to `service` at `path`. `mutating` is
@@ -277,6 +321,13 @@ impl Faults {
         } else {
             None
         };
+        let counts = state.injected.entry(service.name()).or_default();
+        match injected {
+            Some(Injected::ServerError) => counts.server_errors += 1,
+            Some(Injected::RateLimited { .. }) => counts.rate_limited += 1,
+            // Counted when the connection is cut (see `lost`).
+            Some(Injected::LoseResponse) | None => {}
+        }
         Verdict {
             latency: Duration::from_millis(latency_ms),
             injected,
@@ -413,6 +464,39 @@ mod tests {
             ..FaultConfig::default()
         });
         assert_eq!(untargeted.roll(Service::Apps, "/", false), Verdict::CLEAN);
+    }
+
+    #[test]
+    fn injected_faults_are_counted_per_service_until_reset() {
+        let config = FaultConfig {
+            seed: 3,
+            error_rate: 0.3,
+            rate_limit_rate: 0.2,
+            ..FaultConfig::default()
+        };
+        let faults = Faults::new(config.clone());
+        let verdicts: Vec<_> = (0..100)
+            .map(|_| {
+                faults
+                    .roll(Service::Cloudflare, "/client/v4", false)
+                    .injected
+            })
+            .collect();
+        let count = |kind: Injected| verdicts.iter().filter(|v| **v == Some(kind)).count() as u64;
+        faults.lost(Service::Coolify);
+        let seen = faults.injected();
+        assert_eq!(
+            seen["cloudflare"],
+            Injections {
+                server_errors: count(Injected::ServerError),
+                rate_limited: count(Injected::RateLimited { retry_after_s: 1 }),
+                lost_responses: 0,
+            }
+        );
+        assert!(seen["cloudflare"].server_errors > 0);
+        assert_eq!(seen["coolify"].lost_responses, 1);
+        faults.set(config);
+        assert!(faults.injected().is_empty());
     }
 
     #[test]

@@ -66,7 +66,7 @@ pub use self::config::{
     Clock, Credentials, DATA_ENV, FAULTS_ENV, ManualClock, SandboxConfig, Settings,
 };
 pub use self::error::SandboxError;
-pub use self::faults::{FaultConfig, FaultParseError};
+pub use self::faults::{FaultConfig, FaultParseError, Injections};
 pub use self::server::{BoundSandbox, SandboxHandle, SandboxInfo, bind, serve, start};
 
 /// The whole world stored in `data` as JSON (`fabrik sandbox dump`):

@@ -25,7 +25,7 @@ use tokio::task::JoinHandle;
 use super::ca::Ca;
 use super::config::{Credentials, SandboxConfig, Settings};
 use super::conn::{CuttableListener, KillSwitch};
-use super::faults::{FaultConfig, Faults, Injected, Service};
+use super::faults::{FaultConfig, Faults, Injected, Injections, Service};
 use super::kuma::Sessions;
 use super::reply::Reply;
 use super::store::{Store, WorldInit};
@@ -307,6 +307,13 @@ impl SandboxHandle {
         self.shared.faults.set(faults);
     }
 
+    /// The faults injected since they were last set, by service (`coolify`,
+    /// `cloudflare`, `kuma`, `apps`): what a client should have seen, and
+    /// retried or reported.
+    pub fn injected(&self) -> std::collections::BTreeMap<String, Injections> {
+        self.shared.faults.injected()
+    }
+
     /// The runtime switches in force.
     pub fn settings(&self) -> Settings {
         self.shared.settings()
@@ -402,6 +409,7 @@ async fn inject_faults(State(shared): State<Arc<Shared>>, req: Request, next: Ne
                 && let Some(switch) = switch
             {
                 switch.cut();
+                shared.faults.lost(service);
             }
             response
         }

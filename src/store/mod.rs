@@ -2,12 +2,16 @@
 //! projections.
 //!
 //! [`EventStore`] is the contract every backend fulfils (SQLite in
-//! [`sqlite`], in memory in [`memory`]; one contract test suite runs against
-//! each). The trait is synchronous: the async engine calls it from a
-//! blocking thread, never holding a connection across an `.await`.
+//! [`sqlite`], PostgreSQL in [`postgres`], in memory in [`memory`]; one
+//! contract test suite runs against each). The trait is synchronous: the
+//! async engine calls it from a blocking thread, never holding a connection
+//! across an `.await`. [`open`] picks the backend from `--state`;
+//! [`migrate`] copies a journal from one backend to another.
 
 mod append;
 pub mod memory;
+pub mod migrate;
+pub mod postgres;
 pub mod sqlite;
 mod verify;
 
@@ -166,6 +170,15 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    /// The PostgreSQL database failed.
+    #[error("state database {target}")]
+    Postgres {
+        /// The database, as a URL without its password.
+        target: String,
+        /// Why.
+        #[source]
+        source: ::postgres::Error,
+    },
     /// The file system failed.
     #[error("cannot open state at {path}")]
     Io {
@@ -268,4 +281,51 @@ pub trait EventStore: Send + Sync {
             None => Ok(out),
         }
     }
+}
+
+/// Where a journal lives: `--state` / `FABRIK_STATE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateLocation {
+    /// An SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database (shown without its password).
+    Postgres(postgres::PgUrl),
+}
+
+impl StateLocation {
+    /// `postgres://…` and `postgresql://…` name a PostgreSQL database;
+    /// anything else is the path of an SQLite file.
+    pub fn parse(text: &str) -> Result<Self, postgres::UrlError> {
+        if postgres::is_postgres_url(text) {
+            postgres::PgUrl::parse(text).map(Self::Postgres)
+        } else {
+            Ok(Self::Sqlite(PathBuf::from(text)))
+        }
+    }
+}
+
+impl std::fmt::Display for StateLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(path) => write!(f, "{}", path.display()),
+            Self::Postgres(url) => write!(f, "{url}"),
+        }
+    }
+}
+
+/// Opens (creating and migrating if needed) the journal at `location`.
+pub fn open(location: &StateLocation) -> Result<Box<dyn EventStore>, StoreError> {
+    Ok(match location {
+        StateLocation::Sqlite(path) => Box::new(sqlite::SqliteStore::open(path)?),
+        StateLocation::Postgres(url) => Box::new(postgres::PgStore::open(url)?),
+    })
+}
+
+/// Opens the journal at `location`, refusing to create one (for commands
+/// that only read).
+pub fn open_existing(location: &StateLocation) -> Result<Box<dyn EventStore>, StoreError> {
+    Ok(match location {
+        StateLocation::Sqlite(path) => Box::new(sqlite::SqliteStore::open_existing(path)?),
+        StateLocation::Postgres(url) => Box::new(postgres::PgStore::open_existing(url)?),
+    })
 }

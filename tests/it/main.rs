@@ -9,7 +9,9 @@
 )]
 
 mod crash;
+mod faults;
 mod journal;
+mod postgres;
 mod props;
 mod provider;
 mod sandbox;

@@ -82,6 +82,12 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
     })
 }
 
+/// A JSON value where an `Option<Value>` field holds one: `null` there is
+/// the same as absent in the journal's encoding.
+fn some_json() -> impl Strategy<Value = serde_json::Value> {
+    json_value().prop_filter("null stands for absent", |v| !v.is_null())
+}
+
 fn mark() -> impl Strategy<Value = OwnershipMark> {
     (deployment(), run_id()).prop_map(|(d, r)| OwnershipMark::new(d, r))
 }
@@ -106,7 +112,7 @@ fn step() -> impl Strategy<Value = RollbackStep> {
         action(),
         proptest::option::of(text()),
         policy(),
-        proptest::option::of(json_value()),
+        proptest::option::of(some_json()),
     )
         .prop_map(
             |(resource, kind, action, remote_id, policy, restore_to)| RollbackStep {
@@ -226,7 +232,7 @@ fn event() -> impl Strategy<Value = Event> {
             kind(),
             action(),
             proptest::option::of(text()),
-            proptest::option::of(json_value()),
+            proptest::option::of(some_json()),
             proptest::option::of(digest()),
             proptest::option::of(mark())
         )

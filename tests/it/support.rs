@@ -175,3 +175,22 @@ impl Drop for Running {
         }
     }
 }
+
+/// The simulated world of the project in `dir` (`fabrik sandbox dump`).
+pub fn sandbox_dump(dir: &Path) -> serde_json::Value {
+    let o = run(fabrik(dir).args(["sandbox", "dump"]));
+    assert!(o.status.success(), "sandbox dump: {}", stderr(&o));
+    serde_json::from_slice(&o.stdout).expect("the dump is JSON")
+}
+
+/// Every event of the journal in `dir`, in order (`fabrik journal export`,
+/// without its header line).
+pub fn journal_events(dir: &Path) -> Vec<serde_json::Value> {
+    let o = run(fabrik(dir).args(["journal", "export", "--format", "ndjson"]));
+    assert!(o.status.success(), "journal export: {}", stderr(&o));
+    stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("one object per line"))
+        .filter(|v| v.get("seq").is_some())
+        .collect()
+}

@@ -244,6 +244,7 @@ async fn dispatch(
     let answer = handle(&shared, &socket, &event, args).await;
     if verdict.injected == Some(Injected::LoseResponse) {
         // The change is committed; the client never hears back.
+        shared.faults.lost(Service::Kuma);
         let _ = socket.disconnect();
         return;
     }
