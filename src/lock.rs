@@ -212,6 +212,23 @@ fn read_holder(file: &mut File) -> Option<LockHolder> {
     serde_json::from_str(&text).ok()
 }
 
+/// The description of a held lock. A process that has just taken the lock
+/// writes it right after, so an empty (or half-written) file is read again
+/// for a moment before giving up on naming the holder.
+fn read_held_holder(file: &mut File) -> Option<LockHolder> {
+    for _ in 0..HOLDER_READS {
+        if let Some(h) = read_holder(file) {
+            return Some(h);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    read_holder(file)
+}
+
+/// How many times (10 ms apart) a held lock's description is read before
+/// the holder is reported unknown.
+const HOLDER_READS: u32 = 50;
+
 /// Takes `deployment`'s lock for `holder`. Without `wait`, fails at once
 /// when it is held; with `wait`, retries until the deadline.
 pub fn acquire(
@@ -246,7 +263,7 @@ pub fn acquire(
                 }
                 return Err(LockError::Held {
                     deployment: deployment.clone(),
-                    holder: read_holder(&mut file).map(Box::new),
+                    holder: read_held_holder(&mut file).map(Box::new),
                 });
             }
             Err(TryLockError::Error(source)) => return Err(LockError::Io { path, source }),
@@ -267,14 +284,16 @@ pub fn holder(dir: &Path, deployment: &DeploymentId) -> Result<Option<LockHolder
             let _ = file.unlock();
             Ok(None)
         }
-        Err(TryLockError::WouldBlock) => Ok(Some(read_holder(&mut file).unwrap_or(LockHolder {
-            run: crate::id::RunId::from_u128(0),
-            pid: 0,
-            host: "unknown".to_owned(),
-            user: "unknown".to_owned(),
-            command: "unknown".to_owned(),
-            since: String::new(),
-        }))),
+        Err(TryLockError::WouldBlock) => {
+            Ok(Some(read_held_holder(&mut file).unwrap_or(LockHolder {
+                run: crate::id::RunId::from_u128(0),
+                pid: 0,
+                host: "unknown".to_owned(),
+                user: "unknown".to_owned(),
+                command: "unknown".to_owned(),
+                since: String::new(),
+            })))
+        }
         Err(TryLockError::Error(source)) => Err(LockError::Io { path, source }),
     }
 }
@@ -336,6 +355,27 @@ mod tests {
         assert_eq!(holder(dir.path(), &d).unwrap(), None);
         let again = acquire(dir.path(), &d, me("apply"), None);
         assert!(again.is_ok());
+    }
+
+    #[test]
+    fn a_refusal_names_a_holder_that_has_not_written_its_description_yet() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = DeploymentId::new("blog").unwrap();
+        // A process that has taken the lock and not yet described itself.
+        let mut taken = open(&lock_path(dir.path(), &d)).unwrap();
+        taken.try_lock().unwrap();
+        let first = me("apply");
+        let description = serde_json::to_string(&first).unwrap();
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            taken.write_all(description.as_bytes()).unwrap();
+            taken
+        });
+        match acquire(dir.path(), &d, me("destroy"), None) {
+            Err(LockError::Held { holder, .. }) => assert_eq!(holder.as_deref(), Some(&first)),
+            other => panic!("{other:?}"),
+        }
+        drop(writer.join().unwrap());
     }
 
     #[test]

@@ -644,8 +644,15 @@ pub(crate) async fn execute(
         .map(|r| r.state())
         .unwrap_or_else(|p| p.into_inner().state());
     let reached = |s: RunState| phase(state) >= phase(s);
+    // Entering a phase is a step boundary: after Ctrl-C, stop before it.
+    let enter = |s: RunState| {
+        if ctx.interrupt.is_set() {
+            return Err(EngineError::Interrupted);
+        }
+        advance(ctx.journal, s)
+    };
     if !reached(RunState::Provisioning) {
-        advance(ctx.journal, RunState::Provisioning)?;
+        enter(RunState::Provisioning)?;
     }
     let dns_steps: Vec<_> = plan
         .steps_of(ResourceKind::DnsRecord)
@@ -678,7 +685,7 @@ pub(crate) async fn execute(
     }
 
     if !reached(RunState::Deploying) {
-        advance(ctx.journal, RunState::Deploying)?;
+        enter(RunState::Deploying)?;
     }
     let app_step = plan
         .steps
@@ -697,7 +704,16 @@ pub(crate) async fn execute(
                         .await?;
                 Some(app)
             }
-            (_, Some(id)) if force_deploy => steps::find_app(ctx, &world.app, Some(id)).await?,
+            // A resumed run that changed the application without seeing
+            // its deployment finish: the change may have stopped half-way
+            // (created, but its env never set), so it is made again (it is
+            // idempotent) before deploying.
+            (_, Some(id)) if force_deploy => {
+                let (app, _) =
+                    steps::app_update(ctx, &world.app, &app_state, world.digests.app, id, false)
+                        .await?;
+                Some(app)
+            }
             _ => None,
         };
         if let Some(app) = app {
@@ -706,7 +722,7 @@ pub(crate) async fn execute(
     }
 
     if !reached(RunState::Verifying) {
-        advance(ctx.journal, RunState::Verifying)?;
+        enter(RunState::Verifying)?;
     }
     verify(ctx, spec).await?;
     for s in plan.steps_of(ResourceKind::Monitor) {
@@ -1034,6 +1050,27 @@ async fn fail(
     };
     let (all_done, summary) = match outcome {
         Ok(o) => (o.complete(), o.summary()),
+        // Ctrl-C during the rollback: stop there, resumable (the run stays
+        // ROLLING_BACK and `fabrik resume` finishes the rollback).
+        Err(EngineError::Interrupted) => {
+            record(
+                journal,
+                Event::RunInterrupted(RunInterrupted {
+                    reason: "interrupted by Ctrl-C".to_owned(),
+                    resume_command: resume.clone(),
+                }),
+            )?;
+            return Ok(Report {
+                deployment: deployment.clone(),
+                run: Some(run.clone()),
+                outcome: RunOutcome::NeedsAttention,
+                exit_code: crate::error::exit::NEEDS_ATTENTION,
+                message: format!("failed in {state}: {reason}; interrupted while rolling back"),
+                urls,
+                changes: Vec::new(),
+                next: vec![resume],
+            });
+        }
         Err(e) => (
             false,
             format!("rollback failed: {}", scrub(journal, &error_text(&e))),

@@ -848,7 +848,13 @@ pub async fn resume(mut req: Request, target: &str) -> Result<Report, EngineErro
             Some(r) => req.store.run(r).map_err(store_err)?,
             None => None,
         };
+        if let Some(run) = latest.clone().filter(ended_unrecorded) {
+            return finish_ended(&mut req, run);
+        }
         if !latest.as_ref().is_some_and(RunView::is_open) {
+            if v.lock.is_some() {
+                clear_stale_lock(&req, &d)?;
+            }
             return Ok(Report {
                 deployment: d,
                 run: latest.as_ref().map(|r| r.run.clone()),
@@ -870,6 +876,9 @@ pub async fn resume(mut req: Request, target: &str) -> Result<Report, EngineErro
         RunView::is_open,
         "unfinished run",
     )?;
+    if ended_unrecorded(&run) {
+        return finish_ended(&mut req, run);
+    }
     if !run.is_open() {
         return Err(EngineError::Config {
             message: format!(
@@ -1002,6 +1011,10 @@ pub async fn resume(mut req: Request, target: &str) -> Result<Report, EngineErro
         RunCommand::Destroy => {
             let ctx = connected.ctx(&journal, &deployment, &id, &req.interrupt);
             let result = async {
+                // Interrupted before it journaled DESTROYING.
+                if run_of(&journal).1 == RunState::Pending {
+                    advance(&journal, RunState::Destroying)?;
+                }
                 reconcile(&ctx, &prepared.world).await?;
                 destroy_all(&ctx, &prepared.world).await
             }
@@ -1087,6 +1100,93 @@ pub async fn resume(mut req: Request, target: &str) -> Result<Report, EngineErro
     };
     release(&journal, guard)?;
     Ok(report)
+}
+
+/// The journal records a holder of the lock of a deployment
+/// whose runs have all ended: its process died between `run_finished` and
+/// `lock_released`. Taking the real lock proves no process holds it; the
+/// record is then cleared with `lock_broken`. Left alone if a live process
+/// holds the lock.
+fn clear_stale_lock(req: &Request, deployment: &DeploymentId) -> Result<(), EngineError> {
+    let me = holder(&RunId::generate(), "resume", &req.clock);
+    let Ok(guard) = take_lock(&req.state, deployment, me, None) else {
+        return Ok(());
+    };
+    let v = view(req.store.as_ref(), deployment)?;
+    if let Some(previous) = v.lock {
+        req.store
+            .append(
+                deployment,
+                v.version,
+                &[crate::event::NewEvent {
+                    run: None,
+                    at: (req.clock)(),
+                    event: Event::LockBroken(crate::event::LockBroken {
+                        previous,
+                        reason: "holder process is gone".to_owned(),
+                    }),
+                }],
+            )
+            .map_err(store_err)?;
+    }
+    guard.release();
+    Ok(())
+}
+
+/// Whether a run reached its final state but its process died before
+/// journaling how it ended (`run_finished`).
+fn ended_unrecorded(run: &RunView) -> bool {
+    run.outcome.is_none() && run.state.is_terminal()
+}
+
+/// Journals the end of a run that reached its final state but whose
+/// process died before recording `run_finished` (and releasing the lock):
+/// the outcome follows from that state.
+fn finish_ended(req: &mut Request, run: RunView) -> Result<Report, EngineError> {
+    use crate::error::exit;
+    let untouched = run.created.is_empty() && run.updated.is_empty() && run.deleted.is_empty();
+    let (outcome, code, next) = match (run.state, run.command) {
+        (RunState::Complete, _) if untouched => (RunOutcome::NoChanges, exit::OK, Vec::new()),
+        (RunState::Complete, _) => (RunOutcome::Succeeded, exit::OK, Vec::new()),
+        (RunState::Destroyed, _) => (RunOutcome::Destroyed, exit::OK, Vec::new()),
+        (RunState::RolledBack, RunCommand::Rollback) => {
+            (RunOutcome::RolledBack, exit::OK, Vec::new())
+        }
+        (RunState::RolledBack, _) => (RunOutcome::RolledBack, exit::ROLLED_BACK, Vec::new()),
+        _ => (
+            RunOutcome::NeedsAttention,
+            exit::NEEDS_ATTENTION,
+            vec![format!("fabrik rollback {}", run.run)],
+        ),
+    };
+    let deployment = run.deployment.clone();
+    let id = run.run.clone();
+    let me = holder(&id, "resume", &req.clock);
+    let guard = take_lock(&req.state, &deployment, me.clone(), req.lock_wait)?;
+    let observer = std::mem::replace(&mut req.observer, Box::new(super::recorder::Quiet));
+    let recorder = Recorder::resume(req.store.clone(), run, req.clock.clone(), observer)?;
+    let journal: Journal = Arc::new(Mutex::new(recorder));
+    record(
+        &journal,
+        Event::RunResumed(RunResumed {
+            pid: me.pid,
+            host: me.host.clone(),
+            user: me.user.clone(),
+        }),
+    )?;
+    record(&journal, Event::LockAcquired(LockAcquired { holder: me }))?;
+    let message = format!("run {id} had ended ({outcome}); its end is now journaled");
+    finish(&journal, None, outcome, code, &message)?;
+    release(&journal, guard)?;
+    Ok(report(
+        &deployment,
+        &id,
+        outcome,
+        code,
+        message,
+        Vec::new(),
+        next,
+    ))
 }
 
 fn report(
@@ -1268,11 +1368,20 @@ pub async fn reconcile(ctx: &Ctx<'_>, world: &World) -> Result<(), EngineError> 
                 }
             }
         };
+        if p.action == Action::Delete
+            && let Some(id) = &found
+        {
+            // The delete did not happen: no finding describes "still
+            // there" (`absent` folds to deleted), so the step is made
+            // again now, with its own intent and outcome. Deletes are
+            // idempotent, and it was the step in progress.
+            redo_delete(ctx, world, r, id).await?;
+            continue;
+        }
         let finding = match (p.action, &found) {
             (Action::Create, Some(_)) => Finding::Adopted,
             (Action::Create, None) => Finding::Absent,
             (Action::Delete, None) => Finding::Applied,
-            (Action::Delete, Some(_)) => Finding::Absent,
             // An update or restore is simply made again (it is idempotent).
             (_, Some(_)) => Finding::Absent,
             (_, None) => Finding::Absent,
@@ -1289,6 +1398,27 @@ pub async fn reconcile(ctx: &Ctx<'_>, world: &World) -> Result<(), EngineError> 
         )?;
     }
     Ok(())
+}
+
+/// Deletes a resource whose delete intent was found not carried out.
+async fn redo_delete(
+    ctx: &Ctx<'_>,
+    world: &World,
+    r: &crate::projection::ResourceView,
+    id: &str,
+) -> Result<(), EngineError> {
+    match r.kind {
+        ResourceKind::DnsRecord => steps::dns_delete(ctx, &r.key, Some(id), None).await,
+        ResourceKind::Monitor => steps::monitor_delete(ctx, &r.key, Some(id), None).await,
+        ResourceKind::Application => {
+            let kind = r
+                .desired
+                .clone()
+                .and_then(|d| serde_json::from_value::<AppState>(d).ok())
+                .map_or(world.app.source.kind(), |s| super::undo::app_kind(&s));
+            steps::app_delete(ctx, kind, Some(id), None).await
+        }
+    }
 }
 
 // ---------------------------------------------------------------------- gc

@@ -252,7 +252,8 @@ pub async fn undo_step(
     }
 }
 
-fn app_kind(s: &AppState) -> AppKind {
+/// Whether a recorded application state is a Coolify application or service.
+pub(crate) fn app_kind(s: &AppState) -> AppKind {
     match s.source {
         desired::SourceState::Compose { .. } | desired::SourceState::Service { .. } => {
             AppKind::Service

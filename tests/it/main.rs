@@ -9,6 +9,7 @@
 )]
 
 mod apply;
+mod crash;
 mod faults;
 mod journal;
 mod postgres;

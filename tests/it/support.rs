@@ -74,6 +74,108 @@ pub fn insta_settings(area: &str) -> insta::Settings {
     s
 }
 
+/// A `fabrik` process started in the background, whose stderr is read
+/// line by line as it comes (progress lines), so that a test can act when
+/// the run reaches a given point.
+pub struct Running {
+    /// The process.
+    pub child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Starts `cmd` with stdout and stderr captured.
+    pub fn start(cmd: &mut Command) -> Self {
+        use std::io::BufRead as _;
+        let mut child = cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start fabrik");
+        let err = child.stderr.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let all = stderr.clone();
+        let reader = std::thread::spawn(move || {
+            for line in std::io::BufReader::new(err).lines() {
+                let Ok(line) = line else { break };
+                {
+                    let mut a = all.lock().unwrap();
+                    a.push_str(&line);
+                    a.push('\n');
+                }
+                let _ = tx.send(line);
+            }
+        });
+        Self {
+            child,
+            lines,
+            stderr,
+            reader: Some(reader),
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits until a stderr line contains `text`; false if the process
+    /// closed stderr (ended) or `timeout` passed first.
+    pub fn wait_for(&mut self, text: &str, timeout: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(text) => return true,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// Sends a signal (`INT`, `KILL`, ...) with `kill(1)`.
+    pub fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("run kill");
+        assert!(ok.success(), "kill -{name} {}", self.pid());
+    }
+
+    /// Waits for the process to end; returns its output (stderr whole).
+    pub fn finish(mut self) -> Output {
+        use std::io::Read as _;
+        let mut out = Vec::new();
+        if let Some(mut o) = self.child.stdout.take() {
+            let _ = o.read_to_end(&mut out);
+        }
+        let status = self.child.wait().expect("wait for fabrik");
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        let stderr = self.stderr.lock().unwrap().clone().into_bytes();
+        Output {
+            status,
+            stdout: out,
+            stderr,
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // A test that failed half-way must not leave a process behind.
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// The simulated world of the project in `dir` (`fabrik sandbox dump`).
 pub fn sandbox_dump(dir: &Path) -> serde_json::Value {
     let o = run(fabrik(dir).args(["sandbox", "dump"]));

@@ -1,0 +1,10 @@
+//! Crash safety through the real binary: the crash harness (every event
+//! and every side effect of apply, a failing apply, an update, a destroy
+//! and a resume), run locks, and Ctrl-C.
+
+mod interrupt;
+mod lock;
+#[cfg(feature = "failpoints")]
+mod points;
+mod project;
+mod world;
