@@ -47,13 +47,29 @@ impl SqliteStore {
     /// when Fabrik creates it) and migrates the journal at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         create_private(path)?;
-        let conn = Connection::open(path).map_err(|e| sql(path, e))?;
-        Self::configure(path, &conn)?;
-        migrate(path, &conn)?;
-        Ok(Self {
-            path: path.to_owned(),
-            conn: Mutex::new(conn),
-        })
+        // Switching a new database to WAL and creating the schema table
+        // need a lock that SQLite does not always wait for through the busy
+        // handler (a journal-mode change answers SQLITE_BUSY at once when
+        // another connection is opening the same new file). Retry those
+        // steps for as long as a writer would wait.
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        loop {
+            let conn = Connection::open(path).map_err(|e| sql(path, e))?;
+            let setup = Self::configure(path, &conn).and_then(|()| migrate(path, &conn));
+            match setup {
+                Ok(()) => {
+                    return Ok(Self {
+                        path: path.to_owned(),
+                        conn: Mutex::new(conn),
+                    });
+                }
+                Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                    drop(conn);
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Opens an existing journal without creating or migrating it (for read
@@ -511,6 +527,21 @@ fn save_run(conn: &Connection, run: &RunView) -> Result<(), rusqlite::Error> {
         body
     ])?;
     Ok(())
+}
+
+/// Whether an error is SQLite's "busy" or "locked" (another connection
+/// holds the lock).
+fn is_busy(e: &StoreError) -> bool {
+    match e {
+        StoreError::Sqlite {
+            source: rusqlite::Error::SqliteFailure(f, _),
+            ..
+        } => matches!(
+            f.code,
+            rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+        ),
+        _ => false,
+    }
 }
 
 fn digest(bytes: &[u8]) -> Option<Digest> {

@@ -280,3 +280,29 @@ fn memory_store_fulfils_the_contract() {
 fn sqlite_store_fulfils_the_contract() {
     contract(&Sqlite(tempfile::tempdir().unwrap()));
 }
+
+#[test]
+fn many_processes_opening_a_new_journal_at_once_all_succeed() {
+    // Threads stand in for processes: each opens its own connection to a
+    // journal that does not exist yet, so they race on creating the file,
+    // switching it to WAL and creating the schema.
+    for round in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let barrier = Arc::new(Barrier::new(8));
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let path = path.clone();
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    SqliteStore::open(&path).map(|_| ())
+                })
+            })
+            .collect();
+        for h in handles {
+            let r = h.join().unwrap();
+            assert!(r.is_ok(), "round {round}: {:?}", r.err());
+        }
+    }
+}
