@@ -254,7 +254,22 @@ pub fn render_plan(plan: &Plan) -> String {
     if !plan.rollback.is_empty() {
         s.push_str("if the run fails, rollback would:\n");
         for r in &plan.rollback {
-            s.push_str(&format!("  {} {} ({})\n", r.action, r.resource, r.policy));
+            let what = match r.action {
+                crate::event::Action::Restore => {
+                    format!("restore {} to its last applied state", r.resource)
+                }
+                _ => format!("delete {}", r.resource),
+            };
+            let line = match r.policy {
+                crate::event::Policy::Auto => format!("{what} (automatically)"),
+                crate::event::Policy::Manual => {
+                    format!("{what} when you run `fabrik rollback` (policy manual)")
+                }
+                crate::event::Policy::Never => {
+                    format!("leave {} as it is (policy never)", r.resource)
+                }
+            };
+            s.push_str(&format!("  {line}\n"));
         }
     }
     s

@@ -93,10 +93,21 @@ pub struct AppState {
     pub domains: Vec<String>,
     /// Exposed ports.
     pub ports: Vec<u16>,
-    /// Health check path, port and interval (seconds).
-    pub health: Option<(String, Option<u16>, Option<u32>)>,
+    /// Health check.
+    pub health: Option<HealthState>,
     /// Env vars by key.
     pub env: BTreeMap<String, EnvState>,
+}
+
+/// An application's health check as the journal keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthState {
+    /// Path probed.
+    pub path: String,
+    /// Port probed, when not the app's.
+    pub port: Option<u16>,
+    /// Seconds between probes.
+    pub interval: Option<u32>,
 }
 
 /// A DNS record as the journal keeps it.
@@ -488,9 +499,11 @@ fn app(spec: &Spec, secrets: &ResolvedSecrets) -> Result<(AppDesired, AppState),
         source: source_state,
         domains: domains.clone(),
         ports: ports.clone(),
-        health: health
-            .as_ref()
-            .map(|h| (h.path.clone(), h.port, h.interval)),
+        health: health.as_ref().map(|h| HealthState {
+            path: h.path.clone(),
+            port: h.port,
+            interval: h.interval,
+        }),
         env: env_state,
     };
     Ok((
@@ -619,14 +632,11 @@ pub fn app_from_state(
             source,
             domains: state.domains.clone(),
             ports: state.ports.clone(),
-            health: state
-                .health
-                .as_ref()
-                .map(|(path, port, interval)| HealthCheck {
-                    path: path.clone(),
-                    port: *port,
-                    interval: *interval,
-                }),
+            health: state.health.as_ref().map(|h| HealthCheck {
+                path: h.path.clone(),
+                port: h.port,
+                interval: h.interval,
+            }),
             env,
         },
         drifted,
