@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::progress::Progress;
 use super::{ApplyArgs, Cli, PlanArgs, state_path};
-use crate::engine::apply::{ApplyRequest, apply as run_apply, plan_only, resolve_secrets};
+use crate::engine::apply::{ApplyRequest, apply as run_apply, plan_only};
 use crate::engine::connect::{Env, Target};
 use crate::engine::desired::World;
 use crate::engine::recorder::wall_clock;
@@ -154,7 +154,19 @@ pub(super) fn print_report(report: &Report, out: &mut Output) -> Result<(), Erro
 pub fn plan(cli: &Cli, args: &PlanArgs, out: &mut Output) -> Result<i32, Error> {
     let loaded = super::spec::load(&args.spec, out)?;
     let env = Env::load(std::env::vars(), &loaded.default_dotenv()).map_err(engine)?;
-    let secrets = resolve_secrets(&loaded, &env).map_err(engine)?;
+    // Planning never writes: secrets that apply would generate (and the
+    // fingerprint key) are generated for this plan only.
+    let secrets = crate::spec::secrets::resolve_preview(
+        &loaded.spec,
+        &|k| env.var(k).map(str::to_owned),
+        &loaded.default_dotenv(),
+    )
+    .map_err(|e| {
+        engine(EngineError::Config {
+            message: crate::error::chain_text(&e),
+            hint: e.hint(),
+        })
+    })?;
     let digests = crate::spec::hash::desired_state(&loaded.spec, &secrets);
     let world = World::from_spec(&loaded.spec, &secrets, digests).map_err(|e| engine(e.into()))?;
     // Planning reads the journal but never creates one.

@@ -269,6 +269,26 @@ pub fn resolve(
     env: &dyn Fn(&str) -> Option<String>,
     dotenv_path: &Path,
 ) -> Result<ResolvedSecrets, SecretError> {
+    resolve_with(spec, env, dotenv_path, true)
+}
+
+/// [`resolve`] without writing anything: values that would be generated are
+/// generated for this call only (`fabrik plan` must not change the project;
+/// the plan shows such secrets as new).
+pub fn resolve_preview(
+    spec: &Spec,
+    env: &dyn Fn(&str) -> Option<String>,
+    dotenv_path: &Path,
+) -> Result<ResolvedSecrets, SecretError> {
+    resolve_with(spec, env, dotenv_path, false)
+}
+
+fn resolve_with(
+    spec: &Spec,
+    env: &dyn Fn(&str) -> Option<String>,
+    dotenv_path: &Path,
+    persist: bool,
+) -> Result<ResolvedSecrets, SecretError> {
     let file = dotenv::read(dotenv_path).map_err(SecretError::Dotenv)?;
     let lookup = |name: &str| -> Option<(SecretValue, SecretSource)> {
         if let Some(v) = env(name).filter(|v| !v.is_empty()) {
@@ -307,7 +327,15 @@ pub fn resolve(
     if key.is_none() {
         to_generate.push((FINGERPRINT_KEY_VAR.to_owned(), fresh_key.to_hex_value()));
     }
-    if !to_generate.is_empty() {
+    if !to_generate.is_empty() && !persist {
+        for (name, value) in to_generate {
+            if name == FINGERPRINT_KEY_VAR {
+                key = FingerprintKey::from_hex(value.expose());
+            } else {
+                found.push((name, value, SecretSource::Generated));
+            }
+        }
+    } else if !to_generate.is_empty() {
         let written = dotenv::add(dotenv_path, &to_generate).map_err(SecretError::Dotenv)?;
         for (name, (value, ours)) in written {
             let source = if ours {

@@ -13,6 +13,7 @@
 //!   `schema/progress.schema.json`.
 
 mod forms;
+mod plan;
 mod preflight;
 mod serve;
 mod stream;
