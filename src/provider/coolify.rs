@@ -128,6 +128,52 @@ impl CoolifyClient {
         Ok(version)
     }
 
+    /// Checks that the token may write and deploy, without changing
+    /// anything: Coolify checks a route's ability before it looks for the
+    /// resource, so a write (PATCH) and a deploy (POST) aimed at an
+    /// application that does not exist answer 404 with the ability and 403
+    /// without it. Found at preflight, a read-only token stops the run
+    /// before the first DNS record is made instead of half-way.
+    async fn probe_abilities(&self) -> Result<(), ProviderError> {
+        const PROBE: &str = "fabrik-permission-probe";
+        let probes = [
+            Request::new(
+                Method::PATCH,
+                "check the token may write",
+                &["applications", PROBE],
+            )
+            .json(&serde_json::json!({ "description": "permission probe" })),
+            Request::new(Method::POST, "check the token may deploy", &["deploy"])
+                .query("uuid", PROBE)
+                .idempotent(true),
+        ];
+        for req in probes {
+            match self.http.send(&req).await {
+                Ok(_) => {}
+                Err(e) if e.kind == ErrorKind::NotFound => {}
+                Err(e)
+                    if matches!(
+                        e.kind,
+                        ErrorKind::Forbidden(ForbiddenReason::MissingPermission { .. })
+                    ) =>
+                {
+                    return Err(e);
+                }
+                // Anything else (a 400 or 422 about the probe itself) means
+                // the ability check passed.
+                Err(e)
+                    if matches!(
+                        e.kind,
+                        ErrorKind::Validation { .. }
+                            | ErrorKind::InvalidRequest
+                            | ErrorKind::Rejected
+                    ) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
     fn absolute(&self, path: Option<String>) -> Option<String> {
         path.filter(|p| !p.is_empty()).map(|p| {
             if p.starts_with("http://") || p.starts_with("https://") {
@@ -731,6 +777,7 @@ impl AppHost for CoolifyClient {
         } else {
             target.destination.clone()
         };
+        self.probe_abilities().await?;
         Ok(ResolvedTarget {
             version,
             project_uuid: project.uuid.clone(),

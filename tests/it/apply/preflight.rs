@@ -115,6 +115,30 @@ fn an_ip_address_coolify_does_not_allow() {
 }
 
 #[test]
+fn a_coolify_token_that_may_only_read() {
+    let err = fails_before_any_change(
+        "read_only_token",
+        Wrong {
+            settings: Some(json!({"coolify_abilities": ["read"]})),
+            ..Wrong::default()
+        },
+    );
+    assert!(err.contains("write"), "{err}");
+}
+
+#[test]
+fn a_coolify_token_that_may_not_deploy() {
+    let err = fails_before_any_change(
+        "no_deploy_ability",
+        Wrong {
+            settings: Some(json!({"coolify_abilities": ["read", "write"]})),
+            ..Wrong::default()
+        },
+    );
+    assert!(err.contains("deploy"), "{err}");
+}
+
+#[test]
 fn an_unknown_server() {
     let err = fails_before_any_change(
         "unknown_server",

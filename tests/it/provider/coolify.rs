@@ -81,6 +81,22 @@ pub async fn world(version: &str) -> (Fake, CoolifyClient, Arc<Retries>) {
                    {"uuid":"dst-other","name":"elsewhere","network":"x","server_uuid":"srv-other"}]),
         )],
     );
+    // The permission probes of the preflight: a write and a deploy aimed
+    // at an application that does not exist (Coolify checks the ability
+    // first, then answers 404).
+    fake.on(
+        "PATCH",
+        "/api/v1/applications/fabrik-permission-probe",
+        vec![Reply::json(
+            404,
+            json!({"message":"Application not found."}),
+        )],
+    );
+    fake.on(
+        "POST",
+        "/api/v1/deploy",
+        vec![Reply::json(404, json!({"message":"No resources found."}))],
+    );
     let retries = Arc::new(Retries::default());
     let client = CoolifyClient::new(
         CoolifyConfig {
@@ -162,9 +178,11 @@ async fn preflight_resolves_names_and_sends_token_and_user_agent() {
             "GET /api/v1/projects/proj-uuid/environments",
             "GET /api/v1/servers",
             "GET /api/v1/destinations",
+            "PATCH /api/v1/applications/fabrik-permission-probe",
+            "POST /api/v1/deploy?uuid=fabrik-permission-probe",
         ]
     );
-    for hit in fake.hits() {
+    for hit in fake.hits().into_iter().filter(|h| h.method == "GET") {
         assert_eq!(
             hit.header("authorization").unwrap(),
             format!("Bearer {TOKEN}")
@@ -207,6 +225,50 @@ async fn preflight_by_uuid_and_named_destination() {
     let r = client.preflight(&t).await.unwrap();
     assert_eq!(r.destination_uuid.as_deref(), Some("dst-2"));
     assert_eq!(r.project_name, "blog-project");
+}
+
+#[tokio::test]
+async fn preflight_finds_a_token_that_may_not_write_or_deploy() {
+    for (path, method, ability) in [
+        (
+            "/api/v1/applications/fabrik-permission-probe",
+            "PATCH",
+            "write",
+        ),
+        ("/api/v1/deploy", "POST", "deploy"),
+    ] {
+        let (fake, client, _) = world("4.3.11").await;
+        fake.on(
+            method,
+            path,
+            vec![Reply::json(
+                403,
+                json!({"message": format!("Missing required permissions: {ability}")}),
+            )],
+        );
+        let err = client.preflight(&target()).await.unwrap_err();
+        assert!(
+            matches!(
+                err.kind,
+                ErrorKind::Forbidden(ForbiddenReason::MissingPermission { ref ability })
+                    if ability.as_deref() == Some(ability_name(path))
+            ),
+            "{err:?}"
+        );
+        assert!(err.hint.is_some());
+        // Nothing was created or deployed: only reads and the two probes.
+        assert!(fake.hits().iter().all(|h| h.method == "GET"
+            || h.path.ends_with("fabrik-permission-probe")
+            || h.path == "/api/v1/deploy"));
+    }
+}
+
+fn ability_name(path: &str) -> &'static str {
+    if path.ends_with("deploy") {
+        "deploy"
+    } else {
+        "write"
+    }
 }
 
 #[tokio::test]
