@@ -522,6 +522,19 @@ fn update_body(
         {
             p.insert("docker_compose_raw".into(), json!(b64(compose)));
         }
+        // Domains of a service live on its containers (`urls`). Coolify's
+        // read of a service does not always echo them back in that form, so
+        // they are sent whenever they cannot be seen to match.
+        let public = match &desired.source {
+            AppSource::Compose { public_service, .. } => public_service.as_deref(),
+            AppSource::OneClick { service_type } => Some(service_type.as_str()),
+            _ => None,
+        };
+        if let Some(urls) = service_urls(desired, public)
+            && current.get("urls") != Some(&urls)
+        {
+            p.insert("urls".into(), urls);
+        }
         return Ok(p);
     }
     let build_pack = cur("build_pack").unwrap_or_default();
