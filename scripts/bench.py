@@ -121,8 +121,10 @@ def main():
             f"{m_tenth/1024:.1f} MB", f"{m_big/m_tenth:.2f}×", "within 10%", m_big <= m_tenth * 1.10)
 
         # Parallel DNS: 10 independent records vs 1, sandbox latency 100 ms.
+        counter = iter(range(1000))
+
         def provisioning(records):
-            d = project(tmp, f"dns{records}")
+            d = project(tmp, f"dns{records}-{next(counter)}")
             spec = os.path.join(d, "quickstart", "spec.yaml")
             text = open(spec).read()
             recs = "".join(f"    - type: A\n      name: r{i}.example.com\n      content: 203.0.113.{i+20}\n"

@@ -433,7 +433,7 @@ pub fn session(
         Timing {
             poll: Duration::from_millis(100),
             verify_interval: Duration::from_millis(200),
-            dns_concurrency: 8,
+            dns_concurrency: 16,
         }
     } else {
         Timing::default()

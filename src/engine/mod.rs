@@ -110,7 +110,7 @@ impl Default for Timing {
         Self {
             poll: Duration::from_secs(3),
             verify_interval: Duration::from_secs(2),
-            dns_concurrency: 4,
+            dns_concurrency: 16,
         }
     }
 }

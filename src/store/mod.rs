@@ -239,6 +239,17 @@ pub trait EventStore: Send + Sync {
     /// Every cached run view (for verification).
     fn cached_runs(&self) -> Result<Vec<RunView>, StoreError>;
 
+    /// Visits every cached run view as its stored JSON text (run id, body),
+    /// one at a time, so verification never holds two copies of a large
+    /// history. The default serialises [`EventStore::cached_runs`].
+    fn visit_cached_run_bodies(&self, visit: &mut dyn FnMut(&str, &str)) -> Result<(), StoreError> {
+        for r in self.cached_runs()? {
+            let body = serde_json::to_string(&r).unwrap_or_default();
+            visit(r.run.as_str(), &body);
+        }
+        Ok(())
+    }
+
     /// The number of events.
     fn len(&self) -> Result<u64, StoreError>;
 

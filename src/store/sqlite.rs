@@ -471,6 +471,26 @@ impl EventStore for SqliteStore {
         Ok(out)
     }
 
+    fn visit_cached_run_bodies(&self, visit: &mut dyn FnMut(&str, &str)) -> Result<(), StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT run, body FROM run_projection")
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
+        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+            let run = row
+                .get_ref(0)
+                .and_then(|v| Ok(v.as_str()?))
+                .map_err(|e| self.err(e))?;
+            let body = row
+                .get_ref(1)
+                .and_then(|v| Ok(v.as_str()?))
+                .map_err(|e| self.err(e))?;
+            visit(run, body);
+        }
+        Ok(())
+    }
+
     fn cached_runs(&self) -> Result<Vec<RunView>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn
