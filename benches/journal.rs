@@ -9,6 +9,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+
+/// The allocator the `fabrik` binary uses, so the library is measured as it
+/// runs (and the raw floors under the same allocator).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use fabrik::event::{NewEvent, RecordedEvent};
 use fabrik::generate::{Shape, generate};
 use fabrik::id::DeploymentId;

@@ -24,6 +24,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release", "fabrik")
 GEN = os.path.join(ROOT, "target", "release", "examples", "journal_gen")
+APPEND = os.path.join(ROOT, "target", "release", "examples", "journal_append")
 FLOOR = os.path.join(ROOT, "target", "release", "examples", "journal_floor")
 QUICK = "--quick" in sys.argv
 BIG = 100_000 if QUICK else 1_000_000
@@ -86,6 +87,15 @@ def main():
     tmp = tempfile.mkdtemp(prefix="fabrik-bench-")
     try:
         version = timed([BIN, "--version"], 21)
+
+        # Durable appends beside a raw INSERT of the same rows (alternating
+        # rounds inside one process: see examples/journal_append.rs).
+        for line in run([APPEND, "9"]).stdout.splitlines():
+            kind = line.split(":")[0]
+            fab = float(line.split("fabrik ")[1].split(" ")[0])
+            raw = float(line.split("raw INSERT ")[1].split(" ")[0])
+            row(f"durable {kind} appends/s", f"{fab:,.0f}/s", f"{raw:,.0f}/s (raw INSERT)",
+                f"{fab/raw:.2f}×", "≥ 0.7× floor", fab / raw >= 0.7)
 
         # No-op apply at 10,000 and at BIG events.
         small = journal(tmp, "small", 10_000)

@@ -40,7 +40,23 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(120);
 pub struct SqliteStore {
     path: PathBuf,
     conn: Mutex<Connection>,
+    /// The views this connection last wrote, per deployment, so that a run
+    /// appending event after event does not re-read and re-parse its
+    /// projections each time. An entry is used only while the stream is at
+    /// the version it was cached at (checked inside the write transaction),
+    /// so a write by another process simply makes it miss.
+    cache: Mutex<BTreeMap<DeploymentId, Cached>>,
 }
+
+/// A deployment's view and the run views touched with it.
+#[derive(Debug, Clone)]
+struct Cached {
+    view: DeploymentView,
+    runs: BTreeMap<RunId, RunView>,
+}
+
+/// Most deployments whose views are cached at once.
+const CACHE_DEPLOYMENTS: usize = 16;
 
 impl SqliteStore {
     /// Opens (creating if needed, with mode 0600 and a 0700 parent directory
@@ -61,6 +77,7 @@ impl SqliteStore {
                     return Ok(Self {
                         path: path.to_owned(),
                         conn: Mutex::new(conn),
+                        cache: Mutex::new(BTreeMap::new()),
                     });
                 }
                 Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
@@ -129,6 +146,7 @@ impl SqliteStore {
 
     /// Rebuilds every cached projection from the events.
     pub fn rebuild_projections(&self) -> Result<(), StoreError> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
         let mut projection = crate::projection::Projection::new();
         let mut err = None;
         self.scan(&Scan::default(), &mut |row| match row.decode() {
@@ -168,6 +186,25 @@ impl SqliteStore {
         expected: Option<StreamVersion>,
         events: &[NewEvent],
     ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(deployment);
+        Ok(self
+            .append_cached(tx, deployment, expected, events, None)?
+            .0)
+    }
+
+    /// One append inside an open transaction, starting from `cached` views
+    /// when they are still current; returns the views after it.
+    fn append_cached(
+        &self,
+        tx: &Connection,
+        deployment: &DeploymentId,
+        expected: Option<StreamVersion>,
+        events: &[NewEvent],
+        cached: Option<Cached>,
+    ) -> Result<(Vec<RecordedEvent>, Cached), StoreError> {
         let actual: u64 = tx
             .prepare_cached(
                 "SELECT COALESCE(MAX(stream_version), 0) FROM events WHERE deployment = ?1",
@@ -226,10 +263,15 @@ impl SqliteStore {
                     .map_err(|e| self.err(e))?;
             }
         }
-        let mut view = self
-            .load_view(tx, deployment)?
-            .unwrap_or_else(|| DeploymentView::new(deployment.clone()));
-        let mut runs = BTreeMap::new();
+        let current = cached.filter(|c| c.view.version == expected);
+        let (mut view, mut runs) = match current {
+            Some(c) => (c.view, c.runs),
+            None => (
+                self.load_view(tx, deployment)?
+                    .unwrap_or_else(|| DeploymentView::new(deployment.clone())),
+                BTreeMap::new(),
+            ),
+        };
         for r in &recorded {
             if let Some(id) = &r.run
                 && !runs.contains_key(id)
@@ -242,10 +284,15 @@ impl SqliteStore {
             apply_to(&mut view, &mut runs, r);
         }
         save_deployment(tx, &view).map_err(|e| self.err(e))?;
-        for run in runs.values() {
+        let touched: std::collections::BTreeSet<&RunId> =
+            recorded.iter().filter_map(|r| r.run.as_ref()).collect();
+        for run in runs.values().filter(|r| touched.contains(&r.run)) {
             save_run(tx, run).map_err(|e| self.err(e))?;
         }
-        Ok(recorded)
+        // Keep only the runs still being written (a history of thousands of
+        // runs must not pile up in the cache).
+        runs.retain(|id, _| touched.contains(id));
+        Ok((recorded, Cached { view, runs }))
     }
 
     /// Appends many runs' events in one transaction each `per_commit`
@@ -322,8 +369,19 @@ impl EventStore for SqliteStore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| self.err(e))?;
-        let recorded = self.append_in(&tx, deployment, Some(expected), events)?;
+        let cached = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(deployment);
+        let (recorded, fresh) =
+            self.append_cached(&tx, deployment, Some(expected), events, cached)?;
         tx.commit().map_err(|e| self.err(e))?;
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= CACHE_DEPLOYMENTS {
+            cache.clear();
+        }
+        cache.insert(deployment.clone(), fresh);
         Ok(recorded)
     }
 
