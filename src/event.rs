@@ -838,14 +838,116 @@ pub struct RecordedEvent {
 /// Renders a timestamp the one way the journal stores it: RFC 3339, UTC,
 /// microsecond precision, `Z` suffix.
 pub fn format_timestamp(at: jiff::Timestamp) -> String {
-    // Truncate to microseconds so the text round-trips exactly.
+    // Truncate to microseconds so the text round-trips exactly. Formatted
+    // by hand: the fold formats one timestamp per event, and a journal of a
+    // million events spends measurable time in a general formatter.
     let micros = at.as_microsecond();
-    let at = jiff::Timestamp::from_microsecond(micros).unwrap_or(at);
-    format!("{at:.6}")
+    let secs = micros.div_euclid(1_000_000);
+    let frac = micros.rem_euclid(1_000_000);
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    if !(0..=2_932_896).contains(&days) {
+        // Outside years 1970..=9999: let jiff do it.
+        let at = jiff::Timestamp::from_microsecond(micros).unwrap_or(at);
+        return format!("{at:.6}");
+    }
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    fn push(out: &mut String, n: i64, width: usize) {
+        let mut digits = [b'0'; 6];
+        let mut v = n;
+        for i in (0..width).rev() {
+            digits[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+        for d in &digits[..width] {
+            out.push(char::from(*d));
+        }
+    }
+    let mut out = String::with_capacity(27);
+    push(&mut out, year, 4);
+    out.push('-');
+    push(&mut out, month, 2);
+    out.push('-');
+    push(&mut out, day, 2);
+    out.push('T');
+    push(&mut out, sod / 3600, 2);
+    out.push(':');
+    push(&mut out, sod / 60 % 60, 2);
+    out.push(':');
+    push(&mut out, sod % 60, 2);
+    out.push('.');
+    push(&mut out, frac, 6);
+    out.push('Z');
+    out
 }
 
-/// Parses a stored timestamp.
+/// Parses a stored timestamp: the journal's own form
+/// (`YYYY-MM-DDTHH:MM:SS.ffffffZ`) by hand, anything else with jiff.
 pub fn parse_timestamp(s: &str) -> Result<jiff::Timestamp, jiff::Error> {
+    if let Some(t) = parse_canonical(s.as_bytes()) {
+        return Ok(t);
+    }
+    parse_general(s)
+}
+
+/// The journal's fixed timestamp form, or `None` for anything else.
+fn parse_canonical(b: &[u8]) -> Option<jiff::Timestamp> {
+    if b.len() != 27
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+        || b[19] != b'.'
+        || b[26] != b'Z'
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let mut v = 0i64;
+        for &c in &b[r] {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            v = v * 10 + i64::from(c - b'0');
+        }
+        Some(v)
+    };
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hh, mm, ss, frac) = (num(11..13)?, num(14..16)?, num(17..19)?, num(20..26)?);
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let month_days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if !(1..=month_days).contains(&d) || hh > 23 || mm > 59 || ss > 59 {
+        return None;
+    }
+    // Days since 1970-01-01 from a civil date (Howard Hinnant's algorithm).
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let micros = ((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1_000_000) + frac;
+    jiff::Timestamp::from_microsecond(micros).ok()
+}
+
+fn parse_general(s: &str) -> Result<jiff::Timestamp, jiff::Error> {
     s.parse()
 }
 
@@ -985,6 +1087,51 @@ mod tests {
         let h2 = f.hash(&Digest::GENESIS, &mut buf);
         assert_eq!(h1, h2);
         assert_ne!(h1, f.hash(&Digest::of(b"x"), &mut buf));
+    }
+
+    #[test]
+    fn the_fast_formatter_agrees_with_jiff() {
+        let mut x: u64 = 0x1234_5678_9abc_def0;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Any microsecond between 1970 and 9999.
+            let micros = (x % 253_402_300_799_999_999) as i64;
+            let at = jiff::Timestamp::from_microsecond(micros).unwrap();
+            assert_eq!(format_timestamp(at), format!("{at:.6}"), "{micros}");
+        }
+        for s in [
+            "1970-01-01T00:00:00Z",
+            "2000-02-29T23:59:59.999999Z",
+            "2024-12-31T12:00:00Z",
+        ] {
+            let at: jiff::Timestamp = s.parse().unwrap();
+            assert_eq!(format_timestamp(at), format!("{at:.6}"));
+        }
+    }
+
+    #[test]
+    fn the_fast_parser_agrees_with_jiff() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let micros = (x % 253_402_300_799_999_999) as i64;
+            let at = jiff::Timestamp::from_microsecond(micros).unwrap();
+            let text = format_timestamp(at);
+            assert_eq!(parse_canonical(text.as_bytes()), Some(at), "{text}");
+        }
+        for bad in [
+            "2026-02-30T00:00:00.000000Z",
+            "2026-13-01T00:00:00.000000Z",
+            "2026-01-01T24:00:00.000000Z",
+            "2026-01-01 00:00:00.000000Z",
+        ] {
+            assert_eq!(parse_canonical(bad.as_bytes()), None, "{bad}");
+        }
+        assert!(parse_timestamp("2026-11-27T11:00:00Z").is_ok());
     }
 
     #[test]

@@ -117,7 +117,16 @@ impl RunId {
     /// Whether `s` has the shape of a run id (used to tell `RUN_ID|DEPLOYMENT`
     /// arguments apart).
     pub fn looks_like(s: &str) -> bool {
-        s.len() == 26 && ulid::Ulid::from_string(&s.to_ascii_uppercase()).is_ok()
+        // 26 Crockford base-32 digits (no i, l, o, u), the first at most 7
+        // so the value fits in 128 bits; either case.
+        let b = s.as_bytes();
+        b.len() == 26
+            && matches!(b[0], b'0'..=b'7')
+            && b.iter().all(|c| {
+                let c = c.to_ascii_lowercase();
+                c.is_ascii_digit()
+                    || (c.is_ascii_lowercase() && !matches!(c, b'i' | b'l' | b'o' | b'u'))
+            })
     }
 }
 
@@ -125,7 +134,9 @@ impl TryFrom<String> for RunId {
     type Error = InvalidRunId;
     fn try_from(value: String) -> Result<Self, Self::Error> {
         if Self::looks_like(&value) {
-            Ok(Self(value.to_ascii_lowercase()))
+            let mut value = value;
+            value.make_ascii_lowercase();
+            Ok(Self(value))
         } else {
             Err(InvalidRunId(value))
         }

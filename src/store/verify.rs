@@ -166,7 +166,8 @@ impl VerifyReport {
 /// verified in about the time the slower half takes.
 pub fn verify_store(store: &dyn EventStore) -> Result<(VerifyReport, Projection), StoreError> {
     const CHUNK: usize = 2048;
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<StoredEvent>>(8);
+    let (tx, rx) =
+        std::sync::mpsc::sync_channel::<Result<Vec<crate::event::RecordedEvent>, ChainError>>(8);
     let (scan_result, fold_result) = std::thread::scope(|scope| {
         let reader = scope.spawn(move || {
             let mut checker = ChainChecker::whole();
@@ -177,10 +178,21 @@ pub fn verify_store(store: &dyn EventStore) -> Result<(VerifyReport, Projection)
                     chain_error = Some(err);
                     return ControlFlow::Break(());
                 }
-                chunk.push(e);
+                let seq = e.seq;
+                match e.into_recorded() {
+                    Ok(r) => chunk.push(r),
+                    Err(err) => {
+                        let _ = tx.send(Ok(std::mem::take(&mut chunk)));
+                        let _ = tx.send(Err(ChainError {
+                            seq: Seq(seq),
+                            problem: crate::error::chain_text(&err),
+                        }));
+                        return ControlFlow::Break(());
+                    }
+                }
                 if chunk.len() == CHUNK
                     && tx
-                        .send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)))
+                        .send(Ok(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK))))
                         .is_err()
                 {
                     return ControlFlow::Break(());
@@ -188,24 +200,23 @@ pub fn verify_store(store: &dyn EventStore) -> Result<(VerifyReport, Projection)
                 ControlFlow::Continue(())
             });
             if !chunk.is_empty() {
-                let _ = tx.send(chunk);
+                let _ = tx.send(Ok(chunk));
             }
             drop(tx);
             r.map(|()| (checker, chain_error))
         });
         let mut projection = Projection::new();
         let mut decode_error = None;
-        'outer: for chunk in rx {
-            for e in chunk {
-                match e.decode() {
-                    Ok(r) => projection.apply(&r),
-                    Err(err) => {
-                        decode_error = Some(ChainError {
-                            seq: Seq(e.seq),
-                            problem: crate::error::chain_text(&err),
-                        });
-                        break 'outer;
+        for chunk in rx {
+            match chunk {
+                Ok(events) => {
+                    for r in &events {
+                        projection.apply(r);
                     }
+                }
+                Err(e) => {
+                    decode_error = Some(e);
+                    break;
                 }
             }
         }

@@ -189,19 +189,22 @@ fn rate_limits_are_waited_out_as_the_server_asks() {
 }
 
 /// Responses lost after the change was committed, on each service in
-/// turn (the seeds are chosen so that a create of that service loses its
-/// response): the create is looked up by its ownership mark and adopted,
-/// never made twice, and without waiting for a request timeout (30 s).
+/// turn: every Coolify application create and every Cloudflare record
+/// create loses its response (the target is the create's path), and on
+/// Uptime Kuma half the changes do (the seed is chosen so that the monitor
+/// create is one of them). Each lost create is looked up by its ownership
+/// mark and adopted, never made twice, and without waiting for a request
+/// timeout (30 s).
 #[test]
 fn lost_responses_are_adopted_not_duplicated() {
-    for (target, seed, adopted_kind) in [
-        ("coolify", 1, "application"),
-        ("cloudflare", 2, "dns_record"),
-        ("kuma", 3, "monitor"),
+    for (target, rate, seed, adopted_kind) in [
+        ("/api/v1/applications/dockerimage", 1.0, 1, "application"),
+        ("/client/v4/zones", 1.0, 2, "dns_record"),
+        ("kuma", 0.5, 3, "monitor"),
     ] {
         let spec = Spec::default();
         let p = Project::new(&spec);
-        let faults = format!("lost_response_rate=0.5,seed={seed},target={target}");
+        let faults = format!("lost_response_rate={rate},seed={seed},target={target}");
         let started = std::time::Instant::now();
         let ran = p.apply(Some(&faults), &["--retries", "10"]);
         ran.expect(0);
