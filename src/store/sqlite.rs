@@ -523,7 +523,9 @@ fn digest(bytes: &[u8]) -> Option<Digest> {
 /// Runs `f` again while SQLite reports the database busy or locked
 /// without having waited itself, for up to [`BUSY_TIMEOUT`], with short
 /// randomised pauses so that processes starting together spread out.
-fn retry_busy<T>(mut f: impl FnMut() -> Result<T, rusqlite::Error>) -> Result<T, rusqlite::Error> {
+pub(crate) fn retry_busy<T>(
+    mut f: impl FnMut() -> Result<T, rusqlite::Error>,
+) -> Result<T, rusqlite::Error> {
     let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
     let mut pause_ms = 1u64;
     loop {
