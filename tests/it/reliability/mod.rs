@@ -10,6 +10,8 @@
 //! property tests, each of which has a default sized to run in seconds).
 
 mod concurrency;
+mod leak;
+mod orchestration;
 
 /// How many times to repeat the expensive scenarios
 /// (`FABRIK_RELIABILITY_ROUNDS`, default 1).
