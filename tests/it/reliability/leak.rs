@@ -424,7 +424,12 @@ fn no_secret_value_reaches_any_byte_fabrik_writes_or_prints() {
         ..FaultConfig::default()
     });
     let echoed = s.run(&["apply", "spec.yaml"], &[5, 6]);
-    eprintln!("DEBUG {}\n{}", stdout(&echoed), stderr(&echoed));
+    assert!(
+        stderr(&echoed).contains("(HTTP 422)")
+            && stderr(&echoed).contains(fabrik::secret::REDACTED),
+        "the provider echoed the values and Fabrik scrubbed them: {}",
+        stderr(&echoed)
+    );
     s.run(&["--output", "json", "apply", "spec.yaml"], &[5, 6]);
     s.faults(FaultConfig::default());
 
