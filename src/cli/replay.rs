@@ -90,21 +90,30 @@ fn replay_store(
             return Ok(full);
         }
     }
+    // The chain is checked on the way, so that a changed event is never
+    // folded into a state shown as the journal's.
     let mut projection = Projection::new();
+    let mut checker = ChainChecker::whole();
     let mut failure = None;
-    store.scan(&Scan::default(), &mut |row| match row.decode() {
-        Ok(e) if until.is_past(&e) => ControlFlow::Break(()),
-        Ok(e) => {
-            projection.apply(&e);
-            ControlFlow::Continue(())
+    store.scan(&Scan::default(), &mut |row| {
+        if let Err(e) = checker.check(&row) {
+            failure = Some(Error::Integrity(e));
+            return ControlFlow::Break(());
         }
-        Err(e) => {
-            failure = Some(e);
-            ControlFlow::Break(())
+        match row.decode() {
+            Ok(e) if until.is_past(&e) => ControlFlow::Break(()),
+            Ok(e) => {
+                projection.apply(&e);
+                ControlFlow::Continue(())
+            }
+            Err(e) => {
+                failure = Some(e.into());
+                ControlFlow::Break(())
+            }
         }
     })?;
     match failure {
-        Some(e) => Err(e.into()),
+        Some(e) => Err(e),
         None => Ok(projection),
     }
 }
