@@ -51,6 +51,9 @@ pub enum Error {
     /// Cached projections differ from the fold.
     #[error("journal integrity check failed: {0}")]
     ProjectionMismatch(String),
+    /// The database file itself is damaged (SQLite's integrity check).
+    #[error("journal integrity check failed: the database file is damaged: {0}")]
+    Damaged(String),
     /// A decision refused an event.
     #[error("refused")]
     Decision(#[from] DecisionError),
@@ -123,7 +126,7 @@ impl Error {
         match self {
             Self::Store(StoreError::Corrupt { .. } | StoreError::Decode { .. }) => exit::INTEGRITY,
             Self::Store(StoreError::Projection { .. }) => exit::INTEGRITY,
-            Self::Integrity(_) | Self::ProjectionMismatch(_) => exit::INTEGRITY,
+            Self::Integrity(_) | Self::ProjectionMismatch(_) | Self::Damaged(_) => exit::INTEGRITY,
             Self::BadExport { .. } => exit::INTEGRITY,
             Self::Usage { .. } => exit::USAGE,
             Self::Spec(e) => match **e {
@@ -187,11 +190,12 @@ impl Error {
         if self.damaged_database()
             || matches!(
                 self,
-                Self::Store(
-                    StoreError::Projection { .. }
-                        | StoreError::Corrupt { .. }
-                        | StoreError::Decode { .. }
-                )
+                Self::Damaged(_)
+                    | Self::Store(
+                        StoreError::Projection { .. }
+                            | StoreError::Corrupt { .. }
+                            | StoreError::Decode { .. }
+                    )
             )
         {
             return vec![

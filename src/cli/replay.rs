@@ -69,6 +69,13 @@ fn replay_store(
 ) -> Result<Projection, Error> {
     let store = open_existing(cli)?;
     if verify {
+        let damage = store.check_storage()?;
+        if let Some(first) = damage.first() {
+            for d in &damage {
+                out.diag(&format!("damage: {d}"));
+            }
+            return Err(Error::Damaged(first.clone()));
+        }
         let (report, full) = verify_store(store.as_ref())?;
         if let Some(e) = report.chain_error {
             return Err(Error::Integrity(e));

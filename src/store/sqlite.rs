@@ -484,6 +484,25 @@ impl EventStore for SqliteStore {
         conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
             .map_err(|e| self.err(e))
     }
+
+    fn check_storage(&self) -> Result<Vec<String>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("PRAGMA integrity_check(20)")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(|e| self.err(e))?;
+        let mut problems = Vec::new();
+        for row in rows {
+            let text = row.map_err(|e| self.err(e))?;
+            // A header line names the database before its problems.
+            if text != "ok" && !text.starts_with("*** in database") {
+                problems.push(text);
+            }
+        }
+        Ok(problems)
+    }
 }
 
 fn save_deployment(conn: &Connection, view: &DeploymentView) -> Result<(), rusqlite::Error> {
