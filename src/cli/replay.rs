@@ -139,10 +139,25 @@ fn replay_export(
     let mut checker: Option<ChainChecker> = None;
     let mut stopped = false;
     let mut chain_error: Option<ChainError> = None;
+    // The first break in a stream's versions: a deployment's export holds
+    // its whole stream, so one there means an event was taken out.
+    let mut streams: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    let mut stream_gap: Option<ChainError> = None;
     let mut visit = |row: StoredEvent| -> Result<(), ExportError> {
         if chain_error.is_some() {
             return Ok(());
         }
+        let last = streams.entry(row.deployment.clone()).or_insert(0);
+        if stream_gap.is_none() && row.stream_version != *last + 1 {
+            stream_gap = Some(ChainError {
+                seq: Seq(row.seq),
+                problem: format!(
+                    "stream {} jumps from version {} to {}",
+                    row.deployment, last, row.stream_version
+                ),
+            });
+        }
+        *last = row.stream_version;
         let c = checker.get_or_insert_with(|| {
             if row.seq == 1 {
                 ChainChecker::whole()
@@ -185,6 +200,12 @@ fn replay_export(
             },
         })?;
     if let Some(e) = chain_error {
+        return Err(Error::Integrity(e));
+    }
+    if header.deployment.is_some()
+        && header.run.is_none()
+        && let Some(e) = stream_gap
+    {
         return Err(Error::Integrity(e));
     }
     if let Some(c) = &checker
