@@ -12,6 +12,7 @@
 mod concurrency;
 mod leak;
 mod orchestration;
+mod tamper;
 
 /// How many times to repeat the expensive scenarios
 /// (`FABRIK_RELIABILITY_ROUNDS`, default 1).
