@@ -10,6 +10,7 @@
 //! property tests, each of which has a default sized to run in seconds).
 
 mod concurrency;
+mod hostile;
 mod leak;
 mod orchestration;
 mod tamper;
