@@ -544,11 +544,38 @@ impl Http {
             )),
             _ => None,
         };
+        let hint = untrusted_certificate(&e)
+            .map(|why| {
+                format!(
+                    "the certificate of {} is not trusted ({why}); fabrik always verifies certificates: give the service a certificate from a public CA, or add the CA that signed it to this machine's trust store",
+                    origin(&self.base)
+                )
+            })
+            .or(hint);
         let mut err = self.error(req, kind, None);
         err.hint = hint;
         err.source = Some(Box::new(e.without_url()));
         err
     }
+}
+
+/// Why the server's certificate was refused, when that is what failed.
+fn untrusted_certificate(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut source = Some(e);
+    while let Some(s) = source {
+        if let Some(rustls::Error::InvalidCertificate(why)) = s.downcast_ref::<rustls::Error>() {
+            return Some(format!("{why:?}"));
+        }
+        // An I/O error's source() skips the error it wraps: look inside.
+        source = match s
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => s.source(),
+        };
+    }
+    None
 }
 
 /// `scheme://host:port` of a URL, never its credentials or path.
