@@ -14,6 +14,7 @@ mod hostile;
 mod leak;
 mod orchestration;
 mod tamper;
+mod tls;
 
 /// How many times to repeat the expensive scenarios
 /// (`FABRIK_RELIABILITY_ROUNDS`, default 1).
