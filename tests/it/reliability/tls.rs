@@ -290,9 +290,7 @@ fn a_run_routed_to_a_sandbox_by_the_environment_says_so() {
         "{}",
         stderr(&o)
     );
-    // Without it, the same credentials reach the same services, and the
-    // check of the deployed service uses real DNS and the system's roots
-    // (which know nothing of tls.example.com): it fails, nothing is trusted.
+    // A run without the variable prints no warning.
     let o = run(fabrik(dir.path())
         .envs(
             sandbox
