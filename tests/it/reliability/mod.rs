@@ -13,6 +13,7 @@ mod concurrency;
 mod hostile;
 mod leak;
 mod orchestration;
+mod permissions;
 mod tamper;
 mod tls;
 
