@@ -227,11 +227,14 @@ impl Response {
     ) -> Result<T, ProviderError> {
         serde_json::from_slice(&self.body).map_err(|e| {
             let mut err = http.error(req, ErrorKind::MalformedResponse, Some(self.status.as_u16()));
-            err.message = format!(
+            // The parser's message quotes the value it choked on, which
+            // may be an echoed secret: scrubbed like the excerpt.
+            let scrubber = http.scrubber(req);
+            err.message = scrubber.scrub(&format!(
                 "{}; body starts with: {}",
                 e,
-                excerpt(&http.scrubber(req), &self.body)
-            );
+                excerpt(&scrubber, &self.body)
+            ));
             err.hint = Some(format!(
                 "the {} answer does not match its API contract; check that the URL points at the service itself and not at a proxy or login page",
                 http.provider
