@@ -14,6 +14,7 @@ mod hostile;
 mod leak;
 mod orchestration;
 mod permissions;
+mod props;
 mod tamper;
 mod tls;
 
