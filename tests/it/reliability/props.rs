@@ -611,6 +611,14 @@ fn answer() -> impl Strategy<Value = Answer> {
             v
         }),
         Just(format!(r#"{{"message":"The token {TOKEN} is invalid"}}"#).into_bytes()),
+        // A well-formed envelope around a result of any shape.
+        json_value().prop_map(|v| {
+            serde_json::json!({"success": true, "errors": [], "messages": [], "result": v})
+                .to_string()
+                .into_bytes()
+        }),
+        prop::collection::vec(json_value(), 0..4)
+            .prop_map(|v| serde_json::Value::Array(v).to_string().into_bytes()),
     ];
     (status, content_type, body).prop_map(|(status, content_type, body)| Answer {
         status,
