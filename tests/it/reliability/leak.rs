@@ -660,3 +660,97 @@ fn the_forms_searched_include_base64_inside_other_text() {
     assert!(found(b"x=p%40ss%2Fw%2Brd%3D42%3Axyz&y"));
     assert!(!found(b"p@ss/w+rd=41:xyz"));
 }
+
+/// `Debug` of everything that holds a secret in memory (what a panic
+/// message or a `{:?}` in a log line would print) shows none of them.
+#[test]
+fn debug_output_of_every_secret_holder_shows_no_value() {
+    use fabrik::secret::SecretSource;
+    let spec_text = spec(1, "v1.10", "60s");
+    let checked = fabrik::spec::check(
+        spec_text.as_bytes(),
+        Path::new("spec.yaml"),
+        &fabrik::spec::MemoryFiles::new(),
+        &fabrik::spec::LoadOptions::default(),
+    )
+    .unwrap_or_else(|d| panic!("{d:?}"));
+    let key = fabrik::spec::secrets::FingerprintKey::from_hex(FINGERPRINT_KEY).unwrap();
+    let secrets = fabrik::spec::secrets::ResolvedSecrets::from_values(
+        key,
+        SecretSource::Dotenv,
+        [
+            ("ENV_SECRET", ENV_SECRET, SecretSource::Env),
+            ("DOTENV_SECRET", DOTENV_SECRET, SecretSource::Dotenv),
+            ("GEN_SECRET", ENV_SECRET_2, SecretSource::Generated),
+            ("SIGNING_KEY", ENV_SECRET_3, SecretSource::Generated),
+            ("HOOK_TOKEN", HOOK_TOKEN, SecretSource::Dotenv),
+        ]
+        .map(|(n, v, s)| (n.to_owned(), SecretValue::new(v), s)),
+    );
+    let endpoints = fabrik::engine::connect::Endpoints {
+        coolify_url: "http://127.0.0.1:9".into(),
+        coolify_token: SecretValue::new(COOLIFY_TOKEN),
+        cloudflare_url: "http://127.0.0.1:9/client/v4".into(),
+        cloudflare_token: Some(SecretValue::new(CLOUDFLARE_TOKEN)),
+        kuma_url: Some("http://127.0.0.1:9".into()),
+        kuma_username: Some("operator".into()),
+        kuma_password: Some(SecretValue::new(KUMA_PASSWORD)),
+        routing: fabrik::verify::Routing::System,
+        ca_pem: None,
+    };
+    let env = fabrik::engine::connect::Env::load(
+        [("COOLIFY_TOKEN".to_owned(), COOLIFY_TOKEN.to_owned())],
+        Path::new("/nonexistent/.env"),
+    )
+    .unwrap();
+    let session =
+        fabrik::engine::connect::session(&checked.spec, &secrets, endpoints.clone(), None, None)
+            .unwrap();
+    let texts = vec![
+        (
+            "Endpoints".to_owned(),
+            format!("{endpoints:?}").into_bytes(),
+        ),
+        (
+            "ResolvedSecrets".to_owned(),
+            format!("{secrets:?}").into_bytes(),
+        ),
+        ("Session".to_owned(), format!("{session:?}").into_bytes()),
+        (
+            "Providers".to_owned(),
+            format!("{:?}", session.providers).into_bytes(),
+        ),
+        (
+            "Scrubber".to_owned(),
+            format!("{:?}", session.scrubber).into_bytes(),
+        ),
+        ("Env".to_owned(), format!("{env:?}").into_bytes()),
+        (
+            "Spec".to_owned(),
+            format!("{:?}", checked.spec).into_bytes(),
+        ),
+    ];
+    let values: Vec<(&str, String)> = [
+        ("ENV_SECRET", ENV_SECRET),
+        ("DOTENV_SECRET", DOTENV_SECRET),
+        ("GEN_SECRET", ENV_SECRET_2),
+        ("SIGNING_KEY", ENV_SECRET_3),
+        ("HOOK_TOKEN", HOOK_TOKEN),
+        ("FABRIK_FINGERPRINT_KEY", FINGERPRINT_KEY),
+        ("COOLIFY_TOKEN", COOLIFY_TOKEN),
+        ("CLOUDFLARE_API_TOKEN", CLOUDFLARE_TOKEN),
+        ("UPTIME_KUMA_PASSWORD", KUMA_PASSWORD),
+    ]
+    .map(|(n, v)| (n, v.to_owned()))
+    .to_vec();
+    // The session does hold them (the scrubber knows the credentials and
+    // the webhook URLs), so this looks at real holders.
+    assert!(session.scrubber.finds_in(COOLIFY_TOKEN));
+    assert!(
+        session
+            .scrubber
+            .finds_in(&format!("http://127.0.0.1:1/audit/{HOOK_TOKEN}"))
+    );
+    let hits = search(&values, &texts);
+    assert!(hits.is_empty(), "{hits:#?}");
+}
