@@ -51,6 +51,9 @@ pub enum Error {
     /// Cached projections differ from the fold.
     #[error("journal integrity check failed: {0}")]
     ProjectionMismatch(String),
+    /// The database file itself is damaged (SQLite's integrity check).
+    #[error("journal integrity check failed: the database file is damaged: {0}")]
+    Damaged(String),
     /// A decision refused an event.
     #[error("refused")]
     Decision(#[from] DecisionError),
@@ -117,10 +120,13 @@ impl Error {
 
     /// The process exit code for this error.
     pub fn exit_code(&self) -> i32 {
+        if self.damaged_database() {
+            return exit::INTEGRITY;
+        }
         match self {
             Self::Store(StoreError::Corrupt { .. } | StoreError::Decode { .. }) => exit::INTEGRITY,
             Self::Store(StoreError::Projection { .. }) => exit::INTEGRITY,
-            Self::Integrity(_) | Self::ProjectionMismatch(_) => exit::INTEGRITY,
+            Self::Integrity(_) | Self::ProjectionMismatch(_) | Self::Damaged(_) => exit::INTEGRITY,
             Self::BadExport { .. } => exit::INTEGRITY,
             Self::Usage { .. } => exit::USAGE,
             Self::Spec(e) => match **e {
@@ -140,8 +146,62 @@ impl Error {
         }
     }
 
+    /// Whether SQLite found the state database file damaged (a corrupt
+    /// page, not a database at all, or a value of a type Fabrik never
+    /// writes), anywhere in the chain of causes.
+    fn damaged_database(&self) -> bool {
+        let mut source: Option<&(dyn StdError + 'static)> = match self {
+            Self::Store(e) => Some(e),
+            Self::Engine(e) => Some(e.as_ref()),
+            _ => None,
+        };
+        while let Some(e) = source {
+            if let Some(e) = e.downcast_ref::<rusqlite::Error>() {
+                return match e {
+                    rusqlite::Error::SqliteFailure(f, _) => matches!(
+                        f.code,
+                        rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase
+                    ),
+                    rusqlite::Error::FromSqlConversionFailure(..)
+                    | rusqlite::Error::InvalidColumnType(..)
+                    | rusqlite::Error::IntegralValueOutOfRange(..)
+                    | rusqlite::Error::Utf8Error(..) => true,
+                    _ => false,
+                };
+            }
+            source = e.source();
+        }
+        false
+    }
+
     /// Hints on how to fix it, one per line.
     pub fn hints(&self) -> Vec<String> {
+        if let Self::Store(StoreError::Decode {
+            source:
+                crate::event::DecodeError::UnknownType(_)
+                | crate::event::DecodeError::UnknownVersion { .. },
+            ..
+        }) = self
+        {
+            return vec![
+                "this journal holds events written by a newer fabrik; use that version".to_owned(),
+            ];
+        }
+        if self.damaged_database()
+            || matches!(
+                self,
+                Self::Damaged(_)
+                    | Self::Store(
+                        StoreError::Projection { .. }
+                            | StoreError::Corrupt { .. }
+                            | StoreError::Decode { .. }
+                    )
+            )
+        {
+            return vec![
+                "the state database file is damaged (a disk fault, or a change made outside fabrik); keep a copy of it, and restore it from a backup or replay an earlier export (`fabrik replay --input FILE`)".to_owned(),
+            ];
+        }
         match self {
             Self::Usage { hint: Some(h), .. } | Self::Locked { hint: Some(h), .. } => {
                 vec![h.clone()]

@@ -82,6 +82,26 @@ pub fn plan(view: &DeploymentView, run: &RunView, policies: Policies) -> Vec<Rol
             restore_to: committed.desired.clone(),
         });
     }
+    // Updates whose outcome is unknown or was never recorded (a lost
+    // answer, a crash, an application left half-updated by a failed env
+    // write): the resource may have changed, so it is restored too.
+    for r in view.resources.values() {
+        if let Some(p) = &r.pending
+            && p.run.as_ref() == Some(&run.run)
+            && p.action == Action::Update
+            && !steps.iter().any(|s| s.resource == r.key)
+            && let Some(committed) = r.committed.as_ref().filter(|c| c.run != run.run)
+        {
+            steps.push(RollbackStep {
+                resource: r.key.clone(),
+                kind: r.kind,
+                action: Action::Restore,
+                remote_id: r.remote_id.clone(),
+                policy: policies.of(r.kind),
+                restore_to: committed.desired.clone(),
+            });
+        }
+    }
     steps.sort_by_key(|s| std::cmp::Reverse(rank(s.kind)));
     steps
 }

@@ -317,6 +317,7 @@ pub fn state_path(cli: &Cli) -> PathBuf {
 
 /// Runs the parsed command line; returns the exit code.
 pub fn run(cli: Cli, out: &mut Output) -> Result<i32, Error> {
+    warn_sandbox_routing(&cli, out);
     match &cli.command {
         Command::Status { deployment } => status::run(&cli, deployment.as_deref(), out),
         Command::History { deployment } => history::run(&cli, deployment, out),
@@ -381,6 +382,26 @@ pub fn run(cli: Cli, out: &mut Output) -> Result<i32, Error> {
             command: StateCommand::Migrate { to },
         } => state::migrate(&cli, to, out),
         Command::Schema => spec::schema(out),
+    }
+}
+
+/// `FABRIK_SANDBOX_URL` (printed by `fabrik sandbox serve`) sends the
+/// checks of a deployed service to that sandbox and trusts its
+/// certificate authority. Certificates are otherwise always verified, so a
+/// run under it says so, for people (JSON output keeps stderr for errors).
+fn warn_sandbox_routing(cli: &Cli, out: &mut Output) {
+    let verifies = matches!(
+        cli.command,
+        Command::Apply(_) | Command::Resume { .. } | Command::Rollback { .. }
+    );
+    if verifies
+        && !out.is_json()
+        && let Ok(url) = std::env::var("FABRIK_SANDBOX_URL")
+        && !url.is_empty()
+    {
+        out.diag(&format!(
+            "warning: FABRIK_SANDBOX_URL={url}: the checks of the deployed service connect to that sandbox and trust its certificate authority; unset it to verify the real service"
+        ));
     }
 }
 

@@ -69,6 +69,13 @@ fn replay_store(
 ) -> Result<Projection, Error> {
     let store = open_existing(cli)?;
     if verify {
+        let damage = store.check_storage()?;
+        if let Some(first) = damage.first() {
+            for d in &damage {
+                out.diag(&format!("damage: {d}"));
+            }
+            return Err(Error::Damaged(first.clone()));
+        }
         let (report, full) = verify_store(store.as_ref())?;
         if let Some(e) = report.chain_error {
             return Err(Error::Integrity(e));
@@ -90,21 +97,30 @@ fn replay_store(
             return Ok(full);
         }
     }
+    // The chain is checked on the way, so that a changed event is never
+    // folded into a state shown as the journal's.
     let mut projection = Projection::new();
+    let mut checker = ChainChecker::whole();
     let mut failure = None;
-    store.scan(&Scan::default(), &mut |row| match row.decode() {
-        Ok(e) if until.is_past(&e) => ControlFlow::Break(()),
-        Ok(e) => {
-            projection.apply(&e);
-            ControlFlow::Continue(())
+    store.scan(&Scan::default(), &mut |row| {
+        if let Err(e) = checker.check(&row) {
+            failure = Some(Error::Integrity(e));
+            return ControlFlow::Break(());
         }
-        Err(e) => {
-            failure = Some(e);
-            ControlFlow::Break(())
+        match row.decode() {
+            Ok(e) if until.is_past(&e) => ControlFlow::Break(()),
+            Ok(e) => {
+                projection.apply(&e);
+                ControlFlow::Continue(())
+            }
+            Err(e) => {
+                failure = Some(e.into());
+                ControlFlow::Break(())
+            }
         }
     })?;
     match failure {
-        Some(e) => Err(e.into()),
+        Some(e) => Err(e),
         None => Ok(projection),
     }
 }
@@ -123,10 +139,25 @@ fn replay_export(
     let mut checker: Option<ChainChecker> = None;
     let mut stopped = false;
     let mut chain_error: Option<ChainError> = None;
+    // The first break in a stream's versions: a deployment's export holds
+    // its whole stream, so one there means an event was taken out.
+    let mut streams: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    let mut stream_gap: Option<ChainError> = None;
     let mut visit = |row: StoredEvent| -> Result<(), ExportError> {
         if chain_error.is_some() {
             return Ok(());
         }
+        let last = streams.entry(row.deployment.clone()).or_insert(0);
+        if stream_gap.is_none() && row.stream_version != *last + 1 {
+            stream_gap = Some(ChainError {
+                seq: Seq(row.seq),
+                problem: format!(
+                    "stream {} jumps from version {} to {}",
+                    row.deployment, last, row.stream_version
+                ),
+            });
+        }
+        *last = row.stream_version;
         let c = checker.get_or_insert_with(|| {
             if row.seq == 1 {
                 ChainChecker::whole()
@@ -169,6 +200,12 @@ fn replay_export(
             },
         })?;
     if let Some(e) = chain_error {
+        return Err(Error::Integrity(e));
+    }
+    if header.deployment.is_some()
+        && header.run.is_none()
+        && let Some(e) = stream_gap
+    {
         return Err(Error::Integrity(e));
     }
     if let Some(c) = &checker

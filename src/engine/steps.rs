@@ -497,15 +497,21 @@ pub async fn app_create(
         message: "the application was not created".to_owned(),
         hint: None,
     })?;
-    reconcile_env(ctx, &app, desired, hash).await?;
+    reconcile_env(ctx, &app, desired, hash, false).await?;
     Ok(app)
 }
 
+/// Sets the application's env vars. A failure after this step already
+/// changed the application (`changed_before`: an update's fields), or one
+/// the server answered (a bulk write keeps the items before a bad one),
+/// leaves the application half-updated: it is journaled with its outcome
+/// unknown, so that a rollback restores the application.
 async fn reconcile_env(
     ctx: &Ctx<'_>,
     app: &RemoteApp,
     desired: &AppDesired,
     hash: Digest,
+    changed_before: bool,
 ) -> Result<bool, EngineError> {
     if desired.env.is_empty() && app.kind == AppKind::Service {
         return Ok(false);
@@ -531,7 +537,7 @@ async fn reconcile_env(
                 ResourceKind::Application,
                 Action::Update,
                 &e,
-                e.outcome_unknown(),
+                e.outcome_unknown() || changed_before || e.status.is_some(),
             )?;
             let _ = hash;
             Err(EngineError::provider(
@@ -593,7 +599,7 @@ pub async fn app_update(
             return Err(EngineError::provider("updating the application", e));
         }
     };
-    let env_changed = reconcile_env(ctx, &app, desired, hash).await?;
+    let env_changed = reconcile_env(ctx, &app, desired, hash, !changed.is_empty()).await?;
     let mut fields = changed;
     if env_changed {
         fields.push("env".to_owned());

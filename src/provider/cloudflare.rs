@@ -244,9 +244,15 @@ impl CloudflareClient {
         v: Value,
     ) -> Result<T, ProviderError> {
         serde_json::from_value(v).map_err(|e| {
+            // The parser's message quotes the value it choked on, which
+            // may be an echoed secret.
+            let text = self
+                .http
+                .scrubber(req)
+                .scrub(&format!("unexpected result: {e}"));
             self.http
                 .error(req, ErrorKind::MalformedResponse, Some(200))
-                .with_message(format!("unexpected result: {e}"))
+                .with_message(text)
         })
     }
 

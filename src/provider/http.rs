@@ -227,11 +227,14 @@ impl Response {
     ) -> Result<T, ProviderError> {
         serde_json::from_slice(&self.body).map_err(|e| {
             let mut err = http.error(req, ErrorKind::MalformedResponse, Some(self.status.as_u16()));
-            err.message = format!(
+            // The parser's message quotes the value it choked on, which
+            // may be an echoed secret: scrubbed like the excerpt.
+            let scrubber = http.scrubber(req);
+            err.message = scrubber.scrub(&format!(
                 "{}; body starts with: {}",
                 e,
-                excerpt(&http.scrubber(req), &self.body)
-            );
+                excerpt(&scrubber, &self.body)
+            ));
             err.hint = Some(format!(
                 "the {} answer does not match its API contract; check that the URL points at the service itself and not at a proxy or login page",
                 http.provider
@@ -544,11 +547,38 @@ impl Http {
             )),
             _ => None,
         };
+        let hint = untrusted_certificate(&e)
+            .map(|why| {
+                format!(
+                    "the certificate of {} is not trusted ({why}); fabrik always verifies certificates: give the service a certificate from a public CA, or add the CA that signed it to this machine's trust store",
+                    origin(&self.base)
+                )
+            })
+            .or(hint);
         let mut err = self.error(req, kind, None);
         err.hint = hint;
         err.source = Some(Box::new(e.without_url()));
         err
     }
+}
+
+/// Why the server's certificate was refused, when that is what failed.
+fn untrusted_certificate(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut source = Some(e);
+    while let Some(s) = source {
+        if let Some(rustls::Error::InvalidCertificate(why)) = s.downcast_ref::<rustls::Error>() {
+            return Some(format!("{why:?}"));
+        }
+        // An I/O error's source() skips the error it wraps: look inside.
+        source = match s
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => s.source(),
+        };
+    }
+    None
 }
 
 /// `scheme://host:port` of a URL, never its credentials or path.

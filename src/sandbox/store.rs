@@ -269,11 +269,13 @@ fn connect(path: &Path, flags: OpenFlags) -> Result<Connection, SandboxError> {
         .map_err(open_err)?;
     // WAL lets readers in other processes work while one writes; NORMAL
     // sync keeps every commit across a killed process (not a power cut),
-    // which is what "committed before the response" needs.
-    conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-    )
-    .map_err(open_err)?;
+    // which is what "committed before the response" needs. Switching a new
+    // file to WAL answers SQLITE_BUSY without waiting when another process
+    // opens it at that moment: retried.
+    crate::store::sqlite::retry_busy(|| conn.execute_batch("PRAGMA journal_mode = WAL"))
+        .map_err(open_err)?;
+    conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+        .map_err(open_err)?;
     Ok(conn)
 }
 

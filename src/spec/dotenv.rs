@@ -183,7 +183,7 @@ pub(crate) fn real_path(path: &Path) -> Result<Option<PathBuf>, DotenvError> {
         }
     };
     if !meta.file_type().is_symlink() {
-        return Ok(Some(path.to_path_buf()));
+        return regular(path, path);
     }
     let read = |source| DotenvError::Read {
         path: path.to_path_buf(),
@@ -200,7 +200,23 @@ pub(crate) fn real_path(path: &Path) -> Result<Option<PathBuf>, DotenvError> {
             path: path.to_path_buf(),
         });
     }
-    Ok(Some(target))
+    regular(path, &target)
+}
+
+/// `target` when it is a regular file: reading a FIFO or a device would
+/// block or never end.
+fn regular(path: &Path, target: &Path) -> Result<Option<PathBuf>, DotenvError> {
+    let meta = std::fs::metadata(target).map_err(|source| DotenvError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if !meta.is_file() {
+        return Err(DotenvError::Read {
+            path: path.to_path_buf(),
+            source: std::io::Error::other("not a regular file"),
+        });
+    }
+    Ok(Some(target.to_path_buf()))
 }
 
 /// Reads and parses the `.env` at `path`; empty when there is none.

@@ -159,6 +159,13 @@ impl ProjectFiles for DiskFiles {
             path: relative.to_owned(),
             reason: e.to_string(),
         };
+        // Before opening: opening a FIFO blocks until someone writes to it.
+        if !std::fs::metadata(&resolved).map_err(io)?.is_file() {
+            return Err(FileProblem::Io {
+                path: relative.to_owned(),
+                reason: "not a regular file".to_owned(),
+            });
+        }
         let file = std::fs::File::open(&resolved).map_err(io)?;
         let meta = file.metadata().map_err(io)?;
         if !meta.is_file() {

@@ -111,10 +111,13 @@ impl SqliteStore {
 
     fn configure(path: &Path, conn: &Connection) -> Result<(), StoreError> {
         conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| sql(path, e))?;
-        // journal_mode returns a row; query it rather than execute.
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-            .map_err(|e| sql(path, e))?;
+        // journal_mode returns a row; query it rather than execute. On a
+        // new file it needs an exclusive lock and SQLite answers
+        // SQLITE_BUSY at once, without the busy handler, when another
+        // process opens the same new journal at that moment: retry.
+        let mode: String =
+            retry_busy(|| conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)))
+                .map_err(|e| sql(path, e))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Backend(format!(
                 "state database {}: cannot switch to WAL mode (got {mode})",
@@ -575,6 +578,25 @@ impl EventStore for SqliteStore {
         conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
             .map_err(|e| self.err(e))
     }
+
+    fn check_storage(&self) -> Result<Vec<String>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("PRAGMA integrity_check(20)")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(|e| self.err(e))?;
+        let mut problems = Vec::new();
+        for row in rows {
+            let text = row.map_err(|e| self.err(e))?;
+            // A header line names the database before its problems.
+            if text != "ok" && !text.starts_with("*** in database") {
+                problems.push(text);
+            }
+        }
+        Ok(problems)
+    }
 }
 
 fn save_deployment(conn: &Connection, view: &DeploymentView) -> Result<(), rusqlite::Error> {
@@ -626,6 +648,30 @@ fn digest(bytes: &[u8]) -> Option<Digest> {
     <[u8; 32]>::try_from(bytes).ok().map(Digest)
 }
 
+/// Runs `f` again while SQLite reports the database busy or locked
+/// without having waited itself, for up to [`BUSY_TIMEOUT`], with short
+/// randomised pauses so that processes starting together spread out.
+pub(crate) fn retry_busy<T>(
+    mut f: impl FnMut() -> Result<T, rusqlite::Error>,
+) -> Result<T, rusqlite::Error> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    let mut pause_ms = 1u64;
+    loop {
+        match f() {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(rand::random_range(1..=pause_ms)));
+                pause_ms = (pause_ms * 2).min(50);
+            }
+            other => return other,
+        }
+    }
+}
+
 fn sql(path: &Path, source: rusqlite::Error) -> StoreError {
     StoreError::Sqlite {
         path: path.to_owned(),
@@ -668,13 +714,15 @@ fn create_private(path: &Path) -> Result<(), StoreError> {
 
 fn migrate(path: &Path, conn: &Connection) -> Result<(), StoreError> {
     let err = |e| sql(path, e);
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS fabrik_schema (
-             version    INTEGER PRIMARY KEY,
-             name       TEXT NOT NULL,
-             applied_at TEXT NOT NULL
-         )",
-    )
+    retry_busy(|| {
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS fabrik_schema (
+                 version    INTEGER PRIMARY KEY,
+                 name       TEXT NOT NULL,
+                 applied_at TEXT NOT NULL
+             )",
+        )
+    })
     .map_err(err)?;
     let current: i64 = conn
         .query_row(

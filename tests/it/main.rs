@@ -15,6 +15,7 @@ mod journal;
 mod postgres;
 mod props;
 mod provider;
+mod reliability;
 mod sandbox;
 mod spec;
 mod store;

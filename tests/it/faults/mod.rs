@@ -396,13 +396,18 @@ pub struct LiveSandbox {
 
 impl LiveSandbox {
     pub fn start(data: &Path, faults: FaultConfig) -> Self {
+        let mut config = SandboxConfig::new(data);
+        config.faults = faults;
+        Self::with_config(config)
+    }
+
+    /// A sandbox with a config of the caller's (other credentials, say).
+    pub fn with_config(config: SandboxConfig) -> Self {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
-        let mut config = SandboxConfig::new(data);
-        config.faults = faults;
         let handle = rt.block_on(fabrik::sandbox::start(config)).unwrap();
         Self {
             rt,

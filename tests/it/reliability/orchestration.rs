@@ -1,0 +1,244 @@
+//! Behaviour of the orchestration (planner, engine, rollback, resume)
+//! that the other suites left unchecked, found while measuring coverage or
+//! sweeping for leaks.
+
+use crate::faults::{Project, Spec};
+
+/// Regression: an update whose env write failed after the application's
+/// fields were changed (image tag patched, then a 422 on the env vars)
+/// was reported "rolled back: 0 undone" (exit 5) while Coolify kept the
+/// new image tag. The half-updated application is now restored.
+#[test]
+fn an_update_that_fails_half_way_is_restored_by_the_rollback() {
+    let v1 = Spec::default();
+    let p = Project::new(&v1);
+    p.apply(None, &[]).expect(0);
+    let app = |p: &Project| p.dump()["coolify"]["applications"][0].clone();
+    assert_eq!(app(&p)["image_tag"], "v1.10");
+
+    let v2 = Spec {
+        tag: "v1.11",
+        greeting: "bonjour",
+        ..Spec::default()
+    };
+    p.write(&v2);
+    // The env write is refused (the sandbox's 422 quoting the values);
+    // the image tag was patched just before.
+    let ran = p.apply(Some("echo_422=true"), &[]);
+    ran.expect(5);
+    assert!(ran.out.contains("1 undone"), "{}", ran.out);
+    assert_eq!(app(&p)["image_tag"], "v1.10", "the image tag is restored");
+    let events = p.events();
+    let failed = crate::faults::of_type(&events, "resource_failed");
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["payload"]["outcome_unknown"], true);
+    let restored = crate::faults::of_type(&events, "resource_updated");
+    assert!(
+        restored
+            .iter()
+            .any(|e| e["payload"]["restored"] == true && e["payload"]["resource"] == "app"),
+        "{restored:?}"
+    );
+    p.assert_journal_verifies();
+
+    // Without the fault, the update goes through.
+    p.apply(None, &[]).expect(0);
+    assert_eq!(app(&p)["image_tag"], "v1.11");
+}
+
+/// A call to the in-process sandbox's Coolify or Cloudflare API, as an
+/// operator's hand would make it.
+fn by_hand(
+    sandbox: &crate::faults::LiveSandbox,
+    method: reqwest::Method,
+    url: String,
+    token: &str,
+    body: Option<serde_json::Value>,
+) -> serde_json::Value {
+    let token = token.to_owned();
+    sandbox.block_on(async move {
+        let mut r = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .unwrap()
+            .request(method, url)
+            .bearer_auth(token);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let resp = r.send().await.unwrap();
+        assert!(resp.status().is_success(), "{}", resp.status());
+        resp.json().await.unwrap_or(serde_json::Value::Null)
+    })
+}
+
+/// `apply --refresh` looks at the remote side: a DNS record changed by
+/// hand and an application deleted by hand are found (a plain apply sees
+/// nothing: the journal says all is well) and repaired; the journal
+/// verifies afterwards.
+#[test]
+fn apply_refresh_finds_and_repairs_drift_made_by_hand() {
+    use fabrik::sandbox::FaultConfig;
+    let spec = Spec::default();
+    let p = Project::new(&spec);
+    p.apply(None, &[]).expect(0);
+    let dump = p.dump();
+    let app_uuid = dump["coolify"]["applications"][0]["uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    {
+        let sandbox = crate::faults::LiveSandbox::start(&p.data(), FaultConfig::default());
+        let h = sandbox.handle();
+        let zone = sandbox.zone_id();
+        let record = dump["cloudflare"]["zones"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|z| z["records"].as_array().unwrap().clone())
+            .find(|r| r["type"] == "A")
+            .unwrap();
+        by_hand(
+            &sandbox,
+            reqwest::Method::PATCH,
+            format!(
+                "{}/zones/{zone}/dns_records/{}",
+                h.cloudflare_url,
+                record["id"].as_str().unwrap()
+            ),
+            h.credentials.cloudflare_token.expose(),
+            Some(serde_json::json!({"content": "198.51.100.99"})),
+        );
+        by_hand(
+            &sandbox,
+            reqwest::Method::DELETE,
+            format!("{}/api/v1/applications/{app_uuid}", h.coolify_url),
+            h.credentials.coolify_token.expose(),
+            None,
+        );
+    }
+    // Coolify deletes asynchronously; wait until the application is gone.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !p.dump()["coolify"]["applications"]
+        .as_array()
+        .unwrap()
+        .is_empty()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the app was never deleted"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+
+    // Without --refresh: the journal says nothing changed.
+    let plain = p.apply(None, &[]);
+    plain.expect(0);
+    assert!(plain.out.contains("no changes"), "{}", plain.out);
+
+    let refreshed = p.apply(None, &["--refresh"]);
+    refreshed.expect(0);
+    assert!(
+        refreshed.out.contains("dns:A:shop.example.com: update")
+            && refreshed.out.contains("app: create"),
+        "{}",
+        refreshed.out
+    );
+    let world = p.world();
+    assert!(
+        world.contains("dns A shop.example.com 203.0.113.10 shop"),
+        "{world:?}"
+    );
+    assert!(world.contains("app shop shop"), "{world:?}");
+    let apps = p.dump()["coolify"]["applications"].clone();
+    assert_eq!(apps.as_array().unwrap().len(), 1);
+    assert_ne!(apps[0]["uuid"], app_uuid.as_str(), "a new application");
+    // And now everything is in sync: a refresh checks and changes nothing.
+    let before = p.dump();
+    let again = p.apply(None, &["--refresh"]);
+    again.expect(0);
+    assert!(!again.out.contains("changes:"), "{}", again.out);
+    assert_eq!(p.dump(), before);
+    p.assert_journal_verifies();
+}
+
+/// A DNS record changed by a failed update stays changed under the
+/// default `manual` policy (exit 6 naming the command), and `fabrik
+/// rollback` as printed puts its old content back.
+#[test]
+fn a_dns_update_left_by_the_manual_policy_is_restored_by_fabrik_rollback() {
+    let v1 = Spec::default();
+    let p = Project::new(&v1);
+    p.apply(None, &[]).expect(0);
+    let v2 = Spec {
+        address: "203.0.113.77",
+        ..Spec::default()
+    };
+    p.write(&v2);
+    let ran = p.apply(Some("health_fail=true"), &[]);
+    ran.expect(6);
+    assert!(
+        p.world()
+            .contains("dns A shop.example.com 203.0.113.77 shop")
+    );
+    let next = ran.next();
+    let rollback = next
+        .iter()
+        .find(|c| c.starts_with("fabrik rollback "))
+        .unwrap_or_else(|| panic!("{}", ran.out));
+    p.run_printed(rollback, &["--yes"]).expect(0);
+    let world = p.world();
+    assert!(
+        world.contains("dns A shop.example.com 203.0.113.10 shop"),
+        "{world:?}"
+    );
+    let events = p.events();
+    assert!(
+        crate::faults::of_type(&events, "resource_updated")
+            .iter()
+            .any(|e| e["payload"]["restored"] == true
+                && e["payload"]["resource"] == "dns:A:shop.example.com"),
+        "the restore is journaled"
+    );
+    // Nothing is left to do.
+    p.run_printed(rollback, &["--yes"]).expect(0);
+    p.assert_journal_verifies();
+}
+
+/// Cached projections changed outside Fabrik are found by `replay
+/// --verify` (exit 7), and `state migrate` to a new file rebuilds them
+/// from the events: the copy verifies and shows the true state.
+#[test]
+fn damaged_projections_are_rebuilt_by_migrating_the_journal() {
+    let p = Project::new(&Spec::default());
+    p.apply(None, &[]).expect(0);
+    let status = p.run(None, &["--output", "json", "status", "shop"]);
+    status.expect(0);
+    let db = p.path().join(".fabrik/state.db");
+    let c = rusqlite::Connection::open(&db).unwrap();
+    c.execute_batch(
+        "UPDATE deployment_projection SET body = replace(body, '\"status\":\"present\"', '\"status\":\"deleted\"')",
+    )
+    .unwrap();
+    drop(c);
+    p.run(None, &["replay", "--verify"]).expect(7);
+    let moved = p.run(None, &["state", "migrate", "--to", "repaired.db"]);
+    moved.expect(0);
+    let verified = p.run(None, &["--state", "repaired.db", "replay", "--verify"]);
+    verified.expect(0);
+    let repaired = p.run(
+        None,
+        &[
+            "--state",
+            "repaired.db",
+            "--output",
+            "json",
+            "status",
+            "shop",
+        ],
+    );
+    repaired.expect(0);
+    let a: serde_json::Value = serde_json::from_str(&status.out).unwrap();
+    let b: serde_json::Value = serde_json::from_str(&repaired.out).unwrap();
+    assert_eq!(a["deployment"]["resources"], b["deployment"]["resources"]);
+}
