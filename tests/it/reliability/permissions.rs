@@ -116,7 +116,8 @@ fn every_file_that_can_hold_secrets_is_private_whatever_the_umask() {
 }
 
 /// Adding a generated secret to an existing `.env` that others can read
-/// leaves it private: the file is replaced by one created with mode 0600.
+/// leaves it private: the file is replaced by one created with mode 0600
+/// (by apply; a plan writes nothing).
 #[test]
 fn a_readable_dotenv_that_gets_a_generated_secret_becomes_private() {
     let dir = tempfile::tempdir().unwrap();
@@ -128,7 +129,15 @@ fn a_readable_dotenv_that_gets_a_generated_secret_becomes_private() {
     std::fs::write(d.join("spec.yaml"), spec).unwrap();
     std::fs::write(d.join(".env"), "OTHER=1\n").unwrap();
     std::fs::set_permissions(d.join(".env"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    // A plan only previews the secret: the file is left as it was.
     let o = under_open_umask(d, &["plan", "spec.yaml"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(d.join(".env")).unwrap(),
+        "OTHER=1\n"
+    );
+    assert_eq!(mode(&d.join(".env")), 0o644);
+    let o = under_open_umask(d, &["apply", "spec.yaml", "--sandbox"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let text = std::fs::read_to_string(d.join(".env")).unwrap();
     assert!(
