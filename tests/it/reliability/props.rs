@@ -199,9 +199,7 @@ proptest! {
             apply(&mut bytes, d);
         }
         let compose = String::from_utf8_lossy(&bytes).into_owned();
-        let spec = format!(
-            "name: fuzz\ncoolify: {{project: default, environment: production, server: localhost}}\napp:\n  compose:\n    file: docker-compose.yml\n  domains: [https://fuzz.example.com]\nsecrets:\n  TOKEN: {{generate: true}}\n"
-        );
+        let spec = "name: fuzz\ncoolify: {project: default, environment: production, server: localhost}\napp:\n  compose:\n    file: docker-compose.yml\n  domains: [https://fuzz.example.com]\nsecrets:\n  TOKEN: {generate: true}\n";
         let files = MemoryFiles::new().with("docker-compose.yml", compose);
         let r = check(spec.as_bytes(), Path::new("spec.yaml"), &files, &LoadOptions::default());
         if let Err(diags) = r {
