@@ -69,14 +69,26 @@ fn replay_store(
 ) -> Result<Projection, Error> {
     let store = open_existing(cli)?;
     if verify {
-        let damage = store.check_storage()?;
+        // The storage check and the chain run side by side; damaged
+        // storage is reported first, since it can explain a broken chain.
+        let (damage, verified) = std::thread::scope(|scope| {
+            let check = scope.spawn(|| store.check_storage());
+            let verified = verify_store(store.as_ref());
+            let damage = check.join().unwrap_or_else(|_| {
+                Err(crate::store::StoreError::Backend(
+                    "the storage check failed".to_owned(),
+                ))
+            });
+            (damage, verified)
+        });
+        let damage = damage?;
         if let Some(first) = damage.first() {
             for d in &damage {
                 out.diag(&format!("damage: {d}"));
             }
             return Err(Error::Damaged(first.clone()));
         }
-        let (report, full) = verify_store(store.as_ref())?;
+        let (report, full) = verified?;
         if let Some(e) = report.chain_error {
             return Err(Error::Integrity(e));
         }

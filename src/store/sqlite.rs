@@ -580,7 +580,14 @@ impl EventStore for SqliteStore {
     }
 
     fn check_storage(&self) -> Result<Vec<String>, StoreError> {
-        let conn = self.conn();
+        // A connection of its own, so the check can run beside a scan of
+        // this store on another thread (as `replay --verify` does).
+        let conn = Connection::open_with_flags(
+            &self.path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| self.err(e))?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| self.err(e))?;
         let mut stmt = conn
             .prepare("PRAGMA integrity_check(20)")
             .map_err(|e| self.err(e))?;

@@ -114,7 +114,11 @@ impl ChainChecker {
                 computed.short()
             )));
         }
-        let sv = self.streams.entry(e.deployment.clone()).or_insert(0);
+        // Looked up before inserting: no copy of the name per event.
+        let sv = match self.streams.get_mut(&e.deployment) {
+            Some(sv) => sv,
+            None => self.streams.entry(e.deployment.clone()).or_insert(0),
+        };
         if !self.gaps_allowed && e.stream_version != *sv + 1 {
             return Err(fail(format!(
                 "stream {} jumps from version {} to {}",
