@@ -10,6 +10,8 @@ is the median of several runs, and each budget is checked as a ratio to a
 floor measured in the same run where one exists.
 
 --quick uses 100,000 events instead of 1,000,000 (for a smoke test).
+With FABRIK_TEST_POSTGRES_URL set (`eval "$(scripts/pg-test-server start)"`)
+it also times a no-op apply with the journal in PostgreSQL.
 """
 
 import json
@@ -107,6 +109,23 @@ def main():
             f"{t_small/version:.1f}×", "< 50 ms", t_small < 0.050)
         row(f"no-op apply, {BIG:,} events", f"{t_big*1000:.1f} ms", f"{t_small*1000:.1f} ms (at 10,000)",
             f"{t_big/t_small:.2f}×", "< 50 ms, no growth", t_big < 0.050 and t_big < t_small * 1.5)
+
+        # No-op apply with the journal in PostgreSQL on loopback (only when
+        # a server is given, e.g. by scripts/pg-test-server).
+        pg = os.environ.get("FABRIK_TEST_POSTGRES_URL")
+        if pg:
+            d = project(tmp, "pg")
+            ca = os.environ.get("FABRIK_TEST_POSTGRES_CA")
+            tls = "plain text"
+            if ca and "?" not in pg:
+                pg += f"?sslmode=verify-full&sslrootcert={ca}"
+                tls = "TLS verify-full"
+            penv = dict(ENV, FABRIK_STATE=pg)
+            run([BIN, "apply", "quickstart/spec.yaml", "--sandbox"], cwd=d, env=penv)
+            t_pg = timed(noop, 21, cwd=d, env=penv)
+            row(f"no-op apply, PostgreSQL on loopback ({tls})", f"{t_pg*1000:.1f} ms",
+                f"{t_small*1000:.1f} ms (SQLite, 10,000 events)", f"{t_pg/t_small:.1f}×", "< 100 ms",
+                t_pg < 0.100)
 
         # status of one deployment does not grow with history.
         st_small = timed([BIN, "status", "quickstart"], 11, cwd=small)

@@ -62,9 +62,15 @@ pub(super) fn sandbox_target(state: &Path) -> Result<Target, Error> {
     Ok(Target::Sandbox(Box::new(config)))
 }
 
-/// Opens (creating) the journal for a command that writes it.
+/// Opens (creating) the journal for a command that writes it. With the
+/// journal in PostgreSQL, the connection the run's lock will need is
+/// opened at the same time.
 pub(super) fn open_store(cli: &Cli) -> Result<Arc<dyn EventStore>, Error> {
-    Ok(Arc::from(crate::store::open(&super::state_location(cli)?)?))
+    let location = super::state_location(cli)?;
+    if let crate::store::StateLocation::Postgres(url) = &location {
+        crate::store::postgres::PgLocks::warm_up(url);
+    }
+    Ok(Arc::from(crate::store::open(&location)?))
 }
 
 /// Stops at the next step boundary on the first Ctrl-C.

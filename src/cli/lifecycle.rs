@@ -213,7 +213,9 @@ pub fn gc(
     zones: &[String],
     out: &mut Output,
 ) -> Result<i32, Error> {
-    let store = open_store(cli)?;
+    // gc takes no run lock: no lock connection to open beside the journal.
+    let store: std::sync::Arc<dyn crate::store::EventStore> =
+        std::sync::Arc::from(crate::store::open(&super::state_location(cli)?)?);
     let target = target(cli, sandbox)?;
     let rt = runtime()?;
     let orphans = rt

@@ -486,8 +486,13 @@ impl EventStore for SqliteStore {
             .map_err(|e| self.err(e))?;
         while let Some(row) = rows.next().map_err(|e| self.err(e))? {
             let seq: u64 = row.get(0).map_err(|e| self.err(e))?;
-            let prev: Vec<u8> = row.get(8).map_err(|e| self.err(e))?;
-            let hash: Vec<u8> = row.get(9).map_err(|e| self.err(e))?;
+            // Borrowed: no copy of the two hashes per row.
+            let blob = |i: usize| {
+                row.get_ref(i)
+                    .and_then(|v| v.as_blob().map_err(Into::into))
+                    .map_err(|e| self.err(e))
+            };
+            let (prev, hash) = (blob(8)?, blob(9)?);
             let bad = |what: &str| StoreError::Corrupt {
                 seq: Seq(seq),
                 what: what.to_owned(),
@@ -501,8 +506,8 @@ impl EventStore for SqliteStore {
                 type_name: row.get(5).map_err(|e| self.err(e))?,
                 version: row.get(6).map_err(|e| self.err(e))?,
                 payload: row.get(7).map_err(|e| self.err(e))?,
-                prev_hash: digest(&prev).ok_or_else(|| bad("previous hash is not 32 bytes"))?,
-                hash: digest(&hash).ok_or_else(|| bad("hash is not 32 bytes"))?,
+                prev_hash: digest(prev).ok_or_else(|| bad("previous hash is not 32 bytes"))?,
+                hash: digest(hash).ok_or_else(|| bad("hash is not 32 bytes"))?,
             };
             if visit(event).is_break() {
                 break;

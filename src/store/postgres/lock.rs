@@ -190,6 +190,18 @@ struct Row {
     live: bool,
 }
 
+/// A lock connection being opened ahead of use (see [`PgLocks::warm_up`]).
+type Warm = (PgUrl, std::thread::JoinHandle<Option<Worker<LockConn>>>);
+
+static WARM: std::sync::Mutex<Option<Warm>> = std::sync::Mutex::new(None);
+
+/// The warmed-up connection to `url`, once open, if there is one.
+fn take_warm(url: &PgUrl) -> Option<Worker<LockConn>> {
+    let (for_url, pending) = WARM.lock().unwrap_or_else(|p| p.into_inner()).take()?;
+    let worker = pending.join().ok().flatten()?;
+    (&for_url == url).then_some(worker)
+}
+
 fn db(e: StoreError) -> LockError {
     LockError::Database(Box::new(e))
 }
@@ -201,8 +213,27 @@ impl PgLocks {
     }
 
     fn session(&self) -> Result<Worker<LockConn>, LockError> {
+        if let Some(worker) = take_warm(&self.url) {
+            return Ok(worker);
+        }
         let url = self.url.clone();
         Worker::spawn(self.url.redacted(), move || LockConn::open(&url)).map_err(db)
+    }
+
+    /// Starts opening the lock connection in the background, so that its
+    /// handshake (TCP, TLS, authentication) overlaps the journal's own
+    /// instead of following it. The next [`PgLocks::acquire`] on the same
+    /// URL in this process uses it; if it failed, that call connects
+    /// afresh and reports its own error.
+    pub fn warm_up(url: &PgUrl) {
+        let target = url.redacted();
+        let for_thread = url.clone();
+        let pending = std::thread::Builder::new()
+            .name("fabrik-postgres-warm".to_owned())
+            .spawn(move || Worker::spawn(target, move || LockConn::open(&for_thread)).ok());
+        if let Ok(pending) = pending {
+            *WARM.lock().unwrap_or_else(|p| p.into_inner()) = Some((url.clone(), pending));
+        }
     }
 
     /// Takes `deployment`'s lock for `holder`, on a new connection that the
