@@ -1051,31 +1051,69 @@ pub struct CanonicalFields<'a> {
 impl CanonicalFields<'_> {
     /// Appends the canonical bytes to `out` (cleared first).
     pub fn write_to(&self, out: &mut Vec<u8>) {
-        use std::io::Write as _;
-        out.clear();
-        // Writing to a Vec cannot fail.
-        let _ = write!(
-            out,
-            "{CANONICAL_PREFIX}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n",
-            self.seq,
-            self.deployment,
-            self.stream_version,
-            self.run,
-            self.at,
-            self.type_name,
-            self.version
-        );
+        self.write_header(out);
         out.extend_from_slice(self.payload.as_bytes());
     }
 
-    /// `blake3(prev ‖ canonical bytes)`, reusing `scratch` for the encoding.
+    /// The canonical bytes before the payload (`out` cleared first).
+    fn write_header(&self, out: &mut Vec<u8>) {
+        out.clear();
+        for (i, part) in [
+            Part::Text(CANONICAL_PREFIX),
+            Part::Number(self.seq),
+            Part::Text(self.deployment),
+            Part::Number(self.stream_version),
+            Part::Text(self.run),
+            Part::Text(self.at),
+            Part::Text(self.type_name),
+            Part::Number(u64::from(self.version)),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if i > 0 {
+                out.push(b'\n');
+            }
+            match part {
+                Part::Text(t) => out.extend_from_slice(t.as_bytes()),
+                Part::Number(n) => push_decimal(out, n),
+            }
+        }
+        out.push(b'\n');
+    }
+
+    /// `blake3(prev ‖ canonical bytes)`, reusing `scratch` for the part
+    /// before the payload (the payload is hashed where it lies).
     pub fn hash(&self, prev: &Digest, scratch: &mut Vec<u8>) -> Digest {
-        self.write_to(scratch);
+        self.write_header(scratch);
         let mut h = blake3::Hasher::new();
         h.update(&prev.0);
         h.update(scratch);
+        h.update(self.payload.as_bytes());
         Digest(*h.finalize().as_bytes())
     }
+}
+
+/// One line of the canonical header.
+enum Part<'a> {
+    Text(&'a str),
+    Number(u64),
+}
+
+/// Appends `n` in decimal.
+fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        // n % 10 < 10: the cast cannot truncate.
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
 }
 
 /// Counts of events by type, for summaries.
@@ -1150,6 +1188,40 @@ mod tests {
             },
         );
         assert!(seen > 100, "{seen}");
+    }
+
+    #[test]
+    fn the_canonical_header_agrees_with_formatting() {
+        for (seq, sv, version) in [
+            (0, 0, 0),
+            (1, 9, 1),
+            (10, 99, 7),
+            (u64::MAX, 1_000_000, u32::MAX),
+        ] {
+            let f = CanonicalFields {
+                seq,
+                deployment: "svc-00001",
+                stream_version: sv,
+                run: "",
+                at: "2026-11-27T11:00:00.000000Z",
+                type_name: "run_started",
+                version,
+                payload: "{}",
+            };
+            let mut buf = Vec::new();
+            f.write_to(&mut buf);
+            let expected = format!(
+                "{CANONICAL_PREFIX}\n{seq}\nsvc-00001\n{sv}\n\n2026-11-27T11:00:00.000000Z\nrun_started\n{version}\n{{}}"
+            );
+            assert_eq!(String::from_utf8(buf.clone()).unwrap(), expected);
+            let mut h = blake3::Hasher::new();
+            h.update(&Digest::GENESIS.0);
+            h.update(expected.as_bytes());
+            assert_eq!(
+                f.hash(&Digest::GENESIS, &mut buf),
+                Digest(*h.finalize().as_bytes())
+            );
+        }
     }
 
     #[test]
