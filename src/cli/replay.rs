@@ -13,7 +13,7 @@ use crate::export::{self, ExportError};
 use crate::id::{DeploymentId, Seq};
 use crate::output::Output;
 use crate::projection::Projection;
-use crate::store::{ChainChecker, ChainError, Scan, StoredEvent, verify_store};
+use crate::store::{ChainChecker, ChainError, Scan, StoredEvent, verify_store_keyed};
 
 /// Where replay stops.
 #[derive(Debug, Clone, Copy)]
@@ -71,17 +71,30 @@ fn replay_store(
     if verify {
         // The storage check and the chain run side by side; damaged
         // storage is reported first, since it can explain a broken chain.
-        let (damage, verified) = std::thread::scope(|scope| {
-            let check = scope.spawn(|| store.check_storage());
-            let verified = verify_store(store.as_ref());
-            let damage = check.join().unwrap_or_else(|_| {
+        let keys = crate::store::IndexKeys::new();
+        let (checked, verified) = std::thread::scope(|scope| {
+            let check = scope.spawn(|| store.check_storage_keyed(&keys));
+            let verified = verify_store_keyed(store.as_ref(), Some(&keys));
+            let checked = check.join().unwrap_or_else(|_| {
                 Err(crate::store::StoreError::Backend(
                     "the storage check failed".to_owned(),
                 ))
             });
-            (damage, verified)
+            (checked, verified)
         });
-        let damage = damage?;
+        let rows = verified.as_ref().ok().and_then(|(r, _)| r.rows_digest);
+        let damage = match checked? {
+            Some((problems, _)) if !problems.is_empty() => problems,
+            // The indexes hold exactly the rows read (or the chain broke
+            // first, which is reported below): intact.
+            Some((_, indexed)) if verified.is_ok() && rows.is_none_or(|r| r == indexed) => {
+                Vec::new()
+            }
+            // They differ (damage, or rows appended between the two reads),
+            // the rows could not be read, or the backend has no split
+            // check: the full check decides.
+            _ => store.check_storage()?,
+        };
         if let Some(first) = damage.first() {
             for d in &damage {
                 out.diag(&format!("damage: {d}"));

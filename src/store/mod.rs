@@ -23,7 +23,10 @@ use crate::id::{DeploymentId, Digest, RunId, Seq, StreamVersion};
 use crate::projection::{DeploymentView, RunView};
 
 pub use append::{Tail, encode};
-pub use verify::{ChainChecker, ChainError, VerifyReport, verify_store};
+pub use verify::{
+    ChainChecker, ChainError, IndexDigest, IndexKeys, VerifyReport, verify_store,
+    verify_store_keyed,
+};
 
 /// An event exactly as stored: the text that was hashed, and the hashes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -285,6 +288,22 @@ pub trait EventStore: Send + Sync {
     /// queries that use it. Backends without such a check find none.
     fn check_storage(&self) -> Result<Vec<String>, StoreError> {
         Ok(Vec::new())
+    }
+
+    /// A cheaper [`EventStore::check_storage`] that leaves one comparison
+    /// to the caller: the structure of every page, the small tables with
+    /// their indexes in full, each index of the events table read in its
+    /// own order (which must be strictly ascending), and the
+    /// [`IndexDigest`] of those index entries. The caller compares it with
+    /// the digest of the rows it read itself (`verify_store_keyed`); when
+    /// they differ (damage, or a writer that appended in between), the
+    /// full check decides. `None` when the backend has no such check.
+    fn check_storage_keyed(
+        &self,
+        keys: &IndexKeys,
+    ) -> Result<Option<(Vec<String>, IndexDigest)>, StoreError> {
+        let _ = keys;
+        Ok(None)
     }
 
     /// Whether the journal is empty.

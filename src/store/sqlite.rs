@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::{EventStore, Scan, StoreError, StoredEvent, Tail, encode};
+use super::{EventStore, IndexDigest, IndexKeys, Scan, StoreError, StoredEvent, Tail, encode};
 use crate::event::{NewEvent, RecordedEvent};
 use crate::id::{DeploymentId, Digest, RunId, Seq, StreamVersion};
 use crate::projection::{DeploymentView, RunView, apply_to};
@@ -585,21 +585,63 @@ impl EventStore for SqliteStore {
     }
 
     fn check_storage(&self) -> Result<Vec<String>, StoreError> {
-        // A connection of its own, so the check can run beside a scan of
-        // this store on another thread (as `replay --verify` does).
+        let conn = self.checking_connection()?;
+        let mut problems = Vec::new();
+        self.pragma_check(&conn, "PRAGMA integrity_check(20)", &mut problems)?;
+        Ok(problems)
+    }
+
+    fn check_storage_keyed(
+        &self,
+        keys: &IndexKeys,
+    ) -> Result<Option<(Vec<String>, IndexDigest)>, StoreError> {
+        let conn = self.checking_connection()?;
+        let mut problems = Vec::new();
+        // Every page's structure; then the small tables with their indexes
+        // in full. The events table's indexes are read below instead.
+        self.pragma_check(&conn, "PRAGMA quick_check(20)", &mut problems)?;
+        for table in ["deployment_projection", "run_projection", "fabrik_schema"] {
+            self.pragma_check(
+                &conn,
+                &format!("PRAGMA integrity_check({table})"),
+                &mut problems,
+            )?;
+        }
+        let mut digest = IndexDigest::default();
+        if let Err(e) = stream_index(&conn, keys, &mut digest, &mut problems) {
+            problems.push(format!("index sqlite_autoindex_events_1: {e}"));
+        }
+        if let Err(e) = run_index(&conn, keys, &mut digest, &mut problems) {
+            problems.push(format!("index events_by_run: {e}"));
+        }
+        Ok(Some((problems, digest)))
+    }
+}
+
+impl SqliteStore {
+    /// A read-only connection of its own, so a check can run beside a scan
+    /// of this store on another thread (as `replay --verify` does).
+    fn checking_connection(&self) -> Result<Connection, StoreError> {
         let conn = Connection::open_with_flags(
             &self.path,
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(|e| self.err(e))?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| self.err(e))?;
-        let mut stmt = conn
-            .prepare("PRAGMA integrity_check(20)")
-            .map_err(|e| self.err(e))?;
+        Ok(conn)
+    }
+
+    /// Runs an integrity pragma, adding what it reports to `problems`.
+    fn pragma_check(
+        &self,
+        conn: &Connection,
+        pragma: &str,
+        problems: &mut Vec<String>,
+    ) -> Result<(), StoreError> {
+        let mut stmt = conn.prepare(pragma).map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map([], |r| r.get::<_, String>(0))
             .map_err(|e| self.err(e))?;
-        let mut problems = Vec::new();
         for row in rows {
             let text = row.map_err(|e| self.err(e))?;
             // A header line names the database before its problems.
@@ -607,8 +649,77 @@ impl EventStore for SqliteStore {
                 problems.push(text);
             }
         }
-        Ok(problems)
+        Ok(())
     }
+}
+
+/// Reads the `(deployment, stream_version)` index of the events in its own
+/// order, checking that order and adding each entry to `digest`.
+fn stream_index(
+    conn: &Connection,
+    keys: &IndexKeys,
+    digest: &mut IndexDigest,
+    problems: &mut Vec<String>,
+) -> Result<(), rusqlite::Error> {
+    let mut stmt = conn.prepare(
+        "SELECT deployment, stream_version, seq FROM events INDEXED BY sqlite_autoindex_events_1
+         ORDER BY deployment, stream_version",
+    )?;
+    let mut rows = stmt.query([])?;
+    let mut last: Option<(Vec<u8>, u64)> = None;
+    while let Some(row) = rows.next()? {
+        let deployment = row.get_ref(0)?.as_str()?;
+        let version: u64 = row.get(1)?;
+        let seq: u64 = row.get(2)?;
+        if let Some((d, v)) = &last
+            && (d.as_slice(), *v) >= (deployment.as_bytes(), version)
+        {
+            problems.push(format!(
+                "index sqlite_autoindex_events_1 out of order at event {seq} (stream {deployment} version {version})"
+            ));
+            return Ok(());
+        }
+        keys.stream_entry(digest, deployment, version, seq);
+        match &mut last {
+            Some((d, v)) => {
+                d.clear();
+                d.extend_from_slice(deployment.as_bytes());
+                *v = version;
+            }
+            None => last = Some((deployment.as_bytes().to_vec(), version)),
+        }
+    }
+    Ok(())
+}
+
+/// Reads the `(run, seq)` index of the events in its own order, checking
+/// that order (no run first) and adding each entry to `digest`.
+fn run_index(
+    conn: &Connection,
+    keys: &IndexKeys,
+    digest: &mut IndexDigest,
+    problems: &mut Vec<String>,
+) -> Result<(), rusqlite::Error> {
+    let mut stmt =
+        conn.prepare("SELECT run, seq FROM events INDEXED BY events_by_run ORDER BY run, seq")?;
+    let mut rows = stmt.query([])?;
+    let mut last: Option<(Option<Vec<u8>>, u64)> = None;
+    while let Some(row) = rows.next()? {
+        let run = match row.get_ref(0)? {
+            rusqlite::types::ValueRef::Null => None,
+            v => Some(v.as_str()?),
+        };
+        let seq: u64 = row.get(1)?;
+        if let Some((r, s)) = &last
+            && (r.as_deref(), *s) >= (run.map(str::as_bytes), seq)
+        {
+            problems.push(format!("index events_by_run out of order at event {seq}"));
+            return Ok(());
+        }
+        keys.run_entry(digest, run, seq);
+        last = Some((run.map(|r| r.as_bytes().to_vec()), seq));
+    }
+    Ok(())
 }
 
 fn save_deployment(conn: &Connection, view: &DeploymentView) -> Result<(), rusqlite::Error> {

@@ -2,6 +2,7 @@
 //! the cached projections equal a fresh fold.
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasher as _;
 use std::ops::ControlFlow;
 
 use serde::Serialize;
@@ -153,12 +154,70 @@ pub struct VerifyReport {
     pub chain_error: Option<ChainError>,
     /// Cached projections that differ from a fresh fold.
     pub projection_mismatches: Vec<String>,
+    /// The index digest of every row, when asked for and the chain held.
+    #[serde(skip)]
+    pub rows_digest: Option<IndexDigest>,
 }
 
 impl VerifyReport {
     /// Whether everything checked out.
     pub fn is_ok(&self) -> bool {
         self.chain_error.is_none() && self.projection_mismatches.is_empty()
+    }
+}
+
+/// Order-independent digests of the keys of the events table's two
+/// indexes: `(deployment, stream_version, seq)` and `(run, seq)`. Taken
+/// over the table's rows and over each index's entries, they are equal
+/// when every index holds exactly one entry per row (see
+/// [`EventStore::check_storage_keyed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct IndexDigest {
+    /// Entries of the `(deployment, stream_version)` index, and the sum of
+    /// their keyed hashes.
+    pub by_stream: (u64, u64),
+    /// Entries of the `(run, seq)` index, and the sum of their keyed
+    /// hashes.
+    pub by_run: (u64, u64),
+}
+
+/// The keyed hash of [`IndexDigest`], with a random key per process, so
+/// that no index can be crafted in advance to sum like a table it does
+/// not match.
+#[derive(Debug, Clone, Default)]
+pub struct IndexKeys(std::hash::RandomState);
+
+impl IndexKeys {
+    /// A fresh random key.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds one entry of the `(deployment, stream_version)` index.
+    pub fn stream_entry(
+        &self,
+        d: &mut IndexDigest,
+        deployment: &str,
+        stream_version: u64,
+        seq: u64,
+    ) {
+        d.by_stream.0 += 1;
+        d.by_stream.1 =
+            d.by_stream
+                .1
+                .wrapping_add(self.0.hash_one((deployment, stream_version, seq)));
+    }
+
+    /// Adds one entry of the `(run, seq)` index.
+    pub fn run_entry(&self, d: &mut IndexDigest, run: Option<&str>, seq: u64) {
+        d.by_run.0 += 1;
+        d.by_run.1 = d.by_run.1.wrapping_add(self.0.hash_one((run, seq)));
+    }
+
+    /// Adds what one row of the table puts in each index.
+    pub fn row(&self, d: &mut IndexDigest, e: &StoredEvent) {
+        self.stream_entry(d, &e.deployment, e.stream_version, e.seq);
+        self.run_entry(d, e.run.as_deref(), e.seq);
     }
 }
 
@@ -169,6 +228,15 @@ impl VerifyReport {
 /// the other decodes and folds them, so a journal of a million events is
 /// verified in about the time the slower half takes.
 pub fn verify_store(store: &dyn EventStore) -> Result<(VerifyReport, Projection), StoreError> {
+    verify_store_keyed(store, None)
+}
+
+/// [`verify_store`], also taking the [`IndexDigest`] of the rows read with
+/// `keys` (in [`VerifyReport::rows_digest`] when every row was read).
+pub fn verify_store_keyed(
+    store: &dyn EventStore,
+    keys: Option<&IndexKeys>,
+) -> Result<(VerifyReport, Projection), StoreError> {
     const CHUNK: usize = 2048;
     let (tx, rx) =
         std::sync::mpsc::sync_channel::<Result<Vec<crate::event::RecordedEvent>, ChainError>>(8);
@@ -177,7 +245,11 @@ pub fn verify_store(store: &dyn EventStore) -> Result<(VerifyReport, Projection)
             let mut checker = ChainChecker::whole();
             let mut chain_error = None;
             let mut chunk = Vec::with_capacity(CHUNK);
+            let mut digest = IndexDigest::default();
             let r = store.scan(&Scan::default(), &mut |e| {
+                if let Some(keys) = keys {
+                    keys.row(&mut digest, &e);
+                }
                 if let Err(err) = checker.check(&e) {
                     chain_error = Some(err);
                     return ControlFlow::Break(());
@@ -207,7 +279,7 @@ pub fn verify_store(store: &dyn EventStore) -> Result<(VerifyReport, Projection)
                 let _ = tx.send(Ok(chunk));
             }
             drop(tx);
-            r.map(|()| (checker, chain_error))
+            r.map(|()| (checker, chain_error, digest))
         });
         let mut projection = Projection::new();
         let mut decode_error = None;
@@ -229,7 +301,7 @@ pub fn verify_store(store: &dyn EventStore) -> Result<(VerifyReport, Projection)
             .unwrap_or_else(|_| Err(StoreError::Backend("journal reader failed".to_owned())));
         (scanned, (projection, decode_error))
     });
-    let (checker, chain_error) = scan_result?;
+    let (checker, chain_error, digest) = scan_result?;
     let (projection, decode_error) = fold_result;
     // The first problem by sequence number wins.
     let chain_error = match (chain_error, decode_error) {
@@ -246,6 +318,7 @@ pub fn verify_store(store: &dyn EventStore) -> Result<(VerifyReport, Projection)
             deployments: projection.deployments.len(),
             runs: projection.runs.len(),
             last_hash: checker.last_hash().filter(|_| checker.count > 0),
+            rows_digest: keys.filter(|_| chain_error.is_none()).map(|_| digest),
             chain_error,
             projection_mismatches: mismatches,
         },
