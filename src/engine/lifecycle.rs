@@ -395,16 +395,12 @@ pub async fn rollback(mut req: Request, target: &str) -> Result<Report, EngineEr
         }
         Err(EngineError::Interrupted) => {
             interrupted(&journal, &run)?;
-            Report {
-                deployment: deployment.clone(),
-                run: Some(run.clone()),
-                outcome: RunOutcome::NeedsAttention,
-                exit_code: crate::error::exit::NEEDS_ATTENTION,
-                message: "rollback interrupted".to_owned(),
-                urls: Vec::new(),
-                changes: Vec::new(),
-                next: vec![format!("fabrik resume {run}")],
-            }
+            Report::needs_attention(
+                deployment.clone(),
+                run.clone(),
+                "rollback interrupted".to_owned(),
+                vec![format!("fabrik resume {run}")],
+            )
         }
         Err(e) => {
             let text = scrub(&journal, &super::apply::error_text(&e));
@@ -415,16 +411,12 @@ pub async fn rollback(mut req: Request, target: &str) -> Result<Report, EngineEr
                 6,
                 &text,
             )?;
-            Report {
-                deployment: deployment.clone(),
-                run: Some(run.clone()),
-                outcome: RunOutcome::NeedsAttention,
-                exit_code: crate::error::exit::NEEDS_ATTENTION,
-                message: format!("rollback of run {} failed: {text}", preview.run),
-                urls: Vec::new(),
-                changes: Vec::new(),
-                next: vec![format!("fabrik rollback {}", preview.run)],
-            }
+            Report::needs_attention(
+                deployment.clone(),
+                run.clone(),
+                format!("rollback of run {} failed: {text}", preview.run),
+                vec![format!("fabrik rollback {}", preview.run)],
+            )
         }
     };
     release(&journal, guard)?;
@@ -626,16 +618,12 @@ pub async fn destroy(mut req: Request, target: &str) -> Result<Report, EngineErr
         }
         Err(EngineError::Interrupted) => {
             interrupted(&journal, &run)?;
-            Report {
-                deployment: deployment.clone(),
-                run: Some(run.clone()),
-                outcome: RunOutcome::NeedsAttention,
-                exit_code: crate::error::exit::NEEDS_ATTENTION,
-                message: "destroy interrupted".to_owned(),
-                urls: Vec::new(),
-                changes: Vec::new(),
-                next: vec![format!("fabrik resume {run}")],
-            }
+            Report::needs_attention(
+                deployment.clone(),
+                run.clone(),
+                "destroy interrupted".to_owned(),
+                vec![format!("fabrik resume {run}")],
+            )
         }
         Err(e) => {
             let text = scrub(&journal, &super::apply::error_text(&e));
@@ -646,16 +634,12 @@ pub async fn destroy(mut req: Request, target: &str) -> Result<Report, EngineErr
                 6,
                 &text,
             )?;
-            Report {
-                deployment: deployment.clone(),
-                run: Some(run.clone()),
-                outcome: RunOutcome::NeedsAttention,
-                exit_code: crate::error::exit::NEEDS_ATTENTION,
-                message: format!("destroy failed: {text}"),
-                urls: Vec::new(),
-                changes: Vec::new(),
-                next: vec![format!("fabrik destroy {deployment}")],
-            }
+            Report::needs_attention(
+                deployment.clone(),
+                run.clone(),
+                format!("destroy failed: {text}"),
+                vec![format!("fabrik destroy {deployment}")],
+            )
         }
     };
     release(&journal, guard)?;
