@@ -694,6 +694,7 @@ pub(crate) async fn execute(
         .cloned();
     let app_state = serde_json::to_value(&world.app_state).unwrap_or_default();
     if let Some(step) = app_step {
+        let mut resumed_deploy = false;
         let app = match (&step.action, &step.remote_id) {
             (StepAction::Create, _) | (StepAction::Update, None) => {
                 Some(steps::app_create(ctx, &world.app, &app_state, world.digests.app).await?)
@@ -709,15 +710,22 @@ pub(crate) async fn execute(
             // (created, but its env never set), so it is made again (it is
             // idempotent) before deploying.
             (_, Some(id)) if force_deploy => {
-                let (app, _) =
+                let (app, changed) =
                     steps::app_update(ctx, &world.app, &app_state, world.digests.app, id, false)
                         .await?;
+                // Nothing left to change: the deployment the run queued
+                // before it stopped (if any) deploys what is wanted.
+                resumed_deploy = !changed;
                 Some(app)
             }
             _ => None,
         };
         if let Some(app) = app {
-            steps::app_deploy(ctx, &app, spec.timeouts.deploy.get()).await?;
+            if resumed_deploy {
+                steps::app_deploy_resumed(ctx, &app, spec.timeouts.deploy.get()).await?;
+            } else {
+                steps::app_deploy(ctx, &app, spec.timeouts.deploy.get()).await?;
+            }
         }
     }
 

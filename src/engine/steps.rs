@@ -671,26 +671,81 @@ pub async fn app_deploy(
         message: "no deployment was queued".to_owned(),
         hint: None,
     })?;
-    wait(ctx, app, dref, timeout).await
+    wait(ctx, app, dref, timeout, true).await
 }
 
-/// Records the deployment a deploy call queued and waits for it to end.
+/// For a resumed run whose application was left as the run wanted it:
+/// watches the deployment the run queued before it stopped instead of
+/// queueing another. When the run had asked for one without learning
+/// whether it was queued, Coolify's active deployment of the application
+/// is taken; otherwise (and for services, whose deployments have no id)
+/// the application is deployed as usual.
+pub async fn app_deploy_resumed(
+    ctx: &Ctx<'_>,
+    app: &RemoteApp,
+    timeout: Duration,
+) -> Result<(), EngineError> {
+    let earlier = ctx
+        .journal
+        .lock()
+        .map(|r| r.run().and_then(|run| run.deploy.clone()))
+        .unwrap_or_else(|p| p.into_inner().run().and_then(|run| run.deploy.clone()));
+    let Some(earlier) = earlier else {
+        return app_deploy(ctx, app, timeout).await;
+    };
+    if let Some(uuid) = earlier.deployment_uuid {
+        note(
+            ctx.journal,
+            &format!("deploy: watching deployment {uuid}, queued before the run stopped"),
+        );
+        let dref = DeploymentRef {
+            kind: app.kind,
+            app_uuid: app.uuid.clone(),
+            deployment_uuid: Some(uuid),
+            already_queued: true,
+        };
+        return wait(ctx, app, dref, timeout, false).await;
+    }
+    if earlier.status.as_deref() == Some("requested") {
+        let active = ctx
+            .session
+            .providers
+            .app
+            .active_deployment(app)
+            .await
+            .map_err(|e| EngineError::provider("looking up the deployment", e))?;
+        if let Some(dref) = active.filter(|d| d.deployment_uuid.is_some()) {
+            note(
+                ctx.journal,
+                "deploy: the deployment asked for before the run stopped is queued; watching it",
+            );
+            return wait(ctx, app, dref, timeout, true).await;
+        }
+    }
+    app_deploy(ctx, app, timeout).await
+}
+
+/// Records the deployment a deploy call queued (`announce`) and waits for
+/// it to end.
 pub async fn wait(
     ctx: &Ctx<'_>,
     app: &RemoteApp,
     dref: DeploymentRef,
     timeout: Duration,
+    announce: bool,
 ) -> Result<(), EngineError> {
     let key = app_key();
-    record(
-        ctx.journal,
-        Event::DeployTriggered(DeployTriggered {
-            resource: key.clone(),
-            remote_id: app.uuid.clone(),
-            deployment_uuid: dref.deployment_uuid.clone(),
-            force: false,
-        }),
-    )?;
+    if announce {
+        record(
+            ctx.journal,
+            Event::DeployTriggered(DeployTriggered {
+                resource: key.clone(),
+                remote_id: app.uuid.clone(),
+                deployment_uuid: dref.deployment_uuid.clone(),
+                force: false,
+            }),
+        )?;
+    }
     let last: Mutex<Option<String>> = Mutex::new(None);
     let deployment_id = dref
         .deployment_uuid

@@ -2,6 +2,8 @@
 //! and every side effect of apply, a failing apply, an update, a destroy
 //! and a resume), run locks, and Ctrl-C.
 
+#[cfg(feature = "failpoints")]
+mod deploy;
 mod interrupt;
 mod lock;
 #[cfg(feature = "failpoints")]
