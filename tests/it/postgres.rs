@@ -997,3 +997,150 @@ fn the_password_never_appears_in_errors_or_debug_output() {
         assert!(!t.contains(&password), "{t}");
     }
 }
+
+/// The sandbox world of the project in `dir`, normalised as the crash
+/// harness does, with the journal's run ids (from `store`) replaced by
+/// their position in the history.
+#[cfg(feature = "failpoints")]
+fn normalised_world(dir: &std::path::Path, store: &dyn EventStore) -> serde_json::Value {
+    let runs = store.runs(&dep(crate::crash::project::NAME)).unwrap();
+    let dump = crate::support::run(crate::support::fabrik(dir).args(["sandbox", "dump"]));
+    assert!(dump.status.success(), "{}", crate::support::stderr(&dump));
+    let mut text = crate::support::stdout(&dump);
+    for (i, r) in runs.iter().enumerate() {
+        text = text.replace(r.run.as_str(), &format!("run-{}", i + 1));
+    }
+    let mut world: serde_json::Value = serde_json::from_str(&text).unwrap();
+    crate::crash::world::normalise(&mut world);
+    world
+}
+
+/// The crash harness's first scenario on a PostgreSQL journal: an apply
+/// killed right after each event it appends, then `fabrik resume`, each in
+/// a working directory and a database of its own. Every resume finishes
+/// the run, the remote world equals the uncrashed apply's, and the chain
+/// verifies.
+#[cfg(feature = "failpoints")]
+#[test]
+fn an_apply_killed_after_any_event_resumes_on_postgres() {
+    use std::os::unix::process::ExitStatusExt as _;
+
+    use crate::crash::project::{self, NAME, SPEC_V1};
+    use crate::support::{fabrik, run, stderr};
+
+    let base_db = test_db!();
+    let base = project::new(SPEC_V1);
+    let o = run(fabrik(base.path()).env("FABRIK_STATE", &base_db.raw).args([
+        "apply",
+        "spec.yaml",
+        "--sandbox",
+    ]));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let expected = normalised_world(base.path(), &base_db.store());
+    let events = base_db.store().len().unwrap();
+    assert!(events > 10, "{events}");
+
+    let next = Mutex::new(1u64);
+    let failures = Mutex::new(Vec::<String>::new());
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                loop {
+                    let n = {
+                        let mut next = next.lock().unwrap();
+                        let n = *next;
+                        *next += 1;
+                        n
+                    };
+                    if n >= events {
+                        return;
+                    }
+                    let db = TestDb::new().unwrap();
+                    let dir = project::new(SPEC_V1);
+                    let crashed = run(fabrik(dir.path())
+                        .env("FABRIK_STATE", &db.raw)
+                        .env("FABRIK_CRASH_AFTER_EVENT", n.to_string())
+                        .args(["apply", "spec.yaml", "--sandbox"]));
+                    let problem = if crashed.status.signal() != Some(6) {
+                        Some(format!("did not crash: {}", stderr(&crashed)))
+                    } else {
+                        let resumed = run(fabrik(dir.path()).env("FABRIK_STATE", &db.raw).args([
+                            "resume",
+                            NAME,
+                            "--sandbox",
+                        ]));
+                        let verified = run(fabrik(dir.path())
+                            .env("FABRIK_STATE", &db.raw)
+                            .args(["replay", "--verify"]));
+                        if resumed.status.code() != Some(0) {
+                            Some(format!("resume: {}", stderr(&resumed)))
+                        } else if verified.status.code() != Some(0) {
+                            Some(format!("replay --verify: {}", stderr(&verified)))
+                        } else if normalised_world(dir.path(), &db.store()) != expected {
+                            Some("the remote world differs from the uncrashed apply's".to_owned())
+                        } else {
+                            None
+                        }
+                    };
+                    if let Some(p) = problem {
+                        failures
+                            .lock()
+                            .unwrap()
+                            .push(format!("crash after event {n}: {p}"));
+                    }
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().unwrap();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    eprintln!("postgres: {} crash points resumed", events - 1);
+}
+
+/// The end-to-end path on a PostgreSQL journal through the binary: apply,
+/// a second apply that changes nothing, status, history, an export that
+/// replays without the database, plan, destroy, and a journal that
+/// verifies, all with `FABRIK_STATE` naming the database.
+#[test]
+fn the_whole_lifecycle_runs_on_postgres() {
+    use crate::support::{fabrik, run, stderr, stdout};
+
+    let db = test_db!();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("spec.yaml"),
+        crate::reliability::spec("pg-e2e"),
+    )
+    .unwrap();
+    let fab = |args: &[&str]| {
+        let o = run(fabrik(dir.path()).env("FABRIK_STATE", &db.raw).args(args));
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "fabrik {}: {}",
+            args.join(" "),
+            stderr(&o)
+        );
+        format!("{}{}", stdout(&o), stderr(&o))
+    };
+    assert!(fab(&["apply", "spec.yaml", "--sandbox"]).contains("deployed and verified"));
+    assert!(fab(&["apply", "spec.yaml", "--sandbox"]).contains("no changes"));
+    assert!(fab(&["status", "pg-e2e"]).contains("COMPLETE"));
+    assert_eq!(fab(&["history", "pg-e2e"]).matches("apply").count(), 2);
+    fab(&[
+        "journal",
+        "export",
+        "--format",
+        "ndjson",
+        "-o",
+        "journal.ndjson",
+    ]);
+    fab(&["plan", "spec.yaml"]);
+    fab(&["destroy", "pg-e2e", "--sandbox", "--yes"]);
+    assert!(fab(&["replay", "--verify"]).contains("hash chain intact"));
+    // The export replays with no database at all.
+    let o = run(fabrik(dir.path()).args(["replay", "--input", "journal.ndjson"]));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // Nothing of the journal was written beside the project.
+    assert!(!dir.path().join(".fabrik").join("state.db").exists());
+}

@@ -8,5 +8,5 @@ mod interrupt;
 mod lock;
 #[cfg(feature = "failpoints")]
 mod points;
-mod project;
-mod world;
+pub mod project;
+pub mod world;
