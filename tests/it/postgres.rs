@@ -1015,86 +1015,175 @@ fn normalised_world(dir: &std::path::Path, store: &dyn EventStore) -> serde_json
     world
 }
 
-/// The crash harness's first scenario on a PostgreSQL journal: an apply
-/// killed right after each event it appends, then `fabrik resume`, each in
-/// a working directory and a database of its own. Every resume finishes
-/// the run, the remote world equals the uncrashed apply's, and the chain
-/// verifies.
+/// One scenario of the crash harness, run on PostgreSQL.
+#[cfg(feature = "failpoints")]
+struct PgScenario {
+    name: &'static str,
+    /// Whether the first version is applied before the command.
+    applied_first: bool,
+    spec: fn() -> String,
+    args: &'static [&'static str],
+    faults: &'static str,
+    /// The exit code of the uncrashed command, and of `fabrik resume`
+    /// after a crash that left its run unfinished.
+    code: i32,
+}
+
+/// A project and a database of its own, set up for `s` (with the first
+/// version applied when the scenario starts from it) and holding its spec.
+#[cfg(feature = "failpoints")]
+fn pg_prepared(s: &PgScenario) -> (TestDb, tempfile::TempDir) {
+    use crate::crash::project::{self, SPEC_V1};
+    let db = TestDb::new().unwrap();
+    let dir = project::new(SPEC_V1);
+    if s.applied_first {
+        let o = crate::support::run(
+            crate::support::fabrik(dir.path())
+                .env("FABRIK_STATE", &db.raw)
+                .args(["apply", "spec.yaml", "--sandbox"]),
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", crate::support::stderr(&o));
+    }
+    project::write(dir.path(), &(s.spec)());
+    (db, dir)
+}
+
+/// The crash harness's scenarios (apply, an apply that fails verification
+/// and rolls back, an update, a destroy) on a PostgreSQL journal: each
+/// command killed right after each event it appends, then `fabrik resume`,
+/// each point in a working directory and a database of its own. Every
+/// resume ends as the uncrashed command did, the remote world equals the
+/// uncrashed one's, and the chain verifies.
 #[cfg(feature = "failpoints")]
 #[test]
-fn an_apply_killed_after_any_event_resumes_on_postgres() {
+fn commands_killed_after_any_event_resume_on_postgres() {
     use std::os::unix::process::ExitStatusExt as _;
 
-    use crate::crash::project::{self, NAME, SPEC_V1};
-    use crate::support::{fabrik, run, stderr};
+    use crate::crash::project::{self, NAME, SPEC_V1, SPEC_V2};
+    use crate::support::{fabrik, run, stderr, stdout};
 
-    let base_db = test_db!();
-    let base = project::new(SPEC_V1);
-    let o = run(fabrik(base.path()).env("FABRIK_STATE", &base_db.raw).args([
-        "apply",
-        "spec.yaml",
-        "--sandbox",
-    ]));
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let expected = normalised_world(base.path(), &base_db.store());
-    let events = base_db.store().len().unwrap();
-    assert!(events > 10, "{events}");
+    if server().is_none() {
+        return;
+    }
+    const APPLY: &[&str] = &["apply", "spec.yaml", "--sandbox"];
+    let scenarios = [
+        PgScenario {
+            name: "apply",
+            applied_first: false,
+            spec: || SPEC_V1.to_owned(),
+            args: APPLY,
+            faults: "",
+            code: 0,
+        },
+        PgScenario {
+            name: "apply that fails verification and rolls back",
+            applied_first: false,
+            spec: project::spec_v1_failing,
+            args: APPLY,
+            faults: "health_fail=true",
+            code: 5,
+        },
+        PgScenario {
+            name: "update",
+            applied_first: true,
+            spec: || SPEC_V2.to_owned(),
+            args: APPLY,
+            faults: "",
+            code: 0,
+        },
+        PgScenario {
+            name: "destroy",
+            applied_first: true,
+            spec: || SPEC_V1.to_owned(),
+            args: &["destroy", "spec.yaml", "--sandbox", "--yes"],
+            faults: "",
+            code: 0,
+        },
+    ];
+    let mut total = 0;
+    for s in &scenarios {
+        let cmd = |dir: &std::path::Path, db: &TestDb, args: &[&str]| {
+            let mut c = fabrik(dir);
+            c.env("FABRIK_STATE", &db.raw).args(args);
+            if !s.faults.is_empty() {
+                c.env("FABRIK_SANDBOX_FAULTS", s.faults);
+            }
+            c
+        };
+        // The uncrashed command: what it leaves behind, and how many
+        // events it appends.
+        let (base_db, base) = pg_prepared(s);
+        let before = base_db.store().len().unwrap();
+        let o = run(&mut cmd(base.path(), &base_db, s.args));
+        assert_eq!(o.status.code(), Some(s.code), "{}: {}", s.name, stderr(&o));
+        let expected = normalised_world(base.path(), &base_db.store());
+        let events = base_db.store().len().unwrap() - before;
+        assert!(events > 5, "{}: {events}", s.name);
 
-    let next = Mutex::new(1u64);
-    let failures = Mutex::new(Vec::<String>::new());
-    std::thread::scope(|scope| {
-        for _ in 0..4 {
-            scope.spawn(|| {
-                loop {
-                    let n = {
-                        let mut next = next.lock().unwrap();
-                        let n = *next;
-                        *next += 1;
-                        n
-                    };
-                    if n >= events {
-                        return;
-                    }
-                    let db = TestDb::new().unwrap();
-                    let dir = project::new(SPEC_V1);
-                    let crashed = run(fabrik(dir.path())
-                        .env("FABRIK_STATE", &db.raw)
-                        .env("FABRIK_CRASH_AFTER_EVENT", n.to_string())
-                        .args(["apply", "spec.yaml", "--sandbox"]));
-                    let problem = if crashed.status.signal() != Some(6) {
-                        Some(format!("did not crash: {}", stderr(&crashed)))
-                    } else {
-                        let resumed = run(fabrik(dir.path()).env("FABRIK_STATE", &db.raw).args([
-                            "resume",
-                            NAME,
-                            "--sandbox",
-                        ]));
-                        let verified = run(fabrik(dir.path())
-                            .env("FABRIK_STATE", &db.raw)
-                            .args(["replay", "--verify"]));
-                        if resumed.status.code() != Some(0) {
-                            Some(format!("resume: {}", stderr(&resumed)))
-                        } else if verified.status.code() != Some(0) {
-                            Some(format!("replay --verify: {}", stderr(&verified)))
-                        } else if normalised_world(dir.path(), &db.store()) != expected {
-                            Some("the remote world differs from the uncrashed apply's".to_owned())
-                        } else {
-                            None
+        let next = Mutex::new(1u64);
+        let failures = Mutex::new(Vec::<String>::new());
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    loop {
+                        let n = {
+                            let mut next = next.lock().unwrap();
+                            let n = *next;
+                            *next += 1;
+                            n
+                        };
+                        if n >= events {
+                            return;
                         }
-                    };
-                    if let Some(p) = problem {
-                        failures
-                            .lock()
-                            .unwrap()
-                            .push(format!("crash after event {n}: {p}"));
+                        let (db, dir) = pg_prepared(s);
+                        let crashed = run(cmd(dir.path(), &db, s.args)
+                            .env("FABRIK_CRASH_AFTER_EVENT", n.to_string()));
+                        let problem = if crashed.status.signal() != Some(6) {
+                            Some(format!("did not crash: {}", stderr(&crashed)))
+                        } else {
+                            let finished = db
+                                .store()
+                                .runs(&dep(NAME))
+                                .unwrap()
+                                .last()
+                                .is_some_and(|r| r.outcome.is_some());
+                            let resumed =
+                                run(&mut cmd(dir.path(), &db, &["resume", NAME, "--sandbox"]));
+                            let verified = run(&mut cmd(dir.path(), &db, &["replay", "--verify"]));
+                            let code = if finished { 0 } else { s.code };
+                            if resumed.status.code() != Some(code) {
+                                Some(format!(
+                                    "resume should exit {code}: {}{}",
+                                    stdout(&resumed),
+                                    stderr(&resumed)
+                                ))
+                            } else if verified.status.code() != Some(0) {
+                                Some(format!("replay --verify: {}", stderr(&verified)))
+                            } else if normalised_world(dir.path(), &db.store()) != expected {
+                                Some(
+                                    "the remote world differs from the uncrashed command's"
+                                        .to_owned(),
+                                )
+                            } else {
+                                None
+                            }
+                        };
+                        if let Some(p) = problem {
+                            failures
+                                .lock()
+                                .unwrap()
+                                .push(format!("{}: crash after event {n}: {p}", s.name));
+                        }
                     }
-                }
-            });
-        }
-    });
-    let failures = failures.into_inner().unwrap();
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
-    eprintln!("postgres: {} crash points resumed", events - 1);
+                });
+            }
+        });
+        let failures = failures.into_inner().unwrap();
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+        eprintln!("postgres: {}: {} crash points resumed", s.name, events - 1);
+        total += events - 1;
+    }
+    eprintln!("postgres: {total} crash points resumed in all");
 }
 
 /// The end-to-end path on a PostgreSQL journal through the binary: apply,
