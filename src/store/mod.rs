@@ -93,35 +93,9 @@ impl StoredEvent {
         })
     }
 
-    /// Decodes into a typed event.
+    /// Decodes into a typed event, leaving the row as it is.
     pub fn decode(&self) -> Result<RecordedEvent, StoreError> {
-        let bad = |what: String| StoreError::Corrupt {
-            seq: Seq(self.seq),
-            what,
-        };
-        let deployment =
-            DeploymentId::new(self.deployment.clone()).map_err(|e| bad(e.to_string()))?;
-        let run = match &self.run {
-            Some(r) => Some(r.parse::<RunId>().map_err(|e| bad(e.to_string()))?),
-            None => None,
-        };
-        let at = parse_timestamp(&self.at).map_err(|e| bad(format!("bad timestamp: {e}")))?;
-        let event = Event::decode(&self.type_name, self.version, &self.payload).map_err(|e| {
-            StoreError::Decode {
-                seq: Seq(self.seq),
-                source: e,
-            }
-        })?;
-        Ok(RecordedEvent {
-            seq: Seq(self.seq),
-            deployment,
-            stream_version: StreamVersion(self.stream_version),
-            run,
-            at,
-            event,
-            prev_hash: self.prev_hash,
-            hash: self.hash,
-        })
+        self.clone().into_recorded()
     }
 }
 
