@@ -378,46 +378,33 @@ pub async fn rollback(mut req: Request, target: &str) -> Result<Report, EngineEr
                 6,
                 &out.summary(),
             )?;
-            Report {
-                deployment: deployment.clone(),
-                run: Some(run.clone()),
-                outcome: RunOutcome::NeedsAttention,
-                exit_code: crate::error::exit::NEEDS_ATTENTION,
-                message: format!(
+            report(
+                &deployment,
+                &run,
+                RunOutcome::NeedsAttention,
+                crate::error::exit::NEEDS_ATTENTION,
+                format!(
                     "rollback of run {} incomplete: {}",
                     preview.run,
                     out.summary()
                 ),
-                urls: Vec::new(),
-                changes: Vec::new(),
-                next: vec![format!("fabrik rollback {}", preview.run)],
-            }
-        }
-        Err(EngineError::Interrupted) => {
-            interrupted(&journal, &run)?;
-            Report::needs_attention(
-                deployment.clone(),
-                run.clone(),
-                "rollback interrupted".to_owned(),
-                vec![format!("fabrik resume {run}")],
-            )
-        }
-        Err(e) => {
-            let text = scrub(&journal, &super::apply::error_text(&e));
-            finish(
-                &journal,
-                Some(RunState::Failed),
-                RunOutcome::NeedsAttention,
-                6,
-                &text,
-            )?;
-            Report::needs_attention(
-                deployment.clone(),
-                run.clone(),
-                format!("rollback of run {} failed: {text}", preview.run),
+                Vec::new(),
                 vec![format!("fabrik rollback {}", preview.run)],
             )
         }
+        Err(e) => interrupted_or_failed(
+            &journal,
+            &deployment,
+            &run,
+            e,
+            None,
+            Vec::new(),
+            &Stop {
+                what: "rollback ".to_owned(),
+                failed: format!("rollback of run {} ", preview.run),
+                retry: format!("fabrik rollback {}", preview.run),
+            },
+        )?,
     };
     release(&journal, guard)?;
     Ok(report)
@@ -518,7 +505,15 @@ async fn rollback_open(mut req: Request, run: RunView) -> Result<Report, EngineE
                 vec![format!("fabrik rollback {id}")],
             )
         }
-        Err(e) => interrupted_or_failed(&journal, &deployment, &id, e, &req.interrupt, Vec::new())?,
+        Err(e) => interrupted_or_failed(
+            &journal,
+            &deployment,
+            &id,
+            e,
+            Some(&req.interrupt),
+            Vec::new(),
+            &Stop::resumed(&id),
+        )?,
     };
     release(&journal, guard)?;
     Ok(out)
@@ -616,31 +611,19 @@ pub async fn destroy(mut req: Request, target: &str) -> Result<Report, EngineErr
                 next: Vec::new(),
             }
         }
-        Err(EngineError::Interrupted) => {
-            interrupted(&journal, &run)?;
-            Report::needs_attention(
-                deployment.clone(),
-                run.clone(),
-                "destroy interrupted".to_owned(),
-                vec![format!("fabrik resume {run}")],
-            )
-        }
-        Err(e) => {
-            let text = scrub(&journal, &super::apply::error_text(&e));
-            finish(
-                &journal,
-                Some(RunState::Failed),
-                RunOutcome::NeedsAttention,
-                6,
-                &text,
-            )?;
-            Report::needs_attention(
-                deployment.clone(),
-                run.clone(),
-                format!("destroy failed: {text}"),
-                vec![format!("fabrik destroy {deployment}")],
-            )
-        }
+        Err(e) => interrupted_or_failed(
+            &journal,
+            &deployment,
+            &run,
+            e,
+            None,
+            Vec::new(),
+            &Stop {
+                what: "destroy ".to_owned(),
+                failed: "destroy ".to_owned(),
+                retry: format!("fabrik destroy {deployment}"),
+            },
+        )?,
     };
     release(&journal, guard)?;
     Ok(report)
@@ -987,9 +970,15 @@ pub async fn resume(mut req: Request, target: &str) -> Result<Report, EngineErro
                         vec![format!("fabrik rollback {target_run}")],
                     )
                 }
-                Err(e) => {
-                    interrupted_or_failed(&journal, &deployment, &id, e, &req.interrupt, urls)?
-                }
+                Err(e) => interrupted_or_failed(
+                    &journal,
+                    &deployment,
+                    &id,
+                    e,
+                    Some(&req.interrupt),
+                    urls,
+                    &Stop::resumed(&id),
+                )?,
             }
         }
         RunCommand::Destroy => {
@@ -1022,9 +1011,15 @@ pub async fn resume(mut req: Request, target: &str) -> Result<Report, EngineErro
                         deleted.iter().map(|k| format!("{k}: delete")).collect(),
                     )
                 }
-                Err(e) => {
-                    interrupted_or_failed(&journal, &deployment, &id, e, &req.interrupt, urls)?
-                }
+                Err(e) => interrupted_or_failed(
+                    &journal,
+                    &deployment,
+                    &id,
+                    e,
+                    Some(&req.interrupt),
+                    urls,
+                    &Stop::resumed(&id),
+                )?,
             }
         }
         _ => {
@@ -1194,22 +1189,26 @@ fn report(
     }
 }
 
+/// How a run that stopped on `e` is told: interrupted (by Ctrl-C, or with
+/// the interrupt set when `interrupt` is given), then `fabrik resume`
+/// finishes it; or failed (exit 6), then `stop.retry` is the command.
 fn interrupted_or_failed(
     journal: &Journal,
     deployment: &DeploymentId,
     run: &RunId,
     e: EngineError,
-    interrupt: &Interrupt,
+    interrupt: Option<&Interrupt>,
     urls: Vec<String>,
+    stop: &Stop,
 ) -> Result<Report, EngineError> {
-    if matches!(e, EngineError::Interrupted) || interrupt.is_set() {
+    if matches!(e, EngineError::Interrupted) || interrupt.is_some_and(Interrupt::is_set) {
         interrupted(journal, run)?;
         return Ok(report(
             deployment,
             run,
             RunOutcome::NeedsAttention,
             crate::error::exit::NEEDS_ATTENTION,
-            "interrupted".to_owned(),
+            format!("{}interrupted", stop.what),
             urls,
             vec![format!("fabrik resume {run}")],
         ));
@@ -1227,10 +1226,30 @@ fn interrupted_or_failed(
         run,
         RunOutcome::NeedsAttention,
         crate::error::exit::NEEDS_ATTENTION,
-        format!("failed: {text}"),
+        format!("{}failed: {text}", stop.failed),
         urls,
-        vec![format!("fabrik rollback {run}")],
+        vec![stop.retry.clone()],
     ))
+}
+
+/// The words and the command for a run that stopped (see
+/// [`interrupted_or_failed`]): message prefixes (empty, or ending in a
+/// space) and the command that retries after a failure.
+struct Stop {
+    what: String,
+    failed: String,
+    retry: String,
+}
+
+impl Stop {
+    /// A resumed apply: a failure is rolled back by hand.
+    fn resumed(run: &RunId) -> Self {
+        Self {
+            what: String::new(),
+            failed: String::new(),
+            retry: format!("fabrik rollback {run}"),
+        }
+    }
 }
 
 /// Whether the run changed the application without seeing its deployment

@@ -184,28 +184,6 @@ pub struct Report {
     pub next: Vec<String>,
 }
 
-impl Report {
-    /// A run that stopped and needs a person (exit 6): what happened, and
-    /// the commands that finish it.
-    pub(crate) fn needs_attention(
-        deployment: DeploymentId,
-        run: RunId,
-        message: impl Into<String>,
-        next: Vec<String>,
-    ) -> Self {
-        Self {
-            deployment,
-            run: Some(run),
-            outcome: RunOutcome::NeedsAttention,
-            exit_code: crate::error::exit::NEEDS_ATTENTION,
-            message: message.into(),
-            urls: Vec::new(),
-            changes: Vec::new(),
-            next,
-        }
-    }
-}
-
 /// Why a command could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
