@@ -128,7 +128,14 @@ fn diagnostics_are_sane(
     text: &[u8],
     diags: &[fabrik::spec::Diagnostic],
 ) -> Result<(), TestCaseError> {
-    let lines = text.split(|b| *b == b'\n').count().max(1);
+    // Lines as YAML (and editors) count them: CR LF, a lone CR and LF
+    // each end one.
+    let breaks = text
+        .iter()
+        .enumerate()
+        .filter(|&(i, &b)| b == b'\n' || (b == b'\r' && text.get(i + 1) != Some(&b'\n')))
+        .count();
+    let lines = breaks + 1;
     for d in diags {
         let shown = d.to_string();
         prop_assert!(!shown.is_empty());
