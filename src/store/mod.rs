@@ -235,15 +235,22 @@ pub trait EventStore: Send + Sync {
         visit: &mut dyn FnMut(StoredEvent) -> ControlFlow<()>,
     ) -> Result<(), StoreError>;
 
-    /// Every cached deployment view (for verification).
+    /// Every stored deployment view, brought up to date by the events after
+    /// it, as readers see it (for verification). A deployment whose views
+    /// were never stored is left out.
     fn cached_deployments(&self) -> Result<Vec<DeploymentView>, StoreError>;
 
-    /// Every cached run view (for verification).
+    /// Every run view as readers see it (for verification).
     fn cached_runs(&self) -> Result<Vec<RunView>, StoreError>;
 
-    /// Visits every cached run view as its stored JSON text (run id, body),
+    /// Visits every stored run view as its stored JSON text (run id, body),
     /// one at a time, so verification never holds two copies of a large
     /// history. The default serialises [`EventStore::cached_runs`].
+    ///
+    /// A backend may store views lazily (SQLite does): while a deployment
+    /// is in the middle of a command (its lock held, as journaled), its
+    /// stored run views may lag its stream, and readers fold the rest (see
+    /// [`EventStore::runs`]). At rest, every stored view is current.
     fn visit_cached_run_bodies(&self, visit: &mut dyn FnMut(&str, &str)) -> Result<(), StoreError> {
         for r in self.cached_runs()? {
             let body = serde_json::to_string(&r).unwrap_or_default();

@@ -40,19 +40,41 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(120);
 pub struct SqliteStore {
     path: PathBuf,
     conn: Mutex<Connection>,
-    /// The views this connection last wrote, per deployment, so that a run
-    /// appending event after event does not re-read and re-parse its
+    /// The views this connection last appended to, per deployment, so that
+    /// a run appending event after event does not re-read and re-fold its
     /// projections each time. An entry is used only while the stream is at
     /// the version it was cached at (checked inside the write transaction),
     /// so a write by another process simply makes it miss.
     cache: Mutex<BTreeMap<DeploymentId, Cached>>,
 }
 
-/// A deployment's view and the run views touched with it.
+/// Most events a deployment's stored views may lag behind its stream. They
+/// are stored whenever an append leaves the deployment at rest (its lock
+/// released, as journaled), and otherwise once the events after them reach
+/// this many, so that a reader never folds a longer tail.
+const STORE_EVERY: u64 = 512;
+
+/// A deployment's views as readers see them: the stored views brought up to
+/// date by the events after them.
 #[derive(Debug, Clone)]
 struct Cached {
+    /// The deployment, up to date.
     view: DeploymentView,
+    /// The stream version the stored views reflect.
+    stored: StreamVersion,
+    /// The runs with events after `stored`, up to date. Every other run's
+    /// stored view is current.
     runs: BTreeMap<RunId, RunView>,
+}
+
+impl Cached {
+    fn empty(deployment: &DeploymentId) -> Self {
+        Self {
+            view: DeploymentView::new(deployment.clone()),
+            stored: StreamVersion(0),
+            runs: BTreeMap::new(),
+        }
+    }
 }
 
 /// Most deployments whose views are cached at once.
@@ -134,6 +156,16 @@ impl SqliteStore {
             true,
         )
         .map_err(|e| sql(path, e))?;
+        // Plan each statement once, whatever its parameters. Otherwise a
+        // cached statement whose parameter meets an index (`deployment =
+        // ?1`) is compiled again on every use after its bindings are
+        // cleared, in case another value would suggest another plan; the
+        // journal has no statistics that could.
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+            true,
+        )
+        .map_err(|e| sql(path, e))?;
         Ok(())
     }
 
@@ -180,24 +212,6 @@ impl SqliteStore {
         tx.commit().map_err(|e| self.err(e))
     }
 
-    /// One append inside an open transaction. `expected: None` appends at
-    /// whatever the stream's version is (bulk loads of complete journals).
-    fn append_in(
-        &self,
-        tx: &Connection,
-        deployment: &DeploymentId,
-        expected: Option<StreamVersion>,
-        events: &[NewEvent],
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(deployment);
-        Ok(self
-            .append_cached(tx, deployment, expected, events, None)?
-            .0)
-    }
-
     /// One append inside an open transaction, starting from `cached` views
     /// when they are still current; returns the views after it.
     fn append_cached(
@@ -224,6 +238,15 @@ impl SqliteStore {
             });
         }
         let expected = StreamVersion(actual);
+        // The views before this append: from the cache while it is current,
+        // else the stored views brought up to date (read before the new
+        // rows exist, so that the tail is the events already there).
+        let mut current = match cached.filter(|c| c.view.version == expected) {
+            Some(c) => c,
+            None => self
+                .load_current(tx, deployment)?
+                .unwrap_or_else(|| Cached::empty(deployment)),
+        };
         let tail = tx
             .prepare_cached("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
             .and_then(|mut s| {
@@ -266,36 +289,29 @@ impl SqliteStore {
                     .map_err(|e| self.err(e))?;
             }
         }
-        let current = cached.filter(|c| c.view.version == expected);
-        let (mut view, mut runs) = match current {
-            Some(c) => (c.view, c.runs),
-            None => (
-                self.load_view(tx, deployment)?
-                    .unwrap_or_else(|| DeploymentView::new(deployment.clone())),
-                BTreeMap::new(),
-            ),
-        };
         for r in &recorded {
             if let Some(id) = &r.run
-                && !runs.contains_key(id)
+                && !current.runs.contains_key(id)
                 && let Some(rv) = self.load_run(tx, id.as_str())?
             {
-                runs.insert(id.clone(), rv);
+                current.runs.insert(id.clone(), rv);
             }
+            apply_to(&mut current.view, &mut current.runs, r);
         }
-        for r in &recorded {
-            apply_to(&mut view, &mut runs, r);
+        // Store the views when the deployment is at rest, or when readers
+        // would otherwise fold a long tail. In between, the new rows alone
+        // are written: the views are a cache of the events, brought up to
+        // date by whoever reads them.
+        let at_rest = current.view.lock.is_none();
+        if at_rest || current.view.version.0 - current.stored.0 >= STORE_EVERY {
+            save_deployment(tx, &current.view).map_err(|e| self.err(e))?;
+            for run in current.runs.values() {
+                save_run(tx, run).map_err(|e| self.err(e))?;
+            }
+            current.stored = current.view.version;
+            current.runs.clear();
         }
-        save_deployment(tx, &view).map_err(|e| self.err(e))?;
-        let touched: std::collections::BTreeSet<&RunId> =
-            recorded.iter().filter_map(|r| r.run.as_ref()).collect();
-        for run in runs.values().filter(|r| touched.contains(&r.run)) {
-            save_run(tx, run).map_err(|e| self.err(e))?;
-        }
-        // Keep only the runs still being written (a history of thousands of
-        // runs must not pile up in the cache).
-        runs.retain(|id, _| touched.contains(id));
-        Ok((recorded, Cached { view, runs }))
+        Ok((recorded, current))
     }
 
     /// Appends many runs' events in one transaction each `per_commit`
@@ -307,14 +323,23 @@ impl SqliteStore {
         batches: impl IntoIterator<Item = (DeploymentId, Vec<NewEvent>)>,
         per_commit: usize,
     ) -> Result<u64, StoreError> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
         let mut conn = self.conn();
         let mut n = 0u64;
         let mut in_tx = 0usize;
+        // Views of this load only: dropped with it if a commit fails.
+        let mut views: BTreeMap<DeploymentId, Cached> = BTreeMap::new();
         let mut tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| self.err(e))?;
         for (deployment, events) in batches {
-            n += self.append_in(&tx, &deployment, None, &events)?.len() as u64;
+            let cached = views.remove(&deployment);
+            let (recorded, fresh) = self.append_cached(&tx, &deployment, None, &events, cached)?;
+            n += recorded.len() as u64;
+            if views.len() >= CACHE_DEPLOYMENTS * 64 {
+                views.clear();
+            }
+            views.insert(deployment, fresh);
             in_tx += 1;
             if in_tx >= per_commit.max(1) {
                 tx.commit().map_err(|e| self.err(e))?;
@@ -359,6 +384,129 @@ impl SqliteStore {
         })
         .transpose()
     }
+
+    /// A deployment's views as readers see them (`None` when it has neither
+    /// stored views nor events): the stored views, and the events after
+    /// them folded on top. Call inside one transaction, so that the views
+    /// and the events come from the same snapshot.
+    fn load_current(
+        &self,
+        conn: &Connection,
+        deployment: &DeploymentId,
+    ) -> Result<Option<Cached>, StoreError> {
+        let stored = self.load_view(conn, deployment)?;
+        let found = stored.is_some();
+        let view = stored.unwrap_or_else(|| DeploymentView::new(deployment.clone()));
+        let current = self.bring_up_to_date(conn, view)?;
+        Ok((found || current.view.version.0 > 0).then_some(current))
+    }
+
+    /// Folds the events after a stored deployment view on top of it.
+    fn bring_up_to_date(
+        &self,
+        conn: &Connection,
+        view: DeploymentView,
+    ) -> Result<Cached, StoreError> {
+        let mut current = Cached {
+            stored: view.version,
+            view,
+            runs: BTreeMap::new(),
+        };
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT seq, deployment, stream_version, run, at, type, version, payload, prev_hash, hash
+                 FROM events WHERE deployment = ?1 AND stream_version > ?2 ORDER BY stream_version",
+            )
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt
+            .query(params![current.view.deployment.as_str(), current.stored.0])
+            .map_err(|e| self.err(e))?;
+        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+            let event = self.stored_event(row)?.into_recorded()?;
+            if let Some(id) = &event.run
+                && !current.runs.contains_key(id)
+                && let Some(rv) = self.load_run(conn, id.as_str())?
+            {
+                current.runs.insert(id.clone(), rv);
+            }
+            apply_to(&mut current.view, &mut current.runs, &event);
+        }
+        Ok(current)
+    }
+
+    /// Runs `read` in one read transaction: one snapshot of the journal.
+    fn read<T>(
+        &self,
+        read: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        let out = read(&tx)?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(out)
+    }
+
+    /// Every deployment with events, by name.
+    fn deployment_names(&self, conn: &Connection) -> Result<Vec<DeploymentId>, StoreError> {
+        let mut stmt = conn
+            .prepare_cached("SELECT DISTINCT deployment FROM events ORDER BY deployment")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let name = row.map_err(|e| self.err(e))?;
+            if let Ok(id) = DeploymentId::new(name) {
+                out.push(id);
+            }
+        }
+        Ok(out)
+    }
+
+    /// A run view from a `(run, body)` row of `run_projection`.
+    fn run_body(&self, row: &rusqlite::Row<'_>) -> Result<RunView, StoreError> {
+        let run = row
+            .get_ref(0)
+            .and_then(|v| Ok(v.as_str()?))
+            .map_err(|e| self.err(e))?;
+        let body = row
+            .get_ref(1)
+            .and_then(|v| Ok(v.as_str()?))
+            .map_err(|e| self.err(e))?;
+        serde_json::from_str(body).map_err(|source| StoreError::Projection {
+            what: format!("run {run}"),
+            source,
+        })
+    }
+
+    /// One row of `events`, selected in the column order of [`StoredEvent`].
+    fn stored_event(&self, row: &rusqlite::Row<'_>) -> Result<StoredEvent, StoreError> {
+        let seq: u64 = row.get(0).map_err(|e| self.err(e))?;
+        // Borrowed: no copy of the two hashes per row.
+        let blob = |i: usize| {
+            row.get_ref(i)
+                .and_then(|v| v.as_blob().map_err(Into::into))
+                .map_err(|e| self.err(e))
+        };
+        let (prev, hash) = (blob(8)?, blob(9)?);
+        let bad = |what: &str| StoreError::Corrupt {
+            seq: Seq(seq),
+            what: what.to_owned(),
+        };
+        Ok(StoredEvent {
+            seq,
+            deployment: row.get(1).map_err(|e| self.err(e))?,
+            stream_version: row.get(2).map_err(|e| self.err(e))?,
+            run: row.get(3).map_err(|e| self.err(e))?,
+            at: row.get(4).map_err(|e| self.err(e))?,
+            type_name: row.get(5).map_err(|e| self.err(e))?,
+            version: row.get(6).map_err(|e| self.err(e))?,
+            payload: row.get(7).map_err(|e| self.err(e))?,
+            prev_hash: digest(prev).ok_or_else(|| bad("previous hash is not 32 bytes"))?,
+            hash: digest(hash).ok_or_else(|| bad("hash is not 32 bytes"))?,
+        })
+    }
 }
 
 impl EventStore for SqliteStore {
@@ -399,56 +547,59 @@ impl EventStore for SqliteStore {
     }
 
     fn deployment(&self, deployment: &DeploymentId) -> Result<Option<DeploymentView>, StoreError> {
-        let conn = self.conn();
-        self.load_view(&conn, deployment)
+        self.read(|conn| Ok(self.load_current(conn, deployment)?.map(|c| c.view)))
     }
 
     fn run(&self, run: &RunId) -> Result<Option<RunView>, StoreError> {
-        let conn = self.conn();
-        self.load_run(&conn, run.as_str())
+        self.read(|conn| {
+            let stored = self.load_run(conn, run.as_str())?;
+            let deployment = match &stored {
+                Some(view) => Some(view.deployment.clone()),
+                None => conn
+                    .prepare_cached("SELECT deployment FROM events WHERE run = ?1 LIMIT 1")
+                    .and_then(|mut s| {
+                        s.query_row([run.as_str()], |r| r.get::<_, String>(0))
+                            .optional()
+                    })
+                    .map_err(|e| self.err(e))?
+                    .and_then(|d| DeploymentId::new(d).ok()),
+            };
+            let Some(deployment) = deployment else {
+                return Ok(stored);
+            };
+            let newer = self
+                .load_current(conn, &deployment)?
+                .and_then(|mut c| c.runs.remove(run));
+            Ok(newer.or(stored))
+        })
     }
 
     fn runs(&self, deployment: &DeploymentId) -> Result<Vec<RunView>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT run, body FROM run_projection WHERE deployment = ?1 ORDER BY first_seq",
-            )
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([deployment.as_str()], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-            })
-            .map_err(|e| self.err(e))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (run, body) = row.map_err(|e| self.err(e))?;
-            out.push(
-                serde_json::from_str(&body).map_err(|source| StoreError::Projection {
-                    what: format!("run {run}"),
-                    source,
-                })?,
-            );
-        }
-        Ok(out)
+        self.read(|conn| {
+            let mut out = Vec::new();
+            {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT run, body FROM run_projection WHERE deployment = ?1 ORDER BY first_seq",
+                    )
+                    .map_err(|e| self.err(e))?;
+                let mut rows = stmt
+                    .query([deployment.as_str()])
+                    .map_err(|e| self.err(e))?;
+                while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+                    out.push(self.run_body(row)?);
+                }
+            }
+            if let Some(current) = self.load_current(conn, deployment)? {
+                overlay(&mut out, current.runs);
+            }
+            Ok(out)
+        })
     }
 
     fn deployments(&self) -> Result<Vec<DeploymentId>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn
-            .prepare_cached("SELECT DISTINCT deployment FROM events ORDER BY deployment")
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([], |r| r.get::<_, String>(0))
-            .map_err(|e| self.err(e))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let name = row.map_err(|e| self.err(e))?;
-            if let Ok(id) = DeploymentId::new(name) {
-                out.push(id);
-            }
-        }
-        Ok(out)
+        self.deployment_names(&conn)
     }
 
     fn scan(
@@ -485,30 +636,7 @@ impl EventStore for SqliteStore {
             .query(rusqlite::params_from_iter(args.iter()))
             .map_err(|e| self.err(e))?;
         while let Some(row) = rows.next().map_err(|e| self.err(e))? {
-            let seq: u64 = row.get(0).map_err(|e| self.err(e))?;
-            // Borrowed: no copy of the two hashes per row.
-            let blob = |i: usize| {
-                row.get_ref(i)
-                    .and_then(|v| v.as_blob().map_err(Into::into))
-                    .map_err(|e| self.err(e))
-            };
-            let (prev, hash) = (blob(8)?, blob(9)?);
-            let bad = |what: &str| StoreError::Corrupt {
-                seq: Seq(seq),
-                what: what.to_owned(),
-            };
-            let event = StoredEvent {
-                seq,
-                deployment: row.get(1).map_err(|e| self.err(e))?,
-                stream_version: row.get(2).map_err(|e| self.err(e))?,
-                run: row.get(3).map_err(|e| self.err(e))?,
-                at: row.get(4).map_err(|e| self.err(e))?,
-                type_name: row.get(5).map_err(|e| self.err(e))?,
-                version: row.get(6).map_err(|e| self.err(e))?,
-                payload: row.get(7).map_err(|e| self.err(e))?,
-                prev_hash: digest(prev).ok_or_else(|| bad("previous hash is not 32 bytes"))?,
-                hash: digest(hash).ok_or_else(|| bad("hash is not 32 bytes"))?,
-            };
+            let event = self.stored_event(row)?;
             if visit(event).is_break() {
                 break;
             }
@@ -517,24 +645,30 @@ impl EventStore for SqliteStore {
     }
 
     fn cached_deployments(&self) -> Result<Vec<DeploymentView>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare("SELECT deployment, body FROM deployment_projection ORDER BY deployment")
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-            .map_err(|e| self.err(e))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (name, body) = row.map_err(|e| self.err(e))?;
-            out.push(
-                serde_json::from_str(&body).map_err(|source| StoreError::Projection {
-                    what: format!("deployment {name}"),
-                    source,
-                })?,
-            );
-        }
-        Ok(out)
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare("SELECT deployment, body FROM deployment_projection ORDER BY deployment")
+                .map_err(|e| self.err(e))?;
+            let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+                let name = row
+                    .get_ref(0)
+                    .and_then(|v| Ok(v.as_str()?))
+                    .map_err(|e| self.err(e))?;
+                let body = row
+                    .get_ref(1)
+                    .and_then(|v| Ok(v.as_str()?))
+                    .map_err(|e| self.err(e))?;
+                let view: DeploymentView =
+                    serde_json::from_str(body).map_err(|source| StoreError::Projection {
+                        what: format!("deployment {name}"),
+                        source,
+                    })?;
+                out.push(self.bring_up_to_date(conn, view)?.view);
+            }
+            Ok(out)
+        })
     }
 
     fn visit_cached_run_bodies(&self, visit: &mut dyn FnMut(&str, &str)) -> Result<(), StoreError> {
@@ -558,24 +692,26 @@ impl EventStore for SqliteStore {
     }
 
     fn cached_runs(&self) -> Result<Vec<RunView>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare("SELECT run, body FROM run_projection ORDER BY run")
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-            .map_err(|e| self.err(e))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (run, body) = row.map_err(|e| self.err(e))?;
-            out.push(
-                serde_json::from_str(&body).map_err(|source| StoreError::Projection {
-                    what: format!("run {run}"),
-                    source,
-                })?,
-            );
-        }
-        Ok(out)
+        self.read(|conn| {
+            let deployments = self.deployment_names(conn)?;
+            let mut out = Vec::new();
+            {
+                let mut stmt = conn
+                    .prepare("SELECT run, body FROM run_projection ORDER BY run")
+                    .map_err(|e| self.err(e))?;
+                let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
+                while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+                    out.push(self.run_body(row)?);
+                }
+            }
+            for d in &deployments {
+                if let Some(current) = self.load_current(conn, d)? {
+                    overlay(&mut out, current.runs);
+                }
+            }
+            out.sort_by(|a, b| a.run.cmp(&b.run));
+            Ok(out)
+        })
     }
 
     fn len(&self) -> Result<u64, StoreError> {
@@ -720,6 +856,22 @@ fn run_index(
         last = Some((run.map(|r| r.as_bytes().to_vec()), seq));
     }
     Ok(())
+}
+
+/// Replaces the stored run views in `runs` (in order of their first event)
+/// with the newer views of the same runs, and adds the runs that have only
+/// newer views, keeping that order.
+fn overlay(runs: &mut Vec<RunView>, mut newer: BTreeMap<RunId, RunView>) {
+    if newer.is_empty() {
+        return;
+    }
+    for run in runs.iter_mut() {
+        if let Some(view) = newer.remove(&run.run) {
+            *run = view;
+        }
+    }
+    runs.extend(newer.into_values());
+    runs.sort_by_key(|r| r.first_seq);
 }
 
 fn save_deployment(conn: &Connection, view: &DeploymentView) -> Result<(), rusqlite::Error> {
