@@ -688,6 +688,15 @@ macro_rules! events {
                 v.unwrap_or(serde_json::Value::Null)
             }
 
+            /// The payload as canonical JSON: the text the journal stores and
+            /// hashes, equal to `canonical_json(&self.payload())` but written
+            /// without building the JSON value first.
+            pub fn canonical_payload(&self) -> String {
+                let text = match self { $( Self::$variant(p) => crate::canonical::to_canonical_json(p), )* };
+                // As with `payload`: these plain structs always serialise.
+                text.unwrap_or_else(|_| canonical_json(&self.payload()))
+            }
+
             /// Decodes a stored event.
             pub fn decode(type_name: &str, version: u32, payload: &str) -> Result<Self, DecodeError> {
                 if version != EVENT_VERSION {
@@ -1183,6 +1192,7 @@ mod tests {
                 for e in &b.events {
                     let p = e.event.payload();
                     assert_eq!(canonical_json(&p), canonical_json_by_hand(&p));
+                    assert_eq!(e.event.canonical_payload(), canonical_json_by_hand(&p));
                     seen += 1;
                 }
             },

@@ -28,6 +28,7 @@
 //!   benchmarks and trying Fabrik without accounts.
 #![deny(missing_docs)]
 
+pub mod canonical;
 pub mod cli;
 pub mod decide;
 pub mod engine;

@@ -1,7 +1,7 @@
 //! Turning new events into stored rows: sequence numbers, stream versions,
 //! canonical payloads and the hash chain. Shared by every backend.
 
-use crate::event::{NewEvent, RecordedEvent, canonical_json, format_timestamp};
+use crate::event::{NewEvent, RecordedEvent, format_timestamp};
 use crate::id::{DeploymentId, Digest, Seq, StreamVersion};
 
 use super::StoredEvent;
@@ -47,7 +47,7 @@ pub fn encode(
             at,
             type_name: e.event.type_name().to_owned(),
             version: crate::event::EVENT_VERSION,
-            payload: canonical_json(&e.event.payload()),
+            payload: e.event.canonical_payload(),
             prev_hash: prev,
             hash: Digest::GENESIS,
         };

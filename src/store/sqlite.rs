@@ -52,7 +52,7 @@ pub struct SqliteStore {
 /// are stored whenever an append leaves the deployment at rest (its lock
 /// released, as journaled), and otherwise once the events after them reach
 /// this many, so that a reader never folds a longer tail.
-const STORE_EVERY: u64 = 512;
+const STORE_EVERY: u64 = 1024;
 
 /// A deployment's views as readers see them: the stored views brought up to
 /// date by the events after them.
