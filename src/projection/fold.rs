@@ -77,7 +77,8 @@ pub fn apply_to(
             Some(r) => {
                 r.events += 1;
                 r.last_seq = event.seq;
-                r.last_event_at = at.clone();
+                // In place: the view keeps its allocation event after event.
+                r.last_event_at.clone_from(&at);
                 Some(r)
             }
             None => {
@@ -97,7 +98,7 @@ fn apply_event(
     event: &RecordedEvent,
     at: &str,
 ) {
-    let run_id = event.run.clone();
+    let run_id = &event.run;
     match &event.event {
         Event::RunStarted(_) => {}
         Event::RunStateChanged(e) => {

@@ -4,7 +4,8 @@ use std::ops::ControlFlow;
 use std::sync::{Arc, Barrier};
 
 use fabrik::event::{
-    Event, LockReleased, NewEvent, RunCommand, RunOptions, RunStarted, RunStateChanged,
+    Event, LockAcquired, LockHolder, LockReleased, NewEvent, RunCommand, RunOptions, RunResumed,
+    RunStarted, RunStateChanged,
 };
 use fabrik::generate::Shape;
 use fabrik::id::{DeploymentId, RunId, Seq, StreamVersion};
@@ -348,4 +349,161 @@ fn the_index_digests_match_the_rows_until_the_journal_grows() {
     assert_ne!(grown, rows);
     assert_eq!(grown.by_stream.0, n + 1);
     assert!(store.check_storage().unwrap().is_empty());
+}
+
+fn locked(run: &RunId) -> NewEvent {
+    NewEvent {
+        run: Some(run.clone()),
+        at: at(2),
+        event: Event::LockAcquired(LockAcquired {
+            holder: LockHolder {
+                run: run.clone(),
+                pid: 1,
+                host: "h".into(),
+                user: "u".into(),
+                command: "apply".into(),
+                since: "2026-01-01T00:00:00Z".into(),
+            },
+        }),
+    }
+}
+
+fn resumed(run: &RunId, i: u32) -> NewEvent {
+    NewEvent {
+        run: Some(run.clone()),
+        at: at(3 + i64::from(i)),
+        event: Event::RunResumed(RunResumed {
+            pid: i,
+            host: "h".into(),
+            user: "u".into(),
+        }),
+    }
+}
+
+/// The stream version the SQLite journal's stored view of `d` reflects.
+fn stored_version(path: &std::path::Path, d: &DeploymentId) -> Option<u64> {
+    let c = rusqlite::Connection::open(path).unwrap();
+    c.query_row(
+        "SELECT version FROM deployment_projection WHERE deployment = ?1",
+        [d.as_str()],
+        |r| r.get(0),
+    )
+    .ok()
+}
+
+/// Runs `sql` on the journal from a connection of its own.
+fn tamper(path: &std::path::Path, sql: &str) {
+    let c = rusqlite::Connection::open(path).unwrap();
+    assert_eq!(c.execute(sql, []).unwrap(), 1, "{sql}");
+}
+
+/// While a command holds a deployment's lock, the SQLite journal appends its
+/// events without rewriting the stored views each time (they may lag by at
+/// most about 1024 events); every reader, in this process or another, folds
+/// the rest and sees the same views as a fold of the whole journal, and
+/// verification still finds a damaged view. Once the lock is released the
+/// stored views are current.
+#[test]
+fn sqlite_views_of_a_busy_deployment_lag_but_every_reader_sees_them_current() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let d = dep("svc-busy");
+    let run = RunId::generate();
+    let mut v = StreamVersion(0);
+    let append = |v: &mut StreamVersion, events: &[NewEvent]| {
+        let recorded = store.append(&d, *v, events).unwrap();
+        *v = recorded.last().unwrap().stream_version;
+    };
+    append(&mut v, &[started(&run), locked(&run)]);
+    for i in 0..10 {
+        append(&mut v, &[resumed(&run, i)]);
+    }
+    assert_eq!(
+        stored_version(&path, &d),
+        None,
+        "a run's first events are not followed by a write of the views"
+    );
+    let reader = SqliteStore::open(&path).unwrap();
+    let (report, fold) = verify_store(&reader).unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(
+        reader.deployment(&d).unwrap().as_ref(),
+        fold.deployments.get(&d)
+    );
+
+    let many: Vec<NewEvent> = (10..1510).map(|i| resumed(&run, i)).collect();
+    for chunk in many.chunks(100) {
+        append(&mut v, chunk);
+    }
+    let lag = v.0 - stored_version(&path, &d).unwrap_or(0);
+    assert!(
+        (1..1024 + 100).contains(&lag),
+        "the stored views lag, by less than 1024 events and one append: {lag}"
+    );
+    let (report, fold) = verify_store(&reader).unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    let view = fold.deployments.get(&d).unwrap();
+    assert_eq!(view.version, v);
+    let run_view = fold.runs.get(&run).unwrap();
+    assert_eq!(run_view.resumed, 1510);
+    for r in [&store as &dyn EventStore, &reader] {
+        assert_eq!(r.deployment(&d).unwrap().as_ref(), Some(view));
+        assert_eq!(r.run(&run).unwrap().as_ref(), Some(run_view));
+        assert_eq!(r.runs(&d).unwrap(), vec![run_view.clone()]);
+        assert_eq!(r.cached_deployments().unwrap(), vec![view.clone()]);
+        assert_eq!(r.cached_runs().unwrap(), vec![run_view.clone()]);
+    }
+
+    // A damaged view is found even while it lags.
+    tamper(
+        &path,
+        "UPDATE deployment_projection SET body = replace(body, '\"run_count\":1', '\"run_count\":2')",
+    );
+    let (report, _) = verify_store(&reader).unwrap();
+    assert!(
+        report
+            .projection_mismatches
+            .iter()
+            .any(|m| m.starts_with("deployment svc-busy: cached projection differs")),
+        "{report:?}"
+    );
+    tamper(
+        &path,
+        "UPDATE deployment_projection SET body = replace(body, '\"run_count\":2', '\"run_count\":1')",
+    );
+    tamper(
+        &path,
+        &format!("DELETE FROM run_projection WHERE run = '{run}'"),
+    );
+    let (report, _) = verify_store(&reader).unwrap();
+    assert!(
+        report
+            .projection_mismatches
+            .iter()
+            .any(|m| m.starts_with(&format!("run {run}: "))),
+        "{report:?}"
+    );
+
+    // Released: at rest, the stored views are the fold, written in full.
+    append(
+        &mut v,
+        &[NewEvent {
+            run: Some(run.clone()),
+            at: at(9_999),
+            event: Event::LockReleased(LockReleased { run: run.clone() }),
+        }],
+    );
+    assert_eq!(stored_version(&path, &d), Some(v.0));
+    let (report, fold) = verify_store(&reader).unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let body: String = c
+        .query_row(
+            "SELECT body FROM run_projection WHERE run = ?1",
+            [run.as_str()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(body, serde_json::to_string(&fold.runs[&run]).unwrap());
 }
