@@ -96,7 +96,7 @@ def main():
             kind = line.split(":")[0]
             fab = float(line.split("fabrik ")[1].split(" ")[0])
             raw = float(line.split("raw INSERT ")[1].split(" ")[0])
-            row(f"durable {kind} appends/s", f"{fab:,.0f}/s", f"{raw:,.0f}/s (raw INSERT)",
+            row(f"durable appends/s, {kind}", f"{fab:,.0f}/s", f"{raw:,.0f}/s (raw INSERT)",
                 f"{fab/raw:.2f}×", "≥ 0.7× floor", fab / raw >= 0.7)
 
         # No-op apply at 10,000 and at BIG events.

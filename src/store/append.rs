@@ -33,37 +33,68 @@ pub fn encode(
 ) -> (Vec<StoredEvent>, Vec<RecordedEvent>) {
     let mut rows = Vec::with_capacity(events.len());
     let mut recorded = Vec::with_capacity(events.len());
-    let mut prev = tail.hash;
-    let mut scratch = Vec::with_capacity(512);
-    for (i, e) in events.iter().enumerate() {
-        let seq = tail.seq + 1 + i as u64;
-        let stream_version = version.0 + 1 + i as u64;
-        let at = format_timestamp(e.at);
+    let mut encoder = Encoder::new(deployment, version, tail);
+    for e in events {
+        let (row, rec) = encoder.next(e);
+        rows.push(row);
+        recorded.push(rec);
+    }
+    (rows, recorded)
+}
+
+/// Encodes new events one at a time, each extending the chain of the one
+/// before (for appends that store rows while later ones are encoded).
+#[derive(Debug)]
+pub struct Encoder<'a> {
+    deployment: &'a DeploymentId,
+    /// The last row's sequence number, stream version and hash.
+    seq: u64,
+    version: u64,
+    prev: Digest,
+    scratch: Vec<u8>,
+}
+
+impl<'a> Encoder<'a> {
+    /// An encoder of the rows after `tail`, in `deployment`'s stream at
+    /// version `version`.
+    pub fn new(deployment: &'a DeploymentId, version: StreamVersion, tail: Tail) -> Self {
+        Self {
+            deployment,
+            seq: tail.seq,
+            version: version.0,
+            prev: tail.hash,
+            scratch: Vec::with_capacity(512),
+        }
+    }
+
+    /// The next row, and the event as recorded.
+    pub fn next(&mut self, e: &NewEvent) -> (StoredEvent, RecordedEvent) {
+        self.seq += 1;
+        self.version += 1;
         let mut row = StoredEvent {
-            seq,
-            deployment: deployment.as_str().to_owned(),
-            stream_version,
+            seq: self.seq,
+            deployment: self.deployment.as_str().to_owned(),
+            stream_version: self.version,
             run: e.run.as_ref().map(|r| r.as_str().to_owned()),
-            at,
+            at: format_timestamp(e.at),
             type_name: e.event.type_name().to_owned(),
             version: crate::event::EVENT_VERSION,
             payload: e.event.canonical_payload(),
-            prev_hash: prev,
+            prev_hash: self.prev,
             hash: Digest::GENESIS,
         };
-        row.hash = row.canonical().hash(&prev, &mut scratch);
-        prev = row.hash;
-        recorded.push(RecordedEvent {
-            seq: Seq(seq),
-            deployment: deployment.clone(),
-            stream_version: StreamVersion(stream_version),
+        row.hash = row.canonical().hash(&self.prev, &mut self.scratch);
+        self.prev = row.hash;
+        let recorded = RecordedEvent {
+            seq: Seq(self.seq),
+            deployment: self.deployment.clone(),
+            stream_version: StreamVersion(self.version),
             run: e.run.clone(),
             at: jiff::Timestamp::from_microsecond(e.at.as_microsecond()).unwrap_or(e.at),
             event: e.event.clone(),
             prev_hash: row.prev_hash,
             hash: row.hash,
-        });
-        rows.push(row);
+        };
+        (row, recorded)
     }
-    (rows, recorded)
 }

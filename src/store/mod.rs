@@ -22,7 +22,7 @@ use crate::event::{DecodeError, Event, NewEvent, RecordedEvent, parse_timestamp}
 use crate::id::{DeploymentId, Digest, RunId, Seq, StreamVersion};
 use crate::projection::{DeploymentView, RunView};
 
-pub use append::{Tail, encode};
+pub use append::{Encoder, Tail, encode};
 pub use verify::{
     ChainChecker, ChainError, IndexDigest, IndexKeys, VerifyReport, verify_store,
     verify_store_keyed,

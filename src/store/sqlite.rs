@@ -17,7 +17,9 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::{EventStore, IndexDigest, IndexKeys, Scan, StoreError, StoredEvent, Tail, encode};
+use super::{
+    Encoder, EventStore, IndexDigest, IndexKeys, Scan, StoreError, StoredEvent, Tail, encode,
+};
 use crate::event::{NewEvent, RecordedEvent};
 use crate::id::{DeploymentId, Digest, RunId, Seq, StreamVersion};
 use crate::projection::{DeploymentView, RunView, apply_to};
@@ -53,6 +55,18 @@ pub struct SqliteStore {
 /// released, as journaled), and otherwise once the events after them reach
 /// this many, so that a reader never folds a longer tail.
 const STORE_EVERY: u64 = 1024;
+
+/// Appends of at least this many events encode and fold beside their
+/// inserts, on a second thread (below it, handing the work over costs more
+/// than it saves).
+const PIPELINE_FROM: usize = 64;
+
+/// Rows handed from the encoding thread to the inserting one at a time.
+const PIPELINE_CHUNK: usize = 16;
+
+/// Whether this machine can run the two halves of a large append at once.
+static PARALLEL: std::sync::LazyLock<bool> =
+    std::sync::LazyLock::new(|| std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2));
 
 /// A deployment's views as readers see them: the stored views brought up to
 /// date by the events after them.
@@ -264,40 +278,26 @@ impl SqliteStore {
                 })?,
             },
         };
-        let (rows, recorded) = encode(deployment, expected, tail, events);
-        {
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO events (seq, deployment, stream_version, run, at, type, version, payload, prev_hash, hash)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                )
-                .map_err(|e| self.err(e))?;
-            for row in &rows {
-                insert
-                    .execute(params![
-                        row.seq,
-                        row.deployment,
-                        row.stream_version,
-                        row.run,
-                        row.at,
-                        row.type_name,
-                        row.version,
-                        row.payload,
-                        &row.prev_hash.0[..],
-                        &row.hash.0[..],
-                    ])
-                    .map_err(|e| self.err(e))?;
-            }
-        }
-        for r in &recorded {
-            if let Some(id) = &r.run
+        // The stored views of the runs the fold will touch, read now: the
+        // fold of a large append runs beside its inserts.
+        for e in events {
+            if let Some(id) = &e.run
                 && !current.runs.contains_key(id)
                 && let Some(rv) = self.load_run(tx, id.as_str())?
             {
                 current.runs.insert(id.clone(), rv);
             }
-            apply_to(&mut current.view, &mut current.runs, r);
         }
+        let (recorded, mut current) = if events.len() >= PIPELINE_FROM && *PARALLEL {
+            self.encode_beside_inserts(tx, deployment, expected, tail, events, current)?
+        } else {
+            let (rows, recorded) = encode(deployment, expected, tail, events);
+            self.insert_rows(tx, &rows)?;
+            for r in &recorded {
+                apply_to(&mut current.view, &mut current.runs, r);
+            }
+            (recorded, current)
+        };
         // Store the views when the deployment is at rest, or when readers
         // would otherwise fold a long tail. In between, the new rows alone
         // are written: the views are a cache of the events, brought up to
@@ -310,6 +310,122 @@ impl SqliteStore {
             }
             current.stored = current.view.version;
             current.runs.clear();
+        }
+        Ok((recorded, current))
+    }
+
+    /// Inserts encoded rows.
+    fn insert_rows(&self, tx: &Connection, rows: &[StoredEvent]) -> Result<(), StoreError> {
+        let mut insert = tx
+            .prepare_cached(
+                "INSERT INTO events (seq, deployment, stream_version, run, at, type, version, payload, prev_hash, hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )
+            .map_err(|e| self.err(e))?;
+        for row in rows {
+            insert
+                .execute(params![
+                    row.seq,
+                    row.deployment,
+                    row.stream_version,
+                    row.run,
+                    row.at,
+                    row.type_name,
+                    row.version,
+                    row.payload,
+                    &row.prev_hash.0[..],
+                    &row.hash.0[..],
+                ])
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
+    /// Encodes and folds a large append on a pool thread while this one
+    /// inserts the rows already encoded: the two halves take about as long,
+    /// so the append takes about as long as its inserts. The result is the
+    /// same as encoding, inserting and folding in turn (the rows are the
+    /// same bytes, in the same order, in the same transaction). This thread
+    /// polls for rows rather than sleeping between chunks: waking a sleeping
+    /// thread costs tens of microseconds on a virtual machine, as long as
+    /// inserting a chunk. If an insert fails, the encoder is told to stop
+    /// and the error is returned; the transaction is rolled back by the
+    /// caller as for any failed append.
+    fn encode_beside_inserts(
+        &self,
+        tx: &Connection,
+        deployment: &DeploymentId,
+        version: StreamVersion,
+        tail: Tail,
+        events: &[NewEvent],
+        mut current: Cached,
+    ) -> Result<(Vec<RecordedEvent>, Cached), StoreError> {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = AtomicBool::new(false);
+        let finished: std::sync::Mutex<Option<(Vec<RecordedEvent>, Cached)>> =
+            std::sync::Mutex::new(None);
+        let (send, receive) = std::sync::mpsc::channel::<Vec<StoredEvent>>();
+        let mut inserted = Ok(());
+        rayon::in_place_scope(|scope| {
+            let stop = &stop;
+            let finished = &finished;
+            scope.spawn(move |_| {
+                let mut encoder = Encoder::new(deployment, version, tail);
+                let mut recorded = Vec::with_capacity(events.len());
+                for chunk in events.chunks(PIPELINE_CHUNK) {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let start = recorded.len();
+                    let mut rows = Vec::with_capacity(chunk.len());
+                    for e in chunk {
+                        let (row, rec) = encoder.next(e);
+                        rows.push(row);
+                        recorded.push(rec);
+                    }
+                    if send.send(rows).is_err() {
+                        break;
+                    }
+                    for r in &recorded[start..] {
+                        apply_to(&mut current.view, &mut current.runs, r);
+                    }
+                }
+                drop(send);
+                *finished.lock().unwrap_or_else(|p| p.into_inner()) = Some((recorded, current));
+            });
+            let mut idle = 0u32;
+            loop {
+                match receive.try_recv() {
+                    Ok(rows) => {
+                        inserted = self.insert_rows(tx, &rows);
+                        if inserted.is_err() {
+                            stop.store(true, Ordering::Relaxed);
+                            break;
+                        }
+                    }
+                    Err(std::sync::mpsc::TryRecvError::Empty) => {
+                        idle += 1;
+                        if idle.is_multiple_of(1024) {
+                            // The encoder is not running (a busy machine):
+                            // let it have this core.
+                            std::thread::yield_now();
+                        } else {
+                            std::hint::spin_loop();
+                        }
+                    }
+                    Err(std::sync::mpsc::TryRecvError::Disconnected) => break,
+                }
+            }
+        });
+        inserted?;
+        let (recorded, current) = finished
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner())
+            .ok_or_else(|| StoreError::Backend("the journal's encoder failed".to_owned()))?;
+        if recorded.len() != events.len() {
+            return Err(StoreError::Backend(
+                "the journal's encoder stopped early".to_owned(),
+            ));
         }
         Ok((recorded, current))
     }

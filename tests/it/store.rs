@@ -507,3 +507,85 @@ fn sqlite_views_of_a_busy_deployment_lag_but_every_reader_sees_them_current() {
         .unwrap();
     assert_eq!(body, serde_json::to_string(&fold.runs[&run]).unwrap());
 }
+
+/// Every row of a journal, in order.
+fn rows(store: &dyn EventStore) -> Vec<fabrik::store::StoredEvent> {
+    let mut out = Vec::new();
+    store
+        .scan(&Scan::default(), &mut |row| {
+            out.push(row);
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    out
+}
+
+/// A large append (encoded and folded beside its inserts) stores the same
+/// rows as the same events appended one at a time; one whose inserts fail
+/// part way (a trigger refuses a row) returns the error and writes
+/// nothing, and the journal takes the same append afterwards.
+#[test]
+fn a_large_append_stores_what_single_appends_do_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let d = dep("svc-big");
+    let run = RunId::generate();
+    let mut events = vec![started(&run), locked(&run)];
+    events.extend((0..300).map(|i| resumed(&run, i)));
+
+    let c = rusqlite::Connection::open(&path).unwrap();
+    c.execute_batch(
+        "CREATE TRIGGER refuse BEFORE INSERT ON events WHEN NEW.seq = 250
+         BEGIN SELECT RAISE(ABORT, 'refused for the test'); END;",
+    )
+    .unwrap();
+    let err = store.append(&d, StreamVersion(0), &events).unwrap_err();
+    assert!(
+        format!("{err:?}").contains("refused for the test"),
+        "{err:?}"
+    );
+    assert_eq!(store.len().unwrap(), 0);
+    assert_eq!(store.deployment(&d).unwrap(), None);
+    assert_eq!(stored_version(&path, &d), None);
+
+    c.execute_batch("DROP TRIGGER refuse").unwrap();
+    let recorded = store.append(&d, StreamVersion(0), &events).unwrap();
+    assert_eq!(recorded.len(), events.len());
+    let (report, fold) = verify_store(&store).unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(
+        store.deployment(&d).unwrap().as_ref(),
+        fold.deployments.get(&d)
+    );
+    assert_eq!(store.run(&run).unwrap().as_ref(), fold.runs.get(&run));
+
+    let one_by_one = SqliteStore::open(&dir.path().join("single.db")).unwrap();
+    let mut v = StreamVersion(0);
+    for e in &events {
+        v = one_by_one.append(&d, v, std::slice::from_ref(e)).unwrap()[0].stream_version;
+    }
+    let stored = rows(&store);
+    assert_eq!(stored.len(), events.len());
+    assert_eq!(stored, rows(&one_by_one));
+    assert_eq!(
+        recorded.iter().map(|r| r.hash).collect::<Vec<_>>(),
+        stored.iter().map(|r| r.hash).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        one_by_one.deployment(&d).unwrap(),
+        store.deployment(&d).unwrap()
+    );
+
+    // The views the large append folded are the ones written at rest.
+    let release = NewEvent {
+        run: Some(run.clone()),
+        at: at(9_999),
+        event: Event::LockReleased(LockReleased { run: run.clone() }),
+    };
+    let v = recorded.last().unwrap().stream_version;
+    store.append(&d, v, std::slice::from_ref(&release)).unwrap();
+    assert_eq!(stored_version(&path, &d), Some(v.0 + 1));
+    let (report, _) = verify_store(&store).unwrap();
+    assert!(report.is_ok(), "{report:?}");
+}
