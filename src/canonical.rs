@@ -141,6 +141,21 @@ impl<'a> Array<'a> {
     }
 }
 
+/// The methods of a serializer for booleans, integers and characters, each
+/// giving `$body` for its value `$v`.
+macro_rules! scalars {
+    ($ok:ty, |$self:ident, $v:ident| $body:expr) => {
+        scalars!(@each $ok, $self, $v, $body,
+            serialize_bool: bool, serialize_i8: i8, serialize_i16: i16,
+            serialize_i32: i32, serialize_i64: i64, serialize_i128: i128,
+            serialize_u8: u8, serialize_u16: u16, serialize_u32: u32,
+            serialize_u64: u64, serialize_u128: u128, serialize_char: char);
+    };
+    (@each $ok:ty, $self:ident, $v:ident, $body:expr, $($name:ident: $t:ty),*) => {
+        $( fn $name($self, $v: $t) -> Result<$ok, Error> { $body } )*
+    };
+}
+
 impl<'a> ser::Serializer for Canon<'a> {
     type Ok = ();
     type Error = Error;
@@ -152,39 +167,8 @@ impl<'a> ser::Serializer for Canon<'a> {
     type SerializeStruct = Object<'a>;
     type SerializeStructVariant = Object<'a>;
 
-    fn serialize_bool(self, v: bool) -> Result<(), Error> {
-        self.plain(&v)
-    }
-    fn serialize_i8(self, v: i8) -> Result<(), Error> {
-        self.plain(&v)
-    }
-    fn serialize_i16(self, v: i16) -> Result<(), Error> {
-        self.plain(&v)
-    }
-    fn serialize_i32(self, v: i32) -> Result<(), Error> {
-        self.plain(&v)
-    }
-    fn serialize_i64(self, v: i64) -> Result<(), Error> {
-        self.plain(&v)
-    }
-    fn serialize_i128(self, v: i128) -> Result<(), Error> {
-        self.plain(&v)
-    }
-    fn serialize_u8(self, v: u8) -> Result<(), Error> {
-        self.plain(&v)
-    }
-    fn serialize_u16(self, v: u16) -> Result<(), Error> {
-        self.plain(&v)
-    }
-    fn serialize_u32(self, v: u32) -> Result<(), Error> {
-        self.plain(&v)
-    }
-    fn serialize_u64(self, v: u64) -> Result<(), Error> {
-        self.plain(&v)
-    }
-    fn serialize_u128(self, v: u128) -> Result<(), Error> {
-        self.plain(&v)
-    }
+    scalars!((), |self, v| self.plain(&v));
+
     fn serialize_f32(self, v: f32) -> Result<(), Error> {
         // Through a `Value`, as the reference form is: non-finite numbers
         // become null there.
@@ -192,9 +176,6 @@ impl<'a> ser::Serializer for Canon<'a> {
     }
     fn serialize_f64(self, v: f64) -> Result<(), Error> {
         self.plain(&serde_json::Value::from(v))
-    }
-    fn serialize_char(self, v: char) -> Result<(), Error> {
-        self.plain(&v)
     }
     fn serialize_str(self, v: &str) -> Result<(), Error> {
         self.plain(v)
@@ -279,49 +260,28 @@ impl<'a> ser::Serializer for Canon<'a> {
     }
 }
 
-impl ser::SerializeSeq for Array<'_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), Error> {
-        self.finish()
-    }
+/// The four ways serde writes an array, each element by element.
+macro_rules! array {
+    ($($trait:ident :: $method:ident),*) => {$(
+        impl ser::$trait for Array<'_> {
+            type Ok = ();
+            type Error = Error;
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+                self.element(value)
+            }
+            fn end(self) -> Result<(), Error> {
+                self.finish()
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTuple for Array<'_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), Error> {
-        self.finish()
-    }
-}
-
-impl ser::SerializeTupleStruct for Array<'_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), Error> {
-        self.finish()
-    }
-}
-
-impl ser::SerializeTupleVariant for Array<'_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), Error> {
-        self.finish()
-    }
-}
+array!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
 
 impl ser::SerializeMap for Object<'_> {
     type Ok = ();
@@ -342,35 +302,27 @@ impl ser::SerializeMap for Object<'_> {
     }
 }
 
-impl ser::SerializeStruct for Object<'_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), Error> {
-        self.member(Cow::Borrowed(key), value)
-    }
-    fn end(self) -> Result<(), Error> {
-        self.finish()
-    }
+/// The two ways serde writes a struct, field by field.
+macro_rules! object {
+    ($($trait:ident),*) => {$(
+        impl ser::$trait for Object<'_> {
+            type Ok = ();
+            type Error = Error;
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                key: &'static str,
+                value: &T,
+            ) -> Result<(), Error> {
+                self.member(Cow::Borrowed(key), value)
+            }
+            fn end(self) -> Result<(), Error> {
+                self.finish()
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeStructVariant for Object<'_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), Error> {
-        self.member(Cow::Borrowed(key), value)
-    }
-    fn end(self) -> Result<(), Error> {
-        self.finish()
-    }
-}
+object!(SerializeStruct, SerializeStructVariant);
 
 /// A map key as the text serde_json gives it: strings as they are, numbers
 /// and booleans in decimal and as `true`/`false`; anything else is an error
@@ -392,47 +344,13 @@ impl ser::Serializer for KeyText {
     type SerializeStruct = Impossible<String, Error>;
     type SerializeStructVariant = Impossible<String, Error>;
 
-    fn serialize_bool(self, v: bool) -> Result<String, Error> {
-        Ok(v.to_string())
-    }
-    fn serialize_i8(self, v: i8) -> Result<String, Error> {
-        Ok(v.to_string())
-    }
-    fn serialize_i16(self, v: i16) -> Result<String, Error> {
-        Ok(v.to_string())
-    }
-    fn serialize_i32(self, v: i32) -> Result<String, Error> {
-        Ok(v.to_string())
-    }
-    fn serialize_i64(self, v: i64) -> Result<String, Error> {
-        Ok(v.to_string())
-    }
-    fn serialize_i128(self, v: i128) -> Result<String, Error> {
-        Ok(v.to_string())
-    }
-    fn serialize_u8(self, v: u8) -> Result<String, Error> {
-        Ok(v.to_string())
-    }
-    fn serialize_u16(self, v: u16) -> Result<String, Error> {
-        Ok(v.to_string())
-    }
-    fn serialize_u32(self, v: u32) -> Result<String, Error> {
-        Ok(v.to_string())
-    }
-    fn serialize_u64(self, v: u64) -> Result<String, Error> {
-        Ok(v.to_string())
-    }
-    fn serialize_u128(self, v: u128) -> Result<String, Error> {
-        Ok(v.to_string())
-    }
+    scalars!(String, |self, v| Ok(v.to_string()));
+
     fn serialize_f32(self, _v: f32) -> Result<String, Error> {
         Err(key_error())
     }
     fn serialize_f64(self, _v: f64) -> Result<String, Error> {
         Err(key_error())
-    }
-    fn serialize_char(self, v: char) -> Result<String, Error> {
-        Ok(v.to_string())
     }
     fn serialize_str(self, v: &str) -> Result<String, Error> {
         Ok(v.to_owned())

@@ -110,30 +110,7 @@ impl Destination for SqliteStore {
             }
         };
         check_continues(&tail, first, &path.display().to_string())?;
-        {
-            let mut insert = tx
-                .prepare(
-                    "INSERT INTO events (seq, deployment, stream_version, run, at, type, version, payload, prev_hash, hash)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                )
-                .map_err(err)?;
-            for row in &rows {
-                insert
-                    .execute(rusqlite::params![
-                        row.seq,
-                        row.deployment,
-                        row.stream_version,
-                        row.run,
-                        row.at,
-                        row.type_name,
-                        row.version,
-                        row.payload,
-                        &row.prev_hash.0[..],
-                        &row.hash.0[..],
-                    ])
-                    .map_err(err)?;
-            }
-        }
+        super::sqlite::insert_events(&tx, &rows).map_err(err)?;
         tx.commit().map_err(err)
     }
 

@@ -316,29 +316,7 @@ impl SqliteStore {
 
     /// Inserts encoded rows.
     fn insert_rows(&self, tx: &Connection, rows: &[StoredEvent]) -> Result<(), StoreError> {
-        let mut insert = tx
-            .prepare_cached(
-                "INSERT INTO events (seq, deployment, stream_version, run, at, type, version, payload, prev_hash, hash)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )
-            .map_err(|e| self.err(e))?;
-        for row in rows {
-            insert
-                .execute(params![
-                    row.seq,
-                    row.deployment,
-                    row.stream_version,
-                    row.run,
-                    row.at,
-                    row.type_name,
-                    row.version,
-                    row.payload,
-                    &row.prev_hash.0[..],
-                    &row.hash.0[..],
-                ])
-                .map_err(|e| self.err(e))?;
-        }
-        Ok(())
+        insert_events(tx, rows).map_err(|e| self.err(e))
     }
 
     /// Encodes and folds a large append on a pool thread while this one
@@ -580,16 +558,19 @@ impl SqliteStore {
         Ok(out)
     }
 
+    /// The first two columns of a row, as text borrowed from it.
+    fn text_pair<'r>(&self, row: &'r rusqlite::Row<'_>) -> Result<(&'r str, &'r str), StoreError> {
+        let text = |i: usize| {
+            row.get_ref(i)
+                .and_then(|v| Ok(v.as_str()?))
+                .map_err(|e| self.err(e))
+        };
+        Ok((text(0)?, text(1)?))
+    }
+
     /// A run view from a `(run, body)` row of `run_projection`.
     fn run_body(&self, row: &rusqlite::Row<'_>) -> Result<RunView, StoreError> {
-        let run = row
-            .get_ref(0)
-            .and_then(|v| Ok(v.as_str()?))
-            .map_err(|e| self.err(e))?;
-        let body = row
-            .get_ref(1)
-            .and_then(|v| Ok(v.as_str()?))
-            .map_err(|e| self.err(e))?;
+        let (run, body) = self.text_pair(row)?;
         serde_json::from_str(body).map_err(|source| StoreError::Projection {
             what: format!("run {run}"),
             source,
@@ -768,14 +749,7 @@ impl EventStore for SqliteStore {
             let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
             let mut out = Vec::new();
             while let Some(row) = rows.next().map_err(|e| self.err(e))? {
-                let name = row
-                    .get_ref(0)
-                    .and_then(|v| Ok(v.as_str()?))
-                    .map_err(|e| self.err(e))?;
-                let body = row
-                    .get_ref(1)
-                    .and_then(|v| Ok(v.as_str()?))
-                    .map_err(|e| self.err(e))?;
+                let (name, body) = self.text_pair(row)?;
                 let view: DeploymentView =
                     serde_json::from_str(body).map_err(|source| StoreError::Projection {
                         what: format!("deployment {name}"),
@@ -794,14 +768,7 @@ impl EventStore for SqliteStore {
             .map_err(|e| self.err(e))?;
         let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
         while let Some(row) = rows.next().map_err(|e| self.err(e))? {
-            let run = row
-                .get_ref(0)
-                .and_then(|v| Ok(v.as_str()?))
-                .map_err(|e| self.err(e))?;
-            let body = row
-                .get_ref(1)
-                .and_then(|v| Ok(v.as_str()?))
-                .map_err(|e| self.err(e))?;
+            let (run, body) = self.text_pair(row)?;
             visit(run, body);
         }
         Ok(())
@@ -988,6 +955,32 @@ fn overlay(runs: &mut Vec<RunView>, mut newer: BTreeMap<RunId, RunView>) {
     }
     runs.extend(newer.into_values());
     runs.sort_by_key(|r| r.first_seq);
+}
+
+/// Inserts encoded rows into `events`, as they are.
+pub(crate) fn insert_events(
+    conn: &Connection,
+    rows: &[StoredEvent],
+) -> Result<(), rusqlite::Error> {
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO events (seq, deployment, stream_version, run, at, type, version, payload, prev_hash, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?;
+    for row in rows {
+        insert.execute(params![
+            row.seq,
+            row.deployment,
+            row.stream_version,
+            row.run,
+            row.at,
+            row.type_name,
+            row.version,
+            row.payload,
+            &row.prev_hash.0[..],
+            &row.hash.0[..],
+        ])?;
+    }
+    Ok(())
 }
 
 fn save_deployment(conn: &Connection, view: &DeploymentView) -> Result<(), rusqlite::Error> {
