@@ -200,8 +200,11 @@ pub enum StoreError {
 /// Appends are atomic (all events of one call or none), carry the expected
 /// version of the stream (optimistic concurrency: of two writers at the same
 /// expected version exactly one wins, the other gets
-/// [`StoreError::Conflict`]), extend the global hash chain, update the cached
-/// projections in the same transaction, and are durable when they return.
+/// [`StoreError::Conflict`]), extend the global hash chain, and are durable
+/// when they return. The cached projections are only ever written in the
+/// transaction of an append; a backend may write them lazily (SQLite writes
+/// a deployment's views when it comes to rest or every 1024 events), but
+/// every read below returns the views of the whole journal as of the read.
 pub trait EventStore: Send + Sync {
     /// Appends `events` to `deployment`'s stream, whose current version must
     /// be `expected`.
@@ -215,10 +218,11 @@ pub trait EventStore: Send + Sync {
     /// The current version of a stream (0 when it has no events).
     fn stream_version(&self, deployment: &DeploymentId) -> Result<StreamVersion, StoreError>;
 
-    /// The cached view of one deployment (reads only that deployment).
+    /// The view of one deployment, up to date (reads only that deployment:
+    /// its cached view and the events after it).
     fn deployment(&self, deployment: &DeploymentId) -> Result<Option<DeploymentView>, StoreError>;
 
-    /// The cached view of one run.
+    /// The view of one run, up to date.
     fn run(&self, run: &RunId) -> Result<Option<RunView>, StoreError>;
 
     /// Every run of a deployment, oldest first.

@@ -6,7 +6,9 @@
 //! `docs/storage.md`). Writers serialise on SQLite's write lock
 //! (`BEGIN IMMEDIATE`, with a generous busy timeout so that concurrent
 //! processes wait instead of failing with "database is locked"); readers
-//! never block.
+//! never block. A deployment's cached views are written when an append
+//! leaves it at rest or every 1024 events, and readers fold the
+//! events after them.
 
 use std::collections::BTreeMap;
 use std::fs;
