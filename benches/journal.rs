@@ -1,14 +1,13 @@
-//! Journal benchmarks: fold throughput, appends beside a raw INSERT floor,
-//! and verification beside a raw SELECT + blake3 floor.
+//! Journal benchmarks: fold throughput, and verification beside a raw
+//! SELECT + blake3 floor. Durable appends beside their raw INSERT floor are
+//! measured by `examples/journal_append.rs` (run by `scripts/bench.py`).
 //!
 //! `cargo bench --bench journal`; figures go in docs/PERFORMANCE.md.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::ops::ControlFlow;
-use std::path::Path;
-use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 /// The allocator the `fabrik` binary uses, so the library is measured as it
 /// runs (and the raw floors under the same allocator).
@@ -19,7 +18,7 @@ use fabrik::generate::{Shape, generate};
 use fabrik::id::DeploymentId;
 use fabrik::projection::Projection;
 use fabrik::store::sqlite::SqliteStore;
-use fabrik::store::{ChainChecker, EventStore, Scan, StoredEvent, Tail, encode};
+use fabrik::store::{ChainChecker, EventStore, Scan};
 
 fn batches(n_events: usize) -> Vec<(DeploymentId, Vec<NewEvent>)> {
     let mut out = Vec::new();
@@ -63,115 +62,6 @@ fn fold(c: &mut Criterion) {
     g.throughput(Throughput::Elements(events.len() as u64));
     g.sample_size(20);
     g.bench_function("200k_events", |b| b.iter(|| Projection::fold(&events)));
-    g.finish();
-}
-
-/// A raw connection with the same schema and settings as the store.
-fn raw_db(path: &Path) -> rusqlite::Connection {
-    drop(SqliteStore::open(path).unwrap());
-    let c = rusqlite::Connection::open(path).unwrap();
-    c.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))
-        .unwrap();
-    c.execute_batch("PRAGMA synchronous=FULL").unwrap();
-    c
-}
-
-fn raw_insert(c: &mut rusqlite::Connection, rows: &[StoredEvent]) {
-    let tx = c
-        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-        .unwrap();
-    {
-        let mut s = tx
-            .prepare_cached(
-                "INSERT INTO events (seq, deployment, stream_version, run, at, type, version, payload, prev_hash, hash)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )
-            .unwrap();
-        for r in rows {
-            s.execute(rusqlite::params![
-                r.seq,
-                r.deployment,
-                r.stream_version,
-                r.run,
-                r.at,
-                r.type_name,
-                r.version,
-                r.payload,
-                &r.prev_hash.0[..],
-                &r.hash.0[..]
-            ])
-            .unwrap();
-        }
-    }
-    tx.commit().unwrap();
-}
-
-/// Appends `per_call` events per transaction, through the store and raw.
-fn appends(c: &mut Criterion) {
-    let all = batches(20_000);
-    let flat: Vec<(DeploymentId, NewEvent)> = all
-        .iter()
-        .flat_map(|(d, es)| es.iter().map(move |e| (d.clone(), e.clone())))
-        .collect();
-    let mut g = c.benchmark_group("append");
-    g.sample_size(10);
-    g.measurement_time(Duration::from_secs(8));
-    for per_call in [1usize, 100] {
-        g.throughput(Throughput::Elements(per_call as u64));
-        g.bench_with_input(BenchmarkId::new("fabrik", per_call), &per_call, |b, &n| {
-            b.iter_custom(|iters| {
-                let dir = tempfile::tempdir().unwrap();
-                let store = SqliteStore::open(&dir.path().join("s.db")).unwrap();
-                let mut i = 0usize;
-                let start = Instant::now();
-                for _ in 0..iters {
-                    // One stream per call keeps expected versions simple.
-                    let chunk: Vec<NewEvent> =
-                        flat[i..i + n].iter().map(|(_, e)| e.clone()).collect();
-                    let d = &flat[i].0;
-                    let v = store.stream_version(d).unwrap();
-                    store.append(d, v, &chunk).unwrap();
-                    i = (i + n) % (flat.len() - n);
-                }
-                start.elapsed()
-            })
-        });
-        g.bench_with_input(
-            BenchmarkId::new("raw_insert", per_call),
-            &per_call,
-            |b, &n| {
-                b.iter_custom(|iters| {
-                    let dir = tempfile::tempdir().unwrap();
-                    let mut conn = raw_db(&dir.path().join("r.db"));
-                    // Encode the same rows outside the timed region: the floor
-                    // is the cost of storing them.
-                    let mut tail = Tail::EMPTY;
-                    let mut versions = std::collections::HashMap::new();
-                    let mut chunks = Vec::new();
-                    let mut i = 0usize;
-                    for _ in 0..iters {
-                        let d = &flat[i].0;
-                        let chunk: Vec<NewEvent> =
-                            flat[i..i + n].iter().map(|(_, e)| e.clone()).collect();
-                        let v = versions.entry(d.clone()).or_insert(0u64);
-                        let (rows, _) = encode(d, fabrik::id::StreamVersion(*v), tail, &chunk);
-                        *v += rows.len() as u64;
-                        tail = Tail {
-                            seq: rows.last().unwrap().seq,
-                            hash: rows.last().unwrap().hash,
-                        };
-                        chunks.push(rows);
-                        i = (i + n) % (flat.len() - n);
-                    }
-                    let start = Instant::now();
-                    for rows in &chunks {
-                        raw_insert(&mut conn, rows);
-                    }
-                    start.elapsed()
-                })
-            },
-        );
-    }
     g.finish();
 }
 
@@ -241,5 +131,5 @@ fn verify(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, fold, appends, verify);
+criterion_group!(benches, fold, verify);
 criterion_main!(benches);
