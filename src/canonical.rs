@@ -5,9 +5,10 @@
 //! writes that form without building a `serde_json::Value` first: each
 //! object's members are written into a scratch buffer as they come, then
 //! copied out in key order. Numbers, strings and escaping are serde_json's
-//! own, so the text is byte for byte what `serde_json::to_value` followed
-//! by [`crate::event::canonical_json`] gives (the unit tests and a property
-//! test over generated journals hold it to that).
+//! own. Event payloads, JSON values ([`crate::event::canonical_json`]) and
+//! the desired-state digests of a spec are all written this way; the unit
+//! tests and a property test over every event type hold it to a form built
+//! by hand from a `serde_json::Value`.
 
 use std::borrow::Cow;
 
@@ -445,11 +446,11 @@ mod tests {
     use serde::Serialize;
 
     use super::to_canonical_json;
-    use crate::event::canonical_json;
+    use crate::event::canonical_json_by_hand;
 
-    /// The reference: through a `Value`, then canonical.
+    /// The reference: through a `Value`, then sorted by hand.
     fn reference<T: Serialize>(v: &T) -> String {
-        canonical_json(&serde_json::to_value(v).unwrap())
+        canonical_json_by_hand(&serde_json::to_value(v).unwrap())
     }
 
     #[derive(Serialize)]

@@ -961,41 +961,23 @@ fn parse_general(s: &str) -> Result<jiff::Timestamp, jiff::Error> {
 }
 
 /// Compact JSON with object keys sorted (by their UTF-8 bytes), whatever
-/// map implementation serde_json was built with.
+/// map implementation serde_json was built with (written by
+/// [`crate::canonical`]).
 pub fn canonical_json(value: &serde_json::Value) -> String {
-    // serde_json keeps object keys in a sorted map unless some crate in
-    // the build turns on its `preserve_order` feature; while they are
-    // sorted, its compact output is already the canonical form (the same
-    // escaping and number text) and much cheaper to produce.
-    if maps_are_sorted()
-        && let Ok(text) = serde_json::to_string(value)
-    {
-        return text;
-    }
-    let mut out = String::with_capacity(128);
-    write_canonical(value, &mut out);
-    out
+    // Every key of a JSON value is a string: this cannot fail.
+    crate::canonical::to_canonical_json(value).unwrap_or_else(|_| value.to_string())
 }
 
-/// Whether serde_json's maps iterate in key order in this build.
-fn maps_are_sorted() -> bool {
-    static SORTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *SORTED.get_or_init(|| {
-        let mut m = serde_json::Map::new();
-        m.insert("b".to_owned(), serde_json::Value::Null);
-        m.insert("a".to_owned(), serde_json::Value::Null);
-        m.keys().next().is_some_and(|k| k == "a")
-    })
-}
-
-/// The canonical form built by hand, whatever the map order.
+/// The canonical form built by hand, the reference the serializer is
+/// tested against.
 #[cfg(test)]
-fn canonical_json_by_hand(value: &serde_json::Value) -> String {
+pub(crate) fn canonical_json_by_hand(value: &serde_json::Value) -> String {
     let mut out = String::with_capacity(128);
     write_canonical(value, &mut out);
     out
 }
 
+#[cfg(test)]
 fn write_canonical(value: &serde_json::Value, out: &mut String) {
     use serde_json::Value;
     match value {
@@ -1030,6 +1012,7 @@ fn write_canonical(value: &serde_json::Value, out: &mut String) {
     }
 }
 
+#[cfg(test)]
 fn write_json_string(s: &str, out: &mut String) {
     // serde_json's escaping is canonical (only what JSON requires, `\u00XX`
     // for other control characters), so reuse it for one string.

@@ -913,6 +913,18 @@ pub async fn resume(mut req: Request, target: &str) -> Result<Report, EngineErro
             return Err(e);
         }
     };
+    // How a resumed rollback or destroy ends when it fails or is stopped.
+    let stopped = |e, urls| {
+        interrupted_or_failed(
+            &journal,
+            &deployment,
+            &id,
+            e,
+            Some(&req.interrupt),
+            urls,
+            &Stop::resumed(&id),
+        )
+    };
     let report = match run.command {
         RunCommand::Apply | RunCommand::Rollback if run.state == RunState::RollingBack => {
             let target_run = run.options.target_run.clone().unwrap_or_else(|| id.clone());
@@ -970,15 +982,7 @@ pub async fn resume(mut req: Request, target: &str) -> Result<Report, EngineErro
                         vec![format!("fabrik rollback {target_run}")],
                     )
                 }
-                Err(e) => interrupted_or_failed(
-                    &journal,
-                    &deployment,
-                    &id,
-                    e,
-                    Some(&req.interrupt),
-                    urls,
-                    &Stop::resumed(&id),
-                )?,
+                Err(e) => stopped(e, urls)?,
             }
         }
         RunCommand::Destroy => {
@@ -1011,15 +1015,7 @@ pub async fn resume(mut req: Request, target: &str) -> Result<Report, EngineErro
                         deleted.iter().map(|k| format!("{k}: delete")).collect(),
                     )
                 }
-                Err(e) => interrupted_or_failed(
-                    &journal,
-                    &deployment,
-                    &id,
-                    e,
-                    Some(&req.interrupt),
-                    urls,
-                    &Stop::resumed(&id),
-                )?,
+                Err(e) => stopped(e, urls)?,
             }
         }
         _ => {

@@ -10,7 +10,7 @@
 //! changed secret changes the hash while nothing stored reveals, or lets
 //! anyone test a guess of, the value.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -114,43 +114,9 @@ pub fn desired_state(spec: &Spec, secrets: &ResolvedSecrets) -> DesiredState {
 }
 
 fn digest(context: &str, value: &Value) -> Digest {
-    let mut bytes = Vec::new();
-    canonical(value, &mut bytes);
     let mut h = blake3::Hasher::new_derive_key(context);
-    h.update(&bytes);
+    h.update(crate::event::canonical_json(value).as_bytes());
     Digest(*h.finalize().as_bytes())
-}
-
-/// Writes `value` as compact JSON with object keys in byte order.
-pub(crate) fn canonical(value: &Value, out: &mut Vec<u8>) {
-    match value {
-        Value::Object(map) => {
-            out.push(b'{');
-            let keys: BTreeSet<&String> = map.keys().collect();
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                out.extend_from_slice(Value::String(k.clone()).to_string().as_bytes());
-                out.push(b':');
-                if let Some(v) = map.get(k) {
-                    canonical(v, out);
-                }
-            }
-            out.push(b'}');
-        }
-        Value::Array(items) => {
-            out.push(b'[');
-            for (i, v) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                canonical(v, out);
-            }
-            out.push(b']');
-        }
-        other => out.extend_from_slice(other.to_string().as_bytes()),
-    }
 }
 
 #[cfg(test)]
@@ -160,10 +126,8 @@ mod tests {
     #[test]
     fn canonical_json_sorts_keys_at_every_level() {
         let a = json!({"b": 1, "a": {"y": [2, {"d": 1, "c": 2}], "x": "s"}});
-        let mut out = Vec::new();
-        canonical(&a, &mut out);
         assert_eq!(
-            String::from_utf8(out).unwrap_or_default(),
+            crate::event::canonical_json(&a),
             r#"{"a":{"x":"s","y":[2,{"c":2,"d":1}]},"b":1}"#
         );
     }

@@ -1203,13 +1203,7 @@ fn the_whole_lifecycle_runs_on_postgres() {
     .unwrap();
     let fab = |args: &[&str]| {
         let o = run(fabrik(dir.path()).env("FABRIK_STATE", &db.raw).args(args));
-        assert_eq!(
-            o.status.code(),
-            Some(0),
-            "fabrik {}: {}",
-            args.join(" "),
-            stderr(&o)
-        );
+        crate::support::expect_exit(&o, 0, args);
         format!("{}{}", stdout(&o), stderr(&o))
     };
     assert!(fab(&["apply", "spec.yaml", "--sandbox"]).contains("deployed and verified"));

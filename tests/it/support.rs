@@ -45,6 +45,18 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Asserts that `fabrik ARGS` exited with `code`, showing its stderr if not.
+#[track_caller]
+pub fn expect_exit(o: &Output, code: i32, args: &[&str]) {
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "fabrik {}: {}",
+        args.join(" "),
+        stderr(o)
+    );
+}
+
 /// Appends a generated journal to `store`.
 pub fn fill(store: &dyn EventStore, shape: Shape) -> u64 {
     let mut n = 0;

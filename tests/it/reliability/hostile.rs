@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
-use crate::support::{fabrik, stderr};
+use crate::support::{expect_exit, fabrik, stderr};
 
 /// Peak memory a rejected input may cost, in KiB (the binary alone,
 /// with its runtime, takes about 15 MiB).
@@ -50,13 +50,8 @@ fn measured(dir: &Path, args: &[&str]) -> (Output, Duration, u64) {
 #[track_caller]
 fn rejected(dir: &Path, args: &[&str], code: i32, message: &str) -> String {
     let (o, t, rss) = measured(dir, args);
+    expect_exit(&o, code, args);
     let err = stderr(&o);
-    assert_eq!(
-        o.status.code(),
-        Some(code),
-        "fabrik {}: {err}",
-        args.join(" ")
-    );
     assert!(
         err.contains(message),
         "fabrik {}: expected {message:?} in\n{err}",

@@ -6,7 +6,7 @@
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
-use crate::support::{fabrik_bin, stderr};
+use crate::support::{expect_exit, fabrik_bin, stderr};
 
 /// Runs `fabrik ARGS` in `dir` under `umask 000`, so that any file created
 /// without an explicit mode would come out world-writable.
@@ -61,14 +61,7 @@ fn every_file_that_can_hold_secrets_is_private_whatever_the_umask() {
         ][..],
         &["state", "migrate", "--to", "copy/moved.db"][..],
     ] {
-        let o = under_open_umask(d, args);
-        assert_eq!(
-            o.status.code(),
-            Some(0),
-            "fabrik {}: {}",
-            args.join(" "),
-            stderr(&o)
-        );
+        expect_exit(&under_open_umask(d, args), 0, args);
     }
     let mut checked = Vec::new();
     let mut stack = vec![d.to_path_buf()];
