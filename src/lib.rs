@@ -24,6 +24,8 @@
 //!   compose lint, JSON Schema, secret resolution, desired-state hash.
 //! - [`provider`]: capability traits (app host, DNS, monitors, notifier) and
 //!   the Coolify, Cloudflare, Uptime Kuma and webhook clients behind them.
+//! - [`text`]: outside text made safe to print and journal (control and
+//!   bidirectional characters escaped).
 //! - [`sandbox`]: a stateful simulator of the three services, for tests,
 //!   benchmarks and trying Fabrik without accounts.
 #![deny(missing_docs)]
@@ -49,4 +51,5 @@ pub mod sandbox;
 pub mod secret;
 pub mod spec;
 pub mod store;
+pub mod text;
 pub mod verify;

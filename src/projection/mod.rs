@@ -10,14 +10,13 @@
 //! latest run; bounded by the spec's size) and one [`RunView`] per run.
 
 mod fold;
-mod state;
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::event::RunState;
 pub use fold::apply_to;
-pub use state::RunState;
 
 use crate::event::{
     Action, LockHolder, Policy, RecordedEvent, ResourceKey, ResourceKind, RollbackStep, RunCommand,

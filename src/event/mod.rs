@@ -29,8 +29,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::id::{DeploymentId, Digest, RunId, Seq, StreamVersion};
 use crate::ownership::OwnershipMark;
-use crate::projection::RunState;
+mod state;
+
 use crate::secret::SecretSource;
+pub use state::RunState;
 
 /// Prefix of the canonical encoding; bumped only if the encoding changes.
 pub const CANONICAL_PREFIX: &str = "fabrik-event-v1";
