@@ -36,6 +36,7 @@ pub mod decide;
 pub mod engine;
 pub mod error;
 pub mod event;
+pub mod exit;
 pub mod export;
 pub mod failpoint;
 pub mod generate;

@@ -4,27 +4,12 @@ use std::io::{BufRead as _, IsTerminal as _};
 
 use serde_json::json;
 
-use super::apply::{open_store, print_report, runtime, sandbox_target, watch_interrupt};
-use super::progress::Progress;
-use super::{Cli, state_path};
-use crate::engine::connect::Target;
-use crate::engine::lifecycle::{self, Request};
-use crate::engine::recorder::wall_clock;
-use crate::engine::{EngineError, Report};
+use super::Cli;
+use super::common::{done, engine, registry, request, runtime};
+use crate::engine::command::{destroy as destroy_cmd, gc as gc_cmd, resume as resume_cmd};
+use crate::engine::command::{load_spec, rollback as rollback_cmd};
 use crate::error::{Error, exit};
 use crate::output::{Output, table};
-
-fn engine(e: EngineError) -> Error {
-    Error::Engine(Box::new(e))
-}
-
-fn target(cli: &Cli, sandbox: bool) -> Result<Target, Error> {
-    if sandbox {
-        sandbox_target(&state_path(cli))
-    } else {
-        Ok(Target::Real)
-    }
-}
 
 /// Whether the run named by `target_arg` (a run id, a deployment name: its
 /// latest run, or a spec file: its deployment's latest run) was made
@@ -43,7 +28,7 @@ fn journaled_sandbox(cli: &Cli, target_arg: &str, out: &mut Output) -> bool {
     } else {
         let path = std::path::Path::new(target_arg);
         let name = if path.is_file() {
-            lifecycle::load_spec(path).ok().map(|l| l.spec.name)
+            load_spec(path).ok().map(|l| l.spec.name)
         } else {
             crate::id::DeploymentId::new(target_arg).ok()
         };
@@ -77,37 +62,12 @@ fn confirm(question: &str, yes: bool, out: &mut Output) -> Result<bool, Error> {
     Ok(matches!(line.trim(), "y" | "Y" | "yes" | "YES"))
 }
 
-fn run_request(
-    cli: &Cli,
-    sandbox: bool,
-    out: &mut Output,
-    rt: &tokio::runtime::Runtime,
-) -> Result<Request, Error> {
-    let _guard = rt.enter();
-    Ok(Request {
-        store: open_store(cli)?,
-        state: super::state_location(cli)?,
-        target: target(cli, sandbox)?,
-        env_vars: std::env::vars().collect(),
-        clock: wall_clock(),
-        interrupt: watch_interrupt(out),
-        observer: Box::new(Progress::new(out.clone())),
-        lock_wait: None,
-    })
-}
-
-fn done(report: Result<Report, EngineError>, out: &mut Output) -> Result<i32, Error> {
-    let report = report.map_err(engine)?;
-    print_report(&report, out)?;
-    Ok(report.exit_code)
-}
-
 /// `fabrik resume RUN|DEPLOYMENT`.
 pub fn resume(cli: &Cli, target_arg: &str, sandbox: bool, out: &mut Output) -> Result<i32, Error> {
     let sandbox = sandbox || journaled_sandbox(cli, target_arg, out);
     let rt = runtime()?;
-    let req = run_request(cli, sandbox, out, &rt)?;
-    done(rt.block_on(lifecycle::resume(req, target_arg)), out)
+    let req = request(cli, sandbox, out, &rt, None)?;
+    done(rt.block_on(resume_cmd::resume(req, target_arg)), out)
 }
 
 /// `fabrik rollback RUN|DEPLOYMENT [--dry-run] [--yes]`.
@@ -120,7 +80,7 @@ pub fn rollback(
     out: &mut Output,
 ) -> Result<i32, Error> {
     let store = super::open_existing(cli)?;
-    let preview = lifecycle::rollback_preview(store.as_ref(), target_arg).map_err(engine)?;
+    let preview = rollback_cmd::rollback_preview(store.as_ref(), target_arg).map_err(engine)?;
     if dry_run || !out.is_json() {
         if out.is_json() {
             out.json(&json!({ "kind": "rollback_plan", "plan": preview }))?;
@@ -179,8 +139,8 @@ pub fn rollback(
     drop(store);
     let sandbox = sandbox || journaled_sandbox(cli, preview.run.as_str(), out);
     let rt = runtime()?;
-    let req = run_request(cli, sandbox, out, &rt)?;
-    done(rt.block_on(lifecycle::rollback(req, target_arg)), out)
+    let req = request(cli, sandbox, out, &rt, None)?;
+    done(rt.block_on(rollback_cmd::rollback(req, target_arg)), out)
 }
 
 /// `fabrik destroy SPEC|DEPLOYMENT [--yes]`.
@@ -201,8 +161,8 @@ pub fn destroy(
     }
     let sandbox = sandbox || journaled_sandbox(cli, target_arg, out);
     let rt = runtime()?;
-    let req = run_request(cli, sandbox, out, &rt)?;
-    done(rt.block_on(lifecycle::destroy(req, target_arg)), out)
+    let req = request(cli, sandbox, out, &rt, None)?;
+    done(rt.block_on(destroy_cmd::destroy(req, target_arg)), out)
 }
 
 /// `fabrik gc [--delete]`.
@@ -216,12 +176,12 @@ pub fn gc(
     // gc takes no run lock: no lock connection to open beside the journal.
     let store: std::sync::Arc<dyn crate::store::EventStore> =
         std::sync::Arc::from(crate::store::open(&super::state_location(cli)?)?);
-    let target = target(cli, sandbox)?;
+    let providers = registry(&super::state_path(cli), sandbox)?;
     let rt = runtime()?;
     let orphans = rt
-        .block_on(lifecycle::gc(
+        .block_on(gc_cmd::gc(
             store.as_ref(),
-            &target,
+            &providers,
             &std::env::vars().collect::<Vec<_>>(),
             std::path::Path::new(".env"),
             zones,

@@ -90,7 +90,7 @@ pub fn release(cli: &Cli, deployment: &str, force: bool, out: &mut Output) -> Re
         out.diag(&format!("deployment {d} is not locked"));
         return Ok(exit::OK);
     };
-    let (user, host, _) = crate::engine::host::who();
+    let (user, host, _) = crate::engine::run::who();
     store.append(
         &d,
         view.version,

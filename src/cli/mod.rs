@@ -4,6 +4,7 @@
 //! exit code; printing goes through [`crate::output::Output`].
 
 mod apply;
+mod common;
 mod history;
 mod journal;
 mod lifecycle;
@@ -178,10 +179,10 @@ pub struct ApplyArgs {
     /// On failure, undo nothing (exit 6 with the resume and rollback commands).
     #[arg(long)]
     pub no_rollback: bool,
-    /// Wait this long for another run's lock (e.g. `30s`, `5m`) instead of
-    /// exiting 3 at once.
-    #[arg(long, value_name = "DUR")]
-    pub lock_timeout: Option<String>,
+    /// Wait this long for another run's lock (e.g. `30s`, `5m`, `1h30m`)
+    /// instead of exiting 3 at once.
+    #[arg(long, value_name = "DURATION")]
+    pub lock_timeout: Option<crate::spec::model::Duration>,
     /// Use the built-in simulator instead of the real services.
     #[arg(long)]
     pub sandbox: bool,

@@ -200,9 +200,11 @@ fn a_run_stopped_by_its_preflight_ends_with_an_error_line() {
         "{last}"
     );
     assert!(!last["hints"].as_array().unwrap().is_empty(), "{last}");
-    let finished = &lines[lines.len() - 2];
+    // The run ends failed, and its lock is released in the journal too.
+    let finished = &lines[lines.len() - 3];
     assert_eq!(finished["type"], "run_finished");
     assert_eq!(finished["payload"]["outcome"], "failed");
+    assert_eq!(lines[lines.len() - 2]["type"], "lock_released");
     // The error is rendered for people on stderr as well.
     assert!(stderr(&o).contains("error: "), "{}", stderr(&o));
 }
