@@ -41,7 +41,7 @@ pub mod export;
 pub mod failpoint;
 pub mod generate;
 pub mod id;
-pub mod lock;
+
 pub mod output;
 pub mod ownership;
 pub mod plan;

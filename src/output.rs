@@ -11,8 +11,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
 
-use crate::cli::OutputFormat;
 use crate::error::Error;
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// For people.
+    Human,
+    /// Newline-delimited JSON.
+    Json,
+}
 
 /// Where a command's output goes. Clones share the same streams, so the
 /// progress observer of a run and the command that reports its result write

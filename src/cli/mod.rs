@@ -42,14 +42,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Output formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
-    /// For people.
-    Human,
-    /// Newline-delimited JSON.
-    Json,
-}
+pub use crate::output::OutputFormat;
 
 /// Every command.
 #[derive(Debug, Subcommand)]

@@ -33,7 +33,7 @@ pub enum EngineError {
     Connect(#[from] ConnectError),
     /// The lock is held.
     #[error("lock")]
-    Locked(#[from] crate::lock::LockError),
+    Locked(#[from] crate::store::lock::LockError),
     /// The deployment has an unfinished run.
     #[error("deployment {deployment} has an unfinished run {run} ({state})")]
     OpenRun {

@@ -9,6 +9,7 @@
 )]
 
 mod apply;
+mod architecture;
 mod crash;
 mod faults;
 mod journal;

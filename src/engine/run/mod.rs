@@ -9,195 +9,26 @@
 //! `run_interrupted`) and `lock_released` are journaled, the lock is
 //! released, and a [`Report`] is returned.
 
+mod end;
+mod owner;
+
 use std::sync::{Arc, Mutex};
 
 use super::recorder::{Clock, Recorder};
 use super::{EngineError, Interrupt, Journal, Report, Request, record, with};
 use crate::event::{
     Event, LockAcquired, LockHolder, LockReleased, RunCommand, RunInterrupted, RunOptions,
-    RunOutcome, RunResumed, RunStarted, RunState, format_timestamp,
+    RunOutcome, RunResumed, RunStarted, RunState,
 };
 use crate::exit;
 use crate::id::{DeploymentId, Digest, RunId};
-use crate::lock::HeldLock;
 use crate::projection::RunView;
 use crate::provider::NotifierEntry;
-use crate::store::EventStore;
+use crate::store::lock::HeldLock;
 
-/// How a run ends: its final state and the process exit code, from its
-/// outcome and whether a person asked for this ending (`fabrik rollback`:
-/// a rollback that succeeds, or finds nothing to undo, is a success).
-pub fn ending(outcome: RunOutcome, asked: bool) -> (RunState, i32) {
-    use RunOutcome as O;
-    match (outcome, asked) {
-        (O::Succeeded | O::NoChanges, _) => (RunState::Complete, exit::OK),
-        (O::Destroyed, _) => (RunState::Destroyed, exit::OK),
-        (O::RolledBack, true) => (RunState::RolledBack, exit::OK),
-        (O::RolledBack, false) => (RunState::RolledBack, exit::ROLLED_BACK),
-        (O::NeedsAttention, _) => (RunState::Failed, exit::NEEDS_ATTENTION),
-        (O::Failed, true) => (RunState::Failed, exit::OK),
-        (O::Failed, false) => (RunState::Failed, exit::UNEXPECTED),
-    }
-}
-
-/// The notification an outcome sends, if any.
-fn notification(outcome: RunOutcome) -> Option<&'static str> {
-    match outcome {
-        RunOutcome::Succeeded => Some("succeeded"),
-        RunOutcome::RolledBack => Some("rolled_back"),
-        RunOutcome::NeedsAttention => Some("needs_attention"),
-        RunOutcome::Destroyed => Some("destroyed"),
-        RunOutcome::NoChanges | RunOutcome::Failed => None,
-    }
-}
-
-/// How a run stops.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stop {
-    /// It ended with this outcome.
-    Ended(RunOutcome),
-    /// Ctrl-C: journaled as interrupted, left open for `fabrik resume`.
-    Interrupted,
-}
-
-/// Everything [`Run::finish`] needs to end a run.
-#[derive(Debug, Clone)]
-pub struct End {
-    /// How it stops.
-    pub stop: Stop,
-    /// The one-line summary for people.
-    pub message: String,
-    /// What `run_finished` keeps as its message (the reason of a failure,
-    /// a rollback's summary); the summary when `None`.
-    pub journaled: Option<String>,
-    /// The reason journaled with the move to the final state.
-    pub reason: Option<String>,
-    /// What the notification says; the journaled message when `None`.
-    pub notice: Option<String>,
-    /// `resource: action` for every change made.
-    pub changes: Vec<String>,
-    /// The commands that finish what is left.
-    pub next: Vec<String>,
-}
-
-impl End {
-    /// An ending with `outcome` and `message`, nothing else.
-    pub fn new(outcome: RunOutcome, message: impl Into<String>) -> Self {
-        Self {
-            stop: Stop::Ended(outcome),
-            message: message.into(),
-            journaled: None,
-            reason: None,
-            notice: None,
-            changes: Vec::new(),
-            next: Vec::new(),
-        }
-    }
-
-    /// Stopped by Ctrl-C; `fabrik resume` finishes it.
-    pub fn interrupted(message: impl Into<String>, run: &RunId) -> Self {
-        Self {
-            stop: Stop::Interrupted,
-            message: message.into(),
-            journaled: None,
-            reason: None,
-            notice: None,
-            changes: Vec::new(),
-            next: vec![format!("fabrik resume {run}")],
-        }
-    }
-
-    /// What `run_finished` keeps.
-    pub fn journaling(mut self, text: impl Into<String>) -> Self {
-        self.journaled = Some(text.into());
-        self
-    }
-
-    /// A failure's reason: journaled with the move to the final state, in
-    /// `run_finished`, and sent as the notification.
-    pub fn because(mut self, reason: &str) -> Self {
-        self.reason = Some(reason.to_owned());
-        self.journaled = Some(reason.to_owned());
-        self.notice = Some(reason.to_owned());
-        self
-    }
-
-    /// What the notification says.
-    pub fn notice(mut self, text: impl Into<String>) -> Self {
-        self.notice = Some(text.into());
-        self
-    }
-
-    /// The changes made.
-    pub fn with_changes(mut self, changes: Vec<String>) -> Self {
-        self.changes = changes;
-        self
-    }
-
-    /// The commands that finish what is left.
-    pub fn then(mut self, next: Vec<String>) -> Self {
-        self.next = next;
-        self
-    }
-}
-
-/// The run's identity for journal and lock.
-pub fn holder(run: &RunId, command: &str, clock: &Clock) -> LockHolder {
-    let (user, host, pid) = who();
-    LockHolder {
-        run: run.clone(),
-        pid,
-        host,
-        user,
-        command: command.to_owned(),
-        since: format_timestamp(clock()),
-    }
-}
-
-/// `(user, host, pid)` of this process.
-pub fn who() -> (String, String, u32) {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "unknown".to_owned());
-    let host = gethostname::gethostname().to_string_lossy().into_owned();
-    (user, host, std::process::id())
-}
-
-/// Takes the deployment's lock (waiting up to `req.lock_wait`).
-pub fn take_lock(
-    req: &Request,
-    deployment: &DeploymentId,
-    holder: LockHolder,
-) -> Result<HeldLock, EngineError> {
-    let space = crate::lock::LockSpace::for_state(&req.state);
-    let f = || space.acquire(deployment, holder, req.lock_wait);
-    let guard = match tokio::runtime::Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(f)
-        }
-        _ => f(),
-    };
-    Ok(guard?)
-}
-
-/// Refuses to start while the deployment has an unfinished run.
-pub fn refuse_open_run(
-    store: &dyn EventStore,
-    deployment: &DeploymentId,
-) -> Result<(), EngineError> {
-    if let Some(view) = store.deployment(deployment)?
-        && let Some(latest) = &view.latest_run
-        && let Some(run) = store.run(latest)?
-        && run.is_open()
-    {
-        return Err(EngineError::OpenRun {
-            deployment: deployment.clone(),
-            run: run.run,
-            state: run.state,
-        });
-    }
-    Ok(())
-}
+use end::notification;
+pub use end::{End, Stop, ending};
+pub use owner::{holder, refuse_open_run, take_lock, who};
 
 /// What a new run journals about itself in `run_started` (who runs it is
 /// filled in by [`Run::start`]).
@@ -547,32 +378,4 @@ pub fn transition(
 ) -> Result<(), EngineError> {
     with(journal, |r| r.transition(to, reason))?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_outcome_has_one_final_state_and_exit_code() {
-        use RunOutcome as O;
-        let all = [
-            O::Succeeded,
-            O::NoChanges,
-            O::RolledBack,
-            O::NeedsAttention,
-            O::Failed,
-            O::Destroyed,
-        ];
-        for o in all {
-            for asked in [false, true] {
-                let (state, code) = ending(o, asked);
-                assert!(state.is_terminal(), "{o}: {state}");
-                assert!((0..=7).contains(&code));
-            }
-        }
-        assert_eq!(ending(O::RolledBack, false).1, exit::ROLLED_BACK);
-        assert_eq!(ending(O::RolledBack, true).1, exit::OK);
-        assert_eq!(ending(O::NeedsAttention, true).1, exit::NEEDS_ATTENTION);
-    }
 }
