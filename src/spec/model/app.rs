@@ -437,7 +437,8 @@ pub struct Domain {
 }
 
 /// Why a `domains` entry was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
 pub struct DomainError {
     /// What is wrong.
     pub message: String,
@@ -568,7 +569,14 @@ mod tests {
         assert!(Domain::parse("https://a.example.com/path").is_err());
         assert!(Domain::parse("ftp://a.example.com").is_err());
         assert!(Domain::parse("203.0.113.1").is_err());
-        assert!(Domain::parse("https://u:p@a.example.com").is_err());
+        let e = Domain::parse("https://u:hunter2@a.example.com").unwrap_err();
+        assert!(
+            e.message.contains("u:***@") && !e.message.contains("hunter2"),
+            "{e}"
+        );
+        let d = Domain::parse("https://Bücher.example.com").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(d.host, "xn--bcher-kva.example.com");
+        assert!(Domain::parse("shоp.example.com").is_err());
     }
 
     #[test]

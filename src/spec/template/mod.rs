@@ -428,10 +428,21 @@ fn substitute(s: &mut yaml::Scalar, values: &BTreeMap<String, String>) {
     }
 }
 
-/// `v` as a YAML double-quoted scalar (JSON's string syntax is a subset
-/// of it).
+/// `v` as one YAML text value: as written when that is already a plain
+/// text scalar (`mariadb:11.8`, `wp_`), otherwise double-quoted (JSON's
+/// string syntax is a subset of YAML's).
 fn quoted(v: &str) -> String {
-    serde_json::to_string(v).unwrap_or_else(|_| "\"\"".to_owned())
+    let plain = v
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"._/@+-:".contains(&b))
+        && v.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '/')
+        && !v.ends_with(':')
+        && matches!(yaml::resolve_plain(v), yaml::Typed::Str(_));
+    if plain {
+        v.to_owned()
+    } else {
+        serde_json::to_string(v).unwrap_or_else(|_| "\"\"".to_owned())
+    }
 }
 
 /// The first `{{ ... }}` left in `text`.
