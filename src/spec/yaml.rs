@@ -908,12 +908,6 @@ mod tests {
         let e = errors(b"a:\n  b: c\n\td: e\n");
         assert!(e[0].message.contains("tab"), "{e:?}");
         assert_eq!(e[0].mark, Some(Mark::new(3, 1)), "{e:?}");
-        let e = errors(b"env:\n  A: b\n  B: c\td\n  C:\td\n");
-        if let Some(i) = e.first() {
-            let m = i.mark.unwrap_or(Mark::START);
-            let line = ["env:", "  A: b", "  B: c\td", "  C:\td"][m.line as usize - 1];
-            assert_eq!(line.chars().nth(m.column as usize - 1), Some('\t'), "{e:?}");
-        }
     }
 
     #[test]

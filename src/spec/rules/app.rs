@@ -475,7 +475,9 @@ fn check_env(app: &App, ctx: &Context, out: &mut Vec<Issue>) {
             out.push(
                 Issue::error(
                     path.clone(),
-                    "this value holds a password written out in a URL; it would be stored in the journal and shown by `plan`",
+                    format!(
+                        "`{value}` holds a password written out in a URL; it would be stored in the journal and shown by `plan`"
+                    ),
                 )
                 .hint(format!(
                     "declare a secret and reference it: `user:${{secret.{key}_PASSWORD}}@`"

@@ -208,6 +208,10 @@ pub(crate) fn url_hint(url: &str) -> Option<String> {
     }
     let full = format!("https://{url}");
     let u = url::Url::parse(&full).ok()?;
+    // `mailto:a@b.c` would read as user `mailto`, password `a`.
+    if !u.username().is_empty() || u.password().is_some() {
+        return None;
+    }
     let ok = match u.host()? {
         url::Host::Domain(_) => {
             check_hostname(raw_host(&full)?, false).is_ok() && raw_host(&full)?.contains('.')

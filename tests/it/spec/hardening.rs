@@ -196,7 +196,7 @@ fn privileged_host_network_capabilities_and_local_builds_warn_until_allowed() {
     );
     // Each warning points at its key in the spec's inline compose block.
     assert!(
-        err.contains("spec.yaml:9:7: warning: service `web` is privileged"),
+        err.contains("spec.yaml:9:11: warning: service `web` is privileged"),
         "{err}"
     );
     let allowed = spec
