@@ -73,7 +73,7 @@ pub fn size_text(bytes: u64) -> String {
     } else {
         return format!("{bytes} bytes");
     };
-    if bytes % unit == 0 {
+    if bytes.is_multiple_of(unit) {
         format!("{} {name}", bytes / unit)
     } else {
         // One decimal is enough to read; the count says exactly.

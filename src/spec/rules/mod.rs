@@ -189,10 +189,7 @@ pub(crate) fn http_url_host(url: &str) -> Result<String, UrlProblem> {
 /// path, query or fragment).
 fn raw_host(url: &str) -> Option<&str> {
     let after = &url[url.find("://")? + 3..];
-    let authority = after
-        .split(|c| matches!(c, '/' | '?' | '#' | '\\'))
-        .next()
-        .unwrap_or(after);
+    let authority = after.split(['/', '?', '#', '\\']).next().unwrap_or(after);
     let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     if host_port.starts_with('[') {
         return host_port.split_inclusive(']').next();
