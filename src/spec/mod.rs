@@ -45,10 +45,13 @@ pub mod model;
 pub mod path;
 pub mod schema;
 pub mod secrets;
+pub mod services;
 pub mod template;
 
 mod compose;
 mod conform;
+mod credential;
+mod host;
 mod load;
 mod rules;
 mod suggest;

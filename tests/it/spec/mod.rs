@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 mod corpus;
 mod examples;
+mod hardening;
 mod init;
 mod props;
 mod schema;
