@@ -33,10 +33,33 @@ pub struct Desired {
 pub enum Observed {
     /// It exists and matches what the journal says.
     InSync,
-    /// It exists but differs (names of the differing fields).
-    Drifted(Vec<String>),
+    /// It exists but differs: the fields, with both values.
+    Drifted(Vec<Drift>),
     /// It is gone.
     Missing,
+}
+
+/// One field the remote side shows otherwise than the journal says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Drift {
+    /// Dotted path of the field (`image`, `content`, `env.API_KEY`).
+    pub field: String,
+    /// What the journal says (`None`: absent). Secrets appear only as
+    /// `"(secret)"` or a fingerprint, never as a value.
+    pub journal: Option<serde_json::Value>,
+    /// What the remote side shows (`None`: absent).
+    pub remote: Option<serde_json::Value>,
+}
+
+impl Drift {
+    /// A field whose values are plain text.
+    pub fn text(field: &str, journal: impl Into<String>, remote: impl Into<String>) -> Self {
+        Self {
+            field: field.to_owned(),
+            journal: Some(serde_json::Value::String(journal.into())),
+            remote: Some(serde_json::Value::String(remote.into())),
+        }
+    }
 }
 
 /// What a step does.
@@ -84,6 +107,9 @@ pub struct Step {
     /// Why (drift found by refresh, previous attempt failed, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// What refresh found changed outside Fabrik, field by field.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<Drift>,
 }
 
 /// What apply would do.
@@ -179,8 +205,9 @@ pub fn plan(
                         remote_id: None,
                         changes: diff(None, &d.state),
                         reason: Some("deleted outside fabrik (found by refresh)".to_owned()),
+                        drift: Vec::new(),
                     },
-                    Some(Observed::Drifted(fields)) => Step {
+                    Some(Observed::Drifted(drift)) => Step {
                         key: d.key.clone(),
                         kind: d.kind,
                         action: StepAction::Update,
@@ -188,8 +215,13 @@ pub fn plan(
                         changes: diff(r.desired.as_ref(), &d.state),
                         reason: Some(format!(
                             "changed outside fabrik: {} (found by refresh)",
-                            fields.join(", ")
+                            drift
+                                .iter()
+                                .map(|f| f.field.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         )),
+                        drift: drift.clone(),
                     },
                     _ if r.desired_hash == Some(d.hash) && r.pending.is_none() => Step {
                         key: d.key.clone(),
@@ -198,6 +230,7 @@ pub fn plan(
                         remote_id,
                         changes: Vec::new(),
                         reason: None,
+                        drift: Vec::new(),
                     },
                     _ => Step {
                         key: d.key.clone(),
@@ -210,6 +243,7 @@ pub fn plan(
                             .as_ref()
                             .filter(|_| r.desired_hash == Some(d.hash))
                             .map(|e| format!("the last attempt failed: {e}")),
+                        drift: Vec::new(),
                     },
                 }
             }
@@ -222,6 +256,7 @@ pub fn plan(
                 reason: current
                     .filter(|r| r.status == ResourceStatus::Deleted)
                     .map(|_| "deleted by an earlier run".to_owned()),
+                drift: Vec::new(),
             },
         };
         steps.push(step);
@@ -246,6 +281,7 @@ pub fn plan(
                     .filter(|c| c.from.is_some())
                     .collect(),
                 reason: Some("no longer in the spec".to_owned()),
+                drift: Vec::new(),
             });
         }
     }
@@ -600,7 +636,7 @@ mod tests {
         seen.insert(ResourceKey::new("dns:A:b"), Observed::Missing);
         seen.insert(
             ResourceKey::new("app"),
-            Observed::Drifted(vec!["tag".into()]),
+            Observed::Drifted(vec![Drift::text("tag", "v1", "hacked")]),
         );
         let p = plan(
             &d,

@@ -12,7 +12,7 @@ use crate::event::{Action, ResourceKey, ResourceKind};
 use crate::failpoint;
 use crate::id::Digest;
 use crate::ownership::OwnershipMark;
-use crate::plan::{Observed, Step, StepAction};
+use crate::plan::{Drift, Observed, Step, StepAction};
 use crate::projection::{PendingIntent, ResourceView};
 use crate::provider::{Dns, RecordDesired, RecordType, RemoteRecord, Zone};
 use crate::spec::secrets::ResolvedSecrets;
@@ -50,17 +50,27 @@ impl RecordState {
         }
     }
 
-    /// The fields of `remote` that differ from this state.
-    pub fn drift(&self, remote: &RemoteRecord) -> Vec<String> {
+    /// The fields of `remote` that differ from this state, with both
+    /// values.
+    pub fn drift(&self, remote: &RemoteRecord) -> Vec<Drift> {
         let mut diff = Vec::new();
-        if remote.content != self.content {
-            diff.push("content".to_owned());
-        }
-        if remote.proxied != self.proxied {
-            diff.push("proxied".to_owned());
-        }
-        if !self.proxied && remote.ttl != self.ttl {
-            diff.push("ttl".to_owned());
+        let mut differs = |field: &str, journal: serde_json::Value, seen: serde_json::Value| {
+            if journal != seen {
+                diff.push(Drift {
+                    field: field.to_owned(),
+                    journal: Some(journal),
+                    remote: Some(seen),
+                });
+            }
+        };
+        differs(
+            "content",
+            self.content.clone().into(),
+            remote.content.clone().into(),
+        );
+        differs("proxied", self.proxied.into(), remote.proxied.into());
+        if !self.proxied {
+            differs("ttl", self.ttl.into(), remote.ttl.into());
         }
         diff
     }
@@ -189,7 +199,8 @@ pub async fn update(
     {
         Ok(r) => {
             failpoint::effect_done();
-            s.updated(ctx, r.id, Some(hash), want.state.drift(&remote), restore)
+            let changed = want.state.drift(&remote).into_iter().map(|d| d.field);
+            s.updated(ctx, r.id, Some(hash), changed.collect(), restore)
         }
         Err(e) => Err(s.fail(ctx, action, e, format!("updating {}", want.key))),
     }

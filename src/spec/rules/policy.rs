@@ -4,9 +4,11 @@ use crate::spec::diagnostic::Issue;
 use crate::spec::model::{RetryPolicy, Timeouts};
 use crate::spec::path::FieldPath;
 
-/// The shortest delay between attempts: retrying at once turns a
-/// provider's "slow down" (429) into a burst.
-const MIN_RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(100);
+/// The shortest delay between attempts: retrying at once (`0s`) turns a
+/// provider's "slow down" (429) into a burst. Short delays stay possible
+/// for providers on the same machine (a sandbox, a test double); the
+/// `Retry-After` a provider sends is honoured whatever the delay.
+const MIN_RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(10);
 
 pub(crate) fn check_retry(r: &RetryPolicy, out: &mut Vec<Issue>) {
     let base = FieldPath::of("retry");
@@ -18,7 +20,7 @@ pub(crate) fn check_retry(r: &RetryPolicy, out: &mut Vec<Issue>) {
             out.push(
                 Issue::error(
                     base.key(key),
-                    format!("`retry.{key}` must be at least 100ms, found `{d}`"),
+                    format!("`retry.{key}` must be at least 10ms, found `{d}`"),
                 )
                 .hint(
                     "a retry without a pause hits a rate-limited or failing provider again at once",

@@ -300,7 +300,7 @@ fn retry_delays_of_zero_are_refused() {
         &[
             "field: retry.initial_delay",
             "field: retry.max_delay",
-            "at least 100ms",
+            "at least 10ms",
         ],
     );
 }
