@@ -40,6 +40,18 @@ pub const CREDENTIAL_VARS: &[&str] = &[
     "UPTIME_KUMA_PASSWORD",
 ];
 
+/// How to configure a provider of `capability` (`DNS`, `monitors`): the
+/// variables the registry reads for it.
+pub fn credentials_hint(capability: &str) -> String {
+    match capability {
+        "DNS" => "set CLOUDFLARE_API_TOKEN".to_owned(),
+        "monitors" => {
+            "set UPTIME_KUMA_URL, UPTIME_KUMA_USERNAME and UPTIME_KUMA_PASSWORD".to_owned()
+        }
+        _ => "set COOLIFY_URL and COOLIFY_TOKEN".to_owned(),
+    }
+}
+
 /// Whether a run needs a provider of a capability.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Need {
