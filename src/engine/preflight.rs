@@ -69,21 +69,18 @@ impl Scope<'_> {
 
     /// The zone the run's records live in: the spec's, or for records the
     /// spec no longer has, the one the journal recorded.
-    fn zone_name(&self) -> Option<String> {
+    fn zone_name(&self) -> Result<Option<String>, EngineError> {
         if let Some(dns) = &self.spec.dns {
-            return Some(dns.zone_name());
+            return Ok(Some(dns.zone_name()));
         }
-        self.view
-            .resources
-            .values()
-            .filter(|r| r.kind == ResourceKind::DnsRecord)
-            .filter_map(|r| {
-                super::resource::decode::<super::resource::dns::RecordState>(r)
-                    .ok()
-                    .flatten()
-            })
-            .map(|s| s.zone)
-            .next()
+        for r in self.view.resources.values() {
+            if r.kind == ResourceKind::DnsRecord
+                && let Some(s) = super::resource::decode::<super::resource::dns::RecordState>(r)?
+            {
+                return Ok(Some(s.zone));
+            }
+        }
+        Ok(None)
     }
 }
 
@@ -136,7 +133,11 @@ pub async fn connect(
             ));
         }
     }
-    if let (Some(zone), Some(client)) = (scope.zone_name(), &connected.remote.providers.dns) {
+    let zone_name = match scope.zone_name() {
+        Ok(z) => z,
+        Err(e) => return Err((e, Some(connected))),
+    };
+    if let (Some(zone), Some(client)) = (zone_name, &connected.remote.providers.dns) {
         note(journal, "checking access to the DNS provider");
         match client.find_zone(&zone).await {
             Ok(z) => connected.zone = Some(z),
