@@ -208,18 +208,44 @@ pub fn journal_events(dir: &Path) -> Vec<serde_json::Value> {
 }
 
 /// Copies the files of `from` (recursively) into `to`, creating it.
-pub fn copy_dir(from: &Path, to: &Path) {
+/// Copies the tree at `from` to `to`, leaving out what running Fabrik in
+/// it leaves behind (`.env` with generated secrets, the `.fabrik/`
+/// journal): a test starts from the tree as the repository has it,
+/// whatever a user ran in the checkout before.
+pub fn copy_pristine(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let left_by_a_run = name == ".fabrik"
+            || (name.starts_with(".env") && name != ".env.example");
+        if left_by_a_run {
+            continue;
+        }
+        let target = to.join(&name);
         if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
+            copy_pristine(&entry.path(), &target);
         } else {
             std::fs::copy(entry.path(), &target).unwrap();
         }
     }
 }
+
+/// A copy of the repository's `examples/` made once per test process (in
+/// cargo's temporary directory for integration tests), as the repository
+/// has it: tests read the examples there, never in the checkout.
+pub fn examples() -> PathBuf {
+    static COPY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    COPY.get_or_init(|| {
+        let to = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("examples-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&to);
+        copy_pristine(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples"), &to);
+        to
+    })
+    .clone()
+}
+
 
 /// A `fabrik sandbox serve` process on ephemeral loopback ports, with its
 /// world in its own file. Killed (by its own pid) when dropped.
