@@ -77,8 +77,8 @@ pub enum Command {
         /// Print the plan from the journal and change nothing.
         #[arg(long)]
         dry_run: bool,
-        /// Do not ask for confirmation.
-        #[arg(long)]
+        /// Do not ask for confirmation (needed without a terminal).
+        #[arg(short = 'y', long, env = "FABRIK_YES", value_parser = clap::builder::FalseyValueParser::new())]
         yes: bool,
         /// Use the built-in simulator instead of the real services (implied
         /// when the run was made against it).
@@ -89,8 +89,8 @@ pub enum Command {
     Destroy {
         /// A spec file or a deployment name.
         target: String,
-        /// Do not ask for confirmation.
-        #[arg(long)]
+        /// Do not ask for confirmation (needed without a terminal).
+        #[arg(short = 'y', long, env = "FABRIK_YES", value_parser = clap::builder::FalseyValueParser::new())]
         yes: bool,
         /// Use the built-in simulator instead of the real services (implied
         /// when the run was made against it).
@@ -123,9 +123,12 @@ pub enum Command {
     },
     /// List (or delete) remote resources marked as Fabrik's that no deployment owns.
     Gc {
-        /// Delete them.
+        /// Delete them (after asking).
         #[arg(long)]
         delete: bool,
+        /// Do not ask before deleting (needed without a terminal).
+        #[arg(short = 'y', long, env = "FABRIK_YES", value_parser = clap::builder::FalseyValueParser::new())]
+        yes: bool,
         /// Also scan this Cloudflare zone (besides those the journal knows).
         #[arg(long)]
         zone: Vec<String>,
@@ -162,12 +165,24 @@ pub struct PlanArgs {
     /// Exit 2 when there are changes, 0 when there are none.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Look at the remote side for drift (the default); `--refresh=false`
+    /// plans from the journal alone, without calling any provider.
+    #[arg(long, value_name = "BOOL", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub refresh: bool,
+    /// Save the plan to this file: `fabrik apply FILE` carries out exactly
+    /// it (refused if the spec or the journal moved since).
+    #[arg(short = 'o', long = "output-file", value_name = "FILE")]
+    pub output_file: Option<PathBuf>,
+    /// Refresh against the built-in simulator (implied when the
+    /// deployment's last run was made against it).
+    #[arg(long)]
+    pub sandbox: bool,
 }
 
 /// Arguments of `apply`.
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
-    /// The spec file.
+    /// The spec file, or a plan saved by `fabrik plan SPEC -o FILE`.
     pub spec: PathBuf,
     /// On failure, undo nothing (exit 6 with the resume and rollback commands).
     #[arg(long)]
@@ -179,11 +194,13 @@ pub struct ApplyArgs {
     /// Use the built-in simulator instead of the real services.
     #[arg(long)]
     pub sandbox: bool,
-    /// Do not ask for confirmation.
-    #[arg(long)]
+    /// Apply without showing the plan and asking (needed without a
+    /// terminal, e.g. in CI; the sandbox never needs it).
+    #[arg(short = 'y', long, env = "FABRIK_YES", value_parser = clap::builder::FalseyValueParser::new())]
     pub yes: bool,
-    /// Also check the remote side for drift and repair it.
-    #[arg(long)]
+    /// Look at the remote side for drift and repair it (the default);
+    /// `--refresh=false` plans from the journal alone.
+    #[arg(long, value_name = "BOOL", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub refresh: bool,
     /// Attempts per provider call, the first included (1 to 10); overrides
     /// the spec's `retry.attempts` for this run.
@@ -363,9 +380,10 @@ pub fn run(cli: Cli, out: &mut Output) -> Result<i32, Error> {
         } => lock::release(&cli, deployment, *force, out),
         Command::Gc {
             delete,
+            yes,
             sandbox,
             zone,
-        } => lifecycle::gc(&cli, *delete, *sandbox, zone, out),
+        } => lifecycle::gc(&cli, *delete, *yes, *sandbox, zone, out),
         Command::Sandbox {
             command: SandboxCommand::Serve { addr, data, faults },
         } => sandbox::serve(&cli, addr, data.as_deref(), faults.as_deref(), out),

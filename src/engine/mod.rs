@@ -158,6 +158,8 @@ pub struct Connected {
     pub target: Option<ResolvedTarget>,
     /// The DNS zone.
     pub zone: Option<Zone>,
+    /// Where provider retries are journaled.
+    pub retries: Arc<preflight::RetryLog>,
 }
 
 impl std::fmt::Debug for Connected {
@@ -170,6 +172,13 @@ impl std::fmt::Debug for Connected {
 }
 
 impl Connected {
+    /// Hands a connection made before its run started to the run: retries
+    /// are journaled in it, credential values scrubbed from it.
+    pub fn hand_to(&self, journal: &Journal) {
+        self.retries.to(journal);
+        with(journal, |r| r.scrub(&self.remote.scrubber));
+    }
+
     /// A step context over this connection.
     pub fn ctx<'a>(
         &'a self,

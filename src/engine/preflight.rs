@@ -3,7 +3,7 @@
 //! Uptime Kuma), so a run fails before it changes anything when one is
 //! wrong.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::{Connected, EngineError, Journal, note, record, scrub, with};
 use crate::event::{AttemptFailed, Event, ResourceKind};
@@ -15,14 +15,39 @@ use crate::provider::{
 use crate::spec::Spec;
 use crate::spec::secrets::ResolvedSecrets;
 
-/// Journals every retry of a provider call as `attempt_failed`.
-struct JournalRetries(Journal);
+/// Journals every retry of a provider call as `attempt_failed`, in the
+/// journal of the moment: a connection made before its run started (the
+/// refresh that decides whether there is anything to do) is handed to the
+/// run ([`Connected::hand_to`]).
+pub struct RetryLog(Mutex<Journal>);
 
-impl RetryObserver for JournalRetries {
+impl RetryLog {
+    fn new(journal: &Journal) -> Self {
+        Self(Mutex::new(journal.clone()))
+    }
+
+    fn journal(&self) -> Journal {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Journals the retries from now on in `journal`.
+    pub fn to(&self, journal: &Journal) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = journal.clone();
+    }
+}
+
+impl std::fmt::Debug for RetryLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RetryLog")
+    }
+}
+
+impl RetryObserver for RetryLog {
     fn on_retry(&self, e: &RetryEvent) {
-        let reason = scrub(&self.0, &e.reason);
+        let journal = self.journal();
+        let reason = scrub(&journal, &e.reason);
         let _ = record(
-            &self.0,
+            &journal,
             Event::AttemptFailed(AttemptFailed {
                 operation: format!("{} {}", e.provider, e.operation),
                 attempt: e.attempt,
@@ -31,7 +56,7 @@ impl RetryObserver for JournalRetries {
             }),
         );
         note(
-            &self.0,
+            &journal,
             &format!(
                 "{} {}: {reason}; retrying in {} ms (attempt {})",
                 e.provider,
@@ -99,6 +124,7 @@ pub async fn connect(
             Need::No
         }
     };
+    let retries = Arc::new(RetryLog::new(journal));
     let remote = connector
         .connect(ConnectRequest {
             spec: Some(scope.spec),
@@ -106,7 +132,7 @@ pub async fn connect(
             env: scope.env,
             dns: need(scope.spec.dns.is_some(), ResourceKind::DnsRecord),
             monitors: need(!scope.spec.monitors.is_empty(), ResourceKind::Monitor),
-            retries: Some(Arc::new(JournalRetries(journal.clone()))),
+            retries: Some(retries.clone()),
         })
         .await
         .map_err(|e| (EngineError::from(e), None))?;
@@ -115,6 +141,7 @@ pub async fn connect(
         remote,
         target: None,
         zone: None,
+        retries,
     };
     note(journal, "checking access to Coolify");
     let t = &scope.spec.coolify;

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::execute::execute;
+use super::plan::{Approved, Observations};
 use super::{Prepared, spec_path_text, step_word};
 use crate::engine::desired::{APP_KEY, World};
 use crate::engine::preflight;
@@ -34,6 +35,12 @@ pub struct ApplyRequest {
     /// `--retries`: attempts per provider call, instead of the spec's
     /// `retry.attempts`.
     pub retries: Option<u8>,
+    /// A plan a person approved: carried out exactly, or refused when the
+    /// spec or the journal moved since.
+    pub approved: Option<Approved>,
+    /// Deploy the application even when nothing differs (`fabrik
+    /// redeploy`).
+    pub redeploy: bool,
 }
 
 /// Plans an apply without running it (`fabrik plan`): needs no lock and no
@@ -101,6 +108,8 @@ pub async fn apply(req: ApplyRequest) -> Result<Report, EngineError> {
         no_rollback,
         refresh,
         retries,
+        approved,
+        redeploy,
     } = req;
     if let Some(n) = retries {
         // Not part of the desired state: the hash and the plan ignore it.
@@ -111,8 +120,29 @@ pub async fn apply(req: ApplyRequest) -> Result<Report, EngineError> {
     let deployment = world.deployment.clone();
     let spec_hash = world.digests.total;
     let locked = Locked::take(&base, &deployment, "apply")?;
-    let redeploy = undeployed_app(base.store.as_ref(), &deployment)?;
-    let plan0 = plan_only(base.store.as_ref(), world, None)?;
+    let redeploy = redeploy || undeployed_app(base.store.as_ref(), &deployment)?;
+    let view = super::view(base.store.as_ref(), &deployment)?;
+    // What the remote side shows: as approved, or looked at now (before
+    // the run starts, so that a run with nothing to do stays one append).
+    let (observed, connected) = match &approved {
+        Some(a) => {
+            a.check(spec_hash, view.version, &prepared.loaded.path)?;
+            (a.observed.clone(), None)
+        }
+        None if refresh && view.resources.values().any(|r| r.exists()) => {
+            let (o, c) = super::plan::refresh(&base, &prepared, &view).await?;
+            (Some(o), Some(c))
+        }
+        None => (None, None),
+    };
+    let plan0 = plan::plan(
+        &deployment,
+        spec_hash,
+        &world.desired(),
+        Some(&view),
+        observed.as_ref(),
+        world.policies,
+    );
     let started = Started {
         command: RunCommand::Apply,
         verb: "apply",
@@ -127,9 +157,8 @@ pub async fn apply(req: ApplyRequest) -> Result<Report, EngineError> {
         },
     };
     let urls = world.app.domains.clone();
-    // The fast path: nothing differs and nothing needs a provider. The
-    // whole run is one atomic append (one fsync).
-    if plan0.no_changes && !refresh && !redeploy {
+    // Nothing differs: the whole run is one atomic append (one fsync).
+    if plan0.no_changes && !redeploy {
         let to = |from, to| {
             Event::RunStateChanged(RunStateChanged {
                 from,
@@ -168,16 +197,18 @@ pub async fn apply(req: ApplyRequest) -> Result<Report, EngineError> {
     let mut run = locked.start(&mut base, started)?;
     with(&run.journal, |r| r.scrub(&prepared.secrets.scrubber()));
     run.serving(urls);
-    let result = run_apply(&mut run, &base, &prepared, refresh, redeploy).await;
+    let result = run_apply(&mut run, &base, &prepared, connected, observed, redeploy).await;
     conclude(run, result, &prepared, no_rollback, &base.interrupt).await
 }
 
-/// Validation, preflight, then the plan's steps.
+/// Validation, preflight (unless the refresh already connected), then the
+/// plan's steps.
 async fn run_apply(
     run: &mut Run,
     base: &Request,
     prepared: &Prepared,
-    refresh: bool,
+    connected: Option<Connected>,
+    observed: Option<Observations>,
     redeploy: bool,
 ) -> Outcome {
     let world = &prepared.world;
@@ -202,38 +233,40 @@ async fn run_apply(
         )
         .map_err(lift)?;
     }
-    let view = with(&run.journal, |r| r.view().clone());
-    let connected =
-        preflight::connect(&run.journal, base.connect.as_ref(), prepared.scope(&view)).await;
+    let connected = match connected {
+        Some(c) => {
+            c.hand_to(&run.journal);
+            Ok(c)
+        }
+        None => {
+            let view = with(&run.journal, |r| r.view().clone());
+            preflight::connect(&run.journal, base.connect.as_ref(), prepared.scope(&view)).await
+        }
+    };
     if let Ok(c) | Err((_, Some(c))) = &connected {
         run.notify_to(c.remote.providers.notifiers.clone());
     }
     let connected = connected?;
     run.notify("started", "deployment started").await;
-    let out = steps(run, &connected, base, prepared, refresh, redeploy).await;
+    let out = steps(run, &connected, base, prepared, observed, redeploy).await;
     match out {
         Ok(changes) => Ok((connected, changes)),
         Err(e) => Err((e, Some(connected))),
     }
 }
 
-/// Plans from the journal (and the remote side, with `--refresh`) and
-/// executes the plan. Returns the changes made.
+/// Plans from the journal (and what refresh showed) and executes the plan.
+/// Returns the changes made.
 pub async fn steps(
     run: &Run,
     connected: &Connected,
     base: &Request,
     prepared: &Prepared,
-    refresh: bool,
+    observed: Option<Observations>,
     redeploy: bool,
 ) -> Result<Vec<String>, EngineError> {
     let world = &prepared.world;
     let ctx = run.ctx(connected, &base.interrupt);
-    let observed = if refresh {
-        Some(super::refresh::observe(&ctx, world).await?)
-    } else {
-        None
-    };
     let view = ctx.view();
     let plan = plan::plan(
         &world.deployment,

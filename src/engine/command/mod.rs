@@ -2,7 +2,8 @@
 //! ([`crate::engine::run`]) and the resource kinds
 //! ([`crate::engine::resource`]).
 //!
-//! - [`apply`]: `fabrik apply`, and the planning half of `fabrik plan`;
+//! - [`apply`]: `fabrik apply`;
+//! - [`plan`]: `fabrik plan`, refreshed by default, and saved plans;
 //! - [`execute`]: a plan's steps, phase by phase (shared by apply and
 //!   resume);
 //! - [`verify`]: the spec's checks after a deployment;
@@ -17,6 +18,7 @@ pub mod apply;
 pub mod destroy;
 pub mod execute;
 pub mod gc;
+pub mod plan;
 pub mod reconcile;
 pub mod refresh;
 pub mod resume;
@@ -87,16 +89,6 @@ pub fn view(store: &dyn EventStore, d: &DeploymentId) -> Result<DeploymentView, 
         .unwrap_or_else(|| DeploymentView::new(d.clone())))
 }
 
-/// Resolves the spec's secrets (environment, then `.env`, then generated).
-pub fn resolve_secrets(loaded: &Loaded, env: &Env) -> Result<ResolvedSecrets, EngineError> {
-    crate::spec::secrets::resolve(
-        &loaded.spec,
-        &|k| env.var(k).map(str::to_owned),
-        &loaded.default_dotenv(),
-    )
-    .map_err(EngineError::Secrets)
-}
-
 /// The spec path as journaled: absolute, so that `resume` and `rollback`
 /// find it from any directory.
 pub fn spec_path_text(path: &Path) -> String {
@@ -139,10 +131,32 @@ impl std::fmt::Debug for Prepared {
 
 impl Prepared {
     /// Loads credentials from `env_vars` and the spec's `.env`, resolves
-    /// the secrets and maps the spec.
+    /// the secrets (generating, and keeping in `.env`, those the spec lets
+    /// Fabrik create) and maps the spec.
     pub fn new(loaded: Loaded, env_vars: &[(String, String)]) -> Result<Self, EngineError> {
+        Self::with(loaded, env_vars, true)
+    }
+
+    /// Like [`Prepared::new`], writing nothing: secrets that would be
+    /// generated are generated for this call only (`fabrik plan`).
+    pub fn preview(loaded: Loaded, env_vars: &[(String, String)]) -> Result<Self, EngineError> {
+        Self::with(loaded, env_vars, false)
+    }
+
+    fn with(
+        loaded: Loaded,
+        env_vars: &[(String, String)],
+        persist: bool,
+    ) -> Result<Self, EngineError> {
         let env = Env::load(env_vars.iter().cloned(), &loaded.default_dotenv())?;
-        let secrets = resolve_secrets(&loaded, &env)?;
+        let lookup = |k: &str| env.var(k).map(str::to_owned);
+        let dotenv = loaded.default_dotenv();
+        let secrets = if persist {
+            crate::spec::secrets::resolve(&loaded.spec, &lookup, &dotenv)
+        } else {
+            crate::spec::secrets::resolve_preview(&loaded.spec, &lookup, &dotenv)
+        }
+        .map_err(EngineError::Secrets)?;
         let digests = crate::spec::hash::desired_state(&loaded.spec, &secrets);
         let world = World::from_spec(&loaded.spec, &secrets, digests)?;
         Ok(Self {

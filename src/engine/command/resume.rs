@@ -99,6 +99,8 @@ async fn resume_failed(
         no_rollback: failed.options.no_rollback,
         refresh: failed.options.refresh,
         retries: None,
+        approved: None,
+        redeploy: false,
     })
     .await?;
     report.message = format!(
@@ -271,7 +273,7 @@ pub async fn resume(mut req: Request, target: &str) -> Result<Report, EngineErro
                     run.advance(RunState::Validating)?;
                 }
                 let redeploy = needs_deploy(&run);
-                steps(&run, &connected, &req, &prepared, false, redeploy).await
+                steps(&run, &connected, &req, &prepared, None, redeploy).await
             }
             .await;
             let result = match result {

@@ -12,6 +12,7 @@
 //! - `stream`: every line of `--output json` against
 //!   `schema/progress.schema.json`.
 
+mod confirm;
 mod forms;
 mod plan;
 mod preflight;

@@ -17,14 +17,47 @@ async fn apply_creates_everything_and_a_second_apply_changes_nothing() {
     assert_eq!(r.exit_code, exit::OK, "{}", r.message);
     assert_eq!(r.outcome, RunOutcome::Succeeded);
     assert_eq!(b.counts(), (1, 1, 1));
+    // Refreshed (the default): the remote side is read, nothing written.
     let calls = b.world.state().calls.len();
     let again = b.apply().await;
     assert_eq!(again.outcome, RunOutcome::NoChanges);
+    let made: Vec<&str> = b.world.state().calls[calls..].to_vec();
+    assert!(
+        !made.is_empty(),
+        "a refreshed apply looks at the remote side"
+    );
+    let reads = [
+        "preflight",
+        "find_zone",
+        "find_monitors",
+        "find_app",
+        "list_records",
+    ];
+    assert!(
+        made.iter().all(|c| reads.contains(c)),
+        "a no-change apply wrote: {made:?}"
+    );
+    // Offline (`--refresh=false`): no provider call at all.
+    let calls = b.world.state().calls.len();
+    let offline = b.apply_as(b.request(), false, false).await.unwrap();
+    assert_eq!(offline.outcome, RunOutcome::NoChanges);
     assert_eq!(
         b.world.state().calls.len(),
         calls,
-        "a no-change apply calls no provider"
+        "an offline apply calls no provider"
     );
+}
+
+#[tokio::test]
+async fn drift_made_by_hand_is_seen_and_repaired_by_the_next_apply() {
+    let b = Bench::new(SPEC);
+    b.apply().await;
+    // The application is deleted in Coolify.
+    b.world.state().apps.clear();
+    let r = b.apply().await;
+    assert_eq!(r.outcome, RunOutcome::Succeeded, "{}", r.message);
+    assert_eq!(r.changes, vec!["app: create".to_owned()]);
+    assert_eq!(b.counts(), (1, 1, 1));
 }
 
 #[tokio::test]
@@ -193,14 +226,15 @@ async fn gc_lists_and_deletes_orphans_only() {
     );
     plant_app(&b, "gone-app", orphan);
     let env = b.dir.path().join(".env");
-    let found = gc::gc(b.store.as_ref(), &b.world, &[], &env, &[], false)
+    let found = gc::gc(b.store.as_ref(), &b.world, &[], &env, &[], None)
         .await
         .unwrap();
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].name, "gone-app");
     assert!(!found[0].deleted);
     assert_eq!(b.counts(), (2, 1, 1));
-    let deleted = gc::gc(b.store.as_ref(), &b.world, &[], &env, &[], true)
+    let chosen = found.iter().map(|o| o.remote_id.clone()).collect();
+    let deleted = gc::gc(b.store.as_ref(), &b.world, &[], &env, &[], Some(&chosen))
         .await
         .unwrap();
     assert!(deleted[0].deleted);

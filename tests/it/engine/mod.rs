@@ -110,14 +110,26 @@ impl Bench {
         base: Request,
         no_rollback: bool,
     ) -> Result<Report, EngineError> {
+        self.apply_as(base, no_rollback, true).await
+    }
+
+    /// `fabrik apply spec.yaml` with `base`, refreshing or not.
+    pub async fn apply_as(
+        &self,
+        base: Request,
+        no_rollback: bool,
+        refresh: bool,
+    ) -> Result<Report, EngineError> {
         let loaded =
             fabrik::spec::load(&self.dir.path().join("spec.yaml"), &Default::default()).unwrap();
         apply(ApplyRequest {
             base,
             loaded,
             no_rollback,
-            refresh: false,
+            refresh,
             retries: None,
+            approved: None,
+            redeploy: false,
         })
         .await
     }
