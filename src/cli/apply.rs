@@ -28,6 +28,14 @@ fn saved_plan(path: &Path) -> Result<Option<SavedPlan>, Error> {
     }
 }
 
+/// The spec `path` names: itself, or the spec of the plan saved in it.
+pub(super) fn spec_behind(path: &Path) -> PathBuf {
+    match saved_plan(path) {
+        Ok(Some(saved)) => PathBuf::from(saved.spec),
+        _ => path.to_owned(),
+    }
+}
+
 /// `fabrik apply SPEC|PLAN`.
 pub fn apply(cli: &Cli, args: &ApplyArgs, out: &mut Output) -> Result<i32, Error> {
     let (spec, mut approved): (PathBuf, Option<Approved>) = match saved_plan(&args.spec)? {
@@ -42,6 +50,8 @@ pub fn apply(cli: &Cli, args: &ApplyArgs, out: &mut Output) -> Result<i32, Error
         None => (args.spec.clone(), None),
     };
     let loaded = super::spec::load(&spec, out)?;
+    // Every missing credential at once, before anything is created.
+    check_credentials(cli, &loaded, args.sandbox)?;
     let rt = runtime()?;
     let lock_wait = args.lock_timeout.map(|d| d.get());
     if approved.is_none() && !args.yes {
@@ -73,8 +83,25 @@ pub fn apply(cli: &Cli, args: &ApplyArgs, out: &mut Output) -> Result<i32, Error
         retries: args.retries,
         approved,
         redeploy: false,
+        take_over: args.take_over,
     }));
     done(report, out)
+}
+
+/// Refuses a run of the real services that lacks credentials, naming every
+/// one of them, before anything (journal, `.env`) is created.
+fn check_credentials(cli: &Cli, loaded: &crate::spec::Loaded, sandbox: bool) -> Result<(), Error> {
+    use crate::provider::registry::{Env, Need};
+    let env =
+        Env::load(std::env::vars(), &loaded.default_dotenv()).map_err(|e| engine(e.into()))?;
+    let need = |yes: bool| if yes { Need::Required } else { Need::No };
+    super::common::registry(&super::state_path(cli), sandbox)?
+        .check(
+            &env,
+            need(loaded.spec.dns.is_some()),
+            need(!loaded.spec.monitors.is_empty()),
+        )
+        .map_err(|e| engine(e.into()))
 }
 
 /// Without a terminal to ask on, a command that changes remote resources

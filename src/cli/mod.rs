@@ -206,6 +206,10 @@ pub struct ApplyArgs {
     /// the spec's `retry.attempts` for this run.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=10))]
     pub retries: Option<u8>,
+    /// Bind the deployment to this spec although another spec file applied
+    /// it last (the spec moved, say).
+    #[arg(long)]
+    pub take_over: bool,
 }
 
 /// `journal` subcommands.
@@ -326,8 +330,56 @@ pub fn state_path(cli: &Cli) -> PathBuf {
     }
 }
 
+/// Where the journal search starts for `command`: the spec's directory
+/// for commands given a spec (or a plan saved from one), the current
+/// directory otherwise; `None` for commands that use no journal.
+fn journal_start(command: &Command) -> Option<PathBuf> {
+    let dir_of = |spec: &std::path::Path| spec.parent().map(PathBuf::from).unwrap_or_default();
+    match command {
+        Command::Init { .. }
+        | Command::Validate { .. }
+        | Command::Schema
+        | Command::Completions { .. } => None,
+        Command::Plan(args) => Some(dir_of(&args.spec)),
+        Command::Apply(args) => Some(dir_of(&apply::spec_behind(&args.spec))),
+        Command::Destroy { target, .. } if std::path::Path::new(target).is_file() => {
+            Some(dir_of(std::path::Path::new(target)))
+        }
+        _ => Some(PathBuf::new()),
+    }
+}
+
+/// Resolves the journal when `--state` / `FABRIK_STATE` do not name it
+/// (see [`crate::store::discover`]), and says which one is used when it is
+/// not `./.fabrik/state.db`.
+fn discover_journal(cli: &mut Cli, out: &mut Output) {
+    if cli.state.is_some() {
+        return;
+    }
+    let Some(start) = journal_start(&cli.command) else {
+        return;
+    };
+    let found = crate::store::discover::journal_from(&start);
+    let obvious = PathBuf::from(crate::store::discover::DIR).join(crate::store::discover::FILE);
+    let path = found
+        .path
+        .strip_prefix(".")
+        .unwrap_or(&found.path)
+        .to_owned();
+    if path != obvious && !out.is_json() {
+        let how = if found.found {
+            "found"
+        } else {
+            "to be created"
+        };
+        out.diag(&format!("journal: {} ({how})", path.display()));
+    }
+    cli.state = Some(path.display().to_string());
+}
+
 /// Runs the parsed command line; returns the exit code.
-pub fn run(cli: Cli, out: &mut Output) -> Result<i32, Error> {
+pub fn run(mut cli: Cli, out: &mut Output) -> Result<i32, Error> {
+    discover_journal(&mut cli, out);
     warn_sandbox_routing(&cli, out);
     match &cli.command {
         Command::Status { deployment } => status::run(&cli, deployment.as_deref(), out),

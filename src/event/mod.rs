@@ -245,6 +245,14 @@ pub struct RunOptions {
     /// so that a later `fabrik rollback` follows it without the spec.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub policies: BTreeMap<String, Policy>,
+    /// The spec's identity, which binds a deployment to one spec: its path
+    /// inside its git work tree (`deploy/prod/spec.yaml`), or its absolute
+    /// path outside one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec_id: Option<String>,
+    /// For `apply --take-over`: the deployment was bound to another spec.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub take_over: bool,
 }
 
 /// One step of a rollback plan.

@@ -152,18 +152,23 @@ fn event() -> impl Strategy<Value = Event> {
         any::<bool>(),
         any::<bool>(),
         proptest::option::of(run_id()),
+        proptest::option::of("[a-z/]{1,20}\\.yaml"),
     )
-        .prop_map(|(no_rollback, sandbox, refresh, target_run)| RunOptions {
-            no_rollback,
-            sandbox,
-            refresh,
-            policies: if refresh {
-                [("dns".to_owned(), Policy::Manual)].into_iter().collect()
-            } else {
-                Default::default()
+        .prop_map(
+            |(no_rollback, sandbox, refresh, target_run, spec_id)| RunOptions {
+                no_rollback,
+                sandbox,
+                refresh,
+                policies: if refresh {
+                    [("dns".to_owned(), Policy::Manual)].into_iter().collect()
+                } else {
+                    Default::default()
+                },
+                target_run,
+                take_over: spec_id.is_some() && no_rollback,
+                spec_id,
             },
-            target_run,
-        });
+        );
     let finding = prop_oneof![
         Just(Finding::Adopted),
         Just(Finding::Absent),

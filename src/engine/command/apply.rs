@@ -41,6 +41,9 @@ pub struct ApplyRequest {
     /// Deploy the application even when nothing differs (`fabrik
     /// redeploy`).
     pub redeploy: bool,
+    /// `--take-over`: bind the deployment to this spec although another
+    /// spec applied it last.
+    pub take_over: bool,
 }
 
 /// Plans an apply without running it (`fabrik plan`): needs no lock and no
@@ -86,6 +89,37 @@ fn undeployed_app(store: &dyn EventStore, deployment: &DeploymentId) -> Result<b
         .is_some_and(|r| r.deploy.as_ref().and_then(|d| d.status.as_deref()) != Some("finished")))
 }
 
+/// Refuses to apply a spec to a deployment that another spec applied last
+/// (two spec files with the same `name`): they would overwrite each
+/// other's resources.
+fn bound_elsewhere(
+    store: &dyn EventStore,
+    deployment: &DeploymentId,
+    spec_id: &str,
+) -> Result<(), EngineError> {
+    let runs = store.runs(deployment)?;
+    let Some(last) = runs
+        .iter()
+        .rev()
+        .find(|r| r.command == RunCommand::Apply && r.options.spec_id.is_some())
+    else {
+        return Ok(());
+    };
+    let bound = last.options.spec_id.as_deref().unwrap_or_default();
+    if bound == spec_id {
+        return Ok(());
+    }
+    Err(EngineError::Refused {
+        message: format!(
+            "deployment {deployment} belongs to the spec {bound} (its last apply, run {}), not to {spec_id}: two specs with the same `name` would overwrite each other's resources",
+            last.run
+        ),
+        hint: format!(
+            "give each spec its own `name`, or declare `environments:` in one spec for staging and production (docs/environments.md); if {spec_id} is now the spec of {deployment} (it moved), apply it with `--take-over`"
+        ),
+    })
+}
+
 fn policies_map(world: &World) -> BTreeMap<String, Policy> {
     [
         ("coolify".to_owned(), world.policies.coolify),
@@ -110,6 +144,7 @@ pub async fn apply(req: ApplyRequest) -> Result<Report, EngineError> {
         retries,
         approved,
         redeploy,
+        take_over,
     } = req;
     if let Some(n) = retries {
         // Not part of the desired state: the hash and the plan ignore it.
@@ -120,6 +155,10 @@ pub async fn apply(req: ApplyRequest) -> Result<Report, EngineError> {
     let deployment = world.deployment.clone();
     let spec_hash = world.digests.total;
     let locked = Locked::take(&base, &deployment, "apply")?;
+    let spec_id = super::spec_identity(&prepared.loaded.path);
+    if !take_over {
+        bound_elsewhere(base.store.as_ref(), &deployment, &spec_id)?;
+    }
     let redeploy = redeploy || undeployed_app(base.store.as_ref(), &deployment)?;
     let view = super::view(base.store.as_ref(), &deployment)?;
     // What the remote side shows: as approved, or looked at now (before
@@ -154,6 +193,8 @@ pub async fn apply(req: ApplyRequest) -> Result<Report, EngineError> {
             refresh,
             target_run: None,
             policies: policies_map(world),
+            spec_id: Some(spec_id),
+            take_over,
         },
     };
     let urls = world.app.domains.clone();

@@ -98,6 +98,20 @@ pub fn spec_path_text(path: &Path) -> String {
         .to_string()
 }
 
+/// A spec's identity (see [`crate::event::RunOptions::spec_id`]): its path
+/// inside its git work tree, so that the same repository checked out on a
+/// laptop and in CI gives the same identity; its absolute path outside
+/// one.
+pub fn spec_identity(path: &Path) -> String {
+    let absolute = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+    let inside = crate::store::discover::work_tree_root(absolute.parent().unwrap_or(&absolute))
+        .and_then(|root| absolute.strip_prefix(root).ok());
+    inside
+        .unwrap_or(&absolute)
+        .to_string_lossy()
+        .replace('\\', "/")
+}
+
 /// The word for a step in reports.
 pub fn step_word(a: StepAction) -> &'static str {
     match a {

@@ -101,6 +101,7 @@ async fn resume_failed(
         retries: None,
         approved: None,
         redeploy: false,
+        take_over: false,
     })
     .await?;
     report.message = format!(

@@ -12,7 +12,9 @@
 //! - `stream`: every line of `--output json` against
 //!   `schema/progress.schema.json`.
 
+mod binding;
 mod confirm;
+mod discovery;
 mod forms;
 mod plan;
 mod preflight;

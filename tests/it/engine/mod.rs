@@ -130,6 +130,7 @@ impl Bench {
             retries: None,
             approved: None,
             redeploy: false,
+            take_over: false,
         })
         .await
     }
