@@ -84,6 +84,7 @@ pub fn apply(cli: &Cli, args: &ApplyArgs, out: &mut Output) -> Result<i32, Error
         approved,
         redeploy: false,
         take_over: args.take_over,
+        rotate: args.rotate.clone(),
     }));
     done(report, out)
 }

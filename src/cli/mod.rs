@@ -210,6 +210,10 @@ pub struct ApplyArgs {
     /// it last (the spec moved, say).
     #[arg(long)]
     pub take_over: bool,
+    /// Generate a new value for this generated secret although an earlier
+    /// run had one (its `.env` entry is gone); repeatable.
+    #[arg(long, value_name = "SECRET")]
+    pub rotate: Vec<String>,
 }
 
 /// `journal` subcommands.

@@ -381,6 +381,10 @@ pub struct SecretResolved {
     /// Keyed fingerprint (change detection only; the key is never stored).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<Digest>,
+    /// A new value generated on purpose (`apply --rotate NAME`) for a
+    /// secret an earlier run had.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rotated: bool,
 }
 
 /// `resource_intent`: Fabrik is about to change a resource. Durable before

@@ -225,13 +225,20 @@ fn event() -> impl Strategy<Value = Event> {
         }),
         proptest::collection::vec(text(), 0..3)
             .prop_map(|problems| Event::SpecRejected(SpecRejected { problems })),
-        (text(), source, proptest::option::of(digest())).prop_map(|(name, source, fingerprint)| {
-            Event::SecretResolved(SecretResolved {
-                name,
-                source,
-                fingerprint,
-            })
-        }),
+        (
+            text(),
+            source,
+            proptest::option::of(digest()),
+            any::<bool>()
+        )
+            .prop_map(|(name, source, fingerprint, rotated)| {
+                Event::SecretResolved(SecretResolved {
+                    name,
+                    source,
+                    fingerprint,
+                    rotated,
+                })
+            },),
         (
             key(),
             kind(),

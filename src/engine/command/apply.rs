@@ -44,6 +44,9 @@ pub struct ApplyRequest {
     /// `--take-over`: bind the deployment to this spec although another
     /// spec applied it last.
     pub take_over: bool,
+    /// `--rotate NAME`: generate a new value for these secrets although
+    /// an earlier run had one (journaled as a rotation).
+    pub rotate: Vec<String>,
 }
 
 /// Plans an apply without running it (`fabrik plan`): needs no lock and no
@@ -87,6 +90,57 @@ fn undeployed_app(store: &dyn EventStore, deployment: &DeploymentId) -> Result<b
         .find(|r| r.created.contains(&key) || r.updated.contains(&key) || r.deploy.is_some());
     Ok(last
         .is_some_and(|r| r.deploy.as_ref().and_then(|d| d.status.as_deref()) != Some("finished")))
+}
+
+/// Refuses to generate a new value for a secret an earlier run of the
+/// deployment already had, unless `rotate` names it: its `.env` entry
+/// vanished (a fresh checkout, a deleted file), and a new value would lock
+/// the application out of what the old one opened (its database).
+fn refuse_silent_rotation(
+    store: &dyn EventStore,
+    loaded: &Loaded,
+    env_vars: &[(String, String)],
+    rotate: &[String],
+) -> Result<(), EngineError> {
+    let preview = Prepared::preview(loaded.clone(), env_vars)?;
+    let would_generate: Vec<&String> = preview
+        .secrets
+        .generated()
+        .iter()
+        .filter(|n| !rotate.contains(n))
+        .collect();
+    if would_generate.is_empty() {
+        return Ok(());
+    }
+    let mut had = std::collections::BTreeSet::new();
+    for run in store.runs(&loaded.spec.name)? {
+        had.extend(run.secrets.into_keys());
+    }
+    let lost: Vec<&str> = would_generate
+        .into_iter()
+        .filter(|n| had.contains(*n))
+        .map(String::as_str)
+        .collect();
+    if lost.is_empty() {
+        return Ok(());
+    }
+    Err(EngineError::Refused {
+        message: format!(
+            "the value of {} is in neither the environment nor {}, but earlier runs of {} had one: a new value would replace it",
+            lost.join(", "),
+            loaded.default_dotenv().display(),
+            loaded.spec.name
+        ),
+        hint: format!(
+            "put the old value back (set it in the environment, or as `{}=...` in {}); to replace it on purpose, apply with {}",
+            lost[0],
+            loaded.default_dotenv().display(),
+            lost.iter()
+                .map(|n| format!("--rotate {n}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+    })
 }
 
 /// Refuses to apply a spec to a deployment that another spec applied last
@@ -145,11 +199,13 @@ pub async fn apply(req: ApplyRequest) -> Result<Report, EngineError> {
         approved,
         redeploy,
         take_over,
+        rotate,
     } = req;
     if let Some(n) = retries {
         // Not part of the desired state: the hash and the plan ignore it.
         loaded.spec.retry.attempts = n;
     }
+    refuse_silent_rotation(base.store.as_ref(), &loaded, &base.env_vars, &rotate)?;
     let prepared = Prepared::new(loaded, &base.env_vars)?;
     let world = &prepared.world;
     let deployment = world.deployment.clone();
@@ -238,7 +294,10 @@ pub async fn apply(req: ApplyRequest) -> Result<Report, EngineError> {
     let mut run = locked.start(&mut base, started)?;
     with(&run.journal, |r| r.scrub(&prepared.secrets.scrubber()));
     run.serving(urls);
-    let result = run_apply(&mut run, &base, &prepared, connected, observed, redeploy).await;
+    let result = run_apply(
+        &mut run, &base, &prepared, connected, observed, redeploy, &rotate,
+    )
+    .await;
     conclude(run, result, &prepared, no_rollback, &base.interrupt).await
 }
 
@@ -251,6 +310,7 @@ async fn run_apply(
     connected: Option<Connected>,
     observed: Option<Observations>,
     redeploy: bool,
+    rotate: &[String],
 ) -> Outcome {
     let world = &prepared.world;
     let lift = |e: EngineError| (e, None);
@@ -270,6 +330,7 @@ async fn run_apply(
                 name: name.to_owned(),
                 source: s.source,
                 fingerprint: Some(s.fingerprint),
+                rotated: rotate.iter().any(|r| r == name),
             }),
         )
         .map_err(lift)?;

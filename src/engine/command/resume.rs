@@ -102,6 +102,7 @@ async fn resume_failed(
         approved: None,
         redeploy: false,
         take_over: false,
+        rotate: Vec::new(),
     })
     .await?;
     report.message = format!(

@@ -18,6 +18,7 @@ mod discovery;
 mod forms;
 mod plan;
 mod preflight;
+mod rotation;
 mod serve;
 mod stream;
 

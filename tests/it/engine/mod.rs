@@ -131,6 +131,7 @@ impl Bench {
             approved: None,
             redeploy: false,
             take_over: false,
+            rotate: Vec::new(),
         })
         .await
     }
