@@ -61,7 +61,25 @@ impl World {
         secrets: &ResolvedSecrets,
         digests: DesiredState,
     ) -> Result<Self, DesiredError> {
-        let (app, app_state) = app_state::from_spec(spec, secrets)?;
+        Self::mapped(spec, app_state::from_spec(spec, secrets)?, digests)
+    }
+
+    /// Maps a spec for commands that only delete: the application's env
+    /// vars whose secrets are not at hand are left out (see
+    /// [`app_state::identity_from_spec`]).
+    pub fn for_deletes(
+        spec: &Spec,
+        secrets: &ResolvedSecrets,
+        digests: DesiredState,
+    ) -> Result<Self, DesiredError> {
+        Self::mapped(spec, app_state::identity_from_spec(spec, secrets)?, digests)
+    }
+
+    fn mapped(
+        spec: &Spec,
+        (app, app_state): (AppDesired, AppState),
+        digests: DesiredState,
+    ) -> Result<Self, DesiredError> {
         Ok(Self {
             deployment: spec.name.clone(),
             app,

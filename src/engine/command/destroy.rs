@@ -32,7 +32,7 @@ pub async fn destroy(mut req: Request, target: &str) -> Result<Report, EngineErr
     if view(req.store.as_ref(), &deployment)?.run_count == 0 {
         return Err(LookupError::NoDeployment(deployment).into());
     }
-    let prepared = Prepared::new(loaded, &req.env_vars)?;
+    let prepared = Prepared::for_deletes(loaded, &req.env_vars)?;
     let started = Started {
         command: RunCommand::Destroy,
         verb: "destroy",

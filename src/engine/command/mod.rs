@@ -122,6 +122,14 @@ pub fn step_word(a: StepAction) -> &'static str {
     }
 }
 
+/// How [`Prepared`] resolves secrets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Secrets {
+    Persist,
+    Preview,
+    AtHand,
+}
+
 /// A spec made ready to talk to the providers: its credentials, secrets
 /// and what each kind wants.
 pub struct Prepared {
@@ -148,31 +156,42 @@ impl Prepared {
     /// the secrets (generating, and keeping in `.env`, those the spec lets
     /// Fabrik create) and maps the spec.
     pub fn new(loaded: Loaded, env_vars: &[(String, String)]) -> Result<Self, EngineError> {
-        Self::with(loaded, env_vars, true)
+        Self::with(loaded, env_vars, Secrets::Persist)
     }
 
     /// Like [`Prepared::new`], writing nothing: secrets that would be
     /// generated are generated for this call only (`fabrik plan`).
     pub fn preview(loaded: Loaded, env_vars: &[(String, String)]) -> Result<Self, EngineError> {
-        Self::with(loaded, env_vars, false)
+        Self::with(loaded, env_vars, Secrets::Preview)
+    }
+
+    /// For commands that delete (`destroy`, `rollback`): the secrets that
+    /// are at hand and no others (none generated, none required). A restore
+    /// that needs one that is not fails then, naming it.
+    pub fn for_deletes(loaded: Loaded, env_vars: &[(String, String)]) -> Result<Self, EngineError> {
+        Self::with(loaded, env_vars, Secrets::AtHand)
     }
 
     fn with(
         loaded: Loaded,
         env_vars: &[(String, String)],
-        persist: bool,
+        mode: Secrets,
     ) -> Result<Self, EngineError> {
+        use crate::spec::secrets::{resolve, resolve_available, resolve_preview};
         let env = Env::load(env_vars.iter().cloned(), &loaded.default_dotenv())?;
         let lookup = |k: &str| env.var(k).map(str::to_owned);
         let dotenv = loaded.default_dotenv();
-        let secrets = if persist {
-            crate::spec::secrets::resolve(&loaded.spec, &lookup, &dotenv)
-        } else {
-            crate::spec::secrets::resolve_preview(&loaded.spec, &lookup, &dotenv)
+        let secrets = match mode {
+            Secrets::Persist => resolve(&loaded.spec, &lookup, &dotenv),
+            Secrets::Preview => resolve_preview(&loaded.spec, &lookup, &dotenv),
+            Secrets::AtHand => resolve_available(&loaded.spec, &lookup, &dotenv),
         }
         .map_err(EngineError::Secrets)?;
         let digests = crate::spec::hash::desired_state(&loaded.spec, &secrets);
-        let world = World::from_spec(&loaded.spec, &secrets, digests)?;
+        let world = match mode {
+            Secrets::AtHand => World::for_deletes(&loaded.spec, &secrets, digests)?,
+            _ => World::from_spec(&loaded.spec, &secrets, digests)?,
+        };
         Ok(Self {
             loaded,
             secrets,

@@ -293,7 +293,7 @@ pub async fn rollback(mut req: Request, target: &str) -> Result<Report, EngineEr
             next: Vec::new(),
         });
     }
-    let prepared = Prepared::new(spec_of(&failed)?, &req.env_vars)?;
+    let prepared = Prepared::for_deletes(spec_of(&failed)?, &req.env_vars)?;
     let started = Started {
         command: RunCommand::Rollback,
         verb: "rollback",
@@ -412,7 +412,7 @@ async fn rollback_open(mut req: Request, target: RunView) -> Result<Report, Engi
             hint: format!("finish it with `fabrik resume {}`", target.run),
         });
     }
-    let prepared = Prepared::new(spec_of(&target)?, &req.env_vars)?;
+    let prepared = Prepared::for_deletes(spec_of(&target)?, &req.env_vars)?;
     let mut run = Run::resume(&mut req, target, "rollback", true)?;
     let id = run.id.clone();
     let state = run.state();

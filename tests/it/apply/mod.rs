@@ -14,6 +14,7 @@
 
 mod binding;
 mod confirm;
+mod deletes;
 mod discovery;
 mod forms;
 mod plan;

@@ -146,6 +146,24 @@ pub fn from_spec(
     spec: &Spec,
     secrets: &ResolvedSecrets,
 ) -> Result<(AppDesired, AppState), DesiredError> {
+    map_spec(spec, secrets, false)
+}
+
+/// Like [`from_spec`], leaving out the env vars that use a secret not
+/// resolved: what commands that only delete need (the application's
+/// identity), without its secrets.
+pub fn identity_from_spec(
+    spec: &Spec,
+    secrets: &ResolvedSecrets,
+) -> Result<(AppDesired, AppState), DesiredError> {
+    map_spec(spec, secrets, true)
+}
+
+fn map_spec(
+    spec: &Spec,
+    secrets: &ResolvedSecrets,
+    skip_unresolved: bool,
+) -> Result<(AppDesired, AppState), DesiredError> {
     let a = &spec.app;
     let (source, source_state) = match &a.source {
         model::AppSource::Image(image) => {
@@ -215,6 +233,9 @@ pub fn from_spec(
     let mut env = Vec::new();
     let mut env_state = BTreeMap::new();
     let mut push = |key: &str, value: &Interpolated| -> Result<(), DesiredError> {
+        if skip_unresolved && value.secret_refs().iter().any(|n| secrets.get(n).is_none()) {
+            return Ok(());
+        }
         let (v, s) = env_value(key, value, secrets)?;
         env.push(env_var(key, v));
         env_state.insert(key.to_owned(), s);
