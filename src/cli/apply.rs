@@ -82,11 +82,49 @@ pub fn apply(cli: &Cli, args: &ApplyArgs, out: &mut Output) -> Result<i32, Error
         refresh: args.refresh,
         retries: args.retries,
         approved,
-        redeploy: false,
+        redeploy: args.redeploy,
         take_over: args.take_over,
         rotate: args.rotate.clone(),
     }));
     done(report, out)
+}
+
+/// `fabrik redeploy DEPLOYMENT|SPEC`: `apply --redeploy` of the spec the
+/// deployment was last applied from.
+pub fn redeploy(
+    cli: &Cli,
+    target: &str,
+    sandbox: bool,
+    yes: bool,
+    out: &mut Output,
+) -> Result<i32, Error> {
+    let spec = if Path::new(target).is_file() {
+        PathBuf::from(target)
+    } else {
+        let store = super::open_existing(cli)?;
+        let run = crate::engine::command::find_run(
+            store.as_ref(),
+            target,
+            |r| r.command == crate::event::RunCommand::Apply && r.spec_path.is_some(),
+            "apply with a spec",
+        )
+        .map_err(engine)?;
+        PathBuf::from(run.spec_path.unwrap_or_default())
+    };
+    let sandbox = sandbox || journaled_sandbox(cli, target, out);
+    let args = ApplyArgs {
+        spec,
+        no_rollback: false,
+        lock_timeout: None,
+        sandbox,
+        yes,
+        refresh: true,
+        retries: None,
+        take_over: false,
+        rotate: Vec::new(),
+        redeploy: true,
+    };
+    apply(cli, &args, out)
 }
 
 /// Refuses a run of the real services that lacks credentials, naming every

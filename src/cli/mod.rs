@@ -61,6 +61,19 @@ pub enum Command {
     Plan(PlanArgs),
     /// Take the spec to production: provision, deploy, verify, monitor, notify.
     Apply(ApplyArgs),
+    /// Deploy a deployment again with its spec as it is (new code behind
+    /// `:latest` or a branch head): `apply --redeploy` of its spec.
+    Redeploy {
+        /// A deployment name (its spec is the one it was last applied
+        /// from) or a spec file.
+        target: String,
+        /// Use the built-in simulator instead of the real services.
+        #[arg(long)]
+        sandbox: bool,
+        /// Do not ask for confirmation (needed without a terminal).
+        #[arg(short = 'y', long, env = "FABRIK_YES", value_parser = clap::builder::FalseyValueParser::new())]
+        yes: bool,
+    },
     /// Finish an interrupted run from the journal.
     Resume {
         /// A run id, or a deployment name (its interrupted run).
@@ -214,6 +227,10 @@ pub struct ApplyArgs {
     /// run had one (its `.env` entry is gone); repeatable.
     #[arg(long, value_name = "SECRET")]
     pub rotate: Vec<String>,
+    /// Deploy the application again even when nothing in the spec changed
+    /// (new code behind `:latest` or a branch head).
+    #[arg(long)]
+    pub redeploy: bool,
 }
 
 /// `journal` subcommands.
@@ -346,7 +363,9 @@ fn journal_start(command: &Command) -> Option<PathBuf> {
         | Command::Completions { .. } => None,
         Command::Plan(args) => Some(dir_of(&args.spec)),
         Command::Apply(args) => Some(dir_of(&apply::spec_behind(&args.spec))),
-        Command::Destroy { target, .. } if std::path::Path::new(target).is_file() => {
+        Command::Destroy { target, .. } | Command::Redeploy { target, .. }
+            if std::path::Path::new(target).is_file() =>
+        {
             Some(dir_of(std::path::Path::new(target)))
         }
         _ => Some(PathBuf::new()),
@@ -416,6 +435,11 @@ pub fn run(mut cli: Cli, out: &mut Output) -> Result<i32, Error> {
         Command::Validate { spec: path } => spec::validate(&cli, path, out),
         Command::Plan(args) => apply::plan(&cli, args, out),
         Command::Apply(args) => apply::apply(&cli, args, out),
+        Command::Redeploy {
+            target,
+            sandbox,
+            yes,
+        } => apply::redeploy(&cli, target, *sandbox, *yes, out),
         Command::Resume { target, sandbox } => lifecycle::resume(&cli, target, *sandbox, out),
         Command::Rollback {
             target,
@@ -460,7 +484,10 @@ pub fn run(mut cli: Cli, out: &mut Output) -> Result<i32, Error> {
 fn warn_sandbox_routing(cli: &Cli, out: &mut Output) {
     let verifies = matches!(
         cli.command,
-        Command::Apply(_) | Command::Resume { .. } | Command::Rollback { .. }
+        Command::Apply(_)
+            | Command::Redeploy { .. }
+            | Command::Resume { .. }
+            | Command::Rollback { .. }
     );
     if verifies
         && !out.is_json()

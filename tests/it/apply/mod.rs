@@ -19,6 +19,7 @@ mod discovery;
 mod forms;
 mod plan;
 mod preflight;
+mod releases;
 mod rotation;
 mod serve;
 mod stream;
