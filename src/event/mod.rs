@@ -253,6 +253,10 @@ pub struct RunOptions {
     /// For `apply --take-over`: the deployment was bound to another spec.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub take_over: bool,
+    /// For `rollback NAME --to RUN`: the earlier run whose desired state
+    /// this apply restores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restores: Option<RunId>,
 }
 
 /// One step of a rollback plan.

@@ -42,16 +42,19 @@ pub fn journal_from(start: &Path) -> Discovered {
     }
     let absolute = std::fs::canonicalize(start).unwrap_or_else(|_| start.to_owned());
     if let Some(root) = work_tree_root(&absolute) {
-        for dir in absolute.ancestors().skip(1) {
+        // Only directories inside the work tree: when the start is the
+        // root itself, nothing above it is looked at.
+        for dir in absolute
+            .ancestors()
+            .skip(1)
+            .take_while(|d| d.starts_with(root))
+        {
             let candidate = dir.join(DIR).join(FILE);
             if candidate.is_file() {
                 return Discovered {
                     path: candidate,
                     found: true,
                 };
-            }
-            if dir == root {
-                break;
             }
         }
     }

@@ -164,8 +164,9 @@ fn event() -> impl Strategy<Value = Event> {
                 } else {
                     Default::default()
                 },
-                target_run,
                 take_over: spec_id.is_some() && no_rollback,
+                restores: if sandbox { target_run.clone() } else { None },
+                target_run,
                 spec_id,
             },
         );

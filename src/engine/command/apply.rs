@@ -191,7 +191,7 @@ fn warnings(loaded: &Loaded) -> Vec<String> {
 /// Runs `fabrik apply`.
 pub async fn apply(req: ApplyRequest) -> Result<Report, EngineError> {
     let ApplyRequest {
-        mut base,
+        base,
         mut loaded,
         no_rollback,
         refresh,
@@ -207,12 +207,59 @@ pub async fn apply(req: ApplyRequest) -> Result<Report, EngineError> {
     }
     refuse_silent_rotation(base.store.as_ref(), &loaded, &base.env_vars, &rotate)?;
     let prepared = Prepared::new(loaded, &base.env_vars)?;
+    let how = How {
+        no_rollback,
+        refresh,
+        approved,
+        redeploy,
+        take_over,
+        rotate,
+        release: None,
+    };
+    carry_out(base, prepared, how).await
+}
+
+/// How an apply runs, beyond its spec.
+#[derive(Debug, Default)]
+pub struct How {
+    /// `--no-rollback`.
+    pub no_rollback: bool,
+    /// Refresh before planning.
+    pub refresh: bool,
+    /// A plan a person approved.
+    pub approved: Option<Approved>,
+    /// Deploy even when nothing differs.
+    pub redeploy: bool,
+    /// Bind the deployment to this spec.
+    pub take_over: bool,
+    /// Secrets rotated on purpose.
+    pub rotate: Vec<String>,
+    /// The earlier run whose desired state this apply restores (`fabrik
+    /// rollback NAME --to RUN`): `prepared.world` is that state.
+    pub release: Option<crate::id::RunId>,
+}
+
+/// Applies `prepared` (its world is what the run converges to).
+pub async fn carry_out(
+    mut base: Request,
+    prepared: Prepared,
+    how: How,
+) -> Result<Report, EngineError> {
+    let How {
+        no_rollback,
+        refresh,
+        approved,
+        redeploy,
+        take_over,
+        rotate,
+        release,
+    } = how;
     let world = &prepared.world;
     let deployment = world.deployment.clone();
     let spec_hash = world.digests.total;
     let locked = Locked::take(&base, &deployment, "apply")?;
     let spec_id = super::spec_identity(&prepared.loaded.path);
-    if !take_over {
+    if !take_over && release.is_none() {
         bound_elsewhere(base.store.as_ref(), &deployment, &spec_id)?;
     }
     let redeploy = redeploy || undeployed_app(base.store.as_ref(), &deployment)?;
@@ -251,6 +298,7 @@ pub async fn apply(req: ApplyRequest) -> Result<Report, EngineError> {
             policies: policies_map(world),
             spec_id: Some(spec_id),
             take_over,
+            restores: release.clone(),
         },
     };
     let urls = world.app.domains.clone();
