@@ -166,6 +166,8 @@ fn monitors(spec: &Spec) -> Vec<MonitorWant> {
             let name = format!("{}/{}", spec.name, m.name);
             let interval = u32::try_from(m.interval.get().as_secs()).unwrap_or(u32::MAX);
             let notifications: Vec<u64> = m.notifications.iter().map(|n| u64::from(*n)).collect();
+            let retry_interval =
+                u32::try_from(m.retry_interval.get().as_secs()).unwrap_or(u32::MAX);
             MonitorWant {
                 key: ResourceKey::new(m.key()),
                 desired: MonitorDesired {
@@ -175,6 +177,8 @@ fn monitors(spec: &Spec) -> Vec<MonitorWant> {
                     keyword: m.keyword.clone(),
                     interval,
                     retries: u32::from(m.retries),
+                    retry_interval,
+                    accepted_status: m.accepted_status.clone(),
                     notification_ids: notifications.clone(),
                 },
                 state: MonitorState {
@@ -188,6 +192,8 @@ fn monitors(spec: &Spec) -> Vec<MonitorWant> {
                     keyword: m.keyword.clone(),
                     interval,
                     retries: u32::from(m.retries),
+                    retry_interval: Some(retry_interval),
+                    accepted_status: Some(m.accepted_status.clone()),
                     notifications,
                 },
             }

@@ -172,6 +172,7 @@ impl Connect for FakeWorld {
                             .filter_map(|e| serde_json::to_value(e).ok())
                             .filter_map(|v| v.as_str().map(str::to_owned))
                             .collect(),
+                        timeout: s.notifications.timeout.get(),
                         notifier: Arc::new(FakeNotifier(self.clone(), w.name.clone())),
                     })
                     .collect()
@@ -690,6 +691,14 @@ fn remote_monitor(id: u64, m: &FakeMonitor) -> RemoteMonitor {
         url: Some(m.desired.url.clone()),
         active: m.active,
         mark: m.mark.clone(),
+        fields: Some(super::MonitorFields {
+            keyword: m.desired.keyword.clone(),
+            interval: m.desired.interval,
+            retry_interval: m.desired.retry_interval,
+            retries: m.desired.retries,
+            accepted_status: m.desired.accepted_status.clone(),
+            notification_ids: m.desired.notification_ids.clone(),
+        }),
     }
 }
 
@@ -740,6 +749,7 @@ impl Monitors for FakeMonitors {
             .get_mut(&id.0)
             .ok_or_else(|| error(KUMA, "edit monitor", ErrorKind::NotFound))?;
         m.desired = desired.clone();
+        m.active = true;
         if lose {
             return Err(lost(KUMA, "edit monitor"));
         }
@@ -773,6 +783,10 @@ impl Monitors for FakeMonitors {
             m.active = true;
         }
         Ok(())
+    }
+
+    async fn notification_ids(&self) -> Result<Option<Vec<u64>>, ProviderError> {
+        Ok(None)
     }
 
     async fn list_owned(&self) -> Result<Vec<RemoteMonitor>, ProviderError> {

@@ -209,7 +209,7 @@ async fn run_apply(
         run.notify_to(c.remote.providers.notifiers.clone());
     }
     let connected = connected?;
-    run.notify("started", "deployment started").await;
+    run.notify("started", "deployment started");
     let out = steps(run, &connected, base, prepared, refresh, redeploy).await;
     match out {
         Ok(changes) => Ok((connected, changes)),
@@ -297,7 +297,7 @@ pub async fn conclude(
         RunState::Provisioning | RunState::Deploying | RunState::Verifying
     );
     if !changed_something {
-        return Err(run.fail_unchanged(err, &reason));
+        return Err(run.fail_unchanged(err, &reason).await);
     }
     if no_rollback {
         let message =

@@ -565,6 +565,11 @@ async fn after_login(shared: &Shared, answer: Answer) -> Answer {
         .read(now, monitor::list)
         .await
         .unwrap_or(json!({}));
+    let notifications = shared
+        .store
+        .read(now, monitor::notifications)
+        .await
+        .unwrap_or(json!([]));
     let mut answer = answer;
     answer.login = Some(true);
     let own = |event, data| Push {
@@ -576,7 +581,7 @@ async fn after_login(shared: &Shared, answer: Answer) -> Answer {
         own("monitorList", list),
         own("info", info(shared, true)),
         own("maintenanceList", json!({})),
-        own("notificationList", json!([])),
+        own("notificationList", notifications),
         own("proxyList", json!([])),
         own("dockerHostList", json!([])),
         own("apiKeyList", json!([])),

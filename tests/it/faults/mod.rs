@@ -12,6 +12,7 @@
 mod cleanup;
 mod phases;
 mod retries;
+mod notify;
 mod update;
 
 use std::collections::BTreeSet;
