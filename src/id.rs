@@ -296,7 +296,9 @@ impl std::fmt::Display for JournalId {
 
 /// The short form of a [`JournalId`] in ownership marks: 8 lowercase hex
 /// digits.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct JournalTag(String);
 

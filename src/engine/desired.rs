@@ -110,6 +110,40 @@ impl World {
         out
     }
 
+    /// Keeps the keys a journal already has: a record the journal knows
+    /// under another key (the shapes earlier versions gave: `dns:A:<name>`
+    /// for a lone record, the raw content for a set) is planned under that
+    /// key, so nothing live is deleted and created again when the key
+    /// scheme changes. Records are matched by type, name and canonical
+    /// content (a CNAME by type and name).
+    pub fn align_keys(&mut self, view: Option<&crate::projection::DeploymentView>) {
+        let Some(view) = view else { return };
+        let mut journal: std::collections::BTreeMap<(String, String, String), ResourceKey> =
+            std::collections::BTreeMap::new();
+        for r in view.resources.values() {
+            let live = r.exists() || r.status == crate::projection::ResourceStatus::Pending;
+            if r.kind != ResourceKind::DnsRecord || !live {
+                continue;
+            }
+            if let Ok(Some(state)) = super::resource::decode::<RecordState>(r) {
+                journal.insert(state.identity(), r.key.clone());
+            }
+        }
+        for i in 0..self.records.len() {
+            let Some(old) = journal.get(&self.records[i].state.identity()) else {
+                continue;
+            };
+            let new = self.records[i].key.clone();
+            if *old == new || self.records.iter().any(|w| &w.key == old) {
+                continue;
+            }
+            if let Some(d) = self.digests.records.remove(new.as_str()) {
+                self.digests.records.insert(old.as_str().to_owned(), d);
+            }
+            self.records[i].key = old.clone();
+        }
+    }
+
     /// The record wanted under `key`.
     pub fn record(&self, key: &ResourceKey) -> Option<&RecordWant> {
         self.records.iter().find(|r| &r.key == key)
@@ -131,7 +165,7 @@ fn records(spec: &Spec) -> Vec<RecordWant> {
             let kind = record_type(r.kind);
             let name = dns.fqdn(r);
             let ttl = if r.proxied { 1 } else { r.ttl.api_value() };
-            let content = r.content.trim().to_owned();
+            let content = crate::spec::model::canonical_content(r.kind, &r.content);
             RecordWant {
                 key: ResourceKey::new(key),
                 desired: RecordDesired {
@@ -140,7 +174,7 @@ fn records(spec: &Spec) -> Vec<RecordWant> {
                     content: content.clone(),
                     ttl,
                     proxied: r.proxied,
-                    adopt: false,
+                    adopt: r.adopt,
                 },
                 state: RecordState {
                     zone: dns.zone_name(),
@@ -149,6 +183,7 @@ fn records(spec: &Spec) -> Vec<RecordWant> {
                     content,
                     ttl,
                     proxied: r.proxied,
+                    adopt: r.adopt,
                 },
             }
         })

@@ -114,7 +114,8 @@ pub async fn connect(
         .await
         .map_err(|e| (EngineError::from(e), None))?;
     with(journal, |r| r.scrub(&remote.scrubber));
-    let tag = with(journal, |r| r.store().journal_id()).map_err(|e| (EngineError::from(e), None))?;
+    let tag =
+        with(journal, |r| r.store().journal_id()).map_err(|e| (EngineError::from(e), None))?;
     let mut connected = Connected {
         remote,
         target: None,

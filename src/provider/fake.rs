@@ -561,6 +561,20 @@ impl Dns for FakeDns {
         }
     }
 
+    async fn records_at(
+        &self,
+        zone: &Zone,
+        name: &str,
+    ) -> Result<Vec<RemoteRecord>, ProviderError> {
+        let mut s = self.0.state();
+        s.calls.push("records_at");
+        Ok(s.records
+            .values()
+            .filter(|r| r.zone == zone.name && r.record.name == name)
+            .map(|r| r.record.clone())
+            .collect())
+    }
+
     async fn list_records(
         &self,
         zone: &Zone,
@@ -593,12 +607,12 @@ impl Dns for FakeDns {
                 r.zone == zone.name
                     && r.record.kind == desired.kind.as_str()
                     && r.record.name == desired.name
-                    && r.record.content == desired.content
+                    && desired.kind.same(&r.record.content, &desired.content)
             })
             .map(|r| r.record.clone());
         if let Some(r) = same {
             return match &r.mark {
-                Some(m) if m.deployment == mark.deployment => Ok(r),
+                Some(m) if m == mark => Ok(r),
                 _ => Err(error(CLOUDFLARE, "create record", ErrorKind::NotOwned)),
             };
         }

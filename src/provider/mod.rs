@@ -269,6 +269,17 @@ pub trait Dns: Send + Sync {
     /// The zone that holds `fqdn`: the longest suffix that is a zone.
     async fn zone_for(&self, fqdn: &str) -> Result<Zone, ProviderError>;
 
+    /// The zone's status (pending until its nameservers are switched);
+    /// `None` when the service does not say.
+    async fn zone_status(&self, zone: &Zone) -> Result<Option<ZoneStatus>, ProviderError> {
+        let _ = zone;
+        Ok(None)
+    }
+
+    /// Every record at `name`, of any type (all pages), each with its mark.
+    async fn records_at(&self, zone: &Zone, name: &str)
+    -> Result<Vec<RemoteRecord>, ProviderError>;
+
     /// Every record of `kind` named `name` (all pages), each with its mark.
     async fn list_records(
         &self,
@@ -278,8 +289,9 @@ pub trait Dns: Send + Sync {
     ) -> Result<Vec<RemoteRecord>, ProviderError>;
 
     /// Creates a record carrying `mark` in its comment. When Cloudflare says
-    /// an identical record exists (81057/81058), returns it if it is owned
-    /// by the same deployment instead of failing.
+    /// an identical record exists (81057/81058), returns it when it carries
+    /// exactly `mark` (this very run made it: a lost answer), and fails
+    /// naming its owner otherwise.
     async fn create_record(
         &self,
         zone: &Zone,
@@ -288,8 +300,8 @@ pub trait Dns: Send + Sync {
     ) -> Result<RemoteRecord, ProviderError>;
 
     /// PATCHes the fields of `remote` that differ from `desired`. Refuses a
-    /// record without `mark`'s deployment unless `desired.adopt` is set
-    /// (then the mark is written too).
+    /// record without `mark`'s deployment unless `desired.adopt` is set (an
+    /// adopted record keeps its own comment).
     async fn update_record(
         &self,
         zone: &Zone,

@@ -457,6 +457,24 @@ pub struct Zone {
     pub name: String,
 }
 
+/// Where a zone stands with Cloudflare (`status`: `initializing`,
+/// `pending`, `active` or `moved`; TS `src/resources/zones/zones.ts:383-385`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZoneStatus {
+    /// The status.
+    pub status: String,
+    /// The nameservers Cloudflare assigned, to be set at the registrar.
+    pub name_servers: Vec<String>,
+}
+
+impl ZoneStatus {
+    /// Whether the zone answers on the public internet with Cloudflare's
+    /// records.
+    pub fn is_active(&self) -> bool {
+        self.status == "active"
+    }
+}
+
 /// A DNS record type Fabrik manages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RecordType {
@@ -479,6 +497,24 @@ impl RecordType {
             Self::Cname => "CNAME",
             Self::Txt => "TXT",
         }
+    }
+
+    /// `content` in the form every comparison uses (see
+    /// [`crate::spec::model::canonical_content`]).
+    pub fn canonical(self, content: &str) -> String {
+        use crate::spec::model::RecordType as M;
+        let kind = match self {
+            Self::A => M::A,
+            Self::Aaaa => M::Aaaa,
+            Self::Cname => M::Cname,
+            Self::Txt => M::Txt,
+        };
+        crate::spec::model::canonical_content(kind, content)
+    }
+
+    /// Whether two contents are the same record content.
+    pub fn same(self, a: &str, b: &str) -> bool {
+        self.canonical(a) == self.canonical(b)
     }
 
     /// Parses the wire name.

@@ -253,9 +253,9 @@ fn classify(resp: &Response, scrubber: &Scrubber) -> Failure {
         ErrorKind::NotFound | ErrorKind::Forbidden(_) | ErrorKind::Unauthorized => {
             Some("check the webhook URL (it may have been revoked) and its secret".into())
         }
-        ErrorKind::Validation { .. } => Some(
-            "the webhook refused the body: check its `format` (json, slack or discord)".into(),
-        ),
+        ErrorKind::Validation { .. } => {
+            Some("the webhook refused the body: check its `format` (json, slack or discord)".into())
+        }
         _ => None,
     };
     Failure {

@@ -23,7 +23,7 @@ use super::{
     Encoder, EventStore, IndexDigest, IndexKeys, Scan, StoreError, StoredEvent, Tail, encode,
 };
 use crate::event::{NewEvent, RecordedEvent};
-use crate::id::{JournalId, DeploymentId, Digest, RunId, Seq, StreamVersion};
+use crate::id::{DeploymentId, Digest, JournalId, RunId, Seq, StreamVersion};
 use crate::projection::{DeploymentView, RunView, apply_to};
 
 /// The migrations, in order. Never edit one that has shipped.
@@ -821,7 +821,8 @@ impl EventStore for SqliteStore {
                 |r| r.get(0),
             )
             .map_err(|e| self.err(e))?;
-        JournalId::parse(&text).ok_or_else(|| StoreError::Backend(format!("journal id {text:?} is not an id")))
+        JournalId::parse(&text)
+            .ok_or_else(|| StoreError::Backend(format!("journal id {text:?} is not an id")))
     }
 
     fn check_storage(&self) -> Result<Vec<String>, StoreError> {

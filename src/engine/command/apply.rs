@@ -44,6 +44,8 @@ pub fn plan_only(
     observed: Option<&BTreeMap<ResourceKey, plan::Observed>>,
 ) -> Result<Plan, EngineError> {
     let view = store.deployment(&world.deployment)?;
+    let mut world = world.clone();
+    world.align_keys(view.as_ref());
     Ok(plan::plan(
         &world.deployment,
         world.digests.total,
@@ -227,8 +229,11 @@ pub async fn steps(
     refresh: bool,
     redeploy: bool,
 ) -> Result<Vec<String>, EngineError> {
-    let world = &prepared.world;
     let ctx = run.ctx(connected, &base.interrupt);
+    let mut aligned = prepared.world.clone();
+    aligned.align_keys(Some(&ctx.view()));
+    let world = &aligned;
+    zone_ready(&ctx, world).await?;
     let observed = if refresh {
         Some(super::refresh::observe(&ctx, world).await?)
     } else {
@@ -251,6 +256,39 @@ pub async fn steps(
         .collect();
     execute(&ctx, world, &plan, &prepared.loaded.spec, redeploy).await?;
     Ok(changes)
+}
+
+/// Refuses to change records in a zone that is not active yet: its
+/// nameservers are not Cloudflare's, so nothing it holds answers on the
+/// public internet and verification could only fail (cloudflare notes §5).
+async fn zone_ready(ctx: &crate::engine::Ctx<'_>, world: &World) -> Result<(), EngineError> {
+    let (Some(dns), Some(zone)) = (&ctx.remote.providers.dns, ctx.zone) else {
+        return Ok(());
+    };
+    if world.records.is_empty() {
+        return Ok(());
+    }
+    let status = dns
+        .zone_status(zone)
+        .await
+        .map_err(|e| EngineError::provider(format!("reading zone {}", zone.name), e))?;
+    match status {
+        Some(st) if !st.is_active() => Err(EngineError::Refused {
+            message: format!(
+                "zone {} is {} in Cloudflare: its records do not answer on the internet yet",
+                zone.name, st.status
+            ),
+            hint: if st.name_servers.is_empty() {
+                "finish the zone's setup in Cloudflare, then apply again".to_owned()
+            } else {
+                format!(
+                    "set the nameservers at your registrar to {}, wait until Cloudflare shows the zone active, then apply again",
+                    st.name_servers.join(" and ")
+                )
+            },
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// What an apply's steps came to: the connection and the changes made, or

@@ -161,10 +161,19 @@ mod tests {
     fn every_failure_goes_by_failed_too() {
         use RunOutcome as O;
         for o in [O::RolledBack, O::NeedsAttention, O::Failed] {
-            assert!(notifications(Stop::Ended(o), false).contains(&"failed"), "{o}");
+            assert!(
+                notifications(Stop::Ended(o), false).contains(&"failed"),
+                "{o}"
+            );
         }
-        assert_eq!(notifications(Stop::Ended(O::RolledBack), true), &["rolled_back"]);
-        assert_eq!(notifications(Stop::Ended(O::Succeeded), false), &["succeeded"]);
+        assert_eq!(
+            notifications(Stop::Ended(O::RolledBack), true),
+            &["rolled_back"]
+        );
+        assert_eq!(
+            notifications(Stop::Ended(O::Succeeded), false),
+            &["succeeded"]
+        );
         assert!(notifications(Stop::Ended(O::NoChanges), false).is_empty());
     }
 }

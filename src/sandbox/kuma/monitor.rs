@@ -100,7 +100,11 @@ fn notification_keys(value: Option<&Value>) -> Vec<String> {
 /// `server/database.js:468`). The first unknown id stops it with the
 /// SQLite error, after the row and the links before it were written (kuma
 /// notes §2): the links made, and the error if any.
-fn link_notifications(tx: &Tx<'_>, id: i64, value: Option<&Value>) -> rusqlite::Result<(Value, Option<String>)> {
+fn link_notifications(
+    tx: &Tx<'_>,
+    id: i64,
+    value: Option<&Value>,
+) -> rusqlite::Result<(Value, Option<String>)> {
     let mut linked = Map::new();
     for key in notification_keys(value) {
         let exists: bool = match key.parse::<i64>() {
@@ -128,9 +132,8 @@ fn link_notifications(tx: &Tx<'_>, id: i64, value: Option<&Value>) -> rusqlite::
 /// (`server/client.js:18-36`): an array; `config` (the notification's own
 /// settings and secrets) is an empty object here.
 pub(crate) fn notifications(tx: &Tx<'_>) -> rusqlite::Result<Value> {
-    let mut stmt = tx.prepare_cached(
-        "SELECT id, name, is_default, active FROM kuma_notification ORDER BY id",
-    )?;
+    let mut stmt = tx
+        .prepare_cached("SELECT id, name, is_default, active FROM kuma_notification ORDER BY id")?;
     let rows = stmt.query_map([], |r| {
         Ok(json!({
             "id": r.get::<_, i64>(0)?,

@@ -45,7 +45,7 @@ pub use tls::SslMode;
 
 use super::{EventStore, Scan, StoreError, StoredEvent, Tail, encode};
 use crate::event::{NewEvent, RecordedEvent};
-use crate::id::{JournalId, DeploymentId, Digest, RunId, Seq, StreamVersion};
+use crate::id::{DeploymentId, Digest, JournalId, RunId, Seq, StreamVersion};
 use crate::projection::{DeploymentView, Projection, RunView, apply_to};
 use worker::Worker;
 

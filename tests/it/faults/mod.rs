@@ -10,9 +10,9 @@
 //! predict.
 
 mod cleanup;
+mod notify;
 mod phases;
 mod retries;
-mod notify;
 mod update;
 
 use std::collections::BTreeSet;

@@ -110,8 +110,11 @@ fn a_run_that_failed_and_rolled_back_sends_failed() {
         monitors: super::Policy::Auto,
     };
     let p = Project::new(&Spec::with_policies(auto));
-    let yaml = format!("{}notifications:\n  webhooks:\n    - name: ops\n      url: {}\n{events}",
-        Spec::with_policies(auto).yaml(), hook.url);
+    let yaml = format!(
+        "{}notifications:\n  webhooks:\n    - name: ops\n      url: {}\n{events}",
+        Spec::with_policies(auto).yaml(),
+        hook.url
+    );
     std::fs::write(p.path().join("spec.yaml"), yaml).unwrap();
     // The deployment fails and everything is rolled back.
     p.apply(Some("deploy_fail=true"), &[]).expect(5);
@@ -126,9 +129,17 @@ fn a_run_that_failed_and_rolled_back_sends_failed() {
     // hears `needs_attention`, once (its most specific event).
     let hook = Receiver::start(false);
     let q = Project::new(&Spec::default());
-    std::fs::write(q.path().join("spec.yaml"), with_webhook(&hook.url, "") + events).unwrap();
+    std::fs::write(
+        q.path().join("spec.yaml"),
+        with_webhook(&hook.url, "") + events,
+    )
+    .unwrap();
     q.apply(Some("deploy_fail=true"), &[]).expect(6);
-    let got: Vec<Value> = hook.hits().iter().map(|h| h.json()["event"].clone()).collect();
+    let got: Vec<Value> = hook
+        .hits()
+        .iter()
+        .map(|h| h.json()["event"].clone())
+        .collect();
     assert_eq!(got, vec![Value::from("needs_attention")]);
 }
 
@@ -177,7 +188,10 @@ fn signatures_are_standard_webhooks_that_the_reference_verifier_accepts() {
     p.apply(None, &[]).expect(0);
     let hits = hook.hits();
     assert_eq!(hits.len(), 2, "started and succeeded");
-    let ids: Vec<&str> = hits.iter().map(|h| h.header("webhook-id").unwrap()).collect();
+    let ids: Vec<&str> = hits
+        .iter()
+        .map(|h| h.header("webhook-id").unwrap())
+        .collect();
     assert_ne!(ids[0], ids[1], "one id per event");
     for h in &hits {
         assert!(h.header("x-fabrik-signature").is_none());
