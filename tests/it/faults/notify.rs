@@ -102,7 +102,7 @@ fn with_webhook(url: &str, extra: &str) -> String {
 #[test]
 fn a_run_that_failed_and_rolled_back_sends_failed() {
     // The events `fabrik init` and docs/spec.md show.
-    let events = "      events: [succeeded, failed, needs_attention]\n";
+    let subscribed = "      events: [succeeded, failed, needs_attention]\n";
     let hook = Receiver::start(false);
     let auto = super::Policies {
         coolify: super::Policy::Auto,
@@ -111,7 +111,7 @@ fn a_run_that_failed_and_rolled_back_sends_failed() {
     };
     let p = Project::new(&Spec::with_policies(auto));
     let yaml = format!(
-        "{}notifications:\n  webhooks:\n    - name: ops\n      url: {}\n{events}",
+        "{}notifications:\n  webhooks:\n    - name: ops\n      url: {}\n{subscribed}",
         Spec::with_policies(auto).yaml(),
         hook.url
     );
@@ -121,7 +121,8 @@ fn a_run_that_failed_and_rolled_back_sends_failed() {
     let hits = hook.hits();
     assert_eq!(hits.len(), 1, "{hits:?}");
     assert_eq!(hits[0].json()["event"], "failed");
-    let sent = of_type(&p.events(), "notification_sent");
+    let events = p.events();
+    let sent = of_type(&events, "notification_sent");
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0]["payload"]["event"], "failed");
 
@@ -131,7 +132,7 @@ fn a_run_that_failed_and_rolled_back_sends_failed() {
     let q = Project::new(&Spec::default());
     std::fs::write(
         q.path().join("spec.yaml"),
-        with_webhook(&hook.url, "") + events,
+        with_webhook(&hook.url, "") + subscribed,
     )
     .unwrap();
     q.apply(Some("deploy_fail=true"), &[]).expect(6);
