@@ -110,37 +110,54 @@ impl World {
         out
     }
 
-    /// Keeps the keys a journal already has: a record the journal knows
-    /// under another key (the shapes earlier versions gave: `dns:A:<name>`
-    /// for a lone record, the raw content for a set) is planned under that
-    /// key, so nothing live is deleted and created again when the key
-    /// scheme changes. Records are matched by type, name and canonical
-    /// content (a CNAME by type and name).
+    /// Gives each record the key its journal knows it by, so that a key
+    /// never changes while the record stays: a record the journal has (by
+    /// type, name and canonical content; a CNAME by type and name) keeps
+    /// that key, whatever shape earlier versions gave it; a new record
+    /// takes `dns:<TYPE>:<name>` when no record of the journal or the spec
+    /// holds that key (a lone record, as before), and its content key
+    /// otherwise. Growing or shrinking a set never renames a member, so
+    /// nothing live is deleted and made again.
     pub fn align_keys(&mut self, view: Option<&crate::projection::DeploymentView>) {
-        let Some(view) = view else { return };
         let mut journal: std::collections::BTreeMap<(String, String, String), ResourceKey> =
             std::collections::BTreeMap::new();
-        for r in view.resources.values() {
+        let mut held: std::collections::BTreeSet<ResourceKey> = std::collections::BTreeSet::new();
+        for r in view.into_iter().flat_map(|v| v.resources.values()) {
             let live = r.exists() || r.status == crate::projection::ResourceStatus::Pending;
             if r.kind != ResourceKind::DnsRecord || !live {
                 continue;
             }
+            held.insert(r.key.clone());
             if let Ok(Some(state)) = super::resource::decode::<RecordState>(r) {
                 journal.insert(state.identity(), r.key.clone());
             }
         }
-        for i in 0..self.records.len() {
-            let Some(old) = journal.get(&self.records[i].state.identity()) else {
-                continue;
-            };
-            let new = self.records[i].key.clone();
-            if *old == new || self.records.iter().any(|w| &w.key == old) {
+        let mut keys: Vec<Option<ResourceKey>> = self
+            .records
+            .iter()
+            .map(|w| journal.get(&w.state.identity()).cloned())
+            .collect();
+        let taken: std::collections::BTreeSet<ResourceKey> =
+            keys.iter().flatten().cloned().collect();
+        for (i, w) in self.records.iter().enumerate() {
+            if keys[i].is_some() {
                 continue;
             }
-            if let Some(d) = self.digests.records.remove(new.as_str()) {
-                self.digests.records.insert(old.as_str().to_owned(), d);
+            let base = ResourceKey::new(format!("dns:{}:{}", w.state.kind, w.state.name));
+            let free = !held.contains(&base)
+                && !taken.contains(&base)
+                && !keys.iter().flatten().any(|k| k == &base);
+            keys[i] = Some(if free { base } else { w.key.clone() });
+        }
+        for (w, key) in self.records.iter_mut().zip(keys) {
+            let Some(key) = key else { continue };
+            if key == w.key {
+                continue;
             }
-            self.records[i].key = old.clone();
+            if let Some(d) = self.digests.records.remove(w.key.as_str()) {
+                self.digests.records.insert(key.as_str().to_owned(), d);
+            }
+            w.key = key;
         }
     }
 

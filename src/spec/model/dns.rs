@@ -179,16 +179,17 @@ impl Dns {
         }
     }
 
-    /// Every record with its stable key.
+    /// Every record with its content key.
     ///
     /// The records of one type at one name are a set of contents: an A,
-    /// AAAA or TXT record's key carries its canonical content,
-    /// `dns:<TYPE>:<name>:<content>`, so that a key never changes when the
-    /// set grows or shrinks, and a change of the set is adds and removes of
-    /// contents. A name has at most one CNAME, whose key is
-    /// `dns:CNAME:<name>` (a new target is an update in place). A journal
-    /// that knows a record under an older key keeps that key (see
-    /// `engine::desired::World::align_keys`).
+    /// AAAA or TXT record's content key carries its canonical content,
+    /// `dns:<TYPE>:<name>:<content>`, and a change of the set is adds and
+    /// removes of contents. A name has at most one CNAME, whose key is
+    /// `dns:CNAME:<name>` (a new target is an update in place). The key a
+    /// run uses is the one its journal knows the record by, or
+    /// `dns:<TYPE>:<name>` for a record that is alone under it (see
+    /// `engine::desired::World::align_keys`): a key never changes while
+    /// its record stays.
     pub fn keyed_records(&self) -> Vec<(String, &DnsRecord)> {
         self.records
             .iter()

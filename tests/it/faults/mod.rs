@@ -12,6 +12,7 @@
 mod cleanup;
 mod notify;
 mod phases;
+mod records;
 mod retries;
 mod update;
 
