@@ -248,6 +248,7 @@ pub async fn steps(
         observed.as_ref(),
         world.policies,
     );
+    crate::engine::resource::dns::check_creates(&ctx, world, &plan).await?;
     let changes: Vec<String> = plan
         .steps
         .iter()

@@ -280,6 +280,38 @@ async fn look_before(ctx: &Ctx<'_>, want: &RecordWant) -> Result<Before, EngineE
     Ok(Before::Create)
 }
 
+/// Before any change of a run: every record the plan creates is looked at
+/// as its create will (see [`create`]), so that a record in the way stops
+/// the run before it changes anything.
+pub async fn check_creates(
+    ctx: &Ctx<'_>,
+    world: &World,
+    plan: &crate::plan::Plan,
+) -> Result<(), EngineError> {
+    if ctx.remote.providers.dns.is_none() || ctx.zone.is_none() {
+        return Ok(());
+    }
+    for step in plan
+        .steps_of(KIND)
+        .filter(|s| s.action == StepAction::Create)
+    {
+        let want = want_of(world, &step.key)?;
+        // A record the plan deletes first (a type change) is not in the way.
+        let doomed: Vec<String> = plan
+            .steps_of(KIND)
+            .filter(|s| s.action == StepAction::Delete)
+            .filter_map(|s| s.remote_id.clone())
+            .collect();
+        match look_before(ctx, &want).await {
+            Err(EngineError::Refused { message, .. })
+                if doomed.iter().any(|id| message.contains(id.as_str())) => {}
+            Err(e) => return Err(e),
+            Ok(_) => {}
+        }
+    }
+    Ok(())
+}
+
 /// Creates a record after looking at what the name holds: ours is used
 /// (journaled as found, its owner the run that made it), no one's is
 /// adopted when the spec says so (journaled as an adoption: an update,

@@ -188,7 +188,7 @@ pub struct Ran {
 }
 
 impl Ran {
-    fn of(o: std::process::Output) -> Self {
+    pub fn of(o: std::process::Output) -> Self {
         Self {
             code: o.status.code().unwrap_or(-1),
             out: stdout(&o),
