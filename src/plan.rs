@@ -326,7 +326,18 @@ fn implied_rollback(
                     .and_then(|r| r.committed.as_ref())
                     .and_then(|c| c.desired.clone()),
             }),
-            _ => None,
+            // A delete is undone by making the resource again.
+            StepAction::Delete => Some(RollbackStep {
+                resource: s.key.clone(),
+                kind: s.kind,
+                action: Action::Restore,
+                remote_id: s.remote_id.clone(),
+                policy: policies.of(s.kind),
+                restore_to: view
+                    .and_then(|v| v.resources.get(&s.key))
+                    .and_then(|r| r.desired.clone()),
+            }),
+            StepAction::Noop => None,
         })
         .collect()
 }

@@ -58,6 +58,8 @@ pub fn apply(cli: &Cli, args: &ApplyArgs, out: &mut Output) -> Result<i32, Error
         // A person reviews the plan first: refreshed, shown, confirmed.
         refuse_unattended("apply")?;
         let base = request(cli, args.sandbox, out, &rt, lock_wait)?;
+        crate::engine::command::apply::refusals(&base, &loaded, args.take_over, &args.rotate)
+            .map_err(engine)?;
         let prepared = Prepared::new(loaded.clone(), &base.env_vars).map_err(engine)?;
         let planned = rt
             .block_on(plan_cmd::plan(&base, &prepared, args.refresh))

@@ -90,6 +90,70 @@ pub fn rollback(
     done(rt.block_on(rollback_cmd::rollback(req, target_arg)), out)
 }
 
+/// `fabrik rollback NAME --to RUN [--dry-run] [--yes]`: back to an
+/// earlier release.
+pub fn rollback_to(
+    cli: &Cli,
+    deployment: &str,
+    to: &str,
+    dry_run: bool,
+    yes: bool,
+    sandbox: bool,
+    out: &mut Output,
+) -> Result<i32, Error> {
+    use crate::engine::command::apply::{How, carry_out};
+    use crate::engine::command::plan as plan_cmd;
+    use crate::engine::command::release::release;
+    let sandbox = sandbox || journaled_sandbox(cli, to, out);
+    let rt = runtime()?;
+    let base = request(cli, sandbox, out, &rt, None)?;
+    let found = release(base.store.as_ref(), deployment, to, &base.env_vars).map_err(engine)?;
+    let run = found.run.run.clone();
+    out.diag(&format!(
+        "back to release {run} of {deployment} (applied {})",
+        found.run.started_at
+    ));
+    for name in &found.changed_secrets {
+        out.diag(&format!(
+            "note: {name} is rebuilt with today's secret values, which differ from that release's"
+        ));
+    }
+    let planned = rt
+        .block_on(plan_cmd::plan(&base, &found.prepared, true))
+        .map_err(engine)?;
+    out.diag_raw(&super::apply::render_plan(&planned.plan, out.color()));
+    if dry_run {
+        return Ok(exit::OK);
+    }
+    if !planned.plan.no_changes
+        && !confirm(
+            &format!("restore release {run} of {deployment}?"),
+            yes,
+            out,
+        )?
+    {
+        out.diag("not confirmed; nothing changed");
+        return Ok(exit::USAGE);
+    }
+    let spec = found.prepared.loaded.path.display().to_string();
+    let how = How {
+        refresh: true,
+        approved: Some(planned.approved()),
+        release: Some(run.clone()),
+        ..How::default()
+    };
+    let report = rt.block_on(carry_out(base, found.prepared, how)).map(|mut r| {
+        if r.exit_code == exit::OK {
+            r.message = format!("{} (release {run})", r.message);
+            r.next.push(format!(
+                "{spec} still describes the later release: `fabrik apply {spec}` brings it back"
+            ));
+        }
+        r
+    });
+    done(report, out)
+}
+
 /// `fabrik destroy SPEC|DEPLOYMENT [--yes]`.
 pub fn destroy(
     cli: &Cli,

@@ -87,6 +87,11 @@ pub enum Command {
     Rollback {
         /// A run id, or a deployment name (its latest failed run).
         target: String,
+        /// Go back to an earlier release instead: apply the state run RUN
+        /// (an apply that succeeded) left, with today's secrets. TARGET is
+        /// then the deployment's name. The spec file is not changed.
+        #[arg(long, value_name = "RUN")]
+        to: Option<String>,
         /// Print the plan from the journal and change nothing.
         #[arg(long)]
         dry_run: bool,
@@ -443,6 +448,14 @@ pub fn run(mut cli: Cli, out: &mut Output) -> Result<i32, Error> {
         Command::Resume { target, sandbox } => lifecycle::resume(&cli, target, *sandbox, out),
         Command::Rollback {
             target,
+            to: Some(to),
+            dry_run,
+            yes,
+            sandbox,
+        } => lifecycle::rollback_to(&cli, target, to, *dry_run, *yes, *sandbox, out),
+        Command::Rollback {
+            target,
+            to: None,
             dry_run,
             yes,
             sandbox,

@@ -137,11 +137,14 @@ pub async fn connect(
         .await
         .map_err(|e| (EngineError::from(e), None))?;
     with(journal, |r| r.scrub(&remote.scrubber));
+    let tag =
+        with(journal, |r| r.store().journal_id()).map_err(|e| (EngineError::from(e), None))?;
     let mut connected = Connected {
         remote,
         target: None,
         zone: None,
         retries,
+        journal: Some(tag.tag()),
     };
     note(journal, "checking access to Coolify");
     let t = &scope.spec.coolify;
@@ -184,6 +187,53 @@ pub async fn connect(
                 Some(connected),
             ));
         }
+        // An unknown id makes Uptime Kuma save a monitor and then fail
+        // (kuma notes §2): refused here, before any change.
+        match m.notification_ids().await {
+            Ok(Some(known)) => {
+                if let Err(e) = known_notifications(scope.spec, &known) {
+                    return Err((e, Some(connected)));
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                return Err((
+                    EngineError::provider("reading Uptime Kuma's notifications", e),
+                    Some(connected),
+                ));
+            }
+        }
     }
     Ok(connected)
+}
+
+/// Every notification id of the spec's monitors is one Uptime Kuma has.
+fn known_notifications(spec: &Spec, known: &[u64]) -> Result<(), EngineError> {
+    for (i, m) in spec.monitors.iter().enumerate() {
+        if let Some(n) = m
+            .notifications
+            .iter()
+            .find(|n| !known.contains(&u64::from(**n)))
+        {
+            let have = if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known
+                    .iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            return Err(EngineError::Refused {
+                message: format!(
+                    "monitors[{i}] ({}): notification {n} does not exist in Uptime Kuma",
+                    m.name
+                ),
+                hint: format!(
+                    "use the id of a notification Uptime Kuma has (it has: {have}), or remove {n} from `monitors[{i}].notifications`"
+                ),
+            });
+        }
+    }
+    Ok(())
 }

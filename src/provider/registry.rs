@@ -575,6 +575,7 @@ fn webhooks(
         let format = match w.format {
             model::WebhookFormat::Json => WebhookFormat::Generic,
             model::WebhookFormat::Slack => WebhookFormat::Slack,
+            model::WebhookFormat::Discord => WebhookFormat::Discord,
         };
         let notifier = WebhookNotifier::new(
             WebhookConfig {
@@ -596,6 +597,7 @@ fn webhooks(
                 .filter_map(|e| serde_json::to_value(e).ok())
                 .filter_map(|v| v.as_str().map(str::to_owned))
                 .collect(),
+            timeout: spec.notifications.timeout.get(),
             notifier: Arc::new(notifier),
         });
     }

@@ -21,10 +21,13 @@ use rusqlite::{
 use super::SandboxError;
 
 /// The schema version this build writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// The schema, applied once to a fresh file.
 const SCHEMA: &str = include_str!("schema.sql");
+
+/// From version 1 to 2 (fresh files too, after [`SCHEMA`]).
+const SCHEMA_2: &str = include_str!("schema_2.sql");
 
 /// What a fresh world is seeded with.
 #[derive(Debug, Clone)]
@@ -96,13 +99,16 @@ impl Store {
             }
             if version == 0 {
                 tx.execute_batch(SCHEMA).map_err(open_err)?;
-                tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
-                    .map_err(open_err)?;
                 tx.execute(
                     "INSERT INTO meta (key, value) VALUES ('seed', ?1), ('seq', '0')",
                     params![init.seed.to_string()],
                 )
                 .map_err(open_err)?;
+            }
+            if version < 2 {
+                tx.execute_batch(SCHEMA_2).map_err(open_err)?;
+                tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
+                    .map_err(open_err)?;
             }
             let seed = read_seed(&tx).map_err(open_err)?;
             let world = Tx {

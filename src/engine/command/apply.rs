@@ -57,6 +57,8 @@ pub fn plan_only(
     observed: Option<&BTreeMap<ResourceKey, plan::Observed>>,
 ) -> Result<Plan, EngineError> {
     let view = store.deployment(&world.deployment)?;
+    let mut world = world.clone();
+    world.align_keys(view.as_ref());
     Ok(plan::plan(
         &world.deployment,
         world.digests.total,
@@ -188,6 +190,22 @@ fn warnings(loaded: &Loaded) -> Vec<String> {
     loaded.warnings.iter().map(|w| w.to_string()).collect()
 }
 
+/// What refuses an apply before any secret is generated or any journal
+/// entry made: another spec's deployment (unless `take_over`), and a
+/// generated secret that vanished (unless rotated on purpose).
+pub fn refusals(
+    base: &Request,
+    loaded: &Loaded,
+    take_over: bool,
+    rotate: &[String],
+) -> Result<(), EngineError> {
+    if !take_over {
+        let spec_id = super::spec_identity(&loaded.path);
+        bound_elsewhere(base.store.as_ref(), &loaded.spec.name, &spec_id)?;
+    }
+    refuse_silent_rotation(base.store.as_ref(), loaded, &base.env_vars, rotate)
+}
+
 /// Runs `fabrik apply`.
 pub async fn apply(req: ApplyRequest) -> Result<Report, EngineError> {
     let ApplyRequest {
@@ -205,7 +223,7 @@ pub async fn apply(req: ApplyRequest) -> Result<Report, EngineError> {
         // Not part of the desired state: the hash and the plan ignore it.
         loaded.spec.retry.attempts = n;
     }
-    refuse_silent_rotation(base.store.as_ref(), &loaded, &base.env_vars, &rotate)?;
+    refusals(&base, &loaded, take_over, &rotate)?;
     let prepared = Prepared::new(loaded, &base.env_vars)?;
     let how = How {
         no_rollback,
@@ -254,16 +272,15 @@ pub async fn carry_out(
         rotate,
         release,
     } = how;
-    let world = &prepared.world;
-    let deployment = world.deployment.clone();
-    let spec_hash = world.digests.total;
+    let mut prepared = prepared;
+    let deployment = prepared.world.deployment.clone();
+    let spec_hash = prepared.world.digests.total;
     let locked = Locked::take(&base, &deployment, "apply")?;
     let spec_id = super::spec_identity(&prepared.loaded.path);
-    if !take_over && release.is_none() {
-        bound_elsewhere(base.store.as_ref(), &deployment, &spec_id)?;
-    }
     let redeploy = redeploy || undeployed_app(base.store.as_ref(), &deployment)?;
     let view = super::view(base.store.as_ref(), &deployment)?;
+    prepared.world.align_keys(Some(&view));
+    let world = &prepared.world;
     // What the remote side shows: as approved, or looked at now (before
     // the run starts, so that a run with nothing to do stays one append).
     let (observed, connected) = match &approved {
@@ -397,7 +414,7 @@ async fn run_apply(
         run.notify_to(c.remote.providers.notifiers.clone());
     }
     let connected = connected?;
-    run.notify("started", "deployment started").await;
+    run.notify("started", "deployment started");
     let out = steps(run, &connected, base, prepared, observed, redeploy).await;
     match out {
         Ok(changes) => Ok((connected, changes)),
@@ -415,8 +432,13 @@ pub async fn steps(
     observed: Option<Observations>,
     redeploy: bool,
 ) -> Result<Vec<String>, EngineError> {
-    let world = &prepared.world;
     let ctx = run.ctx(connected, &base.interrupt);
+    // The journal's keys for record sets (the view may have moved since
+    // the world was aligned, when a resumed run got here).
+    let mut aligned = prepared.world.clone();
+    aligned.align_keys(Some(&ctx.view()));
+    let world = &aligned;
+    zone_ready(&ctx, world).await?;
     let view = ctx.view();
     let plan = plan::plan(
         &world.deployment,
@@ -426,6 +448,7 @@ pub async fn steps(
         observed.as_ref(),
         world.policies,
     );
+    crate::engine::resource::dns::check_creates(&ctx, world, &plan).await?;
     let changes: Vec<String> = plan
         .steps
         .iter()
@@ -434,6 +457,39 @@ pub async fn steps(
         .collect();
     execute(&ctx, world, &plan, &prepared.loaded.spec, redeploy).await?;
     Ok(changes)
+}
+
+/// Refuses to change records in a zone that is not active yet: its
+/// nameservers are not Cloudflare's, so nothing it holds answers on the
+/// public internet and verification could only fail (cloudflare notes §5).
+async fn zone_ready(ctx: &crate::engine::Ctx<'_>, world: &World) -> Result<(), EngineError> {
+    let (Some(dns), Some(zone)) = (&ctx.remote.providers.dns, ctx.zone) else {
+        return Ok(());
+    };
+    if world.records.is_empty() {
+        return Ok(());
+    }
+    let status = dns
+        .zone_status(zone)
+        .await
+        .map_err(|e| EngineError::provider(format!("reading zone {}", zone.name), e))?;
+    match status {
+        Some(st) if !st.is_active() => Err(EngineError::Refused {
+            message: format!(
+                "zone {} is {} in Cloudflare: its records do not answer on the internet yet",
+                zone.name, st.status
+            ),
+            hint: if st.name_servers.is_empty() {
+                "finish the zone's setup in Cloudflare, then apply again".to_owned()
+            } else {
+                format!(
+                    "set the nameservers at your registrar to {}, wait until Cloudflare shows the zone active, then apply again",
+                    st.name_servers.join(" and ")
+                )
+            },
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// What an apply's steps came to: the connection and the changes made, or
@@ -480,7 +536,7 @@ pub async fn conclude(
         RunState::Provisioning | RunState::Deploying | RunState::Verifying
     );
     if !changed_something {
-        return Err(run.fail_unchanged(err, &reason));
+        return Err(run.fail_unchanged(err, &reason).await);
     }
     if no_rollback {
         let message =

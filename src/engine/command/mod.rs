@@ -20,6 +20,7 @@ pub mod execute;
 pub mod gc;
 pub mod plan;
 pub mod reconcile;
+pub mod release;
 pub mod refresh;
 pub mod resume;
 pub mod rollback;

@@ -158,7 +158,9 @@ pub async fn refresh(
         .map_err(|(e, _)| e)?;
     let run = crate::id::RunId::generate();
     let ctx = connected.ctx(&journal, &view.deployment, &run, &req.interrupt);
-    let observed = observe(&ctx, &prepared.world).await?;
+    let mut world = prepared.world.clone();
+    world.align_keys(Some(view));
+    let observed = observe(&ctx, &world).await?;
     Ok((observed, connected))
 }
 
@@ -169,10 +171,13 @@ pub async fn plan(
     prepared: &Prepared,
     refresh: bool,
 ) -> Result<Planned, EngineError> {
-    let world = &prepared.world;
-    let stored = req.store.deployment(&world.deployment)?;
+    let stored = req.store.deployment(&prepared.world.deployment)?;
     let known = stored.is_some();
-    let view = stored.unwrap_or_else(|| DeploymentView::new(world.deployment.clone()));
+    let view = stored.unwrap_or_else(|| DeploymentView::new(prepared.world.deployment.clone()));
+    // Record sets keep the keys the journal gave them.
+    let mut world = prepared.world.clone();
+    world.align_keys(Some(&view));
+    let world = &world;
     let (observed, connected) = if refresh && worth_refreshing(&view) {
         let (o, c) = self::refresh(req, prepared, &view).await?;
         (Some(o), Some(c))

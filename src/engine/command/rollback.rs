@@ -204,9 +204,9 @@ async fn undo_step(
         .and_then(|r| r.committed.as_ref())
         .and_then(|c| c.desired_hash)
         .unwrap_or_else(|| Digest::of(to.to_string().as_bytes()));
-    let id = remote_id.ok_or_else(|| EngineError::Unresolved {
-        what: format!("a remote id of {} to restore", step.resource),
-    })?;
+    // A resource the run deleted has no remote id any more: the restore
+    // makes it again.
+    let id = remote_id.unwrap_or_default();
     kind.restore(ctx, &step.resource, &to, hash, &id, secrets)
         .await
 }
@@ -262,6 +262,9 @@ fn pending_steps(view: &DeploymentView, run: &RunView) -> Vec<RollbackStep> {
                     matches!(r.status, ResourceStatus::Present | ResourceStatus::Pending)
                         && (r.owner_run.as_ref() == Some(&run.run)
                             || r.pending.as_ref().and_then(|p| p.run.as_ref()) == Some(&run.run))
+                }
+                Action::Restore if r.status == ResourceStatus::Deleted => {
+                    run.deleted.contains(&s.resource)
                 }
                 _ => r.status == ResourceStatus::Present,
             })

@@ -241,4 +241,7 @@ impl EventStore for Dying {
     fn len(&self) -> Result<u64, StoreError> {
         self.inner.len()
     }
+    fn journal_id(&self) -> Result<fabrik::id::JournalId, StoreError> {
+        self.inner.journal_id()
+    }
 }

@@ -199,6 +199,8 @@ fn gc_finds_planted_orphans_and_deletes_only_them() {
                     keyword: None,
                     interval: 60,
                     retries: 0,
+                    retry_interval: 60,
+                    accepted_status: vec!["200-299".into()],
                     notification_ids: Vec::new(),
                 },
                 &ghost,

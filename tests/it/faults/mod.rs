@@ -10,7 +10,9 @@
 //! predict.
 
 mod cleanup;
+mod notify;
 mod phases;
+mod records;
 mod retries;
 mod update;
 
@@ -186,7 +188,7 @@ pub struct Ran {
 }
 
 impl Ran {
-    fn of(o: std::process::Output) -> Self {
+    pub fn of(o: std::process::Output) -> Self {
         Self {
             code: o.status.code().unwrap_or(-1),
             out: stdout(&o),
