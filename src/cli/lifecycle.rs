@@ -126,11 +126,7 @@ pub fn rollback_to(
         return Ok(exit::OK);
     }
     if !planned.plan.no_changes
-        && !confirm(
-            &format!("restore release {run} of {deployment}?"),
-            yes,
-            out,
-        )?
+        && !confirm(&format!("restore release {run} of {deployment}?"), yes, out)?
     {
         out.diag("not confirmed; nothing changed");
         return Ok(exit::USAGE);
@@ -142,15 +138,17 @@ pub fn rollback_to(
         release: Some(run.clone()),
         ..How::default()
     };
-    let report = rt.block_on(carry_out(base, found.prepared, how)).map(|mut r| {
-        if r.exit_code == exit::OK {
-            r.message = format!("{} (release {run})", r.message);
-            r.next.push(format!(
-                "{spec} still describes the later release: `fabrik apply {spec}` brings it back"
-            ));
-        }
-        r
-    });
+    let report = rt
+        .block_on(carry_out(base, found.prepared, how))
+        .map(|mut r| {
+            if r.exit_code == exit::OK {
+                r.message = format!("{} (release {run})", r.message);
+                r.next.push(format!(
+                    "{spec} still describes the later release: `fabrik apply {spec}` brings it back"
+                ));
+            }
+            r
+        });
     done(report, out)
 }
 

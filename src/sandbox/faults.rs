@@ -419,7 +419,11 @@ mod tests {
     fn verdicts(config: FaultConfig, n: usize) -> Vec<Option<Injected>> {
         let faults = Faults::new(config);
         (0..n)
-            .map(|_| faults.roll(Service::Coolify, "/api/v1/x", true, false).injected)
+            .map(|_| {
+                faults
+                    .roll(Service::Coolify, "/api/v1/x", true, false)
+                    .injected
+            })
             .collect()
     }
 
@@ -486,7 +490,10 @@ mod tests {
             error_rate: 1.0,
             ..FaultConfig::default()
         });
-        assert_eq!(untargeted.roll(Service::Apps, "/", false, false), Verdict::CLEAN);
+        assert_eq!(
+            untargeted.roll(Service::Apps, "/", false, false),
+            Verdict::CLEAN
+        );
     }
 
     #[test]
@@ -529,11 +536,15 @@ mod tests {
             ..FaultConfig::default()
         });
         assert_eq!(
-            faults.roll(Service::Kuma, "/socket.io", false, false).injected,
+            faults
+                .roll(Service::Kuma, "/socket.io", false, false)
+                .injected,
             None
         );
         assert_eq!(
-            faults.roll(Service::Kuma, "/socket.io", true, false).injected,
+            faults
+                .roll(Service::Kuma, "/socket.io", true, false)
+                .injected,
             Some(Injected::LoseResponse)
         );
     }

@@ -128,7 +128,10 @@ pub fn insta_settings(area: &str) -> insta::Settings {
     s.add_filter(r"\b[0-9a-f]{12}\b", "[SHORT]");
     s.add_filter(r"\b[0-9a-z]{26}\b", "[RUN]");
     // A journal's id (random per journal) in ownership marks.
-    s.add_filter(r"(\[RUN\]:|journal=|\x22journal\x22: \x22)[0-9a-f]{8}\b", "${1}[JOURNAL]");
+    s.add_filter(
+        r"(\[RUN\]:|journal=|\x22journal\x22: \x22)[0-9a-f]{8}\b",
+        "${1}[JOURNAL]",
+    );
     s.add_filter(r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]");
     s
 }

@@ -14,9 +14,9 @@ use crate::engine::EngineError;
 use crate::engine::LookupError;
 use crate::engine::desired::{APP_KEY, World};
 use crate::engine::resource::app::state::{self as app_state, AppState};
+use crate::engine::resource::decode;
 use crate::engine::resource::dns::{RecordState, RecordWant};
 use crate::engine::resource::monitor::{MonitorState, MonitorWant};
-use crate::engine::resource::decode;
 use crate::event::{ResourceKind, RunCommand, RunOutcome};
 use crate::id::{DeploymentId, RunId};
 use crate::projection::{DeploymentView, RunView};
@@ -43,15 +43,20 @@ pub fn release(
     to: &str,
     env_vars: &[(String, String)],
 ) -> Result<Release, EngineError> {
-    let deployment = DeploymentId::new(deployment)
-        .map_err(|_| LookupError::BadTarget(deployment.to_owned()))?;
+    let deployment =
+        DeploymentId::new(deployment).map_err(|_| LookupError::BadTarget(deployment.to_owned()))?;
     let id: RunId = to
         .parse()
         .map_err(|_| LookupError::BadTarget(to.to_owned()))?;
-    let run = store.run(&id)?.ok_or_else(|| LookupError::NoRun(id.clone()))?;
+    let run = store
+        .run(&id)?
+        .ok_or_else(|| LookupError::NoRun(id.clone()))?;
     if run.deployment != deployment {
         return Err(EngineError::Refused {
-            message: format!("run {id} is a run of {}, not of {deployment}", run.deployment),
+            message: format!(
+                "run {id} is a run of {}, not of {deployment}",
+                run.deployment
+            ),
             hint: format!("`fabrik history {deployment}` lists this deployment's runs"),
         });
     }
@@ -170,10 +175,7 @@ fn restore_world(
     }
     if !app_found {
         return Err(EngineError::Refused {
-            message: format!(
-                "the journal holds no application state for run {}",
-                run.run
-            ),
+            message: format!("the journal holds no application state for run {}", run.run),
             hint: "pick a later run: `fabrik history` lists them".to_owned(),
         });
     }

@@ -224,14 +224,12 @@ async fn dispatch(
     args: Args,
     ack: AckSender,
 ) {
-    let verdict = shared
-        .faults
-        .roll(
-            Service::Kuma,
-            "/socket.io/",
-            mutating(&event),
-            matches!(event.as_str(), "add" | "addTag"),
-        );
+    let verdict = shared.faults.roll(
+        Service::Kuma,
+        "/socket.io/",
+        mutating(&event),
+        matches!(event.as_str(), "add" | "addTag"),
+    );
     if !verdict.latency.is_zero() {
         tokio::time::sleep(verdict.latency).await;
     }

@@ -50,7 +50,11 @@ fn rollback_to_an_earlier_release_applies_what_that_run_left_and_deploys_it() {
     assert_eq!(image(&p), "traefik/whoami:v1.10");
     let env_then = p.dump()["coolify"]["applications"][0]["env"].clone();
     p.edit("spec.yaml", "traefik/whoami:v1.10", "traefik/whoami:v1.11");
-    p.edit("spec.yaml", "WHOAMI_NAME: quickstart", "WHOAMI_NAME: second");
+    p.edit(
+        "spec.yaml",
+        "WHOAMI_NAME: quickstart",
+        "WHOAMI_NAME: second",
+    );
     let o = p.apply();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(image(&p), "traefik/whoami:v1.11");
@@ -64,7 +68,11 @@ fn rollback_to_an_earlier_release_applies_what_that_run_left_and_deploys_it() {
 
     let o = p.run(&["rollback", "quickstart", "--to", &first, "--sandbox"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(stdout(&o).contains(&format!("release {first}")), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains(&format!("release {first}")),
+        "{}",
+        stdout(&o)
+    );
     assert!(stdout(&o).contains("fabrik apply"), "{}", stdout(&o));
     assert_eq!(image(&p), "traefik/whoami:v1.10");
     assert_eq!(deployments(&p), 3, "the release is deployed again");
@@ -95,7 +103,11 @@ fn rollback_to_refuses_what_is_not_a_release_of_that_deployment() {
     let second = p.runs("quickstart")[1]["run"].as_str().unwrap().to_owned();
     let o = p.run(&["rollback", "quickstart", "--to", &second, "--sandbox"]);
     assert_ne!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(stderr(&o).contains("only an apply that succeeded"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("only an apply that succeeded"),
+        "{}",
+        stderr(&o)
+    );
     // Another deployment's name.
     let o = p.run(&["rollback", "other", "--to", &first, "--sandbox"]);
     assert_ne!(o.status.code(), Some(0));

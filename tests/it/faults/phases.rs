@@ -42,7 +42,6 @@ impl Phase {
         }
     }
 
-
     /// What the run created before it failed: (kind, world line, journal
     /// key).
     fn created(self, spec: &Spec) -> Vec<(&'static str, String, &'static str)> {
