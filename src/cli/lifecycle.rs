@@ -241,6 +241,10 @@ fn orphan_table(orphans: &[gc_cmd::Orphan]) -> String {
                 o.remote_id.clone(),
                 o.name.clone(),
                 o.mark.deployment.to_string(),
+                o.mark
+                    .journal
+                    .as_ref()
+                    .map_or_else(|| "-".to_owned(), ToString::to_string),
                 o.mark.run.to_string(),
                 o.mark
                     .run
@@ -256,6 +260,7 @@ fn orphan_table(orphans: &[gc_cmd::Orphan]) -> String {
             "REMOTE ID",
             "NAME",
             "DEPLOYMENT",
+            "JOURNAL",
             "RUN",
             "AGE",
             "STATE",
