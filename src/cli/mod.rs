@@ -238,6 +238,10 @@ pub struct ReplayArgs {
     /// Re-check the hash chain and that cached projections equal a fresh fold.
     #[arg(long)]
     pub verify: bool,
+    /// With --verify: a head the journal must still hold (the hash a run
+    /// sent to a webhook, 64 hex digits), proving nothing before it changed.
+    #[arg(long, value_name = "HASH", requires = "verify")]
+    pub expect_head: Vec<String>,
     /// Replay an export file instead of the state database.
     #[arg(long, value_name = "EXPORT")]
     pub input: Option<PathBuf>,

@@ -7,6 +7,7 @@
 //! copy of the views, and reports each durable event to an observer (live
 //! progress, `--output json`) and to the crash-injection hook.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -158,11 +159,7 @@ impl Recorder {
             .map(|event| NewEvent {
                 run: Some(self.run.clone()),
                 at,
-                event: if self.scrubber.is_empty() {
-                    event
-                } else {
-                    scrub_event(event, &self.scrubber)
-                },
+                event: scrub_event(event, &self.scrubber),
             })
             .collect();
         // Check the decisions on a scratch fold of what would be appended.
@@ -281,11 +278,7 @@ impl Recorder {
 
     /// Appends one event of this run. Durable when it returns.
     pub fn record(&mut self, event: Event) -> Result<RecordedEvent, RecordError> {
-        let event = if self.scrubber.is_empty() {
-            event
-        } else {
-            scrub_event(event, &self.scrubber)
-        };
+        let event = scrub_event(event, &self.scrubber);
         let new = NewEvent {
             run: Some(self.run.clone()),
             at: (self.clock)(),
@@ -327,7 +320,11 @@ impl Recorder {
         self.record(event)
     }
 
-    /// Finishes the run.
+    /// Finishes the run. A store that seals appends the checkpoint of the
+    /// journal's head with `run_finished`, in the same append: both are
+    /// folded and reported, and [`EventStore::sealed_head`] then names the
+    /// head (what the run's webhooks and summary can carry). Returns the
+    /// `run_finished` event.
     pub fn finish(
         &mut self,
         outcome: RunOutcome,
@@ -343,7 +340,12 @@ impl Recorder {
                 ))));
             }
         };
-        self.record(event)
+        self.record_all(vec![event])?
+            .into_iter()
+            .next()
+            .ok_or_else(|| {
+                RecordError::Store(StoreError::Backend("append returned no event".to_owned()))
+            })
     }
 }
 
@@ -358,33 +360,61 @@ fn tokio_safe<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
-/// Replaces known secret values in every string of an event's payload.
+/// Makes an event's payload fit for the journal: every string loses the
+/// known secret values (in any of their forms, see [`Scrubber`]), and what
+/// would act on a terminal in it (control, bidirectional and zero-width
+/// characters, from a provider's answer or a spec value) is written as a
+/// visible escape ([`crate::text`]). The desired states (`desired` of an
+/// intent, `restore_to` of a rollback step) are exempt from the escaping:
+/// a restore writes them back as they are, so they must stay exactly what
+/// the spec said; they are escaped when printed.
 pub fn scrub_event(event: Event, scrubber: &Scrubber) -> Event {
     let mut payload = event.payload();
-    if !scrub_value(&mut payload, scrubber) {
+    if !scrub_value(&mut payload, scrubber, true) {
         return event;
     }
     Event::from_value(event.type_name(), crate::event::EVENT_VERSION, payload).unwrap_or(event)
 }
 
-fn scrub_value(v: &mut serde_json::Value, scrubber: &Scrubber) -> bool {
+/// Keys whose values are desired states, kept exactly.
+const EXACT: [&str; 2] = ["desired", "restore_to"];
+
+fn scrub_value(v: &mut serde_json::Value, scrubber: &Scrubber, escape: bool) -> bool {
     match v {
-        serde_json::Value::String(s) if scrubber.finds_in(s) => {
-            *s = scrubber.scrub(s);
-            true
+        serde_json::Value::String(s) => {
+            let mut changed = false;
+            if !scrubber.is_empty() && scrubber.finds_in(s) {
+                *s = scrubber.scrub(s);
+                changed = true;
+            }
+            if escape && let Cow::Owned(shown) = crate::text::printable_lines(s) {
+                *s = shown;
+                changed = true;
+            }
+            changed
         }
-        serde_json::Value::String(_) => false,
         serde_json::Value::Array(items) => {
             let mut changed = false;
             for i in items {
-                changed |= scrub_value(i, scrubber);
+                changed |= scrub_value(i, scrubber, escape);
             }
             changed
         }
         serde_json::Value::Object(map) => {
             let mut changed = false;
-            for (_, i) in map.iter_mut() {
-                changed |= scrub_value(i, scrubber);
+            for (k, i) in map.iter_mut() {
+                changed |= scrub_value(i, scrubber, escape && !EXACT.contains(&k.as_str()));
+            }
+            if escape
+                && map
+                    .keys()
+                    .any(|k| crate::text::printable_lines(k).len() != k.len())
+            {
+                let old = std::mem::take(map);
+                for (k, i) in old {
+                    map.insert(crate::text::printable_lines(&k).into_owned(), i);
+                }
+                changed = true;
             }
             changed
         }

@@ -171,6 +171,12 @@ fn apply_event(
         }
         Event::ResourceIntent(e) => {
             let r = resource(view, &e.resource, e.kind);
+            // A create of what does not exist names no remote id, and
+            // inherits none: the id a deleted resource had is gone with it.
+            let creates = e.action == Action::Create && r.status != ResourceStatus::Present;
+            if creates {
+                r.remote_id = None;
+            }
             r.pending = Some(PendingIntent {
                 run: run_id.clone(),
                 action: e.action,
@@ -183,7 +189,7 @@ fn apply_event(
             if e.desired.is_some() {
                 r.desired = e.desired.clone();
             }
-            if e.action == Action::Create && r.status != ResourceStatus::Present {
+            if creates {
                 r.status = ResourceStatus::Pending;
             }
         }
@@ -249,13 +255,13 @@ fn apply_event(
                     p.outcome_unknown = true;
                 }
             } else {
+                // A definite failure changed nothing: the resource is where
+                // the last definite event left it. Only a create of what did
+                // not exist is pending, so that is absent.
                 r.pending = None;
                 if r.status == ResourceStatus::Pending {
-                    r.status = if r.remote_id.is_some() {
-                        ResourceStatus::Present
-                    } else {
-                        ResourceStatus::Absent
-                    };
+                    r.status = ResourceStatus::Absent;
+                    r.remote_id = None;
                 }
             }
             if let Some(run) = run.as_deref_mut() {
@@ -408,6 +414,8 @@ fn apply_event(
         Event::LockBroken(_) => {
             view.lock = None;
         }
+        // A seal of the journal: nothing about the deployment changes.
+        Event::JournalCheckpoint(_) => {}
     }
 }
 

@@ -402,3 +402,185 @@ fn hostile_exports_are_refused_in_bounded_time_and_memory() {
         assert!(err.contains("export.ndjson"), "{name}: {err}");
     }
 }
+
+/// What a hostile server answered in the issue: it erases the line,
+/// moves up, prints a success in green and retitles the terminal.
+const HOSTILE_BODY: &str = "\u{1b}[2K\r\u{1b}[1A\u{1b}[32mhostile is deployed and verified\u{1b}]0;pwned\u{7} \u{202e}desrever\u{8}";
+
+/// Whether `text` holds a character that acts on a terminal.
+fn acts_on_a_terminal(text: &str) -> Option<char> {
+    text.chars()
+        .find(|&c| c != '\n' && c != '\t' && fabrik::text::is_unsafe(c))
+}
+
+/// Every string in a JSON document.
+fn strings(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::String(s) => out.push(s.clone()),
+        serde_json::Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
+        serde_json::Value::Object(m) => m.values().for_each(|x| strings(x, out)),
+        _ => {}
+    }
+}
+
+/// Issue: provider bodies were quoted raw. A refusal whose text erases
+/// lines, fakes a success in green and retitles the terminal reached
+/// stderr, was stored in the journal and was printed again by every
+/// `fabrik status`. Now every control, bidirectional and zero-width
+/// character from outside is written as a visible escape, in what is
+/// printed and in what is journaled.
+#[test]
+fn a_provider_answer_with_terminal_escapes_is_printed_and_journaled_escaped() {
+    use crate::faults::LiveSandbox;
+    use crate::reliability::proxy::{Proxy, reencode_errors};
+    use fabrik::sandbox::FaultConfig;
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = LiveSandbox::start(
+        &dir.path().join("world.db"),
+        FaultConfig {
+            echo_422: true,
+            ..FaultConfig::default()
+        },
+    );
+    let coolify_url = sandbox.handle().coolify_url.clone();
+    let proxy = Proxy::start(
+        &sandbox,
+        &coolify_url,
+        std::sync::Arc::new(|_, body| {
+            reencode_errors(body, &|m| vec![format!("{HOSTILE_BODY} ({m})")])
+        }),
+    );
+    let p = dir.path().join("p");
+    std::fs::create_dir(&p).unwrap();
+    std::fs::write(
+        p.join("spec.yaml"),
+        format!(
+            "{HEAD}app:
+  image: traefik/whoami:v1.10
+  port: 80
+  domains: [https://hostile.example.com]
+retry: {{attempts: 1}}
+"
+        ),
+    )
+    .unwrap();
+    let fabrik_here = || {
+        let mut c = fabrik(&p);
+        for (k, v) in sandbox.env() {
+            c.env(k, v);
+        }
+        c.env("COOLIFY_URL", proxy.through(&coolify_url));
+        c
+    };
+    let o = fabrik_here().args(["apply", "spec.yaml"]).output().unwrap();
+    assert!(matches!(o.status.code(), Some(1 | 5 | 6)), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("hostile is deployed and verified") && err.contains("\\u{1b}[32m"),
+        "the answer is shown, escaped: {err}"
+    );
+    assert_eq!(acts_on_a_terminal(&err), None, "stderr: {err:?}");
+    assert_eq!(acts_on_a_terminal(&crate::support::stdout(&o)), None);
+    // The journal holds the text escaped: every string of every payload.
+    let mut texts = Vec::new();
+    for e in crate::support::journal_events(&p) {
+        strings(&e["payload"], &mut texts);
+    }
+    assert!(
+        texts.iter().any(|t| t.contains("hostile is deployed")),
+        "the answer was journaled"
+    );
+    for t in &texts {
+        assert_eq!(acts_on_a_terminal(t), None, "journaled: {t:?}");
+    }
+    for args in [
+        &["status", "hostile"][..],
+        &["history", "hostile"],
+        &["status"],
+    ] {
+        let o = fabrik_here().args(args).output().unwrap();
+        expect_exit(&o, 0, args);
+        let shown = format!("{}{}", crate::support::stdout(&o), stderr(&o));
+        assert_eq!(
+            acts_on_a_terminal(&shown),
+            None,
+            "fabrik {args:?}: {shown:?}"
+        );
+    }
+}
+
+/// A journal written before the escaping (the raw text of a hostile
+/// answer in a failure's error) is printed escaped all the same.
+#[test]
+fn raw_text_in_an_old_journal_is_printed_escaped() {
+    use fabrik::event::*;
+    use fabrik::id::{DeploymentId, RunId};
+    use fabrik::store::EventStore as _;
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        fabrik::store::sqlite::SqliteStore::open(&dir.path().join(".fabrik/state.db")).unwrap();
+    let d = DeploymentId::new("old").unwrap();
+    let run = RunId::from_u128(7);
+    let at = jiff::Timestamp::from_second(1_767_225_600).unwrap();
+    let events = vec![
+        Event::RunStarted(RunStarted {
+            command: RunCommand::Apply,
+            spec_path: Some(format!("spec\u{1b}[2J.yaml")),
+            spec_hash: None,
+            user: "u\u{7}".into(),
+            host: "h\r".into(),
+            pid: 1,
+            fabrik_version: "0.0.1".into(),
+            options: RunOptions::default(),
+        }),
+        Event::ResourceFailed(ResourceFailed {
+            resource: ResourceKey::new("app"),
+            kind: ResourceKind::Application,
+            action: Action::Create,
+            error: HOSTILE_BODY.into(),
+            outcome_unknown: false,
+        }),
+        Event::RunStateChanged(RunStateChanged {
+            from: fabrik::projection::RunState::Pending,
+            to: fabrik::projection::RunState::Failed,
+            reason: Some(HOSTILE_BODY.into()),
+        }),
+        Event::RunFinished(RunFinished {
+            outcome: RunOutcome::Failed,
+            exit_code: 1,
+            message: Some(HOSTILE_BODY.into()),
+        }),
+    ];
+    let news: Vec<NewEvent> = events
+        .into_iter()
+        .map(|event| NewEvent {
+            run: Some(run.clone()),
+            at,
+            event,
+        })
+        .collect();
+    store.append(&d, Default::default(), &news).unwrap();
+    drop(store);
+    for args in [
+        &["status", "old"][..],
+        &["status"],
+        &["history", "old"],
+        &["replay"],
+        &["replay", "--until", "2"],
+    ] {
+        let o = crate::support::run(fabrik(dir.path()).args(args));
+        expect_exit(&o, 0, args);
+        let shown = format!("{}{}", crate::support::stdout(&o), stderr(&o));
+        assert_eq!(
+            acts_on_a_terminal(&shown),
+            None,
+            "fabrik {args:?}: {shown:?}"
+        );
+    }
+    let o = crate::support::run(fabrik(dir.path()).args(["status", "old"]));
+    assert!(
+        crate::support::stdout(&o).contains("\\u{1b}[32mhostile is deployed"),
+        "the text is shown, escaped: {}",
+        crate::support::stdout(&o)
+    );
+}

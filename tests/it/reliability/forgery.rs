@@ -1,0 +1,359 @@
+//! Forging the journal with write access to its file but without the
+//! journal key: a tail event with a correct hash, a history rewritten with
+//! every hash recomputed (with and without its checkpoints), a deleted
+//! run, an edited payload, a deleted head. Issue: the chain was unkeyed
+//! and nothing outside the file anchored it, so all of these passed
+//! `replay --verify` once an ordinary apply had rewritten the cached
+//! views, apply appended to an edited chain, and a deleted last event made
+//! apply exit 3 ("locked").
+//!
+//! Each forgery is made the way an attacker would finish it: hashes
+//! recomputed, the cached projections rebuilt from the forged events, the
+//! head record beside the database deleted. What stays out of reach is
+//! the journal key and what lives beside it in the user's configuration
+//! directory.
+
+use std::path::{Path, PathBuf};
+
+use fabrik::id::Digest;
+use fabrik::store::StoredEvent;
+
+use crate::support::{expect_exit, fabrik, run, stderr, stdout};
+
+/// A project whose journal three runs wrote through the binary (with the
+/// key in the project's configuration directory): an apply, a no-op apply
+/// and an apply of a second deployment.
+fn sealed() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.yaml"), super::spec("sealed")).unwrap();
+    std::fs::write(dir.path().join("b.yaml"), super::spec("other")).unwrap();
+    for spec in ["a.yaml", "a.yaml", "b.yaml"] {
+        let args = ["apply", spec, "--sandbox"];
+        expect_exit(&run(fabrik(dir.path()).args(args)), 0, &args);
+    }
+    let db = dir.path().join(".fabrik").join("state.db");
+    (dir, db)
+}
+
+/// Every row, in order.
+fn rows(db: &Path) -> Vec<StoredEvent> {
+    let c = rusqlite::Connection::open(db).unwrap();
+    let mut s = c
+        .prepare("SELECT seq, deployment, stream_version, run, at, type, version, payload, prev_hash, hash FROM events ORDER BY seq")
+        .unwrap();
+    s.query_map([], |r| {
+        let blob = |i: usize| -> rusqlite::Result<Digest> {
+            Ok(Digest(r.get::<_, Vec<u8>>(i)?.try_into().unwrap()))
+        };
+        Ok(StoredEvent {
+            seq: r.get(0)?,
+            deployment: r.get(1)?,
+            stream_version: r.get(2)?,
+            run: r.get(3)?,
+            at: r.get(4)?,
+            type_name: r.get(5)?,
+            version: r.get(6)?,
+            payload: r.get(7)?,
+            prev_hash: blob(8)?,
+            hash: blob(9)?,
+        })
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
+
+/// Replaces the journal with `rows`, numbered again from 1 (sequence and
+/// stream versions) and hash-chained again from genesis, each checkpoint
+/// pointed at the event it now follows, as a forger with the file would:
+/// then rebuilds the cached projections from them and removes the head
+/// record beside the database.
+fn forge(db: &Path, rows: Vec<StoredEvent>) {
+    let c = rusqlite::Connection::open(db).unwrap();
+    c.execute_batch(
+        "DROP TRIGGER IF EXISTS events_no_update; DROP TRIGGER IF EXISTS events_no_delete; DELETE FROM events;",
+    )
+    .unwrap();
+    let mut prev = Digest::GENESIS;
+    let mut versions = std::collections::HashMap::<String, u64>::new();
+    let mut scratch = Vec::new();
+    for (i, mut row) in rows.into_iter().enumerate() {
+        row.seq = i as u64 + 1;
+        let v = versions.entry(row.deployment.clone()).or_insert(0);
+        *v += 1;
+        row.stream_version = *v;
+        row.prev_hash = prev;
+        if row.type_name == "journal_checkpoint" {
+            // Pointed at what it now follows; its seal cannot be remade.
+            let mut cp: serde_json::Value = serde_json::from_str(&row.payload).unwrap();
+            cp["seq"] = serde_json::json!(row.seq - 1);
+            cp["head"] = serde_json::json!(prev.to_string());
+            row.payload = fabrik::event::canonical_json(&cp);
+        }
+        row.hash = row.canonical().hash(&prev, &mut scratch);
+        prev = row.hash;
+        c.execute(
+            "INSERT INTO events VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            rusqlite::params![
+                row.seq,
+                row.deployment,
+                row.stream_version,
+                row.run,
+                row.at,
+                row.type_name,
+                row.version,
+                row.payload,
+                &row.prev_hash.0[..],
+                &row.hash.0[..]
+            ],
+        )
+        .unwrap();
+    }
+    drop(c);
+    fabrik::store::sqlite::SqliteStore::open(db)
+        .unwrap()
+        .rebuild_projections()
+        .unwrap();
+    let _ = std::fs::remove_file(format!("{}-head", db.display()));
+}
+
+/// The hash of the journal's last event, as a webhook receiver would
+/// have recorded it.
+fn head(db: &Path) -> String {
+    rows(db).last().unwrap().hash.to_string()
+}
+
+/// `fabrik replay --verify ARGS`, with the project's key (`keyed`) or with
+/// a configuration directory that holds none.
+fn verify(dir: &Path, keyed: bool, args: &[&str]) -> std::process::Output {
+    let mut c = fabrik(dir);
+    c.args(["replay", "--verify"]).args(args);
+    if !keyed {
+        c.env("XDG_CONFIG_HOME", dir.join("elsewhere"));
+    }
+    run(&mut c)
+}
+
+#[track_caller]
+fn refused(o: &std::process::Output, what: &str, words: &str) {
+    assert_eq!(
+        o.status.code(),
+        Some(7),
+        "{what}: expected exit 7\n{}{}",
+        stdout(o),
+        stderr(o)
+    );
+    assert!(
+        stderr(o).contains(words),
+        "{what}: {words:?} not in\n{}",
+        stderr(o)
+    );
+    assert!(stderr(o).contains("hint:"), "{what}: {}", stderr(o));
+}
+
+#[test]
+fn an_intact_sealed_journal_verifies_with_its_key_and_its_head() {
+    let (dir, db) = sealed();
+    let h = head(&db);
+    let o = verify(dir.path(), true, &["--expect-head", &h]);
+    expect_exit(&o, 0, &["replay", "--verify"]);
+    let e = stderr(&o);
+    assert!(
+        e.contains("3 checkpoints signed by this journal key")
+            && e.contains(&format!("head {h} found")),
+        "{e}"
+    );
+    // Each run's final append carries its checkpoint, in the run.
+    let checkpoints: Vec<StoredEvent> = rows(&db)
+        .into_iter()
+        .filter(|r| r.type_name == "journal_checkpoint")
+        .collect();
+    assert_eq!(checkpoints.len(), 3);
+    // The key is the user's, private, and not in the journal.
+    let key = dir.path().join(".config/fabrik/journal.key");
+    let text = std::fs::read_to_string(&key).unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let all: String = rows(&db).iter().map(|r| r.payload.clone()).collect();
+    assert!(!all.contains(text.trim()));
+    // Without the key, the checkpoints cannot be checked and it says so.
+    let o = verify(dir.path(), false, &[]);
+    expect_exit(&o, 0, &["replay", "--verify"]);
+    assert!(
+        stderr(&o).contains("not checked: no journal key here"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// A forged event appended after the last one, with a correct hash: it
+/// belongs to a run that finished and was sealed, so it cannot be Fabrik's.
+#[test]
+fn a_forged_tail_event_with_a_correct_hash_is_found() {
+    let (dir, db) = sealed();
+    let mut all = rows(&db);
+    let created = all
+        .iter()
+        .find(|r| r.type_name == "resource_created" && r.deployment == "sealed")
+        .unwrap()
+        .clone();
+    let payload: serde_json::Value = serde_json::from_str(&created.payload).unwrap();
+    let forged = StoredEvent {
+        type_name: "resource_deleted".into(),
+        payload: serde_json::json!({
+            "resource": payload["resource"],
+            "kind": payload["kind"],
+            "remote_id": payload["remote_id"],
+            "already_gone": false,
+        })
+        .to_string(),
+        ..all
+            .iter()
+            .rev()
+            .find(|r| r.deployment == "sealed")
+            .unwrap()
+            .clone()
+    };
+    all.push(forged);
+    forge(&db, all);
+    let n = rows(&db).len();
+    let o = verify(dir.path(), true, &[]);
+    refused(&o, "forged tail", &format!("event {n}"));
+    // The next command refuses to seal it into the history.
+    let o = run(fabrik(dir.path()).args(["apply", "a.yaml", "--sandbox"]));
+    refused(&o, "apply after a forged tail", &format!("event {n}"));
+    let o = verify(dir.path(), true, &[]);
+    refused(
+        &o,
+        "forged tail, after the refused apply",
+        &format!("event {n}"),
+    );
+}
+
+/// A history rewritten from an early event on, every hash recomputed:
+/// the checkpoints no longer match what they sealed. Also with every
+/// checkpoint removed, and for a whole run taken out.
+#[test]
+fn a_rewritten_history_with_recomputed_hashes_is_found_with_the_key_or_a_head() {
+    type Change = fn(Vec<StoredEvent>) -> Vec<StoredEvent>;
+    let changes: [(&str, Change); 4] = [
+        ("an early payload changed", |mut all| {
+            let r = all
+                .iter_mut()
+                .find(|r| r.type_name == "resource_created")
+                .unwrap();
+            r.payload = r
+                .payload
+                .replacen("\"remote_id\":\"", "\"remote_id\":\"x", 1);
+            all
+        }),
+        ("an early payload changed, checkpoints removed", |all| {
+            let mut all: Vec<StoredEvent> = all
+                .into_iter()
+                .filter(|r| r.type_name != "journal_checkpoint")
+                .collect();
+            let r = all
+                .iter_mut()
+                .find(|r| r.type_name == "resource_created")
+                .unwrap();
+            r.payload = r
+                .payload
+                .replacen("\"remote_id\":\"", "\"remote_id\":\"x", 1);
+            all
+        }),
+        ("the second run deleted", |all| {
+            let second = all
+                .iter()
+                .filter(|r| r.type_name == "run_started")
+                .nth(1)
+                .unwrap()
+                .run
+                .clone();
+            all.into_iter().filter(|r| r.run != second).collect()
+        }),
+        ("the second run deleted, checkpoints removed", |all| {
+            let second = all
+                .iter()
+                .filter(|r| r.type_name == "run_started")
+                .nth(1)
+                .unwrap()
+                .run
+                .clone();
+            all.into_iter()
+                .filter(|r| r.run != second && r.type_name != "journal_checkpoint")
+                .collect()
+        }),
+    ];
+    for (what, change) in changes {
+        let (dir, db) = sealed();
+        let h = head(&db);
+        forge(&db, change(rows(&db)));
+        refused(
+            &verify(dir.path(), true, &[]),
+            what,
+            "integrity check failed",
+        );
+        refused(
+            &verify(dir.path(), false, &["--expect-head", &h]),
+            &format!("{what} (no key, a head)"),
+            &format!("no event with hash {h}"),
+        );
+        // An ordinary apply does not seal the forgery.
+        let o = run(fabrik(dir.path()).args(["apply", "a.yaml", "--sandbox"]));
+        refused(
+            &o,
+            &format!("apply after: {what}"),
+            "integrity check failed",
+        );
+        refused(
+            &verify(dir.path(), true, &[]),
+            &format!("{what}, then apply"),
+            "integrity check failed",
+        );
+        // Without the key and without a head, a consistent rewrite is a
+        // valid chain: the chain alone proves order, not authorship.
+        let o = verify(dir.path(), false, &[]);
+        expect_exit(&o, 0, &["replay", "--verify"]);
+    }
+}
+
+/// Issue: apply appended to a chain whose payload was edited (exit 0).
+#[test]
+fn apply_refuses_to_append_to_an_edited_tail_naming_the_event() {
+    let (dir, db) = sealed();
+    let last = rows(&db).last().unwrap().seq;
+    let c = rusqlite::Connection::open(&db).unwrap();
+    c.execute_batch("DROP TRIGGER events_no_update;").unwrap();
+    c.execute(
+        "UPDATE events SET payload = replace(payload, '\"', ' \"') WHERE seq = ?1",
+        [last],
+    )
+    .unwrap();
+    drop(c);
+    let o = run(fabrik(dir.path()).args(["apply", "b.yaml", "--sandbox"]));
+    refused(&o, "edited payload", &format!("event {last}"));
+    assert_eq!(rows(&db).last().unwrap().seq, last, "nothing was appended");
+}
+
+/// Issue: a deleted last event made apply exit 3, the code for "locked".
+#[test]
+fn a_deleted_last_event_is_an_integrity_failure_not_a_lock() {
+    for keep_head_record in [true, false] {
+        let (dir, db) = sealed();
+        let last = rows(&db).last().unwrap().seq;
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.execute_batch("DROP TRIGGER events_no_delete;").unwrap();
+        c.execute("DELETE FROM events WHERE seq = ?1", [last])
+            .unwrap();
+        drop(c);
+        if !keep_head_record {
+            let _ = std::fs::remove_file(format!("{}-head", db.display()));
+        }
+        let o = run(fabrik(dir.path()).args(["apply", "b.yaml", "--sandbox"]));
+        refused(&o, "deleted last event", &format!("event {last}"));
+        assert_ne!(o.status.code(), Some(3));
+    }
+}
