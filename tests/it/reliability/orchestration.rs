@@ -3,6 +3,7 @@
 //! sweeping for leaks.
 
 use crate::faults::{Project, Spec};
+use crate::support::{fabrik, run, stderr};
 
 /// Regression: an update whose env write failed after the application's
 /// fields were changed (image tag patched, then a 422 on the env vars)
@@ -241,4 +242,42 @@ fn damaged_projections_are_rebuilt_by_migrating_the_journal() {
     let a: serde_json::Value = serde_json::from_str(&status.out).unwrap();
     let b: serde_json::Value = serde_json::from_str(&repaired.out).unwrap();
     assert_eq!(a["deployment"]["resources"], b["deployment"]["resources"]);
+}
+
+/// Issue: Uptime Kuma's "Too frequently" answer to a call other than
+/// login was taken as a refusal, so under 30% rate limiting half the
+/// runs failed. Its rate limiter refuses before doing anything: the call
+/// is retried with backoff, like an HTTP 429. Six seeded runs under 30%
+/// rate limiting of Uptime Kuma (none of them hits the login, which waits
+/// a minute) all succeed, and the journal shows the retries.
+#[test]
+fn uptime_kuma_rate_limits_are_waited_out() {
+    let spec = super::spec("limited").replace(
+        "    interval: 60s\n",
+        "    interval: 60s\n  - name: limited-home\n    url: https://limited.example.com/\n    interval: 60s\nretry:\n  attempts: 6\n  initial_delay: 10ms\n  max_delay: 50ms\n",
+    );
+    let mut retried = 0;
+    for seed in 1..=6 {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("spec.yaml"), &spec).unwrap();
+        let o = run(fabrik(dir.path())
+            .args(["apply", "spec.yaml", "--sandbox"])
+            .env(
+                "FABRIK_SANDBOX_FAULTS",
+                format!("rate_limit_rate=0.3,target=kuma,seed={seed}"),
+            ));
+        assert_eq!(o.status.code(), Some(0), "seed {seed}: {}", stderr(&o));
+        retried += crate::support::journal_events(dir.path())
+            .iter()
+            .filter(|e| {
+                e["type"] == "attempt_failed"
+                    && e["payload"]["reason"] == "rate limited"
+                    && e["payload"]["operation"]
+                        .as_str()
+                        .is_some_and(|op| op.starts_with("uptime kuma"))
+            })
+            .count();
+    }
+    assert!(retried > 0, "the rate limiter refused some calls");
+    eprintln!("uptime kuma under 30% rate limiting: 6 runs succeeded, {retried} calls retried");
 }
