@@ -589,3 +589,44 @@ fn a_large_append_stores_what_single_appends_do_or_nothing() {
     let (report, _) = verify_store(&store).unwrap();
     assert!(report.is_ok(), "{report:?}");
 }
+
+/// A journal written before the fold changed (schema 1) holds cached
+/// views the new fold would not write (here, a resource left pending): the
+/// migration to schema 2 rebuilds them from the events.
+#[test]
+fn an_older_sqlite_journal_is_refolded_when_it_is_upgraded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let store = SqliteStore::open(&path).unwrap();
+    crate::support::fill(
+        &store,
+        fabrik::generate::Shape {
+            deployments: 2,
+            runs: 3,
+            records: 1,
+            seed: 3,
+        },
+    );
+    drop(store);
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let present: i64 = c
+        .query_row(
+            "SELECT COUNT(*) FROM deployment_projection WHERE body LIKE '%\"present\"%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(present > 0, "the views hold present resources to damage");
+    c.execute_batch(
+        "DELETE FROM fabrik_schema WHERE version = 2; PRAGMA user_version = 1;
+         UPDATE deployment_projection SET body = replace(body, '\"present\"', '\"pending\"');",
+    )
+    .unwrap();
+    let (report, _) =
+        fabrik::store::verify_store(&SqliteStore::open_existing(&path).unwrap()).unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    let upgraded: i64 = c
+        .query_row("SELECT MAX(version) FROM fabrik_schema", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(upgraded, fabrik::store::sqlite::SCHEMA_VERSION);
+}
