@@ -209,15 +209,15 @@ fn replay_store(
 fn print_seal(seal: &SealReport, out: &mut Output) {
     match &seal.key {
         Some(id) => out.diag(&format!(
-            "{} checkpoints signed by this journal key (id {id}){}; {} events after it (of runs still open, and lock releases)",
-            seal.checkpoints,
+            "{} signed by this journal key (id {id}){}; {} events after it (of runs still open, and lock releases)",
+            count(seal.checkpoints, "checkpoint"),
             seal.last_checkpoint
                 .map_or(String::new(), |s| format!(", the last at event {s}")),
             seal.unsealed
         )),
         None => out.diag(&format!(
-            "{} checkpoints not checked: no journal key here (set {} or verify where the key is kept); without it the chain proves the order of the events, not who wrote them",
-            seal.checkpoints,
+            "{} not checked: no journal key here (set {} or verify where the key is kept); without it the chain proves the order of the events, not who wrote them",
+            count(seal.checkpoints, "checkpoint"),
             crate::store::seal::KEY_VAR
         )),
     }
@@ -225,6 +225,15 @@ fn print_seal(seal: &SealReport, out: &mut Output) {
         out.diag(&format!(
             "head {hash} found at event {seq} ({what}): nothing up to it changed"
         ));
+    }
+}
+
+/// `n thing` or `n things`.
+fn count(n: u64, thing: &str) -> String {
+    if n == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
     }
 }
 

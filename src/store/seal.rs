@@ -409,7 +409,7 @@ impl Seal {
     }
 
     /// Checks the journal before an append, inside its transaction, given
-    /// its current `head` and the record `beside` the database: the first
+    /// its current `head` and (for SQLite) the `database` file: the first
     /// time, that the recorded heads are still in the journal and (when
     /// sealing) the events from the last checkpoint on; later, only what
     /// others appended since.
@@ -417,18 +417,20 @@ impl Seal {
         &self,
         src: &mut dyn TailSource,
         head: Tail,
-        beside: Option<(&Path, HeadRecord)>,
+        database: Option<&Path>,
     ) -> Result<(), StoreError> {
         let verified = *self.verified.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(v) = verified {
             return continues(src, v, head);
         }
-        if let Some((path, record)) = beside {
+        if let Some(path) = database.map(beside)
+            && let Some(record) = HeadRecord::read(&path)
+        {
             anchored(
                 src,
                 head,
                 record,
-                &format!("the head record {}", path.display()),
+                &format!("the head record beside the database ({})", path.display()),
             )?;
         }
         if !self.enabled {
@@ -592,7 +594,7 @@ fn ends_at(checker: &ChainChecker, head: Tail) -> Result<(), StoreError> {
 /// Checks the events from the last checkpoint (the event it seals) to
 /// the head: every hash and link; the checkpoint's seal when `key` is
 /// given; and that nothing after it could only have been appended outside
-/// Fabrik (see [`tail_problem`]). A journal without any checkpoint
+/// Fabrik (see [`tail_rule`]). A journal without any checkpoint
 /// (written before checkpoints existed) is checked whole.
 fn from_last_checkpoint(
     src: &mut dyn TailSource,
@@ -648,7 +650,7 @@ fn from_last_checkpoint(
             {
                 started.insert(r.clone());
             }
-            match tail_problem(&row, &started) {
+            match tail_rule(row.run.as_deref(), &row.type_name, &started) {
                 TailRule::Allowed => {}
                 TailRule::IfOpen(run) => finished_runs.push((row.seq, run)),
                 TailRule::Refused(why) => problem = Some(integrity(row.seq, why)),
@@ -662,12 +664,7 @@ fn from_last_checkpoint(
     ends_at(&checker, head)?;
     for (seq, run) in finished_runs {
         if src.finished_before(&run, seq)? {
-            return Err(integrity(
-                seq,
-                format!(
-                    "the event belongs to run {run}, which had finished and been sealed: nothing of a finished run but its lock release comes after its checkpoint"
-                ),
-            ));
+            return Err(integrity(seq, after_its_seal(&run)));
         }
     }
     Ok(())
@@ -683,27 +680,41 @@ enum TailRule {
     Refused(String),
 }
 
-/// The rules for an event after the journal's last checkpoint. Fabrik
-/// seals every run's `run_finished` in the same append, so after the last
-/// checkpoint come only the events of runs still open (in progress, or
-/// interrupted) and the lock releases of finished ones.
-fn tail_problem(
-    row: &StoredEvent,
+/// The rules for an event (of `run`, of type `type_name`) after the
+/// journal's last checkpoint. Fabrik seals every run's `run_finished` in
+/// the same append, so after the last checkpoint come only the events of
+/// runs still open (in progress, or interrupted), the lock releases of
+/// finished ones, and locks broken by hand.
+fn tail_rule(
+    run: Option<&str>,
+    type_name: &str,
     started_in_tail: &std::collections::HashSet<String>,
 ) -> TailRule {
-    match (&row.run, row.type_name.as_str()) {
-        (_, "run_finished") => TailRule::Refused(format!(
-            "run {} finished without the checkpoint that seals it: appended outside fabrik, or its checkpoint was removed",
-            row.run.as_deref().unwrap_or("-")
-        )),
+    match (run, type_name) {
+        (_, "run_finished") => TailRule::Refused(unsealed_finish(run)),
         (None, "lock_broken") => TailRule::Allowed,
         (None, other) => TailRule::Refused(format!(
             "a {other} event outside any run after the last checkpoint: fabrik writes none"
         )),
         (Some(_), "lock_released") => TailRule::Allowed,
         (Some(run), _) if started_in_tail.contains(run) => TailRule::Allowed,
-        (Some(run), _) => TailRule::IfOpen(run.clone()),
+        (Some(run), _) => TailRule::IfOpen(run.to_owned()),
     }
+}
+
+/// Why a `run_finished` without its checkpoint cannot be Fabrik's.
+fn unsealed_finish(run: Option<&str>) -> String {
+    format!(
+        "run {} finished without the checkpoint that seals it: appended outside fabrik, or its checkpoint was removed",
+        run.unwrap_or("-")
+    )
+}
+
+/// Why an event of `run` after the last checkpoint cannot be Fabrik's.
+fn after_its_seal(run: &str) -> String {
+    format!(
+        "the event belongs to run {run}, which had finished and been sealed: nothing of a finished run but its lock release comes after its checkpoint"
+    )
 }
 
 fn decode_checkpoint(row: &StoredEvent) -> Result<JournalCheckpoint, StoreError> {
@@ -862,13 +873,7 @@ impl SealChecker {
             && self.report.checkpoints > 0
             && let Some((seq, run)) = self.unsealed_finish.take()
         {
-            return Err(fail(
-                seq,
-                format!(
-                    "run {} finished without the checkpoint that seals it: appended outside fabrik, or its checkpoint was removed",
-                    run.as_deref().unwrap_or("-")
-                ),
-            ));
+            return Err(fail(seq, unsealed_finish(run.as_deref())));
         }
         if e.type_name == "run_finished" {
             self.any_finished = true;
@@ -931,13 +936,7 @@ impl SealChecker {
             return Ok(self.report);
         }
         if let Some((seq, run)) = self.unsealed_finish.take() {
-            return Err(fail(
-                seq,
-                format!(
-                    "run {} finished without the checkpoint that seals it: appended outside fabrik, or its checkpoint was removed",
-                    run.as_deref().unwrap_or("-")
-                ),
-            ));
+            return Err(fail(seq, unsealed_finish(run.as_deref())));
         }
         let started: std::collections::HashSet<String> = self
             .tail
@@ -946,29 +945,10 @@ impl SealChecker {
             .filter_map(|(_, r, _)| r.clone())
             .collect();
         for (seq, run, type_name) in &self.tail {
-            let row = StoredEvent {
-                seq: *seq,
-                deployment: String::new(),
-                stream_version: 0,
-                run: run.clone(),
-                at: String::new(),
-                type_name: type_name.clone(),
-                version: 0,
-                payload: String::new(),
-                prev_hash: Digest::GENESIS,
-                hash: Digest::GENESIS,
-            };
-            match tail_problem(&row, &started) {
+            match tail_rule(run.as_deref(), type_name, &started) {
                 TailRule::Allowed => {}
                 TailRule::IfOpen(r) if is_open(&r) => {}
-                TailRule::IfOpen(r) => {
-                    return Err(fail(
-                        *seq,
-                        format!(
-                            "the event belongs to run {r}, which had finished and been sealed: nothing of a finished run but its lock release comes after its checkpoint"
-                        ),
-                    ));
-                }
+                TailRule::IfOpen(r) => return Err(fail(*seq, after_its_seal(&r))),
                 TailRule::Refused(why) => return Err(fail(*seq, why)),
             }
         }
@@ -996,6 +976,165 @@ mod tests {
         assert!(!k.sealed(&changed));
         assert_eq!(k.id().len(), 16);
         assert!(!format!("{k:?}").contains(&hex::encode([7u8; 32])));
+    }
+
+    #[test]
+    fn a_key_file_others_can_read_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(KEY_FILE);
+        fs::write(&path, format!("{}\n", "ab".repeat(32))).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(matches!(
+            read_key(&path),
+            Err(KeyError::TooOpen { mode: 0o644, .. })
+        ));
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(read_key(&path).unwrap().is_some());
+        fs::write(&path, "not a key\n").unwrap();
+        assert!(matches!(read_key(&path), Err(KeyError::Invalid { .. })));
+    }
+
+    #[test]
+    fn processes_creating_the_key_at_once_get_the_same_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("fabrik");
+        let path = d.join(KEY_FILE);
+        let keys: Vec<String> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| create_key(&d, &path).unwrap().id().to_owned()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(keys.windows(2).all(|w| w[0] == w[1]), "{keys:?}");
+        assert_eq!(
+            fs::metadata(&d).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(
+            fs::read_dir(&d).unwrap().count(),
+            1,
+            "no temporary file left"
+        );
+    }
+
+    /// A journal in memory, counting the rows the checks read.
+    struct Journal {
+        rows: Vec<StoredEvent>,
+        read: usize,
+    }
+
+    impl TailSource for Journal {
+        fn last_checkpoint(&mut self) -> Result<Option<StoredEvent>, StoreError> {
+            Ok(self
+                .rows
+                .iter()
+                .rev()
+                .find(|r| r.type_name == CHECKPOINT)
+                .cloned())
+        }
+
+        fn row(&mut self, seq: u64) -> Result<Option<StoredEvent>, StoreError> {
+            self.read += 1;
+            Ok(self.rows.iter().find(|r| r.seq == seq).cloned())
+        }
+
+        fn rows_from(
+            &mut self,
+            seq: u64,
+            visit: &mut dyn FnMut(StoredEvent) -> Result<(), StoreError>,
+        ) -> Result<(), StoreError> {
+            for r in self.rows.iter().filter(|r| r.seq >= seq) {
+                self.read += 1;
+                visit(r.clone())?;
+            }
+            Ok(())
+        }
+
+        fn finished_before(&mut self, run: &str, seq: u64) -> Result<bool, StoreError> {
+            Ok(self.rows.iter().any(|r| {
+                r.run.as_deref() == Some(run) && r.seq < seq && r.type_name == "run_finished"
+            }))
+        }
+    }
+
+    fn sealing(key: &JournalKey) -> Seal {
+        Seal {
+            enabled: true,
+            key: Mutex::new(Some(key.clone())),
+            ..Seal::default()
+        }
+    }
+
+    #[test]
+    fn an_append_reads_the_tail_after_the_last_checkpoint_then_only_what_is_new() {
+        let key = JournalKey::from_bytes(&[3; 32]);
+        let d = crate::id::DeploymentId::new("blog").unwrap();
+        let mut rows = Vec::new();
+        let mut tail = Tail::EMPTY;
+        let mut version = crate::id::StreamVersion(0);
+        // Generated runs, each finished (and so sealed), one per append.
+        crate::generate::generate(
+            crate::generate::Shape {
+                deployments: 1,
+                runs: 50,
+                records: 1,
+                seed: 9,
+            },
+            |b| {
+                let (new, rec) =
+                    crate::store::encode_sealed(&d, version, tail, &b.events, Some(&key));
+                if let Some(last) = rec.last() {
+                    tail = Tail {
+                        seq: last.seq.0,
+                        hash: last.hash,
+                    };
+                    version = last.stream_version;
+                }
+                rows.extend(new);
+            },
+        );
+        let checkpoints = rows.iter().filter(|r| r.type_name == CHECKPOINT).count();
+        assert!(checkpoints >= 40, "{checkpoints} runs sealed");
+        let last = rows
+            .iter()
+            .rposition(|r| r.type_name == CHECKPOINT)
+            .unwrap();
+        let after = rows.len() - last;
+        let seal = sealing(&key);
+        let mut j = Journal { rows, read: 0 };
+        seal.check(&mut j, tail, None).unwrap();
+        // The sealed event, the checkpoint and what follows it: the tail.
+        assert_eq!(j.read, after + 1);
+        *seal.verified.lock().unwrap() = Some(tail);
+        j.read = 0;
+        seal.check(&mut j, tail, None).unwrap();
+        assert_eq!(j.read, 0, "nothing new: nothing read");
+        // A forged event after the last one, with a correct hash, in a run
+        // that finished: refused, and named.
+        let mut forged = j
+            .rows
+            .iter()
+            .rev()
+            .find(|r| r.type_name == "resource_created")
+            .unwrap()
+            .clone();
+        forged.seq = tail.seq + 1;
+        forged.stream_version = version.0 + 1;
+        forged.prev_hash = tail.hash;
+        forged.hash = forged.canonical().hash(&tail.hash, &mut Vec::new());
+        let head = Tail {
+            seq: forged.seq,
+            hash: forged.hash,
+        };
+        j.rows.push(forged);
+        match sealing(&key).check(&mut j, head, None) {
+            Err(StoreError::Chain(e)) => assert_eq!(e.seq, Seq(head.seq), "{e}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -294,16 +294,22 @@ impl SqliteStore {
     }
 
     /// One append inside an open transaction, starting from `cached` views
-    /// when they are still current; returns the views after it.
+    /// when they are still current; returns the views after it. `expected`
+    /// is the stream version the append expects and the chain's tail as
+    /// read in this transaction (`None`: bulk loads, at whatever version).
     fn append_cached(
         &self,
         tx: &Connection,
         deployment: &DeploymentId,
-        expected: Option<StreamVersion>,
+        expected: Option<(StreamVersion, Tail)>,
         events: &[NewEvent],
         cached: Option<Cached>,
         key: Option<&JournalKey>,
     ) -> Result<(Vec<RecordedEvent>, Cached), StoreError> {
+        // The chain's tail, when the caller read it already in this
+        // transaction.
+        let known_tail = expected.map(|(_, t)| t);
+        let expected = expected.map(|(v, _)| v);
         let actual: u64 = tx
             .prepare_cached(
                 "SELECT COALESCE(MAX(stream_version), 0) FROM events WHERE deployment = ?1",
@@ -337,7 +343,10 @@ impl SqliteStore {
                 .load_current(tx, deployment)?
                 .unwrap_or_else(|| Cached::empty(deployment)),
         };
-        let tail = self.tail(tx)?;
+        let tail = match known_tail {
+            Some(t) => t,
+            None => self.tail(tx)?,
+        };
         // The stored views of the runs the fold will touch, read now: the
         // fold of a large append runs beside its inserts.
         for e in events {
@@ -727,15 +736,13 @@ impl EventStore for SqliteStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| self.err(e))?;
         let head = self.tail(&tx)?;
-        let beside = seal::beside(&self.path);
-        let record = HeadRecord::read(&beside);
         let checked = self.seal.check(
             &mut Rows {
                 store: self,
                 tx: &tx,
             },
             head,
-            record.as_ref().map(|r| (beside.as_path(), *r)),
+            Some(&self.path),
         );
         if let Err(e) = checked {
             self.seal.forget();
@@ -749,7 +756,7 @@ impl EventStore for SqliteStore {
         let appended = self.append_cached(
             &tx,
             deployment,
-            Some(expected),
+            Some((expected, head)),
             events,
             cached,
             key.as_ref(),

@@ -317,7 +317,82 @@ fn a_rewritten_history_with_recomputed_hashes_is_found_with_the_key_or_a_head() 
         // valid chain: the chain alone proves order, not authorship.
         let o = verify(dir.path(), false, &[]);
         expect_exit(&o, 0, &["replay", "--verify"]);
+        // With the key, even where no head was recorded: finished runs
+        // without their seals.
+        if what.contains("checkpoints removed") {
+            std::fs::remove_dir_all(dir.path().join(".config/fabrik/heads")).unwrap();
+            refused(
+                &verify(dir.path(), true, &[]),
+                &format!("{what}, no head recorded"),
+                "no checkpoint sealed with this journal key",
+            );
+        }
     }
+}
+
+/// A journal cut back to an earlier checkpoint is a valid, sealed
+/// journal: the key alone cannot tell. The heads recorded outside it can
+/// (beside the key here; the one beside the database the forger removed),
+/// and so can a head sent out later.
+#[test]
+fn a_journal_cut_back_to_an_earlier_checkpoint_is_found_by_the_recorded_heads() {
+    let (dir, db) = sealed();
+    let h = head(&db);
+    let all = rows(&db);
+    let first = all
+        .iter()
+        .position(|r| r.type_name == "journal_checkpoint")
+        .unwrap();
+    forge(&db, all[..=first].to_vec());
+    refused(
+        &verify(dir.path(), true, &[]),
+        "cut back",
+        "committed history is gone",
+    );
+    let o = run(fabrik(dir.path()).args(["apply", "b.yaml", "--sandbox"]));
+    refused(&o, "apply after a cut", "committed history is gone");
+    refused(
+        &verify(dir.path(), false, &["--expect-head", &h]),
+        "cut back (no key, a head)",
+        &format!("no event with hash {h}"),
+    );
+    std::fs::remove_dir_all(dir.path().join(".config/fabrik/heads")).unwrap();
+    let o = verify(dir.path(), true, &[]);
+    expect_exit(&o, 0, &["replay", "--verify"]);
+}
+
+/// The events of a run still open after the last checkpoint are not
+/// sealed until it finishes: forged ones pass, and the verification
+/// says how many events follow the last checkpoint.
+#[test]
+fn events_of_a_run_still_open_are_not_sealed_until_it_finishes() {
+    let (dir, db) = sealed();
+    let mut all = rows(&db);
+    let started = all
+        .iter()
+        .find(|r| r.type_name == "run_started" && r.deployment == "sealed")
+        .unwrap()
+        .clone();
+    let open = "01jdx3v5q6m7n8p9r0s1t2v3w4".to_owned();
+    all.push(StoredEvent {
+        run: Some(open.clone()),
+        ..started
+    });
+    all.push(StoredEvent {
+        run: Some(open),
+        type_name: "resource_deleted".into(),
+        payload: r#"{"already_gone":false,"kind":"application","remote_id":"x","resource":"app"}"#
+            .into(),
+        ..all.last().unwrap().clone()
+    });
+    forge(&db, all);
+    let o = verify(dir.path(), true, &[]);
+    expect_exit(&o, 0, &["replay", "--verify"]);
+    assert!(
+        stderr(&o).contains("3 events after it"),
+        "the lock release of the last run and the open run's two: {}",
+        stderr(&o)
+    );
 }
 
 /// Issue: apply appended to a chain whose payload was edited (exit 0).
@@ -356,4 +431,45 @@ fn a_deleted_last_event_is_an_integrity_failure_not_a_lock() {
         refused(&o, "deleted last event", &format!("event {last}"));
         assert_ne!(o.status.code(), Some(3));
     }
+}
+
+/// In CI the key comes from `FABRIK_JOURNAL_KEY`: runs seal with it, no
+/// key file is written, and a verification with another key refuses the
+/// journal's seals.
+#[test]
+fn a_key_from_the_environment_seals_and_no_key_file_is_written() {
+    const KEY: &str = "7f3a9c1e5b2d4f6081a3c5e7092b4d6f8a1c3e5f7092b4d6e8f0a2c4e6081a3c";
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.yaml"), super::spec("ci")).unwrap();
+    let with_key = |key: &str, args: &[&str]| {
+        run(fabrik(dir.path()).env("FABRIK_JOURNAL_KEY", key).args(args))
+    };
+    let args = ["apply", "a.yaml", "--sandbox"];
+    expect_exit(&with_key(KEY, &args), 0, &args);
+    assert!(!dir.path().join(".config/fabrik/journal.key").exists());
+    let o = with_key(KEY, &["replay", "--verify"]);
+    expect_exit(&o, 0, &["replay", "--verify"]);
+    assert!(
+        stderr(&o).contains("1 checkpoint signed by this journal key"),
+        "{}",
+        stderr(&o)
+    );
+    let other = "0".repeat(64);
+    refused(
+        &with_key(&other, &["replay", "--verify"]),
+        "another key",
+        "sealed with another journal key",
+    );
+    refused(
+        &with_key(&other, &["apply", "a.yaml", "--sandbox"]),
+        "apply with another key",
+        "sealed with another journal key",
+    );
+    let o = with_key("not a key", &["apply", "a.yaml", "--sandbox"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("FABRIK_JOURNAL_KEY is not 64 hex digits"),
+        "{}",
+        stderr(&o)
+    );
 }

@@ -558,6 +558,10 @@ fn no_secret_value_reaches_any_byte_fabrik_writes_or_prints() {
     // secrets (and nowhere else).
     let dotenv = fabrik::spec::dotenv::read(&s.project().join(".env")).unwrap();
     let generated = |name: &str| dotenv[name].expose().to_owned();
+    // The journal key, in the user's configuration directory (where the
+    // tests keep it: inside the project).
+    let key_path = s.project().join(".config/fabrik/journal.key");
+    let journal_key = std::fs::read_to_string(&key_path).unwrap();
     let secrets: Vec<(&str, String)> = vec![
         ("ENV_SECRET", ENV_SECRET.to_owned()),
         ("ENV_SECRET (changed)", ENV_SECRET_2.to_owned()),
@@ -571,6 +575,7 @@ fn no_secret_value_reaches_any_byte_fabrik_writes_or_prints() {
         ("CLOUDFLARE_API_TOKEN", CLOUDFLARE_TOKEN.to_owned()),
         ("UPTIME_KUMA_PASSWORD", KUMA_PASSWORD.to_owned()),
         ("COOLIFY_TOKEN (refused)", WRONG_TOKEN.to_owned()),
+        ("journal key", journal_key.trim().to_owned()),
     ];
     assert_eq!(generated("GEN_SECRET").len(), 32);
     assert_eq!(generated("SIGNING_KEY").len(), 48);
@@ -586,6 +591,7 @@ fn no_secret_value_reaches_any_byte_fabrik_writes_or_prints() {
         s.dir.path(),
         &|p| {
             p == dotenv_path
+                || p == key_path
                 || p.ends_with("remote-world.db")
                 || p.to_string_lossy().contains("remote-world.db-")
         },

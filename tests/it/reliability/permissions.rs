@@ -84,12 +84,16 @@ fn every_file_that_can_hold_secrets_is_private_whatever_the_umask() {
     }
     checked.sort();
     for expected in [
+        ".config/fabrik",
+        ".config/fabrik/journal.key",
+        ".config/fabrik/heads",
         ".env",
         ".fabrik",
         ".fabrik/locks",
         ".fabrik/locks/private.lock",
         ".fabrik/sandbox.db",
         ".fabrik/state.db",
+        ".fabrik/state.db-head",
         ".fabrik/state.db-shm",
         ".fabrik/state.db-wal",
         "copy",
