@@ -13,7 +13,7 @@
 //!
 //! Before a command appends for the first time it checks the journal from
 //! its last checkpoint to its head (and that the recorded heads are still
-//! there), and refuses to append to a journal that fails ([`Seal::check`]).
+//! there), and refuses to append to a journal that fails (`Seal::check`).
 //! `replay --verify` checks every checkpoint ([`SealChecker`]).
 
 use std::fs;

@@ -551,10 +551,6 @@ impl Conn {
     /// `expected: None` appends at whatever the stream's version is (bulk
     /// loads of complete journals). Each `run_finished` is sealed with
     /// `key`, when given.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "the append's parts, handed over as they are"
-    )]
     fn append_in(
         tx: &mut Transaction<'_>,
         s: &Statements,

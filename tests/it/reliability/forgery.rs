@@ -465,6 +465,7 @@ fn a_key_from_the_environment_seals_and_no_key_file_is_written() {
         "apply with another key",
         "sealed with another journal key",
     );
+    let before = rows(&dir.path().join(".fabrik/state.db")).len();
     let o = with_key("not a key", &["apply", "a.yaml", "--sandbox"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(
@@ -472,4 +473,6 @@ fn a_key_from_the_environment_seals_and_no_key_file_is_written() {
         "{}",
         stderr(&o)
     );
+    let after = rows(&dir.path().join(".fabrik/state.db")).len();
+    assert_eq!(after, before, "nothing was written");
 }

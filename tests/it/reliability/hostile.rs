@@ -525,7 +525,7 @@ fn raw_text_in_an_old_journal_is_printed_escaped() {
     let events = vec![
         Event::RunStarted(RunStarted {
             command: RunCommand::Apply,
-            spec_path: Some(format!("spec\u{1b}[2J.yaml")),
+            spec_path: Some("spec\u{1b}[2J.yaml".to_owned()),
             spec_hash: None,
             user: "u\u{7}".into(),
             host: "h\r".into(),
