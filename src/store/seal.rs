@@ -26,7 +26,7 @@ use std::sync::Mutex;
 
 use super::{ChainChecker, ChainError, StoreError, StoredEvent, Tail};
 use crate::event::{Event, JournalCheckpoint, RecordedEvent};
-use crate::id::{Digest, Seq};
+use crate::id::{DeploymentId, Digest, Seq, StreamVersion};
 
 /// The variable that holds the journal key (64 hex digits), for CI.
 pub const KEY_VAR: &str = "FABRIK_JOURNAL_KEY";
@@ -373,6 +373,16 @@ impl Seal {
         Self::default()
     }
 
+    /// Sealing with `key` (for tools and tests that hold one): no head is
+    /// recorded beside a key file.
+    pub fn with_key(key: JournalKey) -> Self {
+        Self {
+            enabled: true,
+            key: Mutex::new(Some(key)),
+            ..Self::default()
+        }
+    }
+
     /// Sealing with the key of this environment (created at the first
     /// append when there is none), for the journal at `location`.
     pub fn from_environment(location: String) -> Self {
@@ -381,11 +391,6 @@ impl Seal {
             location: Some(location),
             ..Self::default()
         }
-    }
-
-    /// Whether the store seals.
-    pub fn enabled(&self) -> bool {
-        self.enabled
     }
 
     /// The key to seal with: loaded (or created) the first time.
@@ -605,25 +610,8 @@ fn from_last_checkpoint(
         return Ok(());
     }
     let checkpoint = src.last_checkpoint()?;
-    if let (Some(row), Some(key)) = (&checkpoint, key) {
-        let cp = decode_checkpoint(row)?;
-        if cp.key != key.id() {
-            return Err(integrity(
-                row.seq,
-                format!(
-                    "the journal was last sealed with another journal key (id {}); this fabrik's key is {}",
-                    cp.key,
-                    key.id()
-                ),
-            ));
-        }
-        if !key.sealed(&cp) {
-            return Err(integrity(
-                row.seq,
-                "the checkpoint's seal does not match what it seals: it was forged or altered"
-                    .to_owned(),
-            ));
-        }
+    if let Some(row) = &checkpoint {
+        checkpoint_of(row, key).map_err(StoreError::Chain)?;
     }
     let start = checkpoint
         .as_ref()
@@ -636,13 +624,7 @@ fn from_last_checkpoint(
     src.rows_from(start, &mut |row| {
         checker.check(&row).map_err(StoreError::Chain)?;
         if row.type_name == CHECKPOINT {
-            let cp = decode_checkpoint(&row)?;
-            if cp.seq.0 + 1 != row.seq || cp.head != row.prev_hash {
-                return Err(integrity(
-                    row.seq,
-                    "the checkpoint does not seal the event before it".to_owned(),
-                ));
-            }
+            checkpoint_of(&row, None).map_err(StoreError::Chain)?;
         }
         if key.is_some() && sealed_at.is_some_and(|s| row.seq > s) && problem.is_none() {
             if row.type_name == "run_started"
@@ -717,9 +699,57 @@ fn after_its_seal(run: &str) -> String {
     )
 }
 
-fn decode_checkpoint(row: &StoredEvent) -> Result<JournalCheckpoint, StoreError> {
-    serde_json::from_str(&row.payload)
-        .map_err(|e| integrity(row.seq, format!("the checkpoint cannot be read: {e}")))
+/// The checkpoint in `row`, checked: it seals the event right before it,
+/// and with `key`, it was sealed with that key and its seal verifies.
+fn checkpoint_of(
+    row: &StoredEvent,
+    key: Option<&JournalKey>,
+) -> Result<JournalCheckpoint, ChainError> {
+    let fail = |problem: String| ChainError {
+        seq: Seq(row.seq),
+        problem,
+    };
+    let cp: JournalCheckpoint = serde_json::from_str(&row.payload)
+        .map_err(|e| fail(format!("the checkpoint cannot be read: {e}")))?;
+    if cp.seq.0 + 1 != row.seq || cp.head != row.prev_hash {
+        return Err(fail(
+            "the checkpoint does not seal the event before it".to_owned(),
+        ));
+    }
+    if let Some(key) = key {
+        if cp.key != key.id() {
+            return Err(fail(format!(
+                "the checkpoint was sealed with another journal key (id {}), not this fabrik's ({}): every writer of a journal shares one key",
+                cp.key,
+                key.id()
+            )));
+        }
+        if !key.sealed(&cp) {
+            return Err(fail(
+                "the checkpoint's seal does not match what it seals: it was forged or altered"
+                    .to_owned(),
+            ));
+        }
+    }
+    Ok(cp)
+}
+
+/// The error for a stream found shorter than the version an append
+/// expects (read from its views, written when event `written` was
+/// appended): events were deleted.
+pub(crate) fn shorter_stream(
+    deployment: &DeploymentId,
+    expected: StreamVersion,
+    actual: u64,
+    written: Option<Seq>,
+) -> StoreError {
+    let seq = written.unwrap_or(Seq(0));
+    StoreError::Chain(ChainError {
+        seq,
+        problem: format!(
+            "missing: deployment {deployment}'s events end at version {actual}, but it was at version {expected} (when event {seq} was appended): events were deleted"
+        ),
+    })
 }
 
 /// A head a verification must find: given on the command line
@@ -835,32 +865,8 @@ impl SealChecker {
             }
         }
         if e.type_name == CHECKPOINT {
-            let cp: JournalCheckpoint = serde_json::from_str(&e.payload)
-                .map_err(|err| fail(e.seq, format!("the checkpoint cannot be read: {err}")))?;
-            if cp.seq.0 + 1 != e.seq || cp.head != e.prev_hash {
-                return Err(fail(
-                    e.seq,
-                    "the checkpoint does not seal the event before it".to_owned(),
-                ));
-            }
-            if let Some(key) = &self.key {
-                if cp.key != key.id() {
-                    return Err(fail(
-                        e.seq,
-                        format!(
-                            "the checkpoint was sealed with another journal key (id {}), not this one ({})",
-                            cp.key,
-                            key.id()
-                        ),
-                    ));
-                }
-                if !key.sealed(&cp) {
-                    return Err(fail(
-                        e.seq,
-                        "the checkpoint's seal does not match what it seals: it was forged or altered"
-                            .to_owned(),
-                    ));
-                }
+            checkpoint_of(e, self.key.as_ref())?;
+            if self.key.is_some() {
                 self.report.checked += 1;
             }
             self.report.checkpoints += 1;
@@ -1062,11 +1068,7 @@ mod tests {
     }
 
     fn sealing(key: &JournalKey) -> Seal {
-        Seal {
-            enabled: true,
-            key: Mutex::new(Some(key.clone())),
-            ..Seal::default()
-        }
+        Seal::with_key(key.clone())
     }
 
     #[test]

@@ -322,7 +322,7 @@ impl SqliteStore {
             // Another writer only ever makes a stream longer: one that got
             // shorter lost events.
             let written = self.load_view(tx, deployment)?.map(|v| v.last_seq);
-            return Err(shorter_stream(deployment, expected, actual, written));
+            return Err(seal::shorter_stream(deployment, expected, actual, written));
         }
         if let Some(expected) = expected
             && actual != expected.0
@@ -695,30 +695,7 @@ impl SqliteStore {
 
     /// One row of `events`, selected in the column order of [`StoredEvent`].
     fn stored_event(&self, row: &rusqlite::Row<'_>) -> Result<StoredEvent, StoreError> {
-        let seq: u64 = row.get(0).map_err(|e| self.err(e))?;
-        // Borrowed: no copy of the two hashes per row.
-        let blob = |i: usize| {
-            row.get_ref(i)
-                .and_then(|v| v.as_blob().map_err(Into::into))
-                .map_err(|e| self.err(e))
-        };
-        let (prev, hash) = (blob(8)?, blob(9)?);
-        let bad = |what: &str| StoreError::Corrupt {
-            seq: Seq(seq),
-            what: what.to_owned(),
-        };
-        Ok(StoredEvent {
-            seq,
-            deployment: row.get(1).map_err(|e| self.err(e))?,
-            stream_version: row.get(2).map_err(|e| self.err(e))?,
-            run: row.get(3).map_err(|e| self.err(e))?,
-            at: row.get(4).map_err(|e| self.err(e))?,
-            type_name: row.get(5).map_err(|e| self.err(e))?,
-            version: row.get(6).map_err(|e| self.err(e))?,
-            payload: row.get(7).map_err(|e| self.err(e))?,
-            prev_hash: digest(prev).ok_or_else(|| bad("previous hash is not 32 bytes"))?,
-            hash: digest(hash).ok_or_else(|| bad("hash is not 32 bytes"))?,
-        })
+        stored_event(&self.path, row)
     }
 }
 
@@ -1166,24 +1143,6 @@ impl TailSource for Rows<'_> {
     }
 }
 
-/// The error for a stream found shorter than the version an append
-/// expects (read from its views, written when event `written` was
-/// appended): events were deleted.
-pub(crate) fn shorter_stream(
-    deployment: &DeploymentId,
-    expected: StreamVersion,
-    actual: u64,
-    written: Option<Seq>,
-) -> StoreError {
-    let seq = written.unwrap_or(Seq(0));
-    StoreError::Chain(super::ChainError {
-        seq,
-        problem: format!(
-            "missing: deployment {deployment}'s events end at version {actual}, but it was at version {expected} (when event {seq} was appended): events were deleted"
-        ),
-    })
-}
-
 /// Whether opening failed because the journal cannot be written (a
 /// read-only file, directory or mount).
 fn cannot_write(e: &StoreError) -> bool {
@@ -1205,6 +1164,36 @@ fn cannot_write(e: &StoreError) -> bool {
     }
 }
 
+/// One row of `events` of the database at `path`, selected in the column
+/// order of [`StoredEvent`].
+fn stored_event(path: &Path, row: &rusqlite::Row<'_>) -> Result<StoredEvent, StoreError> {
+    let err = |e| sql(path, e);
+    let seq: u64 = row.get(0).map_err(err)?;
+    // Borrowed: no copy of the two hashes per row.
+    let blob = |i: usize| {
+        row.get_ref(i)
+            .and_then(|v| v.as_blob().map_err(Into::into))
+            .map_err(err)
+    };
+    let (prev, hash) = (blob(8)?, blob(9)?);
+    let bad = |what: &str| StoreError::Corrupt {
+        seq: Seq(seq),
+        what: what.to_owned(),
+    };
+    Ok(StoredEvent {
+        seq,
+        deployment: row.get(1).map_err(err)?,
+        stream_version: row.get(2).map_err(err)?,
+        run: row.get(3).map_err(err)?,
+        at: row.get(4).map_err(err)?,
+        type_name: row.get(5).map_err(err)?,
+        version: row.get(6).map_err(err)?,
+        payload: row.get(7).map_err(err)?,
+        prev_hash: digest(prev).ok_or_else(|| bad("previous hash is not 32 bytes"))?,
+        hash: digest(hash).ok_or_else(|| bad("hash is not 32 bytes"))?,
+    })
+}
+
 /// Rebuilds every cached projection from the events, in the transaction
 /// of `conn`.
 fn refold(path: &Path, conn: &Connection) -> Result<(), StoreError> {
@@ -1216,26 +1205,7 @@ fn refold(path: &Path, conn: &Connection) -> Result<(), StoreError> {
             .map_err(err)?;
         let mut rows = stmt.query([]).map_err(err)?;
         while let Some(row) = rows.next().map_err(err)? {
-            let blob = |i: usize| -> Result<Digest, StoreError> {
-                let seq: u64 = row.get(0).map_err(err)?;
-                let bytes: &[u8] = row.get_ref(i).and_then(|v| Ok(v.as_blob()?)).map_err(err)?;
-                digest(bytes).ok_or_else(|| StoreError::Corrupt {
-                    seq: Seq(seq),
-                    what: "hash is not 32 bytes".to_owned(),
-                })
-            };
-            let stored = StoredEvent {
-                seq: row.get(0).map_err(err)?,
-                deployment: row.get(1).map_err(err)?,
-                stream_version: row.get(2).map_err(err)?,
-                run: row.get(3).map_err(err)?,
-                at: row.get(4).map_err(err)?,
-                type_name: row.get(5).map_err(err)?,
-                version: row.get(6).map_err(err)?,
-                payload: row.get(7).map_err(err)?,
-                prev_hash: blob(8)?,
-                hash: blob(9)?,
-            };
+            let stored = stored_event(path, row)?;
             projection.apply(&stored.into_recorded()?);
         }
     }

@@ -285,19 +285,18 @@ fn refold(tx: &mut Transaction<'_>, target: &str) -> Result<(), StoreError> {
     }
     tx.batch_execute("DELETE FROM deployment_projection; DELETE FROM run_projection;")
         .map_err(&e)?;
-    let stmt = |sql: &str| sql.to_owned();
     let deployments = tx
-        .prepare(&stmt(
+        .prepare(
             "INSERT INTO deployment_projection (deployment, version, last_seq, body)
              SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::text[])",
-        ))
+        )
         .map_err(&e)?;
     save_deployments(tx, &deployments, target, projection.deployments.values())?;
     let runs = tx
-        .prepare(&stmt(
+        .prepare(
             "INSERT INTO run_projection (run, deployment, first_seq, body)
              SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[])",
-        ))
+        )
         .map_err(&e)?;
     save_runs(tx, &runs, target, projection.runs.values())
 }
@@ -573,7 +572,7 @@ impl Conn {
                 .as_deref()
                 .and_then(|b| parse_view(deployment.as_str(), b).ok())
                 .map(|v| v.last_seq);
-            return Err(super::sqlite::shorter_stream(
+            return Err(seal::shorter_stream(
                 deployment, expected, actual.0, written,
             ));
         }
