@@ -20,25 +20,7 @@ use crate::decide::DecisionError;
 use crate::store::{ChainError, StoreError};
 use crate::text::{printable_line, printable_lines};
 
-/// Process exit codes.
-pub mod exit {
-    /// Success.
-    pub const OK: i32 = 0;
-    /// Unexpected error.
-    pub const UNEXPECTED: i32 = 1;
-    /// Usage error, or changes pending under `plan --detailed-exitcode`.
-    pub const USAGE: i32 = 2;
-    /// Another run holds the lock.
-    pub const LOCKED: i32 = 3;
-    /// Invalid spec.
-    pub const INVALID_SPEC: i32 = 4;
-    /// Run failed, owned resources rolled back.
-    pub const ROLLED_BACK: i32 = 5;
-    /// Run failed and needs a person.
-    pub const NEEDS_ATTENTION: i32 = 6;
-    /// Journal integrity check failed.
-    pub const INTEGRITY: i32 = 7;
-}
+pub use crate::exit;
 
 /// Everything that can stop a command.
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +87,9 @@ pub enum Error {
     /// engine error's own sources).
     #[error("{}", engine_message(.0))]
     Engine(Box<crate::engine::EngineError>),
+    /// The sandbox could not start or be read.
+    #[error("the sandbox")]
+    Sandbox(#[from] crate::sandbox::SandboxError),
     /// A command that later work implements.
     #[error("`fabrik {0}` is not available in this build yet")]
     NotImplemented(&'static str),
@@ -139,14 +124,7 @@ impl Error {
                 crate::spec::SpecError::Invalid { .. } => exit::INVALID_SPEC,
                 crate::spec::SpecError::Read { .. } => exit::INVALID_SPEC,
             },
-            Self::Engine(e) => match **e {
-                crate::engine::EngineError::Locked(_) => exit::LOCKED,
-                crate::engine::EngineError::OpenRun { .. } => exit::NEEDS_ATTENTION,
-                crate::engine::EngineError::Record(
-                    crate::engine::recorder::RecordError::Store(StoreError::Conflict { .. }),
-                ) => exit::LOCKED,
-                _ => exit::UNEXPECTED,
-            },
+            Self::Engine(e) => e.exit_code(),
             Self::Locked { .. } => exit::LOCKED,
             _ => exit::UNEXPECTED,
         }
@@ -315,21 +293,10 @@ fn engine_message(e: &crate::engine::EngineError) -> String {
     use crate::engine::EngineError as E;
     match e {
         E::Locked(l) => l.to_string(),
-        E::Provider { resource, .. } => format!("{resource} failed"),
+        E::Provider { doing, .. } => format!("{doing} failed"),
         E::Record(_) => "cannot write the journal".to_owned(),
         other => other.to_string(),
     }
 }
 
-/// An error and its causes on one line (`a: b: c`), for journal payloads and
-/// JSON output.
-pub fn chain_text(err: &dyn StdError) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
-}
+pub use crate::text::error_chain as chain_text;

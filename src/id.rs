@@ -114,6 +114,13 @@ impl RunId {
         &self.0
     }
 
+    /// When the id was made (its first 48 bits are milliseconds since the
+    /// Unix epoch).
+    pub fn timestamp(&self) -> Option<jiff::Timestamp> {
+        let ulid = ulid::Ulid::from_string(&self.0).ok()?;
+        jiff::Timestamp::from_millisecond(i64::try_from(ulid.timestamp_ms()).ok()?).ok()
+    }
+
     /// Whether `s` has the shape of a run id (used to tell `RUN_ID|DEPLOYMENT`
     /// arguments apart).
     pub fn looks_like(s: &str) -> bool {

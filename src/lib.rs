@@ -36,11 +36,12 @@ pub mod decide;
 pub mod engine;
 pub mod error;
 pub mod event;
+pub mod exit;
 pub mod export;
 pub mod failpoint;
 pub mod generate;
 pub mod id;
-pub mod lock;
+
 pub mod output;
 pub mod ownership;
 pub mod plan;

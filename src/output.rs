@@ -18,13 +18,21 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
 
-use crate::cli::OutputFormat;
 use crate::error::Error;
 use crate::text::{printable_line, printable_lines};
 
 /// What a status line redrawn in place starts with: back to the start of
 /// the line, and clear it.
 pub const REDRAW: &str = "\r\x1b[2K";
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// For people.
+    Human,
+    /// Newline-delimited JSON.
+    Json,
+}
 
 /// Where a command's output goes. Clones share the same streams, so the
 /// progress observer of a run and the command that reports its result write
@@ -33,6 +41,7 @@ pub const REDRAW: &str = "\r\x1b[2K";
 pub struct Output {
     format: OutputFormat,
     color: bool,
+    stdout_color: bool,
     stderr_is_terminal: bool,
     streams: Arc<Mutex<Streams>>,
 }
@@ -59,6 +68,7 @@ impl Output {
         Self {
             format,
             color: stderr_is_terminal && !no_color,
+            stdout_color: io::stdout().is_terminal() && !no_color,
             stderr_is_terminal,
             streams: Arc::new(Mutex::new(Streams {
                 stdout: Box::new(io::stdout()),
@@ -80,6 +90,7 @@ impl Output {
         Self {
             format,
             color: false,
+            stdout_color: false,
             stderr_is_terminal: false,
             streams: Arc::new(Mutex::new(Streams { stdout, stderr })),
         }
@@ -98,6 +109,12 @@ impl Output {
     /// Whether colour may be used on stderr.
     pub fn color(&self) -> bool {
         self.color
+    }
+
+    /// Whether colour may be used on stdout (a terminal, `NO_COLOR`
+    /// unset).
+    pub fn stdout_color(&self) -> bool {
+        self.stdout_color
     }
 
     /// One JSON value as one line on stdout, flushed.

@@ -7,14 +7,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::event::{Action, Policy, ResourceKey, ResourceKind, RollbackStep};
 use crate::id::{DeploymentId, Digest};
 use crate::projection::{DeploymentView, ResourceStatus};
 
 /// One resource as the spec wants it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Desired {
     /// Stable key (`dns:A:blog.example.com`, `app`, `monitor:health`).
     pub key: ResourceKey,
@@ -29,18 +29,41 @@ pub struct Desired {
 }
 
 /// What the remote side showed for one resource (`--refresh`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Observed {
     /// It exists and matches what the journal says.
     InSync,
-    /// It exists but differs (names of the differing fields).
-    Drifted(Vec<String>),
+    /// It exists but differs: the fields, with both values.
+    Drifted(Vec<Drift>),
     /// It is gone.
     Missing,
 }
 
+/// One field the remote side shows otherwise than the journal says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Drift {
+    /// Dotted path of the field (`image`, `content`, `env.API_KEY`).
+    pub field: String,
+    /// What the journal says (`None`: absent). Secrets appear only as
+    /// `"(secret)"` or a fingerprint, never as a value.
+    pub journal: Option<serde_json::Value>,
+    /// What the remote side shows (`None`: absent).
+    pub remote: Option<serde_json::Value>,
+}
+
+impl Drift {
+    /// A field whose values are plain text.
+    pub fn text(field: &str, journal: impl Into<String>, remote: impl Into<String>) -> Self {
+        Self {
+            field: field.to_owned(),
+            journal: Some(serde_json::Value::String(journal.into())),
+            remote: Some(serde_json::Value::String(remote.into())),
+        }
+    }
+}
+
 /// What a step does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepAction {
     /// Create the resource.
@@ -54,7 +77,7 @@ pub enum StepAction {
 }
 
 /// One field that changes.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Change {
     /// Dotted path of the field (`env.DB_PASSWORD`, `image`).
     pub path: String,
@@ -67,7 +90,7 @@ pub struct Change {
 }
 
 /// One step of a plan.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Step {
     /// The resource.
     pub key: ResourceKey,
@@ -76,18 +99,21 @@ pub struct Step {
     /// What happens.
     pub action: StepAction,
     /// Its remote id, when it exists.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote_id: Option<String>,
     /// The fields that change (updates).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<Change>,
     /// Why (drift found by refresh, previous attempt failed, ...).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// What refresh found changed outside Fabrik, field by field.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<Drift>,
 }
 
 /// What apply would do.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     /// The deployment.
     pub deployment: DeploymentId,
@@ -121,7 +147,7 @@ impl Plan {
 }
 
 /// The rollback policy of each kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Policies {
     /// Coolify application.
     pub coolify: Policy,
@@ -179,8 +205,9 @@ pub fn plan(
                         remote_id: None,
                         changes: diff(None, &d.state),
                         reason: Some("deleted outside fabrik (found by refresh)".to_owned()),
+                        drift: Vec::new(),
                     },
-                    Some(Observed::Drifted(fields)) => Step {
+                    Some(Observed::Drifted(drift)) => Step {
                         key: d.key.clone(),
                         kind: d.kind,
                         action: StepAction::Update,
@@ -188,8 +215,13 @@ pub fn plan(
                         changes: diff(r.desired.as_ref(), &d.state),
                         reason: Some(format!(
                             "changed outside fabrik: {} (found by refresh)",
-                            fields.join(", ")
+                            drift
+                                .iter()
+                                .map(|f| f.field.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         )),
+                        drift: drift.clone(),
                     },
                     _ if r.desired_hash == Some(d.hash) && r.pending.is_none() => Step {
                         key: d.key.clone(),
@@ -198,6 +230,7 @@ pub fn plan(
                         remote_id,
                         changes: Vec::new(),
                         reason: None,
+                        drift: Vec::new(),
                     },
                     _ => Step {
                         key: d.key.clone(),
@@ -210,6 +243,7 @@ pub fn plan(
                             .as_ref()
                             .filter(|_| r.desired_hash == Some(d.hash))
                             .map(|e| format!("the last attempt failed: {e}")),
+                        drift: Vec::new(),
                     },
                 }
             }
@@ -222,6 +256,7 @@ pub fn plan(
                 reason: current
                     .filter(|r| r.status == ResourceStatus::Deleted)
                     .map(|_| "deleted by an earlier run".to_owned()),
+                drift: Vec::new(),
             },
         };
         steps.push(step);
@@ -246,6 +281,7 @@ pub fn plan(
                     .filter(|c| c.from.is_some())
                     .collect(),
                 reason: Some("no longer in the spec".to_owned()),
+                drift: Vec::new(),
             });
         }
     }
@@ -600,7 +636,7 @@ mod tests {
         seen.insert(ResourceKey::new("dns:A:b"), Observed::Missing);
         seen.insert(
             ResourceKey::new("app"),
-            Observed::Drifted(vec!["tag".into()]),
+            Observed::Drifted(vec![Drift::text("tag", "v1", "hacked")]),
         );
         let p = plan(
             &d,

@@ -81,6 +81,18 @@ pub fn printable_line(text: &str) -> Cow<'_, str> {
     printable(text, Lines::Escape)
 }
 
+/// An error and its causes on one line: `outer: cause: root cause`.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

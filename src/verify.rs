@@ -80,7 +80,65 @@ pub struct DnsEvidence {
     pub answers: Vec<String>,
 }
 
-/// Runs checks.
+/// What a check returns: the evidence, or why it failed (with what was
+/// seen, when something answered).
+pub type CheckResult<T> = Result<T, (CheckError, Option<T>)>;
+
+/// The checks the engine runs after a deployment, behind a trait so that
+/// the engine's own tests can answer them in memory.
+#[async_trait::async_trait]
+pub trait Probe: Send + Sync {
+    /// `url` answers `expect_status` and, if given, its body contains
+    /// `expect_body`.
+    async fn http(
+        &self,
+        url: &str,
+        expect_status: u16,
+        expect_body: Option<&str>,
+    ) -> CheckResult<HttpEvidence>;
+
+    /// The certificate `host:port` presents is valid for it and has at
+    /// least `min_days` left at `now`.
+    async fn tls(
+        &self,
+        host: &str,
+        port: u16,
+        min_days: i64,
+        now: jiff::Timestamp,
+    ) -> CheckResult<TlsEvidence>;
+
+    /// `name` has `kind` answers and, if `expect` is given, one of them is
+    /// it.
+    async fn dns(&self, name: &str, kind: &str, expect: Option<&str>) -> CheckResult<DnsEvidence>;
+}
+
+#[async_trait::async_trait]
+impl Probe for Verifier {
+    async fn http(
+        &self,
+        url: &str,
+        expect_status: u16,
+        expect_body: Option<&str>,
+    ) -> CheckResult<HttpEvidence> {
+        Verifier::http(self, url, expect_status, expect_body).await
+    }
+
+    async fn tls(
+        &self,
+        host: &str,
+        port: u16,
+        min_days: i64,
+        now: jiff::Timestamp,
+    ) -> CheckResult<TlsEvidence> {
+        Verifier::tls(self, host, port, min_days, now).await
+    }
+
+    async fn dns(&self, name: &str, kind: &str, expect: Option<&str>) -> CheckResult<DnsEvidence> {
+        Verifier::dns(self, name, kind, expect).await
+    }
+}
+
+/// Runs checks over real connections.
 #[derive(Clone)]
 pub struct Verifier {
     routing: Routing,

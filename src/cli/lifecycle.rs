@@ -1,113 +1,20 @@
 //! `fabrik resume`, `fabrik rollback`, `fabrik destroy` and `fabrik gc`.
 
-use std::io::{BufRead as _, IsTerminal as _};
-
 use serde_json::json;
 
-use super::apply::{open_store, print_report, runtime, sandbox_target, watch_interrupt};
-use super::progress::Progress;
-use super::{Cli, state_path};
-use crate::engine::connect::Target;
-use crate::engine::lifecycle::{self, Request};
-use crate::engine::recorder::wall_clock;
-use crate::engine::{EngineError, Report};
+use super::Cli;
+use super::common::{confirm, done, engine, journaled_sandbox, registry, request, runtime};
+use crate::engine::command::rollback as rollback_cmd;
+use crate::engine::command::{destroy as destroy_cmd, gc as gc_cmd, resume as resume_cmd};
 use crate::error::{Error, exit};
 use crate::output::{Output, table};
-
-fn engine(e: EngineError) -> Error {
-    Error::Engine(Box::new(e))
-}
-
-fn target(cli: &Cli, sandbox: bool) -> Result<Target, Error> {
-    if sandbox {
-        sandbox_target(&state_path(cli))
-    } else {
-        Ok(Target::Real)
-    }
-}
-
-/// Whether the run named by `target_arg` (a run id, a deployment name: its
-/// latest run, or a spec file: its deployment's latest run) was made
-/// against the sandbox. Its resources exist only there, so the commands
-/// that finish or undo it use the sandbox without `--sandbox`: the
-/// commands Fabrik prints after a failure work exactly as printed.
-fn journaled_sandbox(cli: &Cli, target_arg: &str, out: &mut Output) -> bool {
-    let Ok(store) = super::open_existing(cli) else {
-        return false;
-    };
-    let run = if crate::id::RunId::looks_like(target_arg) {
-        target_arg
-            .parse::<crate::id::RunId>()
-            .ok()
-            .and_then(|id| store.run(&id).ok().flatten())
-    } else {
-        let path = std::path::Path::new(target_arg);
-        let name = if path.is_file() {
-            lifecycle::load_spec(path).ok().map(|l| l.spec.name)
-        } else {
-            crate::id::DeploymentId::new(target_arg).ok()
-        };
-        name.and_then(|d| store.runs(&d).ok())
-            .and_then(|runs| runs.into_iter().last())
-    };
-    let sandboxed = run.as_ref().is_some_and(|r| r.options.sandbox);
-    if let (true, Some(r)) = (sandboxed, run) {
-        out.diag(&format!(
-            "run {} was made against the sandbox: using it",
-            r.run
-        ));
-    }
-    sandboxed
-}
-
-/// Asks on a terminal; refuses without one (CI must say `--yes`).
-fn confirm(question: &str, yes: bool, out: &mut Output) -> Result<bool, Error> {
-    if yes {
-        return Ok(true);
-    }
-    if !std::io::stdin().is_terminal() {
-        return Err(Error::Usage {
-            message: "this changes remote resources and needs confirmation".to_owned(),
-            hint: Some("pass --yes to confirm without a terminal".to_owned()),
-        });
-    }
-    out.diag_raw(&format!("{question} [y/N] "));
-    let mut line = String::new();
-    let _ = std::io::stdin().lock().read_line(&mut line);
-    Ok(matches!(line.trim(), "y" | "Y" | "yes" | "YES"))
-}
-
-fn run_request(
-    cli: &Cli,
-    sandbox: bool,
-    out: &mut Output,
-    rt: &tokio::runtime::Runtime,
-) -> Result<Request, Error> {
-    let _guard = rt.enter();
-    Ok(Request {
-        store: open_store(cli)?,
-        state: super::state_location(cli)?,
-        target: target(cli, sandbox)?,
-        env_vars: std::env::vars().collect(),
-        clock: wall_clock(),
-        interrupt: watch_interrupt(out),
-        observer: Box::new(Progress::new(out.clone())),
-        lock_wait: None,
-    })
-}
-
-fn done(report: Result<Report, EngineError>, out: &mut Output) -> Result<i32, Error> {
-    let report = report.map_err(engine)?;
-    print_report(&report, out)?;
-    Ok(report.exit_code)
-}
 
 /// `fabrik resume RUN|DEPLOYMENT`.
 pub fn resume(cli: &Cli, target_arg: &str, sandbox: bool, out: &mut Output) -> Result<i32, Error> {
     let sandbox = sandbox || journaled_sandbox(cli, target_arg, out);
     let rt = runtime()?;
-    let req = run_request(cli, sandbox, out, &rt)?;
-    done(rt.block_on(lifecycle::resume(req, target_arg)), out)
+    let req = request(cli, sandbox, out, &rt, None)?;
+    done(rt.block_on(resume_cmd::resume(req, target_arg)), out)
 }
 
 /// `fabrik rollback RUN|DEPLOYMENT [--dry-run] [--yes]`.
@@ -120,7 +27,7 @@ pub fn rollback(
     out: &mut Output,
 ) -> Result<i32, Error> {
     let store = super::open_existing(cli)?;
-    let preview = lifecycle::rollback_preview(store.as_ref(), target_arg).map_err(engine)?;
+    let preview = rollback_cmd::rollback_preview(store.as_ref(), target_arg).map_err(engine)?;
     if dry_run || !out.is_json() {
         if out.is_json() {
             out.json(&json!({ "kind": "rollback_plan", "plan": preview }))?;
@@ -179,8 +86,8 @@ pub fn rollback(
     drop(store);
     let sandbox = sandbox || journaled_sandbox(cli, preview.run.as_str(), out);
     let rt = runtime()?;
-    let req = run_request(cli, sandbox, out, &rt)?;
-    done(rt.block_on(lifecycle::rollback(req, target_arg)), out)
+    let req = request(cli, sandbox, out, &rt, None)?;
+    done(rt.block_on(rollback_cmd::rollback(req, target_arg)), out)
 }
 
 /// `fabrik destroy SPEC|DEPLOYMENT [--yes]`.
@@ -201,14 +108,15 @@ pub fn destroy(
     }
     let sandbox = sandbox || journaled_sandbox(cli, target_arg, out);
     let rt = runtime()?;
-    let req = run_request(cli, sandbox, out, &rt)?;
-    done(rt.block_on(lifecycle::destroy(req, target_arg)), out)
+    let req = request(cli, sandbox, out, &rt, None)?;
+    done(rt.block_on(destroy_cmd::destroy(req, target_arg)), out)
 }
 
 /// `fabrik gc [--delete]`.
 pub fn gc(
     cli: &Cli,
     delete: bool,
+    yes: bool,
     sandbox: bool,
     zones: &[String],
     out: &mut Output,
@@ -216,46 +124,80 @@ pub fn gc(
     // gc takes no run lock: no lock connection to open beside the journal.
     let store: std::sync::Arc<dyn crate::store::EventStore> =
         std::sync::Arc::from(crate::store::open(&super::state_location(cli)?)?);
-    let target = target(cli, sandbox)?;
+    let providers = registry(&super::state_path(cli), sandbox)?;
     let rt = runtime()?;
-    let orphans = rt
-        .block_on(lifecycle::gc(
+    let vars: Vec<(String, String)> = std::env::vars().collect();
+    let find = |chosen: Option<&std::collections::BTreeSet<String>>| {
+        rt.block_on(gc_cmd::gc(
             store.as_ref(),
-            &target,
-            &std::env::vars().collect::<Vec<_>>(),
+            &providers,
+            &vars,
             std::path::Path::new(".env"),
             zones,
-            delete,
+            chosen,
         ))
-        .map_err(engine)?;
+        .map_err(engine)
+    };
+    let mut orphans = find(None)?;
+    if delete && !orphans.is_empty() {
+        if !out.is_json() {
+            out.diag_raw(&orphan_table(&orphans));
+        }
+        let question = format!(
+            "delete these {} remote resource{}?",
+            orphans.len(),
+            if orphans.len() == 1 { "" } else { "s" }
+        );
+        if !confirm(&question, yes, out)? {
+            out.diag("not confirmed; nothing deleted");
+            return Ok(exit::USAGE);
+        }
+        let chosen = orphans.iter().map(|o| o.remote_id.clone()).collect();
+        orphans = find(Some(&chosen))?;
+    }
     if out.is_json() {
         out.json(&json!({ "kind": "gc", "orphans": orphans }))?;
     } else if orphans.is_empty() {
         out.diag("no orphans: every remote resource marked as Fabrik's belongs to a deployment in this journal");
     } else {
-        let rows: Vec<Vec<String>> = orphans
-            .iter()
-            .map(|o| {
-                vec![
-                    o.kind.clone(),
-                    o.remote_id.clone(),
-                    o.name.clone(),
-                    o.mark.deployment.to_string(),
-                    o.mark.run.to_string(),
-                    if o.deleted { "deleted" } else { "found" }.to_owned(),
-                ]
-            })
-            .collect();
-        out.raw(
-            table(
-                &["KIND", "REMOTE ID", "NAME", "DEPLOYMENT", "RUN", "STATE"],
-                &rows,
-            )
-            .as_bytes(),
-        )?;
+        out.raw(orphan_table(&orphans).as_bytes())?;
         if !delete {
-            out.diag("run `fabrik gc --delete` to delete them");
+            out.diag("run `fabrik gc --delete` to delete them (it asks first)");
         }
     }
     Ok(exit::OK)
+}
+
+/// Orphans as a table: what, where, whose, how old.
+fn orphan_table(orphans: &[gc_cmd::Orphan]) -> String {
+    let now = jiff::Timestamp::now();
+    let rows: Vec<Vec<String>> = orphans
+        .iter()
+        .map(|o| {
+            vec![
+                o.kind.clone(),
+                o.remote_id.clone(),
+                o.name.clone(),
+                o.mark.deployment.to_string(),
+                o.mark.run.to_string(),
+                o.mark
+                    .run
+                    .timestamp()
+                    .map_or_else(|| "?".to_owned(), |t| super::common::age(t, now)),
+                if o.deleted { "deleted" } else { "found" }.to_owned(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "KIND",
+            "REMOTE ID",
+            "NAME",
+            "DEPLOYMENT",
+            "RUN",
+            "AGE",
+            "STATE",
+        ],
+        &rows,
+    )
 }

@@ -5,8 +5,8 @@ use serde_json::json;
 use super::{Cli, deployment_arg, open_existing, state_location};
 use crate::error::{Error, exit};
 use crate::event::{Event, LockBroken, NewEvent};
-use crate::lock;
 use crate::output::{Output, table};
+use crate::store::lock;
 
 /// Shows every deployment's lock: held by a live process, or recorded as
 /// held in the journal by a process that is gone.
@@ -90,7 +90,7 @@ pub fn release(cli: &Cli, deployment: &str, force: bool, out: &mut Output) -> Re
         out.diag(&format!("deployment {d} is not locked"));
         return Ok(exit::OK);
     };
-    let (user, host, _) = crate::engine::host::who();
+    let (user, host, _) = crate::engine::run::who();
     store.append(
         &d,
         view.version,

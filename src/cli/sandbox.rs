@@ -3,7 +3,6 @@
 use std::path::{Path, PathBuf};
 
 use super::{Cli, state_path};
-use crate::engine::EngineError;
 use crate::error::{Error, exit};
 use crate::output::Output;
 use crate::sandbox::{FaultConfig, SandboxConfig};
@@ -12,7 +11,7 @@ fn data_path(cli: &Cli, data: Option<&Path>) -> Result<PathBuf, Error> {
     match data {
         Some(p) => Ok(p.to_owned()),
         None => Ok(SandboxConfig::for_state(&state_path(cli))
-            .map_err(|e| Error::Engine(Box::new(EngineError::Sandbox(e))))?
+            .map_err(Error::Sandbox)?
             .data),
     }
 }
@@ -37,11 +36,11 @@ pub fn serve(
             hint: Some("e.g. --faults latency_ms=100,error_rate=0.3,seed=7".to_owned()),
         })?;
     }
-    let rt = super::apply::runtime()?;
+    let rt = super::common::runtime()?;
     rt.block_on(async {
         let bound = crate::sandbox::bind(addr, config)
             .await
-            .map_err(|e| Error::Engine(Box::new(EngineError::Sandbox(e))))?;
+            .map_err(Error::Sandbox)?;
         let info = bound.info();
         out.json(&info)?;
         if !out.is_json() {
@@ -59,7 +58,7 @@ pub fn serve(
                 let _ = tokio::signal::ctrl_c().await;
             })
             .await
-            .map_err(|e| Error::Engine(Box::new(EngineError::Sandbox(e))))
+            .map_err(Error::Sandbox)
     })?;
     Ok(exit::OK)
 }
@@ -73,8 +72,7 @@ pub fn dump(cli: &Cli, data: Option<&Path>, out: &mut Output) -> Result<i32, Err
             hint: Some("run a command with --sandbox first, or pass --data".to_owned()),
         });
     }
-    let world = crate::sandbox::dump(&path)
-        .map_err(|e| Error::Engine(Box::new(EngineError::Sandbox(e))))?;
+    let world = crate::sandbox::dump(&path).map_err(Error::Sandbox)?;
     let text = serde_json::to_string_pretty(&world).unwrap_or_default();
     out.line(&text)?;
     Ok(exit::OK)

@@ -1,173 +1,25 @@
-//! From a validated spec and its resolved secrets to what each provider is
-//! asked for, and to the secret-free form the journal keeps.
-//!
-//! The journal form ([`AppState`], [`RecordState`], [`MonitorState`]) holds
-//! everything needed to rebuild the provider request later (a rollback
-//! restores an updated resource from it), except secret values: an env var
-//! that uses secrets is kept as its `${secret.NAME}` template plus a keyed
-//! fingerprint of the values, and rebuilt from the secrets of the moment.
+//! From a validated spec and its resolved secrets to what each resource
+//! kind wants ([`World`]). The journal form of each kind lives with the
+//! kind (`resource::{app, dns, monitor}`).
 
-use std::collections::BTreeMap;
+use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
+use super::resource::app::state as app_state;
+use super::resource::dns::{RecordState, RecordWant};
+use super::resource::monitor::{MonitorState, MonitorWant};
+use super::resource::state_value;
 use crate::event::{ResourceKey, ResourceKind};
-use crate::id::{DeploymentId, Digest};
+use crate::id::DeploymentId;
 use crate::plan::{Desired, Policies};
-use crate::provider::{
-    AppDesired, AppSource, BuildPack, EnvValue, EnvVarDesired, HealthCheck, MonitorDesired,
-    MonitorKind, RecordDesired, RecordType,
-};
+use crate::provider::{AppDesired, MonitorDesired, MonitorKind, RecordDesired, RecordType};
 use crate::spec::hash::DesiredState;
-use crate::spec::model::{self, Interpolated, Spec};
+use crate::spec::model::{self, Spec};
 use crate::spec::secrets::ResolvedSecrets;
+
+pub use super::resource::app::state::AppState;
 
 /// The key of the application resource.
 pub const APP_KEY: &str = "app";
-
-/// An env var as the journal keeps it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum EnvState {
-    /// A plain value.
-    Plain(String),
-    /// A value built from secrets: its template and a fingerprint of the
-    /// values it used (shown as "changed"/"unchanged", never as a value).
-    Secret {
-        /// The secrets it uses (comma-separated names).
-        secret: String,
-        /// Keyed fingerprint of their values.
-        fingerprint: String,
-        /// The `${secret.NAME}` template.
-        template: String,
-    },
-}
-
-/// How the application is built, as the journal keeps it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum SourceState {
-    /// A registry image.
-    Image {
-        /// Image name.
-        image: String,
-        /// Tag, if separate.
-        tag: Option<String>,
-    },
-    /// A Dockerfile.
-    Dockerfile {
-        /// Its text.
-        dockerfile: String,
-    },
-    /// A public git repository.
-    Git {
-        /// Repository URL.
-        repository: String,
-        /// Branch.
-        branch: String,
-        /// Build pack.
-        build_pack: String,
-    },
-    /// A compose file (a Coolify service).
-    Compose {
-        /// Its text.
-        compose: String,
-    },
-    /// A one-click service type.
-    Service {
-        /// The type.
-        service_type: String,
-    },
-}
-
-/// The application as the journal keeps it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AppState {
-    /// Coolify resource name.
-    pub name: String,
-    /// Description.
-    pub description: Option<String>,
-    /// Source.
-    pub source: SourceState,
-    /// Domain URLs.
-    pub domains: Vec<String>,
-    /// Exposed ports.
-    pub ports: Vec<u16>,
-    /// Health check.
-    pub health: Option<HealthState>,
-    /// Env vars by key.
-    pub env: BTreeMap<String, EnvState>,
-}
-
-/// An application's health check as the journal keeps it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HealthState {
-    /// Path probed.
-    pub path: String,
-    /// Port probed, when not the app's.
-    pub port: Option<u16>,
-    /// Seconds between probes.
-    pub interval: Option<u32>,
-}
-
-/// A DNS record as the journal keeps it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RecordState {
-    /// The zone.
-    pub zone: String,
-    /// Type.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// FQDN.
-    pub name: String,
-    /// Content.
-    pub content: String,
-    /// TTL (1 = automatic).
-    pub ttl: u32,
-    /// Proxied through Cloudflare.
-    pub proxied: bool,
-}
-
-/// A monitor as the journal keeps it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MonitorState {
-    /// Name in Uptime Kuma.
-    pub name: String,
-    /// `http` or `keyword`.
-    pub kind: String,
-    /// URL.
-    pub url: String,
-    /// Keyword.
-    pub keyword: Option<String>,
-    /// Interval in seconds.
-    pub interval: u32,
-    /// Retries.
-    pub retries: u32,
-    /// Notification ids.
-    pub notifications: Vec<u64>,
-}
-
-/// One DNS record to converge.
-#[derive(Debug, Clone)]
-pub struct RecordWant {
-    /// Its key.
-    pub key: ResourceKey,
-    /// The request.
-    pub desired: RecordDesired,
-    /// The journal form.
-    pub state: RecordState,
-}
-
-/// One monitor to converge.
-#[derive(Debug, Clone)]
-pub struct MonitorWant {
-    /// Its key.
-    pub key: ResourceKey,
-    /// The request.
-    pub desired: MonitorDesired,
-    /// The journal form.
-    pub state: MonitorState,
-}
 
 /// Everything a spec asks of the providers.
 #[derive(Debug, Clone)]
@@ -178,6 +30,8 @@ pub struct World {
     pub app: AppDesired,
     /// Its journal form.
     pub app_state: AppState,
+    /// How long a deployment may take.
+    pub deploy_timeout: Duration,
     /// The DNS zone, if any.
     pub zone: Option<String>,
     /// DNS records.
@@ -207,89 +61,39 @@ impl World {
         secrets: &ResolvedSecrets,
         digests: DesiredState,
     ) -> Result<Self, DesiredError> {
-        let deployment = spec.name.clone();
-        let (app, app_state) = app(spec, secrets)?;
-        let mut records = Vec::new();
-        let zone = spec.dns.as_ref().map(|d| d.zone_name());
-        if let Some(dns) = &spec.dns {
-            for (key, r) in dns.keyed_records() {
-                let kind = record_type(r.kind);
-                let name = dns.fqdn(r);
-                let ttl = if r.proxied { 1 } else { r.ttl.api_value() };
-                records.push(RecordWant {
-                    key: ResourceKey::new(key),
-                    desired: RecordDesired {
-                        kind,
-                        name: name.clone(),
-                        content: r.content.trim().to_owned(),
-                        ttl,
-                        proxied: r.proxied,
-                        adopt: false,
-                    },
-                    state: RecordState {
-                        zone: dns.zone_name(),
-                        kind: kind.as_str().to_owned(),
-                        name,
-                        content: r.content.trim().to_owned(),
-                        ttl,
-                        proxied: r.proxied,
-                    },
-                });
-            }
-        }
-        let monitors = spec
-            .monitors
-            .iter()
-            .map(|m| {
-                let kind = match m.kind {
-                    model::MonitorType::Http => MonitorKind::Http,
-                    model::MonitorType::Keyword => MonitorKind::Keyword,
-                };
-                let name = format!("{}/{}", spec.name, m.name);
-                let interval = secs(m.interval);
-                let notifications: Vec<u64> =
-                    m.notifications.iter().map(|n| u64::from(*n)).collect();
-                MonitorWant {
-                    key: ResourceKey::new(m.key()),
-                    desired: MonitorDesired {
-                        name: name.clone(),
-                        kind,
-                        url: m.url.clone(),
-                        keyword: m.keyword.clone(),
-                        interval,
-                        retries: u32::from(m.retries),
-                        notification_ids: notifications.clone(),
-                    },
-                    state: MonitorState {
-                        name,
-                        kind: match kind {
-                            MonitorKind::Http => "http",
-                            MonitorKind::Keyword => "keyword",
-                        }
-                        .to_owned(),
-                        url: m.url.clone(),
-                        keyword: m.keyword.clone(),
-                        interval,
-                        retries: u32::from(m.retries),
-                        notifications,
-                    },
-                }
-            })
-            .collect();
-        let policies = Policies {
-            coolify: policy(spec.rollback.coolify),
-            dns: policy(spec.rollback.dns),
-            monitors: policy(spec.rollback.monitors),
-        };
+        Self::mapped(spec, app_state::from_spec(spec, secrets)?, digests)
+    }
+
+    /// Maps a spec for commands that only delete: the application's env
+    /// vars whose secrets are not at hand are left out (see
+    /// [`app_state::identity_from_spec`]).
+    pub fn for_deletes(
+        spec: &Spec,
+        secrets: &ResolvedSecrets,
+        digests: DesiredState,
+    ) -> Result<Self, DesiredError> {
+        Self::mapped(spec, app_state::identity_from_spec(spec, secrets)?, digests)
+    }
+
+    fn mapped(
+        spec: &Spec,
+        (app, app_state): (AppDesired, AppState),
+        digests: DesiredState,
+    ) -> Result<Self, DesiredError> {
         Ok(Self {
-            deployment,
+            deployment: spec.name.clone(),
             app,
             app_state,
-            zone,
-            records,
-            monitors,
+            deploy_timeout: spec.timeouts.deploy.get(),
+            zone: spec.dns.as_ref().map(|d| d.zone_name()),
+            records: records(spec),
+            monitors: monitors(spec),
             digests,
-            policies,
+            policies: Policies {
+                coolify: policy(spec.rollback.coolify),
+                dns: policy(spec.rollback.dns),
+                monitors: policy(spec.rollback.monitors),
+            },
         })
     }
 
@@ -298,33 +102,27 @@ impl World {
         let mut out = vec![Desired {
             key: ResourceKey::new(APP_KEY),
             kind: ResourceKind::Application,
-            state: serde_json::to_value(&self.app_state).unwrap_or_default(),
+            state: state_value(&self.app_state),
             hash: self.digests.app,
         }];
+        let digest = |map: &std::collections::BTreeMap<String, crate::id::Digest>,
+                      key: &ResourceKey| {
+            map.get(key.as_str()).copied().unwrap_or_default()
+        };
         for r in &self.records {
             out.push(Desired {
                 key: r.key.clone(),
                 kind: ResourceKind::DnsRecord,
-                state: serde_json::to_value(&r.state).unwrap_or_default(),
-                hash: self
-                    .digests
-                    .records
-                    .get(r.key.as_str())
-                    .copied()
-                    .unwrap_or_default(),
+                state: state_value(&r.state),
+                hash: digest(&self.digests.records, &r.key),
             });
         }
         for m in &self.monitors {
             out.push(Desired {
                 key: m.key.clone(),
                 kind: ResourceKind::Monitor,
-                state: serde_json::to_value(&m.state).unwrap_or_default(),
-                hash: self
-                    .digests
-                    .monitors
-                    .get(m.key.as_str())
-                    .copied()
-                    .unwrap_or_default(),
+                state: state_value(&m.state),
+                hash: digest(&self.digests.monitors, &m.key),
             });
         }
         out
@@ -341,8 +139,78 @@ impl World {
     }
 }
 
-fn secs(d: model::Duration) -> u32 {
-    u32::try_from(d.get().as_secs()).unwrap_or(u32::MAX)
+fn records(spec: &Spec) -> Vec<RecordWant> {
+    let Some(dns) = &spec.dns else {
+        return Vec::new();
+    };
+    dns.keyed_records()
+        .into_iter()
+        .map(|(key, r)| {
+            let kind = record_type(r.kind);
+            let name = dns.fqdn(r);
+            let ttl = if r.proxied { 1 } else { r.ttl.api_value() };
+            let content = r.content.trim().to_owned();
+            RecordWant {
+                key: ResourceKey::new(key),
+                desired: RecordDesired {
+                    kind,
+                    name: name.clone(),
+                    content: content.clone(),
+                    ttl,
+                    proxied: r.proxied,
+                    adopt: false,
+                },
+                state: RecordState {
+                    zone: dns.zone_name(),
+                    kind: kind.as_str().to_owned(),
+                    name,
+                    content,
+                    ttl,
+                    proxied: r.proxied,
+                },
+            }
+        })
+        .collect()
+}
+
+fn monitors(spec: &Spec) -> Vec<MonitorWant> {
+    spec.monitors
+        .iter()
+        .map(|m| {
+            let kind = match m.kind {
+                model::MonitorType::Http => MonitorKind::Http,
+                model::MonitorType::Keyword => MonitorKind::Keyword,
+            };
+            let name = format!("{}/{}", spec.name, m.name);
+            let interval = u32::try_from(m.interval.get().as_secs()).unwrap_or(u32::MAX);
+            let notifications: Vec<u64> = m.notifications.iter().map(|n| u64::from(*n)).collect();
+            MonitorWant {
+                key: ResourceKey::new(m.key()),
+                desired: MonitorDesired {
+                    name: name.clone(),
+                    kind,
+                    url: m.url.clone(),
+                    keyword: m.keyword.clone(),
+                    interval,
+                    retries: u32::from(m.retries),
+                    notification_ids: notifications.clone(),
+                },
+                state: MonitorState {
+                    name,
+                    kind: match kind {
+                        MonitorKind::Http => "http",
+                        MonitorKind::Keyword => "keyword",
+                    }
+                    .to_owned(),
+                    url: m.url.clone(),
+                    keyword: m.keyword.clone(),
+                    interval,
+                    retries: u32::from(m.retries),
+                    notifications,
+                },
+            }
+        })
+        .collect()
 }
 
 fn policy(p: model::Rollback) -> crate::event::Policy {
@@ -359,346 +227,5 @@ fn record_type(t: model::RecordType) -> RecordType {
         model::RecordType::Aaaa => RecordType::Aaaa,
         model::RecordType::Cname => RecordType::Cname,
         model::RecordType::Txt => RecordType::Txt,
-    }
-}
-
-/// Splits `registry/name:tag` into name and tag (a digest stays in the name).
-pub fn split_image(image: &str) -> (String, Option<String>) {
-    if image.contains('@') {
-        return (image.to_owned(), None);
-    }
-    let slash = image.rfind('/').map_or(0, |i| i + 1);
-    match image[slash..].rfind(':') {
-        Some(i) => (
-            image[..slash + i].to_owned(),
-            Some(image[slash + i + 1..].to_owned()),
-        ),
-        None => (image.to_owned(), None),
-    }
-}
-
-/// The name of the one service of a compose file, if it has exactly one.
-fn only_compose_service(text: &str) -> Option<String> {
-    let doc: serde_yaml::Value = serde_yaml::from_str(text).ok()?;
-    let services = doc.get("services")?.as_mapping()?;
-    match services.keys().collect::<Vec<_>>().as_slice() {
-        [only] => only.as_str().map(str::to_owned),
-        _ => None,
-    }
-}
-
-fn app(spec: &Spec, secrets: &ResolvedSecrets) -> Result<(AppDesired, AppState), DesiredError> {
-    let a = &spec.app;
-    let (source, source_state) = match &a.source {
-        model::AppSource::Image(image) => {
-            let (image, tag) = split_image(image);
-            (
-                AppSource::DockerImage {
-                    image: image.clone(),
-                    tag: tag.clone(),
-                },
-                SourceState::Image { image, tag },
-            )
-        }
-        model::AppSource::Dockerfile(f) => {
-            let text = f.text().unwrap_or_default().to_owned();
-            (
-                AppSource::Dockerfile {
-                    dockerfile: text.clone(),
-                },
-                SourceState::Dockerfile { dockerfile: text },
-            )
-        }
-        model::AppSource::Git(g) => {
-            let bp = match g.build_pack {
-                model::BuildPack::Nixpacks => BuildPack::Nixpacks,
-                model::BuildPack::Railpack => BuildPack::Railpack,
-                model::BuildPack::Static => BuildPack::Static,
-                model::BuildPack::Dockerfile => BuildPack::Dockerfile,
-            };
-            (
-                AppSource::Git {
-                    repository: g.repository.clone(),
-                    branch: g.branch.clone(),
-                    build_pack: bp,
-                },
-                SourceState::Git {
-                    repository: g.repository.clone(),
-                    branch: g.branch.clone(),
-                    build_pack: bp.as_str().to_owned(),
-                },
-            )
-        }
-        model::AppSource::Compose(c) => {
-            let text = c.text().unwrap_or_default().to_owned();
-            // Validation made sure it names a service of the file, or that
-            // the file has only one.
-            let public_service = c
-                .public_service
-                .clone()
-                .or_else(|| only_compose_service(&text));
-            (
-                AppSource::Compose {
-                    compose: text.clone(),
-                    public_service,
-                },
-                SourceState::Compose { compose: text },
-            )
-        }
-        model::AppSource::Service(t) => (
-            AppSource::OneClick {
-                service_type: t.clone(),
-            },
-            SourceState::Service {
-                service_type: t.clone(),
-            },
-        ),
-    };
-    let mut env = Vec::new();
-    let mut env_state = BTreeMap::new();
-    for (key, value) in &a.env {
-        let (v, s) = env_value(key, value, secrets)?;
-        env.push(EnvVarDesired {
-            key: key.clone(),
-            value: v,
-            is_preview: false,
-            is_literal: true,
-            is_multiline: false,
-        });
-        env_state.insert(key.clone(), s);
-    }
-    // Compose files read every declared secret as `${NAME}`.
-    if matches!(a.source, model::AppSource::Compose(_)) {
-        for name in spec.secrets.keys() {
-            if a.env.contains_key(name) {
-                continue;
-            }
-            let template = Interpolated(format!("${{secret.{name}}}"));
-            let (v, s) = env_value(name, &template, secrets)?;
-            env.push(EnvVarDesired {
-                key: name.clone(),
-                value: v,
-                is_preview: false,
-                is_literal: true,
-                is_multiline: false,
-            });
-            env_state.insert(name.clone(), s);
-        }
-    }
-    let domains: Vec<String> = a.parsed_domains().iter().map(|d| d.url()).collect();
-    let ports: Vec<u16> = a.port.into_iter().collect();
-    let health = a.health_check.as_ref().map(|h| HealthCheck {
-        path: h.path.clone(),
-        port: h.port,
-        interval: Some(secs(h.interval)),
-    });
-    let name = a.resource_name(spec.name.as_str()).to_owned();
-    let state = AppState {
-        name: name.clone(),
-        description: a.description.clone(),
-        source: source_state,
-        domains: domains.clone(),
-        ports: ports.clone(),
-        health: health.as_ref().map(|h| HealthState {
-            path: h.path.clone(),
-            port: h.port,
-            interval: h.interval,
-        }),
-        env: env_state,
-    };
-    Ok((
-        AppDesired {
-            name,
-            description: a.description.clone(),
-            source,
-            domains,
-            ports,
-            health,
-            env,
-        },
-        state,
-    ))
-}
-
-fn env_value(
-    key: &str,
-    value: &Interpolated,
-    secrets: &ResolvedSecrets,
-) -> Result<(EnvValue, EnvState), DesiredError> {
-    let err = |message: String| DesiredError {
-        key: key.to_owned(),
-        message,
-    };
-    let rendered = secrets
-        .render(value)
-        .map_err(|e| err(crate::error::chain_text(&e)))?;
-    if !value.has_secrets() {
-        return Ok((
-            EnvValue::Plain(rendered.expose().to_owned()),
-            EnvState::Plain(rendered.expose().to_owned()),
-        ));
-    }
-    let names = value.secret_refs();
-    let mut h = blake3::Hasher::new();
-    for n in &names {
-        let fp = secrets
-            .get(n)
-            .map(|s| s.fingerprint)
-            .ok_or_else(|| err(format!("secret {n} is not resolved")))?;
-        h.update(n.as_bytes());
-        h.update(&fp.0);
-    }
-    Ok((
-        EnvValue::Secret(rendered),
-        EnvState::Secret {
-            secret: names.join(","),
-            fingerprint: Digest(*h.finalize().as_bytes()).to_hex(),
-            template: value.as_str().to_owned(),
-        },
-    ))
-}
-
-/// Rebuilds an application request from its journal form (a restore),
-/// with the secrets of the moment. Env vars whose secrets changed since
-/// are rebuilt with today's values; the result says which.
-pub fn app_from_state(
-    state: &AppState,
-    secrets: &ResolvedSecrets,
-) -> Result<(AppDesired, Vec<String>), DesiredError> {
-    let mut env = Vec::new();
-    let mut drifted = Vec::new();
-    for (key, v) in &state.env {
-        let value = match v {
-            EnvState::Plain(p) => EnvValue::Plain(p.clone()),
-            EnvState::Secret {
-                template,
-                fingerprint,
-                ..
-            } => {
-                let (value, now) = env_value(key, &Interpolated(template.clone()), secrets)?;
-                if let EnvState::Secret { fingerprint: f, .. } = now
-                    && &f != fingerprint
-                {
-                    drifted.push(key.clone());
-                }
-                value
-            }
-        };
-        env.push(EnvVarDesired {
-            key: key.clone(),
-            value,
-            is_preview: false,
-            is_literal: true,
-            is_multiline: false,
-        });
-    }
-    let source = match &state.source {
-        SourceState::Image { image, tag } => AppSource::DockerImage {
-            image: image.clone(),
-            tag: tag.clone(),
-        },
-        SourceState::Dockerfile { dockerfile } => AppSource::Dockerfile {
-            dockerfile: dockerfile.clone(),
-        },
-        SourceState::Git {
-            repository,
-            branch,
-            build_pack,
-        } => AppSource::Git {
-            repository: repository.clone(),
-            branch: branch.clone(),
-            build_pack: match build_pack.as_str() {
-                "railpack" => BuildPack::Railpack,
-                "static" => BuildPack::Static,
-                "dockerfile" => BuildPack::Dockerfile,
-                "dockercompose" => BuildPack::DockerCompose,
-                _ => BuildPack::Nixpacks,
-            },
-        },
-        // A restore goes through an update, which leaves a service's URLs
-        // as they are; only a create needs the public service.
-        SourceState::Compose { compose } => AppSource::Compose {
-            compose: compose.clone(),
-            public_service: None,
-        },
-        SourceState::Service { service_type } => AppSource::OneClick {
-            service_type: service_type.clone(),
-        },
-    };
-    Ok((
-        AppDesired {
-            name: state.name.clone(),
-            description: state.description.clone(),
-            source,
-            domains: state.domains.clone(),
-            ports: state.ports.clone(),
-            health: state.health.as_ref().map(|h| HealthCheck {
-                path: h.path.clone(),
-                port: h.port,
-                interval: h.interval,
-            }),
-            env,
-        },
-        drifted,
-    ))
-}
-
-/// Rebuilds a record request from its journal form.
-pub fn record_from_state(state: &RecordState) -> RecordDesired {
-    RecordDesired {
-        kind: RecordType::parse(&state.kind).unwrap_or(RecordType::A),
-        name: state.name.clone(),
-        content: state.content.clone(),
-        ttl: state.ttl,
-        proxied: state.proxied,
-        adopt: false,
-    }
-}
-
-/// Rebuilds a monitor request from its journal form.
-pub fn monitor_from_state(state: &MonitorState) -> MonitorDesired {
-    MonitorDesired {
-        name: state.name.clone(),
-        kind: if state.kind == "keyword" {
-            MonitorKind::Keyword
-        } else {
-            MonitorKind::Http
-        },
-        url: state.url.clone(),
-        keyword: state.keyword.clone(),
-        interval: state.interval,
-        retries: state.retries,
-        notification_ids: state.notifications.clone(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn images_split_into_name_and_tag() {
-        assert_eq!(split_image("nginx"), ("nginx".into(), None));
-        assert_eq!(
-            split_image("nginx:1.27"),
-            ("nginx".into(), Some("1.27".into()))
-        );
-        assert_eq!(
-            split_image("ghcr.io:443/acme/web:v2"),
-            ("ghcr.io:443/acme/web".into(), Some("v2".into()))
-        );
-        assert_eq!(
-            split_image("traefik/whoami@sha256:abc"),
-            ("traefik/whoami@sha256:abc".into(), None)
-        );
-    }
-
-    #[test]
-    fn a_compose_file_with_one_service_names_its_public_service() {
-        let one = "services:\n  web:\n    image: nginx:1.27\n";
-        assert_eq!(only_compose_service(one).as_deref(), Some("web"));
-        let two = "services:\n  web:\n    image: nginx:1.27\n  db:\n    image: redis:7\n";
-        assert_eq!(only_compose_service(two), None);
-        assert_eq!(only_compose_service("nothing: here\n"), None);
     }
 }

@@ -1,22 +1,34 @@
 //! The engine: the effectful shell that runs commands against providers and
 //! writes the journal.
 //!
-//! - [`apply`]: `fabrik apply` (and the planning half of `fabrik plan`).
-//! - [`steps`]: one resource change, bracketed by intent and outcome events.
-//! - [`undo`]: executing rollback plans (after a failed apply, or for
-//!   `fabrik rollback`), and `fabrik destroy`.
-//! - [`connect`]: building providers from credentials or the sandbox.
-//! - [`desired`]: spec → provider requests and their journal form.
-//! - [`recorder`]: how a run writes the journal.
+//! It is organised along its two axes:
+//!
+//! - **the run**: [`run`] opens a run (lock, recorder, `run_started` or
+//!   `run_resumed`, `lock_acquired`) and ends it (one table from outcome to
+//!   final state, exit code and next command; notifications; the lock
+//!   released), once for every command;
+//! - **the resource kind**: [`resource`] has one module per kind
+//!   (application, DNS record, monitor), each holding everything about
+//!   that kind (create, update, delete, find after a crash, refresh,
+//!   restore, its journaled state), behind one trait and a registry.
+//!
+//! Around them: [`bracket`] (intent → effect → outcome, once), [`command`]
+//! (apply, verify, resume, rollback, destroy, gc), [`preflight`] (the
+//! providers handed in, checked before any change), [`desired`] (spec →
+//! what each kind wants) and [`recorder`] (how a run appends).
+//!
+//! The engine never builds a vendor client: the caller passes a
+//! [`crate::provider::Connect`] in ([`Request::connect`]).
 
-pub mod apply;
-pub mod connect;
+pub mod bracket;
+pub mod command;
 pub mod desired;
-pub mod host;
-pub mod lifecycle;
+mod error;
+pub mod notify;
+pub mod preflight;
 pub mod recorder;
-pub mod steps;
-pub mod undo;
+pub mod resource;
+pub mod run;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -24,122 +36,36 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+pub use error::{EngineError, LookupError, StateError};
+
 use crate::event::{Event, RecordedEvent, RunOutcome};
 use crate::id::{DeploymentId, RunId};
-use crate::provider::{AppHost, Dns, Monitors, Notifier, ProviderError};
-use crate::verify::Verifier;
-use recorder::{RecordError, Recorder};
+use crate::provider::{Connect, Connection, ResolvedTarget, Zone};
+use recorder::{Clock, Observer, Recorder};
 
 /// A run's recorder, shared by the steps that run concurrently. The lock is
 /// only ever held for one synchronous append, never across an `.await`.
 pub type Journal = Arc<Mutex<Recorder>>;
 
+/// Runs `f` on the recorder behind a shared journal.
+pub fn with<T>(j: &Journal, f: impl FnOnce(&mut Recorder) -> T) -> T {
+    let mut r = j.lock().unwrap_or_else(|p| p.into_inner());
+    f(&mut r)
+}
+
 /// Appends an event through a shared recorder.
 pub fn record(j: &Journal, event: Event) -> Result<RecordedEvent, EngineError> {
-    let mut r = j.lock().unwrap_or_else(|p| p.into_inner());
-    Ok(r.record(event)?)
+    Ok(with(j, |r| r.record(event))?)
 }
 
 /// Passes a transient progress note to the observer.
 pub fn note(j: &Journal, text: &str) {
-    let mut r = j.lock().unwrap_or_else(|p| p.into_inner());
-    r.note(text);
+    with(j, |r| r.note(text));
 }
 
 /// Scrubs known secrets from a text (error messages from providers).
 pub fn scrub(j: &Journal, text: &str) -> String {
-    let r = j.lock().unwrap_or_else(|p| p.into_inner());
-    r.scrubber().scrub(text)
-}
-
-/// A notification channel.
-pub struct NotifierEntry {
-    /// Its name in the spec.
-    pub name: String,
-    /// The events it wants (`succeeded`, `failed`, ...).
-    pub events: Vec<String>,
-    /// The client.
-    pub notifier: Arc<dyn Notifier>,
-}
-
-impl std::fmt::Debug for NotifierEntry {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NotifierEntry")
-            .field("name", &self.name)
-            .field("events", &self.events)
-            .finish_non_exhaustive()
-    }
-}
-
-/// The remote services a run talks to.
-#[derive(Clone)]
-pub struct Providers {
-    /// Coolify.
-    pub app: Arc<dyn AppHost>,
-    /// Cloudflare, when the spec has DNS records.
-    pub dns: Option<Arc<dyn Dns>>,
-    /// Uptime Kuma, when the spec has monitors.
-    pub monitors: Option<Arc<dyn Monitors>>,
-    /// Webhooks.
-    pub notifiers: Arc<Vec<NotifierEntry>>,
-}
-
-impl std::fmt::Debug for Providers {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Providers")
-            .field("dns", &self.dns.is_some())
-            .field("monitors", &self.monitors.is_some())
-            .field("notifiers", &self.notifiers)
-            .finish_non_exhaustive()
-    }
-}
-
-/// How often to poll and retry (shorter against the sandbox).
-#[derive(Debug, Clone, Copy)]
-pub struct Timing {
-    /// Between deployment status reads.
-    pub poll: Duration,
-    /// Between verification attempts.
-    pub verify_interval: Duration,
-    /// Parallel DNS changes at most.
-    pub dns_concurrency: usize,
-}
-
-impl Default for Timing {
-    fn default() -> Self {
-        Self {
-            poll: Duration::from_secs(3),
-            verify_interval: Duration::from_secs(2),
-            dns_concurrency: 16,
-        }
-    }
-}
-
-/// A connection to the remote world for one run.
-pub struct Session {
-    /// The providers.
-    pub providers: Providers,
-    /// The verifier.
-    pub verifier: Verifier,
-    /// Polling and retry pace.
-    pub timing: Timing,
-    /// The retry limit and backoff, also for creates and deploys whose
-    /// outcome was unknown and that were not found (the HTTP layer does
-    /// not repeat those itself).
-    pub retry: crate::provider::RetryPolicy,
-    /// Credential values, to scrub from everything kept or shown.
-    pub scrubber: crate::secret::Scrubber,
-    /// Keeps an in-process sandbox alive for the session.
-    pub sandbox: Option<crate::sandbox::SandboxHandle>,
-}
-
-impl std::fmt::Debug for Session {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session")
-            .field("providers", &self.providers)
-            .field("timing", &self.timing)
-            .finish_non_exhaustive()
-    }
+    with(j, |r| r.scrubber().scrub(text))
 }
 
 /// Set by the first Ctrl-C; checked at every step boundary.
@@ -160,6 +86,45 @@ impl Interrupt {
     /// Whether it is set.
     pub fn is_set(&self) -> bool {
         self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// What every command is handed: the journal, the providers (as a
+/// [`Connect`]), the process environment, and the run's clock, interrupt
+/// flag and observer.
+pub struct Request {
+    /// The journal.
+    pub store: Arc<dyn crate::store::EventStore>,
+    /// Where it lives (and so where its locks are).
+    pub state: crate::store::StateLocation,
+    /// The providers.
+    pub connect: Arc<dyn Connect>,
+    /// The process environment (credentials and secrets come from it, then
+    /// from the spec's `.env`).
+    pub env_vars: Vec<(String, String)>,
+    /// The clock.
+    pub clock: Clock,
+    /// Ctrl-C.
+    pub interrupt: Interrupt,
+    /// Where progress goes (taken by the first run the command opens).
+    pub observer: Box<dyn Observer>,
+    /// `--lock-timeout`.
+    pub lock_wait: Option<Duration>,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("state", &self.state)
+            .field("lock_wait", &self.lock_wait)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Request {
+    /// The observer, leaving a quiet one behind.
+    pub fn take_observer(&mut self) -> Box<dyn Observer> {
+        std::mem::replace(&mut self.observer, Box::new(recorder::Quiet))
     }
 }
 
@@ -184,82 +149,86 @@ pub struct Report {
     pub next: Vec<String>,
 }
 
-/// Why a command could not run.
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    /// The journal.
-    #[error("journal")]
-    Record(#[from] RecordError),
-    /// A provider failed.
-    #[error("{resource}")]
-    Provider {
-        /// What was being done.
-        resource: String,
-        /// Why.
-        #[source]
-        source: Box<ProviderError>,
-    },
-    /// Configuration is missing or wrong (credentials, URLs).
-    #[error("{message}")]
-    Config {
-        /// What is wrong.
-        message: String,
-        /// How to fix it.
-        hint: Option<String>,
-    },
-    /// The lock is held.
-    #[error("lock")]
-    Locked(#[from] crate::lock::LockError),
-    /// The deployment has an unfinished run.
-    #[error("deployment {deployment} has an unfinished run {run} ({state})")]
-    OpenRun {
-        /// The deployment.
-        deployment: DeploymentId,
-        /// The run.
-        run: RunId,
-        /// Its state.
-        state: crate::projection::RunState,
-    },
-    /// The spec cannot be mapped to provider requests.
-    #[error("spec")]
-    Desired(#[from] desired::DesiredError),
-    /// The sandbox could not start.
-    #[error("sandbox")]
-    Sandbox(#[from] crate::sandbox::SandboxError),
-    /// Verification failed.
-    #[error("{0}")]
-    Verification(String),
-    /// The deployment did not finish.
-    #[error("the deployment ended {status}{}", url.as_deref().map(|u| format!(" (see {u})")).unwrap_or_default())]
-    DeployFailed {
-        /// How it ended.
-        status: String,
-        /// Where to look at it in Coolify.
-        url: Option<String>,
-    },
-    /// The run was interrupted.
-    #[error("interrupted")]
-    Interrupted,
+/// A connection whose preflight passed: the providers with the resolved
+/// Coolify target and DNS zone.
+pub struct Connected {
+    /// The providers.
+    pub remote: Connection,
+    /// The Coolify project, environment and server.
+    pub target: Option<ResolvedTarget>,
+    /// The DNS zone.
+    pub zone: Option<Zone>,
+    /// Where provider retries are journaled.
+    pub retries: Arc<preflight::RetryLog>,
 }
 
-impl EngineError {
-    /// Wraps a provider error with what was being done.
-    pub fn provider(resource: impl Into<String>, e: ProviderError) -> Self {
-        Self::Provider {
-            resource: resource.into(),
-            source: Box::new(e),
+impl std::fmt::Debug for Connected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connected")
+            .field("target", &self.target)
+            .field("zone", &self.zone)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connected {
+    /// Hands a connection made before its run started to the run: retries
+    /// are journaled in it, credential values scrubbed from it.
+    pub fn hand_to(&self, journal: &Journal) {
+        self.retries.to(journal);
+        with(journal, |r| r.scrub(&self.remote.scrubber));
+    }
+
+    /// A step context over this connection.
+    pub fn ctx<'a>(
+        &'a self,
+        journal: &'a Journal,
+        deployment: &'a DeploymentId,
+        run: &'a RunId,
+        interrupt: &'a Interrupt,
+    ) -> Ctx<'a> {
+        Ctx {
+            journal,
+            remote: &self.remote,
+            deployment,
+            run,
+            target: self.target.as_ref(),
+            zone: self.zone.as_ref(),
+            interrupt,
+        }
+    }
+}
+
+/// What every step needs.
+pub struct Ctx<'a> {
+    /// The run's journal.
+    pub journal: &'a Journal,
+    /// The providers.
+    pub remote: &'a Connection,
+    /// The deployment.
+    pub deployment: &'a DeploymentId,
+    /// The run.
+    pub run: &'a RunId,
+    /// The resolved Coolify target (after preflight).
+    pub target: Option<&'a ResolvedTarget>,
+    /// The DNS zone (after preflight).
+    pub zone: Option<&'a Zone>,
+    /// Ctrl-C.
+    pub interrupt: &'a Interrupt,
+}
+
+impl Ctx<'_> {
+    /// Stops at a step boundary after Ctrl-C.
+    pub fn check_interrupt(&self) -> Result<(), EngineError> {
+        if self.interrupt.is_set() {
+            Err(EngineError::Interrupted)
+        } else {
+            Ok(())
         }
     }
 
-    /// The hint to show, if any.
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            Self::Provider { source, .. } => source.hint.clone(),
-            Self::Config { hint, .. } => hint.clone(),
-            Self::OpenRun { run, .. } => Some(format!(
-                "finish it with `fabrik resume {run}` (or undo it with `fabrik rollback {run}`)"
-            )),
-            _ => None,
-        }
+    /// The deployment's view, as of the last append.
+    pub fn view(&self) -> crate::projection::DeploymentView {
+        with(self.journal, |r| r.view().clone())
     }
 }

@@ -498,7 +498,7 @@ fn remote_monitor(v: &Value) -> Option<RemoteMonitor> {
         _ => true,
     };
     Some(RemoteMonitor {
-        id,
+        id: MonitorId(id),
         name: v
             .get("name")
             .and_then(Value::as_str)
@@ -655,7 +655,7 @@ impl Monitors for KumaClient {
         )
         .await?;
         Ok(RemoteMonitor {
-            id,
+            id: MonitorId(id),
             name: desired.name.clone(),
             kind: kind_name(desired.kind).to_owned(),
             url: Some(desired.url.clone()),
@@ -664,9 +664,9 @@ impl Monitors for KumaClient {
         })
     }
 
-    async fn update(&self, id: u64, desired: &MonitorDesired) -> Result<(), ProviderError> {
+    async fn update(&self, id: MonitorId, desired: &MonitorDesired) -> Result<(), ProviderError> {
         let (obj, v2) = self
-            .call_ok("read monitor", "getMonitor", vec![json!(id)], true)
+            .call_ok("read monitor", "getMonitor", vec![json!(id.0)], true)
             .await
             .map_err(|mut e| {
                 if e.message.contains("Cannot read properties of null") {
@@ -685,20 +685,20 @@ impl Monitors for KumaClient {
         Ok(())
     }
 
-    async fn delete(&self, id: u64) -> Result<(), ProviderError> {
-        self.call_ok("delete monitor", "deleteMonitor", vec![json!(id)], true)
+    async fn delete(&self, id: MonitorId) -> Result<(), ProviderError> {
+        self.call_ok("delete monitor", "deleteMonitor", vec![json!(id.0)], true)
             .await
             .map(|_| ())
     }
 
-    async fn pause(&self, id: u64) -> Result<(), ProviderError> {
-        self.call_ok("pause monitor", "pauseMonitor", vec![json!(id)], true)
+    async fn pause(&self, id: MonitorId) -> Result<(), ProviderError> {
+        self.call_ok("pause monitor", "pauseMonitor", vec![json!(id.0)], true)
             .await
             .map(|_| ())
     }
 
-    async fn resume(&self, id: u64) -> Result<(), ProviderError> {
-        self.call_ok("resume monitor", "resumeMonitor", vec![json!(id)], true)
+    async fn resume(&self, id: MonitorId) -> Result<(), ProviderError> {
+        self.call_ok("resume monitor", "resumeMonitor", vec![json!(id.0)], true)
             .await
             .map(|_| ())
     }

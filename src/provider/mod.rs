@@ -16,6 +16,10 @@
 //!   websockets, for Uptime Kuma.
 //! - [`kuma`]: [`Monitors`] on Uptime Kuma 1.23 and 2.x.
 //! - [`webhook`]: [`Notifier`] for generic signed JSON and Slack.
+//! - [`registry`]: credentials (or the sandbox) → a [`Connection`]: the
+//!   only place the vendor clients above are built.
+//! - [`fake`]: in-memory providers behind the same traits, for the
+//!   engine's own tests.
 //!
 //! # Invariants
 //!
@@ -31,6 +35,7 @@
     reason = "ProviderError carries its context (endpoint, code, hint) by value so the engine can journal it; failures are rare and never on a hot path"
 )]
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -41,8 +46,10 @@ use crate::ownership::OwnershipMark;
 pub mod cloudflare;
 pub mod coolify;
 pub mod error;
+pub mod fake;
 pub mod http;
 pub mod kuma;
+pub mod registry;
 pub mod socketio;
 pub mod types;
 pub mod webhook;
@@ -52,8 +59,112 @@ pub use coolify::{CoolifyClient, CoolifyConfig};
 pub use error::{ErrorKind, FieldError, ForbiddenReason, ProviderError, ProviderName};
 pub use http::{HttpConfig, RetryEvent, RetryObserver, RetryPolicy};
 pub use kuma::{KumaClient, KumaConfig};
+pub use registry::{Connect, ConnectError, ConnectRequest};
 pub use types::*;
 pub use webhook::{WebhookConfig, WebhookFormat, WebhookNotifier};
+
+/// A notification channel of the spec.
+pub struct NotifierEntry {
+    /// Its name in the spec.
+    pub name: String,
+    /// The events it wants (`succeeded`, `failed`, ...).
+    pub events: Vec<String>,
+    /// The client.
+    pub notifier: Arc<dyn Notifier>,
+}
+
+impl std::fmt::Debug for NotifierEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NotifierEntry")
+            .field("name", &self.name)
+            .field("events", &self.events)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The remote services of a run, by capability.
+#[derive(Clone)]
+pub struct Providers {
+    /// The application host (Coolify).
+    pub app: Arc<dyn AppHost>,
+    /// DNS (Cloudflare), when the run has records to manage.
+    pub dns: Option<Arc<dyn Dns>>,
+    /// Monitors (Uptime Kuma), when the run has monitors to manage.
+    pub monitors: Option<Arc<dyn Monitors>>,
+    /// Notification channels.
+    pub notifiers: Arc<Vec<NotifierEntry>>,
+    /// The checks run after a deployment.
+    pub probe: Arc<dyn crate::verify::Probe>,
+}
+
+impl std::fmt::Debug for Providers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Providers")
+            .field("dns", &self.dns.is_some())
+            .field("monitors", &self.monitors.is_some())
+            .field("notifiers", &self.notifiers)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How often to poll and how many changes to make at once: a property of
+/// where the providers are (the sandbox answers in milliseconds).
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    /// Between deployment status reads.
+    pub poll: Duration,
+    /// Between verification attempts.
+    pub verify_interval: Duration,
+    /// Parallel DNS changes at most.
+    pub dns_concurrency: usize,
+}
+
+impl Default for Pace {
+    fn default() -> Self {
+        Self {
+            poll: Duration::from_secs(3),
+            verify_interval: Duration::from_secs(2),
+            dns_concurrency: 16,
+        }
+    }
+}
+
+impl Pace {
+    /// The pace against a simulator on loopback.
+    pub fn local() -> Self {
+        Self {
+            poll: Duration::from_millis(100),
+            verify_interval: Duration::from_millis(200),
+            dns_concurrency: 16,
+        }
+    }
+}
+
+/// The remote world of one run: providers, pace, retry policy and the
+/// credential values to scrub from anything kept or shown.
+pub struct Connection {
+    /// The providers.
+    pub providers: Providers,
+    /// Polling pace.
+    pub pace: Pace,
+    /// The retry limit and backoff, also for creates and deploys whose
+    /// outcome was unknown and that were not found (the HTTP layer does
+    /// not repeat those itself).
+    pub retry: RetryPolicy,
+    /// Credential values (tokens, passwords, webhook URLs).
+    pub scrubber: crate::secret::Scrubber,
+    /// Keeps what serves the providers alive (an in-process sandbox).
+    pub keep_alive: Option<Box<dyn std::any::Any + Send + Sync>>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("providers", &self.providers)
+            .field("pace", &self.pace)
+            .finish_non_exhaustive()
+    }
+}
 
 /// Called while a deployment is polled: the latest status and the time
 /// spent waiting so far.
@@ -208,16 +319,16 @@ pub trait Monitors: Send + Sync {
     ) -> Result<RemoteMonitor, ProviderError>;
 
     /// Reads the full monitor, merges `desired` and saves the full object.
-    async fn update(&self, id: u64, desired: &MonitorDesired) -> Result<(), ProviderError>;
+    async fn update(&self, id: MonitorId, desired: &MonitorDesired) -> Result<(), ProviderError>;
 
     /// Deletes a monitor (a missing one is fine).
-    async fn delete(&self, id: u64) -> Result<(), ProviderError>;
+    async fn delete(&self, id: MonitorId) -> Result<(), ProviderError>;
 
     /// Pauses a monitor.
-    async fn pause(&self, id: u64) -> Result<(), ProviderError>;
+    async fn pause(&self, id: MonitorId) -> Result<(), ProviderError>;
 
     /// Resumes a paused monitor.
-    async fn resume(&self, id: u64) -> Result<(), ProviderError>;
+    async fn resume(&self, id: MonitorId) -> Result<(), ProviderError>;
 
     /// Every monitor carrying Fabrik's mark.
     async fn list_owned(&self) -> Result<Vec<RemoteMonitor>, ProviderError>;

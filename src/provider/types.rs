@@ -569,11 +569,33 @@ pub struct MonitorDesired {
     pub notification_ids: Vec<u64>,
 }
 
+/// An Uptime Kuma monitor's id: a positive number (the journal keeps it as
+/// text; [`MonitorId::parse`] refuses anything else, so that no malformed
+/// id can ever address another monitor).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MonitorId(pub u64);
+
+impl MonitorId {
+    /// Parses a journaled id: digits of a number above 0.
+    pub fn parse(text: &str) -> Option<Self> {
+        if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        text.parse().ok().filter(|n| *n > 0).map(Self)
+    }
+}
+
+impl fmt::Display for MonitorId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 /// A monitor as found on the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteMonitor {
     /// Monitor id.
-    pub id: u64,
+    pub id: MonitorId,
     /// Name.
     pub name: String,
     /// Type as the server spells it.

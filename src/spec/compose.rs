@@ -3,14 +3,19 @@
 //! Errors: the file does not parse; a service has neither `image` nor
 //! `build`; a `${VAR}` is provided neither by `app.env` nor by a declared
 //! secret (nor by Coolify itself) and has no default; a host port is
-//! published twice; a file reference leaves the project directory.
+//! published twice; a file reference leaves the project directory; a bind
+//! mount of an absolute host path (the Docker socket above all); a
+//! password written out in a URL.
 //! Warnings: an image without a tag or on `latest`; a service without a
-//! `healthcheck`.
+//! `healthcheck`; the risky settings of [`ComposeRisk`], unless the spec
+//! allows them for that service.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::credential;
 use super::diagnostic::{Issue, Mark};
 use super::files::{FileProblem, confine};
+use super::model::ComposeRisk;
 use super::path::FieldPath;
 use super::rules::app::check_image;
 use super::suggest;
@@ -29,11 +34,21 @@ pub(crate) struct ComposeReport {
     pub services: Vec<String>,
     /// Every variable the file references.
     pub referenced: BTreeSet<String>,
+    /// The risky settings found, by service (whether allowed or not).
+    pub risks: BTreeSet<(String, ComposeRisk)>,
 }
+
+/// Risky settings the spec allows, by compose service.
+pub(crate) type Allowed = BTreeMap<String, Vec<ComposeRisk>>;
 
 /// Lints compose `text`. `provided` holds the variables the spec gives the
 /// service (its env keys and secret names).
-pub(crate) fn lint(text: &str, provided: &BTreeSet<String>, limits: &Limits) -> ComposeReport {
+pub(crate) fn lint(
+    text: &str,
+    provided: &BTreeSet<String>,
+    allowed: &Allowed,
+    limits: &Limits,
+) -> ComposeReport {
     let mut report = ComposeReport::default();
     let root = match yaml::parse(text.as_bytes(), limits) {
         Ok((root, issues)) => {
@@ -72,6 +87,13 @@ pub(crate) fn lint(text: &str, provided: &BTreeSet<String>, limits: &Limits) -> 
                     &mut published,
                     &mut report,
                 );
+                lint_risks(
+                    &e.key,
+                    &e.value,
+                    &services_path.key(&e.key),
+                    allowed,
+                    &mut report,
+                );
             }
         }
         _ => report.issues.push(
@@ -107,7 +129,14 @@ pub(crate) fn lint(text: &str, provided: &BTreeSet<String>, limits: &Limits) -> 
     }
     let mut path = FieldPath::root();
     let mut refs: Vec<(FieldPath, Mark, Var)> = Vec::new();
+    let mut passwords: Vec<(FieldPath, Mark)> = Vec::new();
     root.visit_scalars(&mut path, &mut |p, node, scalar| {
+        if credential::userinfos(&scalar.text)
+            .iter()
+            .any(credential::Userinfo::has_literal_password)
+        {
+            passwords.push((p.clone(), node.value_mark()));
+        }
         if matches!(scalar.typed(), yaml::Typed::Str(_)) {
             for v in variables(&scalar.text) {
                 let mark = occurrence_mark(node, scalar.style, &scalar.text, v.offset);
@@ -115,6 +144,16 @@ pub(crate) fn lint(text: &str, provided: &BTreeSet<String>, limits: &Limits) -> 
             }
         }
     });
+    for (p, mark) in passwords {
+        report.issues.push(
+            Issue::error(
+                p,
+                "a password is written out in this URL; the compose file is stored in the journal and shown by `plan`",
+            )
+            .at(mark)
+            .hint("use a variable for it (`user:${DB_PASSWORD}@`) and declare a secret of that name"),
+        );
+    }
     for (p, mark, v) in refs {
         report.referenced.insert(v.name.clone());
         if let Some(problem) = v.problem {
@@ -237,13 +276,22 @@ fn lint_service(
                 let source = text.split(':').next().unwrap_or("");
                 if source.starts_with('.') || source.starts_with('~') {
                     check_path_text(source, v, &p, true, &mut report.issues);
+                } else if source.starts_with('/') {
+                    report
+                        .issues
+                        .push(host_mount(source, &p).at(v.value_mark()));
                 }
             } else if v.get("type").and_then(Node::as_text) == Some("bind")
                 && let Some(s) = v.get("source")
                 && let Some(text) = s.as_text()
-                && !text.starts_with('/')
             {
-                check_path_text(text, s, &p.key("source"), true, &mut report.issues);
+                if text.starts_with('/') {
+                    report
+                        .issues
+                        .push(host_mount(text, &p.key("source")).at(s.value_mark()));
+                } else {
+                    check_path_text(text, s, &p.key("source"), true, &mut report.issues);
+                }
             }
         }
     }
@@ -285,6 +333,98 @@ fn lint_service(
                 }
             }
         }
+    }
+}
+
+/// The error for a bind mount of absolute host path `source`: the
+/// container would see (and could change) the server's own files.
+fn host_mount(source: &str, path: &FieldPath) -> Issue {
+    let socket = source.trim_end_matches('/').ends_with("docker.sock");
+    let message = if socket {
+        format!(
+            "`{source}` mounts the Docker socket: the container could control every container on the server, and the server itself"
+        )
+    } else {
+        format!("`{source}` mounts a directory of the server into the container")
+    };
+    Issue::error(path.clone(), message).hint(
+        "use a named volume (`data:/path`) or a path inside the project (`./data:/path`); Coolify keeps named volumes with the service",
+    )
+}
+
+/// Warns about each risky setting of service `name` that `allowed` does
+/// not list for it, and records every one found.
+fn lint_risks(
+    name: &str,
+    svc: &Node,
+    path: &FieldPath,
+    allowed: &Allowed,
+    report: &mut ComposeReport,
+) {
+    let mut found: Vec<(ComposeRisk, &str, &Node, String)> = Vec::new();
+    if let Some(n) = svc.get("privileged")
+        && matches!(
+            n.scalar().map(yaml::Scalar::typed),
+            Some(yaml::Typed::Bool(true))
+        )
+    {
+        found.push((
+            ComposeRisk::Privileged,
+            "privileged",
+            n,
+            format!(
+                "service `{name}` is privileged: it has every capability and device of the server"
+            ),
+        ));
+    }
+    if let Some(n) = svc.get("network_mode")
+        && n.as_text() == Some("host")
+    {
+        found.push((
+            ComposeRisk::HostNetwork,
+            "network_mode",
+            n,
+            format!("service `{name}` uses the server's network: it reaches whatever listens on the server's loopback, and Coolify's proxy can not route to it"),
+        ));
+    }
+    if let Some(n) = svc.get("cap_add")
+        && n.items().is_some_and(|i| !i.is_empty())
+    {
+        found.push((
+            ComposeRisk::Capabilities,
+            "cap_add",
+            n,
+            format!("service `{name}` adds Linux capabilities beyond Docker's default set"),
+        ));
+    }
+    if let Some(b) = svc.get("build") {
+        let context = b
+            .as_text()
+            .or_else(|| b.get("context").and_then(Node::as_text))
+            .unwrap_or(".");
+        let remote = context.contains("://") || context.starts_with("git@");
+        if !remote {
+            found.push((
+                ComposeRisk::LocalBuild,
+                "build",
+                b,
+                format!("service `{name}` builds from `{context}`, but Coolify deploys the compose file alone, without the files beside it"),
+            ));
+        }
+    }
+    for (risk, key, node, message) in found {
+        report.risks.insert((name.to_owned(), risk));
+        if allowed.get(name).is_some_and(|a| a.contains(&risk)) {
+            continue;
+        }
+        report.issues.push(
+            Issue::warning(path.key(key), message)
+                .at(node.key_mark.unwrap_or(node.mark))
+                .hint(format!(
+                    "if this is meant, say so in the spec: `app.compose.allow: {{ {name}: [{}] }}`",
+                    risk.as_str()
+                )),
+        );
     }
 }
 
@@ -604,7 +744,7 @@ mod tests {
     fn lints_the_documented_problems() {
         let text = "services:\n  web:\n    image: nginx\n    ports: [\"8080:80\"]\n    environment:\n      PW: ${DB_PASSWORD}\n      X: ${MISSING}\n      Y: ${SERVICE_FQDN_WEB}\n  api:\n    ports: [\"8080:81\"]\n    env_file: ../secrets.env\n    healthcheck: {test: [\"CMD\", \"true\"]}\n";
         let provided: BTreeSet<String> = ["DB_PASSWORD".to_owned()].into();
-        let r = lint(text, &provided, &Limits::default());
+        let r = lint(text, &provided, &Allowed::new(), &Limits::default());
         let msgs: Vec<String> = r
             .issues
             .iter()

@@ -145,6 +145,10 @@ pub(crate) struct Issue {
     /// Whether the value at `path` is unusable because of this problem
     /// (an unknown key, for one, leaves every value intact).
     pub affects_value: bool,
+    /// Other fields the check read to find this problem: when one of them
+    /// is already reported as wrong (and a stand-in took its place), the
+    /// finding may be an artefact and is dropped.
+    pub inputs: Vec<FieldPath>,
 }
 
 impl Issue {
@@ -158,6 +162,7 @@ impl Issue {
             hint: None,
             severity: Severity::Error,
             affects_value: true,
+            inputs: Vec::new(),
         }
     }
 
@@ -178,6 +183,12 @@ impl Issue {
     /// Points at the key rather than the value.
     pub fn at_key(mut self) -> Self {
         self.anchor = Anchor::Key;
+        self
+    }
+
+    /// Records another field the finding depends on.
+    pub fn reads(mut self, path: FieldPath) -> Self {
+        self.inputs.push(path);
         self
     }
 
@@ -206,18 +217,27 @@ impl Issue {
         self.severity == Severity::Error
     }
 
-    /// The diagnostic at `mark` in `file`.
+    /// The diagnostic at `mark` in `file`. Messages quote what the user
+    /// wrote, so every text is made safe to show here, once for all
+    /// checks: control and bidirectional characters are escaped
+    /// (`\u{202e}`), and credentials written into a URL are hidden
+    /// (`user:***@`).
     pub fn into_diagnostic(self, file: &Path, mark: Mark) -> Diagnostic {
         Diagnostic {
             file: file.to_path_buf(),
             line: mark.line,
             column: mark.column,
-            path: self.path.to_string(),
-            message: self.message,
-            hint: self.hint,
+            path: shown(&self.path.to_string()),
+            message: shown(&self.message),
+            hint: self.hint.as_deref().map(shown),
             severity: self.severity,
         }
     }
+}
+
+/// `text` as a diagnostic may show it.
+fn shown(text: &str) -> String {
+    crate::text::printable_line(&super::credential::redacted(text)).into_owned()
 }
 
 #[cfg(test)]
@@ -233,6 +253,14 @@ mod tests {
             d.to_string(),
             "spec.yaml:12:5: error: unknown key `domian` in `app`\n  field: app.domian\n  hint: did you mean `domains`?"
         );
+        let d2 = Issue::error(
+            FieldPath::of("app.image"),
+            "`a\u{202e}b` and https://u:hunter2@h.example.com",
+        )
+        .hint("tab\there")
+        .into_diagnostic(Path::new("s.yaml"), Mark::START);
+        assert_eq!(d2.message, "`a\\u{202e}b` and https://u:***@h.example.com");
+        assert_eq!(d2.hint.as_deref(), Some("tab\\there"));
         let json = serde_json::to_value(&d).unwrap_or_default();
         assert_eq!(json["line"], 12);
         assert_eq!(json["severity"], "error");

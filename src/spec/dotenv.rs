@@ -41,6 +41,14 @@ pub enum DotenvError {
         /// The link.
         path: PathBuf,
     },
+    /// The file is larger than a `.env` can sensibly be.
+    #[error("{} is {}, larger than the limit of {} for a .env file", path.display(), crate::spec::files::size_text(*size), crate::spec::files::size_text(MAX_BYTES))]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size in bytes (at least this much).
+        size: u64,
+    },
     /// The file could not be written.
     #[error("cannot write {}", path.display())]
     Write {
@@ -50,6 +58,41 @@ pub enum DotenvError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// The largest `.env` read: a few hundred secrets fit in a few
+/// kilobytes; anything near this is not a `.env` (and is refused before it
+/// is read, so a huge file costs no memory).
+pub const MAX_BYTES: u64 = 1024 * 1024;
+
+/// Reads the whole of an open `.env`, refusing one over [`MAX_BYTES`]
+/// before reading it.
+fn read_capped(file: &mut std::fs::File, path: &Path) -> Result<String, DotenvError> {
+    let read = |source| DotenvError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let too_large = |size| DotenvError::TooLarge {
+        path: path.to_path_buf(),
+        size,
+    };
+    let len = file.metadata().map_err(read)?.len();
+    if len > MAX_BYTES {
+        return Err(too_large(len));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read)?;
+    if bytes.len() as u64 > MAX_BYTES {
+        return Err(too_large(bytes.len() as u64));
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        read(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "not UTF-8 text",
+        ))
+    })
 }
 
 /// Parsed `.env` contents: every key with its (secret) value. Later lines
@@ -224,10 +267,11 @@ pub fn read(path: &Path) -> Result<Entries, DotenvError> {
     let Some(real) = real_path(path)? else {
         return Ok(Entries::new());
     };
-    let text = std::fs::read_to_string(&real).map_err(|source| DotenvError::Read {
+    let mut file = std::fs::File::open(&real).map_err(|source| DotenvError::Read {
         path: path.to_path_buf(),
         source,
     })?;
+    let text = read_capped(&mut file, path)?;
     parse(&text, path)
 }
 
@@ -262,12 +306,7 @@ pub(crate) fn add(
             // Replaced while we waited for the lock: start again on the new file.
             continue;
         }
-        let mut text = String::new();
-        file.read_to_string(&mut text)
-            .map_err(|source| DotenvError::Read {
-                path: path.to_path_buf(),
-                source,
-            })?;
+        let text = read_capped(&mut file, path)?;
         let existing = parse(&text, path)?;
         let mut result = BTreeMap::new();
         let mut append = String::new();

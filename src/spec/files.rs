@@ -25,10 +25,12 @@ pub enum FileProblem {
     #[error("`{0}` does not exist")]
     NotFound(String),
     /// Larger than the limit.
-    #[error("`{path}` is larger than {limit} bytes")]
+    #[error("`{path}` is {}, larger than the limit of {}", size_text(*size), size_text(*limit as u64))]
     TooLarge {
         /// The path as written.
         path: String,
+        /// Its size in bytes (at least this much).
+        size: u64,
         /// The limit.
         limit: usize,
     },
@@ -56,6 +58,27 @@ impl FileProblem {
             Self::NotFound(_) => Some("paths are relative to the spec's directory"),
             _ => None,
         }
+    }
+}
+
+/// A size for people: `1 MiB`, `49.6 MiB`, `300 bytes`, with the exact
+/// byte count when it is not a round figure.
+pub fn size_text(bytes: u64) -> String {
+    const KIB: u64 = 1024;
+    const MIB: u64 = 1024 * 1024;
+    let (unit, name) = if bytes >= MIB {
+        (MIB, "MiB")
+    } else if bytes >= KIB {
+        (KIB, "KiB")
+    } else {
+        return format!("{bytes} bytes");
+    };
+    if bytes.is_multiple_of(unit) {
+        format!("{} {name}", bytes / unit)
+    } else {
+        // One decimal is enough to read; the count says exactly.
+        let tenths = bytes * 10 / unit;
+        format!("{}.{} {name} ({bytes} bytes)", tenths / 10, tenths % 10)
     }
 }
 
@@ -174,15 +197,22 @@ impl ProjectFiles for DiskFiles {
                 reason: "not a regular file".to_owned(),
             });
         }
+        let too_large = |size| FileProblem::TooLarge {
+            path: relative.to_owned(),
+            size,
+            limit: self.limit,
+        };
+        // Refused before reading; the capped read below only guards
+        // against a file that grows meanwhile.
+        if meta.len() > self.limit as u64 {
+            return Err(too_large(meta.len()));
+        }
         let mut bytes = Vec::new();
         file.take(self.limit as u64 + 1)
             .read_to_end(&mut bytes)
             .map_err(io)?;
         if bytes.len() > self.limit {
-            return Err(FileProblem::TooLarge {
-                path: relative.to_owned(),
-                limit: self.limit,
-            });
+            return Err(too_large(bytes.len() as u64));
         }
         String::from_utf8(bytes).map_err(|_| FileProblem::NotUtf8(relative.to_owned()))
     }
@@ -235,6 +265,14 @@ impl ProjectFiles for MemoryFiles {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_read_like_people_write_them() {
+        assert_eq!(size_text(300), "300 bytes");
+        assert_eq!(size_text(1024 * 1024), "1 MiB");
+        assert_eq!(size_text(52_000_000), "49.5 MiB (52000000 bytes)");
+        assert_eq!(size_text(1024 * 1024 + 1), "1.0 MiB (1048577 bytes)");
+    }
 
     #[test]
     fn confines_lexically() {

@@ -112,10 +112,42 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, SpecError> {
         source,
     };
     let file = std::fs::File::open(path).map_err(read_err)?;
+    let limit = opts.limits.max_bytes as u64;
+    // The size is known before reading (for a regular file): a huge spec
+    // is refused without being read, and named by its real size.
+    let size = file
+        .metadata()
+        .ok()
+        .filter(std::fs::Metadata::is_file)
+        .map(|m| m.len());
     let mut bytes = Vec::new();
-    file.take(opts.limits.max_bytes as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(read_err)?;
+    if size.is_none_or(|s| s <= limit) {
+        file.take(limit + 1)
+            .read_to_end(&mut bytes)
+            .map_err(read_err)?;
+    }
+    let too_large = match size {
+        Some(s) if s > limit => Some(super::files::size_text(s)),
+        _ if bytes.len() as u64 > limit => {
+            Some(format!("more than {}", super::files::size_text(limit)))
+        }
+        _ => None,
+    };
+    if let Some(found) = too_large {
+        let issue = Issue::error(
+            FieldPath::root(),
+            format!(
+                "file is too large: {found}, the limit is {}",
+                super::files::size_text(limit)
+            ),
+        )
+        .hint("a spec is a few kilobytes; keep large files out of it");
+        return Err(SpecError::Invalid {
+            path: path.to_path_buf(),
+            errors: vec![issue.into_diagnostic(path, Mark::START)],
+            warnings: Vec::new(),
+        });
+    }
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -229,7 +261,7 @@ pub fn check(
     run.issues.extend(
         rules::check(&draft, &ctx)
             .into_iter()
-            .filter(|r| !follows_from(&r.path, &bad)),
+            .filter(|r| !follows_from(r, &bad)),
     );
 
     let mut draft = draft;
@@ -260,13 +292,14 @@ pub fn check(
             // `secrets` is broken: do not report variables it may provide.
             provided.extend(referenced_names(text));
         }
-        let report = compose::lint(text, &provided, &opts.limits);
+        let report = compose::lint(text, &provided, &c.allow, &opts.limits);
         let place = match &c.file {
             Some(rel) => Placement::File(files.display_path(rel)),
             None => inline_placement(&tree),
         };
         run.compose_issues(&report, place);
         run.issues.extend(public_service(c, app, &report));
+        run.issues.extend(unused_allowances(c, &report));
         compose_refs = Some(report.referenced);
     }
     // Which secrets are used is only known when every reference was read.
@@ -290,7 +323,7 @@ pub fn check(
         run.issues.extend(
             rules::unused_secrets(secrets, &used)
                 .into_iter()
-                .filter(|r| !follows_from(&r.path, &bad)),
+                .filter(|r| !follows_from(r, &bad)),
         );
     }
 
@@ -299,10 +332,13 @@ pub fn check(
         return Err(diagnostics);
     }
     match assemble(draft) {
-        Some(spec) => Ok(Checked {
-            spec,
-            warnings: diagnostics,
-        }),
+        Some(mut spec) => {
+            ascii_names(&mut spec);
+            Ok(Checked {
+                spec,
+                warnings: diagnostics,
+            })
+        }
         None => {
             let mut d = diagnostics;
             d.push(
@@ -344,6 +380,7 @@ fn draft(
         } else {
             vec![
                 prune(&value, &errors, Prune::Field),
+                stand_in(&value, &key, &errors),
                 prune(&value, &errors, Prune::List),
             ]
         };
@@ -403,29 +440,136 @@ fn prune(value: &Value, errors: &[&[Segment]], how: Prune) -> Option<Value> {
         let Segment::Key(field) = &path[cut] else {
             return None;
         };
-        let pointer: String = path[..cut]
-            .iter()
-            .map(|s| match s {
-                Segment::Key(k) => format!("/{}", k.replace('~', "~0").replace('/', "~1")),
-                Segment::Index(i) => format!("/{i}"),
-            })
-            .collect();
-        if let Some(obj) = out.pointer_mut(&pointer).and_then(Value::as_object_mut) {
+        if let Some(obj) = out
+            .pointer_mut(&pointer(&path[..cut]))
+            .and_then(Value::as_object_mut)
+        {
             obj.remove(field);
         }
     }
     Some(out)
 }
 
-/// Whether a rule's finding at `path` may just be a consequence of a value
-/// already reported as wrong at one of `bad`, whose default stood in for
-/// it: the same field, or, inside a list item (a record, a monitor), any
-/// field of that item or the item itself.
-fn follows_from(path: &FieldPath, bad: &[FieldPath]) -> bool {
+/// The JSON pointer of `path`.
+fn pointer(path: &[Segment]) -> String {
+    path.iter()
+        .map(|s| match s {
+            Segment::Key(k) => format!("/{}", k.replace('~', "~0").replace('/', "~1")),
+            Segment::Index(i) => format!("/{i}"),
+        })
+        .collect()
+}
+
+/// `value` (section `section`) with each bad value replaced by a stand-in
+/// of its type, taken from the schema: for a required field, which can not
+/// just be left out, so that the rest of its list item is still checked.
+fn stand_in(value: &Value, section: &str, errors: &[&[Segment]]) -> Option<Value> {
+    let mut out = value.clone();
+    let root = schema();
+    for path in errors {
+        let mut full = vec![Segment::Key(section.to_owned())];
+        full.extend(path.iter().cloned());
+        let replacement = schema_at(root, &full).and_then(|s| neutral(root, s, 0))?;
+        *out.pointer_mut(&pointer(path))? = replacement;
+    }
+    Some(out)
+}
+
+/// Follows `$ref`s.
+fn resolved<'a>(root: &'a Value, mut s: &'a Value) -> &'a Value {
+    for _ in 0..16 {
+        match s
+            .get("$ref")
+            .and_then(Value::as_str)
+            .and_then(|r| r.strip_prefix('#'))
+            .and_then(|p| root.pointer(p))
+        {
+            Some(t) => s = t,
+            None => break,
+        }
+    }
+    s
+}
+
+fn alternatives(s: &Value) -> impl Iterator<Item = &Value> {
+    s.get("anyOf")
+        .or_else(|| s.get("oneOf"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+}
+
+/// The subschema of the value at `path`.
+fn schema_at<'a>(root: &'a Value, path: &[Segment]) -> Option<&'a Value> {
+    let mut s = root;
+    for seg in path {
+        let here = resolved(root, s);
+        let step = |h: &'a Value| -> Option<&'a Value> {
+            match seg {
+                Segment::Key(k) => h
+                    .get("properties")
+                    .and_then(|p| p.get(k))
+                    .or_else(|| h.get("additionalProperties").filter(|a| a.is_object())),
+                Segment::Index(_) => h.get("items"),
+            }
+        };
+        s = step(here).or_else(|| alternatives(here).find_map(|a| step(resolved(root, a))))?;
+    }
+    Some(resolved(root, s))
+}
+
+/// A value the schema `s` accepts, as plain as possible.
+fn neutral(root: &Value, s: &Value, depth: usize) -> Option<Value> {
+    let s = resolved(root, s);
+    if depth > 8 {
+        return None;
+    }
+    if let Some(c) = s.get("const") {
+        return Some(c.clone());
+    }
+    let first = |k: &str| {
+        s.get(k)
+            .and_then(Value::as_array)
+            .and_then(|a| a.first())
+            .cloned()
+    };
+    if let Some(v) = first("enum")
+        .or_else(|| s.get("default").cloned())
+        .or_else(|| first("examples"))
+    {
+        return Some(v);
+    }
+    if let Some(v) = alternatives(s).find_map(|a| neutral(root, a, depth + 1)) {
+        return Some(v);
+    }
+    let ty = match s.get("type") {
+        Some(Value::String(t)) => t.as_str(),
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).find(|t| *t != "null")?,
+        _ => return None,
+    };
+    Some(match ty {
+        "string" => Value::String(String::new()),
+        "integer" | "number" => s.get("minimum").cloned().unwrap_or(Value::from(0)),
+        "boolean" => Value::Bool(false),
+        "array" => Value::Array(Vec::new()),
+        _ => return None,
+    })
+}
+
+/// Whether a rule's finding may just be a consequence of a value already
+/// reported as wrong at one of `bad`, for which a default or a stand-in
+/// took its place: a finding about that value or inside it, about the list
+/// item holding it (a record, a monitor), or that read it.
+fn follows_from(issue: &Issue, bad: &[FieldPath]) -> bool {
+    let p = &issue.path;
+    let item = matches!(p.segments().last(), Some(Segment::Index(_)));
     bad.iter().any(|b| {
-        let item = b.parent();
-        let in_item = matches!(item.segments().last(), Some(Segment::Index(_)));
-        path == b || (in_item && (path.parent() == item || *path == item))
+        p.starts_with(b)
+            || (item && b.starts_with(p))
+            || issue
+                .inputs
+                .iter()
+                .any(|i| i == b || b.starts_with(i) || i.starts_with(b))
     })
 }
 
@@ -446,10 +590,41 @@ fn assemble(d: Draft) -> Option<Spec> {
     })
 }
 
+/// Writes the host names that providers receive as written into their
+/// ASCII form (punycode for international names), as every rule read
+/// them: CNAME targets and the hosts verification connects to. (Record
+/// names and zones go through [`super::model::dns::canonical_name`], and
+/// domains through [`super::model::Domain`].)
+fn ascii_names(spec: &mut Spec) {
+    use super::model::RecordType;
+    let ascii = |n: &mut String| {
+        if !n.is_ascii() {
+            *n = super::host::ascii_or_self(n);
+        }
+    };
+    if let Some(dns) = &mut spec.dns {
+        for r in dns
+            .records
+            .iter_mut()
+            .filter(|r| r.kind == RecordType::Cname)
+        {
+            ascii(&mut r.content);
+        }
+    }
+    spec.verify.tls.iter_mut().for_each(|c| ascii(&mut c.host));
+    spec.verify.dns.iter_mut().for_each(|c| ascii(&mut c.name));
+}
+
 /// Names a compose text references, used when the spec's secrets can not
 /// be read (so that their absence is not blamed on the compose file).
 fn referenced_names(text: &str) -> BTreeSet<String> {
-    compose::lint(text, &BTreeSet::new(), &Limits::default()).referenced
+    compose::lint(
+        text,
+        &BTreeSet::new(),
+        &compose::Allowed::new(),
+        &Limits::default(),
+    )
+    .referenced
 }
 
 /// Reports `{{ ... }}` left in the spec's own values (not in inline file
@@ -505,6 +680,46 @@ fn public_service(
             )),
         ),
         _ => {}
+    }
+    out
+}
+
+/// Warns about `app.compose.allow` entries that allow nothing: a service
+/// the file does not have, or a setting the service does not use (so that
+/// an allowance does not outlive its reason and cover a later change).
+fn unused_allowances(c: &super::model::ComposeSource, report: &ComposeReport) -> Vec<Issue> {
+    let mut out = Vec::new();
+    if report.services.is_empty() {
+        return out;
+    }
+    let base = FieldPath::of("app.compose.allow");
+    for (service, risks) in &c.allow {
+        if !report.services.contains(service) {
+            let names: Vec<&str> = report.services.iter().map(String::as_str).collect();
+            out.push(
+                Issue::warning(
+                    base.key(service),
+                    format!("the compose file has no service `{service}`"),
+                )
+                .at_key()
+                .maybe_hint(suggest::hint_for(service, &names)),
+            );
+            continue;
+        }
+        for (i, risk) in risks.iter().enumerate() {
+            if !report.risks.contains(&(service.clone(), *risk)) {
+                out.push(
+                    Issue::warning(
+                        base.key(service).index(i),
+                        format!(
+                            "service `{service}` does not use `{}`; nothing to allow",
+                            risk.as_str()
+                        ),
+                    )
+                    .hint("remove it, so that it does not silence a later change"),
+                );
+            }
+        }
     }
     out
 }

@@ -45,10 +45,13 @@ pub mod model;
 pub mod path;
 pub mod schema;
 pub mod secrets;
+pub mod services;
 pub mod template;
 
 mod compose;
 mod conform;
+mod credential;
+mod host;
 mod load;
 mod rules;
 mod suggest;
@@ -59,3 +62,16 @@ pub use files::{DiskFiles, FileProblem, MemoryFiles, ProjectFiles};
 pub use load::{Checked, LoadOptions, Loaded, SpecError, check, load};
 pub use model::Spec;
 pub use yaml::Limits;
+
+/// The service names of a compose file, in file order; empty when it does
+/// not parse (validation reports that with its location).
+pub fn compose_services(text: &str) -> Vec<String> {
+    match yaml::parse(text.as_bytes(), &Limits::default()) {
+        Ok((root, _)) => root
+            .get("services")
+            .and_then(yaml::Node::entries)
+            .map(|entries| entries.iter().map(|e| e.key.clone()).collect())
+            .unwrap_or_default(),
+        Err(_) => Vec::new(),
+    }
+}

@@ -414,9 +414,9 @@ pub(crate) fn parse(bytes: &[u8], limits: &Limits) -> Result<(Node, Vec<Issue>),
             Issue::error(
                 FieldPath::root(),
                 format!(
-                    "file is too large: {} bytes, the limit is {}",
-                    bytes.len(),
-                    limits.max_bytes
+                    "file is too large: {}, the limit is {}",
+                    super::files::size_text(bytes.len() as u64),
+                    super::files::size_text(limits.max_bytes as u64)
                 ),
             )
             .at(Mark::START),
@@ -441,6 +441,7 @@ pub(crate) fn parse(bytes: &[u8], limits: &Limits) -> Result<(Node, Vec<Issue>),
         }
     };
     let mut b = Builder {
+        text,
         events: Parser::new_from_str(text),
         anchors: HashMap::new(),
         nodes: 0,
@@ -473,6 +474,8 @@ fn fatal(path: &FieldPath, mark: Mark, message: impl Into<String>) -> Fatal {
 }
 
 struct Builder<'a> {
+    /// The document, to place errors the scanner reports too early.
+    text: &'a str,
     events: Parser<'a, StrInput<'a>>,
     /// Completed anchored nodes, by the parser's anchor id.
     anchors: HashMap<usize, Node>,
@@ -486,7 +489,7 @@ impl<'a> Builder<'a> {
     fn next(&mut self, path: &FieldPath) -> Result<(Event<'a>, Span), Fatal> {
         match self.events.next() {
             Some(Ok(ev)) => Ok(ev),
-            Some(Err(e)) => Err(scan_error(path, &e)),
+            Some(Err(e)) => Err(scan_error(path, &e, self.text)),
             None => Err(fatal(
                 path,
                 Mark::START,
@@ -738,12 +741,33 @@ impl<'a> Builder<'a> {
     }
 }
 
-fn scan_error(path: &FieldPath, e: &ScanError) -> Fatal {
+fn scan_error(path: &FieldPath, e: &ScanError, text: &str) -> Fatal {
     let m = e.marker();
-    Box::new(
-        Issue::error(path.clone(), format!("invalid YAML: {}", e.info()))
-            .at(Mark::new(to_u32(m.line()), to_u32(m.col() + 1))),
-    )
+    let mut mark = Mark::new(to_u32(m.line()), to_u32(m.col() + 1));
+    let mut issue = Issue::error(path.clone(), format!("invalid YAML: {}", e.info()));
+    // The scanner places a tab error where the scalar or indentation
+    // before it starts; point at the tab itself.
+    if e.info().contains("tab") {
+        let line_start: usize = text
+            .split_inclusive('\n')
+            .take(m.line().saturating_sub(1))
+            .map(str::len)
+            .sum();
+        let from = line_start
+            + text[line_start..]
+                .chars()
+                .take(m.col())
+                .map(char::len_utf8)
+                .sum::<usize>();
+        if let Some(off) = text.get(from..).and_then(|t| t.find('\t')) {
+            let before = &text[..from + off];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            mark = Mark::new(to_u32(line), to_u32(column));
+        }
+        issue = issue.hint("YAML indents with spaces only; replace the tab with spaces");
+    }
+    Box::new(issue.at(mark))
 }
 
 #[cfg(test)]
@@ -877,6 +901,13 @@ mod tests {
         let e = errors(b"a: [1, 2\nb: 3\n");
         assert!(e[0].message.starts_with("invalid YAML"), "{e:?}");
         assert!(e[0].mark.is_some());
+    }
+
+    #[test]
+    fn points_at_the_tab_itself() {
+        let e = errors(b"a:\n  b: c\n\td: e\n");
+        assert!(e[0].message.contains("tab"), "{e:?}");
+        assert_eq!(e[0].mark, Some(Mark::new(3, 1)), "{e:?}");
     }
 
     #[test]

@@ -9,6 +9,8 @@
 //! [`migrate`] copies a journal from one backend to another.
 
 mod append;
+pub mod discover;
+pub mod lock;
 pub mod memory;
 pub mod migrate;
 pub mod postgres;

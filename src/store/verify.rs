@@ -326,7 +326,7 @@ pub fn verify_store_with(
                         let _ = tx.send(Ok(std::mem::take(&mut chunk)));
                         let _ = tx.send(Err(ChainError {
                             seq: Seq(seq),
-                            problem: crate::error::chain_text(&err),
+                            problem: crate::text::error_chain(&err),
                         }));
                         return ControlFlow::Break(());
                     }

@@ -9,7 +9,9 @@
 )]
 
 mod apply;
+mod architecture;
 mod crash;
+mod engine;
 mod faults;
 mod journal;
 mod postgres;

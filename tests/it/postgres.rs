@@ -20,7 +20,7 @@ use fabrik::event::{
 use fabrik::export::{self, ExportHeader};
 use fabrik::generate::Shape;
 use fabrik::id::{DeploymentId, RunId, Seq, StreamVersion};
-use fabrik::lock::{LockError, LockSpace};
+use fabrik::store::lock::{LockError, LockSpace};
 use fabrik::store::memory::MemoryStore;
 use fabrik::store::migrate::{self, Destination, MigrateError};
 use fabrik::store::postgres::{PgLocks, PgStore, PgUrl, SslMode};

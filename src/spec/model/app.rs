@@ -104,6 +104,7 @@ pub(crate) struct AppDoc {
     /// `image` and `git`; compose and one-click services declare their own
     /// ports, and Coolify reads a Dockerfile's from its `EXPOSE`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
     pub port: Option<u16>,
     /// Domains the application serves: host names (`app.example.com`,
     /// served over https) or URLs (`http://app.example.com:8080`).
@@ -222,6 +223,52 @@ pub struct ComposeSource {
     /// file has a single service.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_service: Option<String>,
+    /// Risky settings of the compose file that are meant, by service:
+    /// `{ web: [privileged, host_network] }`. Each one otherwise gives a
+    /// warning.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub allow: BTreeMap<String, Vec<ComposeRisk>>,
+}
+
+/// A compose setting that weakens the isolation of a container, or that
+/// Coolify can not honour; the lint warns about each unless `allow` lists
+/// it for its service.
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ComposeRisk {
+    /// `privileged: true`: the container has every capability and device
+    /// of the host.
+    Privileged,
+    /// `network_mode: host`: the container shares the host's network
+    /// (and can reach what listens on its loopback).
+    HostNetwork,
+    /// `cap_add`: capabilities beyond Docker's default set.
+    Capabilities,
+    /// `build` with a local context: Coolify has no copy of the files
+    /// beside the spec, so the build only works if the server has them.
+    LocalBuild,
+}
+
+impl ComposeRisk {
+    /// Every risk.
+    pub const ALL: [ComposeRisk; 4] = [
+        Self::Privileged,
+        Self::HostNetwork,
+        Self::Capabilities,
+        Self::LocalBuild,
+    ];
+
+    /// The name as written in `allow`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Privileged => "privileged",
+            Self::HostNetwork => "host_network",
+            Self::Capabilities => "capabilities",
+            Self::LocalBuild => "local_build",
+        }
+    }
 }
 
 impl ComposeSource {
@@ -307,6 +354,7 @@ pub struct HealthCheck {
     pub path: String,
     /// The port inside the container; `app.port` when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
     pub port: Option<u16>,
     /// The HTTP method.
     #[serde(default)]
@@ -388,30 +436,88 @@ pub struct Domain {
     pub port: Option<u16>,
 }
 
+/// Why a `domains` entry was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct DomainError {
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub hint: Option<String>,
+}
+
+impl DomainError {
+    fn new(message: String, hint: &str) -> Self {
+        Self {
+            message,
+            hint: Some(hint.to_owned()),
+        }
+    }
+}
+
+const DOMAIN_FORM: &str =
+    "write a host name (`app.example.com`) or a URL without a path (`https://app.example.com`)";
+
 impl Domain {
     /// Reads one `domains` entry: a host name or an http(s) URL without
-    /// a path.
-    pub fn parse(entry: &str) -> Result<Self, String> {
+    /// a path. The host is read as written (see [`crate::spec::host`]):
+    /// an international name becomes punycode, a look-alike is refused.
+    pub fn parse(entry: &str) -> Result<Self, DomainError> {
+        let shown = crate::spec::credential::redacted(entry);
         let text = if entry.contains("://") {
             entry.to_owned()
         } else {
             format!("https://{entry}")
         };
-        let url =
-            url::Url::parse(&text).map_err(|e| format!("`{entry}` is not a domain or URL: {e}"))?;
+        if crate::spec::credential::userinfos(&text)
+            .iter()
+            .any(|u| !u.user.is_empty() || u.password.is_some())
+        {
+            return Err(DomainError::new(
+                format!("`{shown}` carries credentials; a domain takes none"),
+                "a domain is where the application is served: remove `user:password@`; to put the application behind a password, enable HTTP basic auth for it in Coolify (Fabrik does not manage it)",
+            ));
+        }
+        let url = url::Url::parse(&text).map_err(|e| {
+            DomainError::new(
+                format!("`{shown}` is not a domain or URL: {e}"),
+                DOMAIN_FORM,
+            )
+        })?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(format!("`{entry}` must use http or https"));
+            return Err(DomainError::new(
+                format!("`{shown}` must use http or https"),
+                DOMAIN_FORM,
+            ));
         }
         let host = match url.host() {
-            Some(url::Host::Domain(d)) => d.to_ascii_lowercase(),
-            Some(_) => return Err(format!("`{entry}` must name a host, not an IP address")),
-            None => return Err(format!("`{entry}` has no host")),
+            Some(url::Host::Domain(_)) => {
+                let after = &text[text.find("://").map_or(0, |i| i + 3)..];
+                let authority = after.split(['/', '?', '#']).next().unwrap_or(after);
+                let written = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
+                crate::spec::host::ascii_host(written, true).map_err(|p| DomainError {
+                    message: format!("`{shown}` is not a valid host name: {}", p.reason()),
+                    hint: p.hint(),
+                })?
+            }
+            Some(_) => {
+                return Err(DomainError::new(
+                    format!("`{shown}` must name a host, not an IP address"),
+                    "Coolify routes by host name; point a DNS record at the address and list its name",
+                ));
+            }
+            None => {
+                return Err(DomainError::new(
+                    format!("`{shown}` has no host"),
+                    DOMAIN_FORM,
+                ));
+            }
         };
         if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
-            return Err(format!("`{entry}` must not have a path, query or fragment"));
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(format!("`{entry}` must not contain credentials"));
+            return Err(DomainError::new(
+                format!("`{shown}` must not have a path, query or fragment"),
+                DOMAIN_FORM,
+            ));
         }
         Ok(Self {
             scheme: url.scheme().to_owned(),
@@ -463,7 +569,14 @@ mod tests {
         assert!(Domain::parse("https://a.example.com/path").is_err());
         assert!(Domain::parse("ftp://a.example.com").is_err());
         assert!(Domain::parse("203.0.113.1").is_err());
-        assert!(Domain::parse("https://u:p@a.example.com").is_err());
+        let e = Domain::parse("https://u:hunter2@a.example.com").unwrap_err();
+        assert!(
+            e.message.contains("u:***@") && !e.message.contains("hunter2"),
+            "{e}"
+        );
+        let d = Domain::parse("https://Bücher.example.com").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(d.host, "xn--bcher-kva.example.com");
+        assert!(Domain::parse("shоp.example.com").is_err());
     }
 
     #[test]

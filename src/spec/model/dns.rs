@@ -202,9 +202,10 @@ impl Dns {
     }
 }
 
-/// A DNS name in canonical form: trimmed, lower case, no trailing dot.
+/// A DNS name in canonical form: trimmed, no trailing dot, in its ASCII
+/// form (international names as punycode), lower case.
 pub fn canonical_name(name: &str) -> String {
-    name.trim().trim_end_matches('.').to_ascii_lowercase()
+    crate::spec::host::ascii_or_self(name)
 }
 
 #[cfg(test)]

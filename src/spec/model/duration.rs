@@ -66,10 +66,16 @@ impl FromStr for Duration {
             while i < b.len() && b[i].is_ascii_digit() {
                 i += 1;
             }
-            if i == start || i - start > 12 {
+            if i == start {
                 return Err(syntax());
             }
-            let n: u128 = s[start..i].parse().map_err(|_| syntax())?;
+            // More digits than fit a week in milliseconds: too long, not
+            // malformed (the unit is still checked).
+            let n: u128 = if i - start > 15 {
+                u128::MAX
+            } else {
+                s[start..i].parse().map_err(|_| syntax())?
+            };
             let unit_ms: u128 = if b[i..].starts_with(b"ms") {
                 i += 2;
                 1
@@ -160,8 +166,28 @@ mod tests {
             let d: Duration = s.parse().unwrap_or_default();
             assert_eq!(d.to_string(), canon, "{s}");
         }
-        for bad in ["", "30", "s", "5 m", "1d", "-5s", "1.5s", "9999999999999h"] {
+        for bad in [
+            "",
+            "30",
+            "s",
+            "5 m",
+            "1d",
+            "-5s",
+            "1.5s",
+            "9999999999999h",
+            "99999999999999999999x",
+        ] {
             assert!(bad.parse::<Duration>().is_err(), "{bad}");
+        }
+        for long in [
+            "9999999999999h",
+            "99999999999999999999s",
+            "18446744073709551616ms",
+        ] {
+            assert!(
+                matches!(long.parse::<Duration>(), Err(InvalidDuration::TooLong(_))),
+                "{long}"
+            );
         }
         assert!(matches!(
             "200h".parse::<Duration>(),

@@ -26,7 +26,8 @@ pub mod template;
 pub mod verify;
 
 pub use app::{
-    App, AppSource, BuildPack, ComposeSource, Domain, FileSource, GitSource, HealthCheck,
+    App, AppSource, BuildPack, ComposeRisk, ComposeSource, Domain, DomainError, FileSource,
+    GitSource, HealthCheck,
 };
 pub use dns::{Dns, DnsRecord, RecordType, Ttl};
 pub use duration::Duration;

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::{Context, http_url_host};
+use crate::spec::credential;
 use crate::spec::diagnostic::Issue;
 use crate::spec::model::app::APP_FORMS;
 use crate::spec::model::interpolated::is_variable_name;
@@ -116,18 +117,22 @@ pub(crate) fn check_target(c: &CoolifyTarget, out: &mut Vec<Issue>) {
 
 pub(crate) fn check(app: &App, ctx: &Context, out: &mut Vec<Issue>) {
     let base = FieldPath::of("app");
+    // Coolify counts characters (`max:255` on a string), not bytes.
     if let Some(name) = &app.name
-        && (name.trim().is_empty() || name.len() > 255)
+        && (name.trim().is_empty() || name.chars().count() > 255)
     {
         out.push(Issue::error(
             base.key("name"),
-            "`app.name` must be 1 to 255 characters",
+            format!(
+                "`app.name` must be 1 to 255 characters, found {}",
+                name.chars().count()
+            ),
         ));
     }
     check_source(app, out);
     check_domains(app, out);
     check_health(app, out);
-    check_env(&app.env, ctx, out);
+    check_env(app, ctx, out);
 }
 
 fn check_source(app: &App, out: &mut Vec<Issue>) {
@@ -183,6 +188,12 @@ fn check_source(app: &App, out: &mut Vec<Issue>) {
         }
         AppSource::Git(g) => {
             let p = base.key("git");
+            super::no_credentials(
+                &g.repository,
+                &p.key("repository"),
+                "only public repositories are supported: remove `user:password@`",
+                out,
+            );
             match url::Url::parse(&g.repository) {
                 Ok(u) if u.scheme() == "https" && u.host_str().is_some() && u.path().len() > 1 => {}
                 Ok(u) if u.scheme() == "http" => out.push(
@@ -197,8 +208,25 @@ fn check_source(app: &App, out: &mut Vec<Issue>) {
                     .hint("e.g. `https://github.com/acme/site`; only public repositories are supported"),
                 ),
             }
-            if g.branch.trim().is_empty() {
-                out.push(Issue::error(p.key("branch"), "`branch` is empty"));
+            if let Some(why) = branch_problem(&g.branch) {
+                out.push(
+                    Issue::error(
+                        p.key("branch"),
+                        format!("`{}` is not a branch name: {why}", g.branch),
+                    )
+                    .hint("branch names use letters, digits, `-`, `_`, `.` and `/`, as git and Coolify allow them, e.g. `main` or `release/1.2`"),
+                );
+            }
+            if let Some(c) = &g.commit
+                && !is_object_name(c)
+            {
+                out.push(
+                    Issue::error(
+                        p.key("commit"),
+                        format!("`{c}` is not a commit id"),
+                    )
+                    .hint("write the commit's hexadecimal id, 4 to 64 digits (`git rev-parse HEAD` prints it)"),
+                );
             }
             if g.build_pack == BuildPack::Static {
                 if app.port.is_some_and(|p| p != 80) {
@@ -207,17 +235,23 @@ fn check_source(app: &App, out: &mut Vec<Issue>) {
                             base.key("port"),
                             "the `static` build pack serves on port 80",
                         )
+                        .reads(p.key("build_pack"))
                         .hint("remove `port` or set it to 80"),
                     );
                 }
             } else {
+                let before = out.len();
                 port_required("application", out);
+                for i in &mut out[before..] {
+                    i.inputs.push(p.key("build_pack"));
+                }
                 if g.publish_directory.is_some() {
                     out.push(
                         Issue::error(
                             p.key("publish_directory"),
                             "`publish_directory` applies to the `static` build pack only",
                         )
+                        .reads(p.key("build_pack"))
                         .at_key()
                         .hint("set `build_pack: static`, or remove `publish_directory`"),
                     );
@@ -229,6 +263,7 @@ fn check_source(app: &App, out: &mut Vec<Issue>) {
                         p.key("dockerfile_location"),
                         "`dockerfile_location` applies to the `dockerfile` build pack only",
                     )
+                    .reads(p.key("build_pack"))
                     .at_key()
                     .hint("set `build_pack: dockerfile`"),
                 );
@@ -242,18 +277,22 @@ fn check_source(app: &App, out: &mut Vec<Issue>) {
             health_refused("give the services a `healthcheck` in the compose file", out);
         }
         AppSource::Service(kind) => {
-            let ok = !kind.is_empty()
-                && kind.bytes().all(|b| {
-                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.'
-                })
-                && kind.as_bytes()[0].is_ascii_alphanumeric();
-            if !ok {
+            if crate::spec::services::template(kind).is_none() {
+                let types: Vec<&str> = crate::spec::services::types().collect();
+                let hint = match suggest::closest(kind, types.iter().copied()) {
+                    Some(c) => format!("did you mean `{c}`?"),
+                    None => format!(
+                        "Coolify {} has {} one-click services, e.g. `ghost`, `plausible`, `wordpress-with-mysql`; see `docs/spec.md`",
+                        crate::spec::services::coolify_version(),
+                        types.len()
+                    ),
+                };
                 out.push(
                     Issue::error(
                         base.key("service"),
-                        format!("`{kind}` is not a Coolify service type"),
+                        format!("`{kind}` is not a Coolify one-click service"),
                     )
-                    .hint("service types are lower case with hyphens, e.g. `wordpress-with-mysql`, `ghost`"),
+                    .hint(hint),
                 );
             }
             port_refused("one-click services declare their own ports", out);
@@ -264,11 +303,11 @@ fn check_source(app: &App, out: &mut Vec<Issue>) {
 
 /// Checks a Docker image reference, and warns about one that is not pinned.
 pub(crate) fn check_image(image: &str, path: &FieldPath, out: &mut Vec<Issue>) {
-    if image.trim().is_empty() || image.chars().any(char::is_whitespace) {
-        out.push(Issue::error(
-            path.clone(),
-            format!("`{image}` is not an image reference"),
-        ));
+    if let Some(why) = image_problem(image) {
+        out.push(
+            Issue::error(path.clone(), format!("`{image}` is not an image reference: {why}"))
+                .hint("write `[registry/]name[:tag][@sha256:digest]`, e.g. `nginx:1.27` or `ghcr.io/acme/api:2.1`"),
+        );
         return;
     }
     let (name, pinned) = match image.split_once('@') {
@@ -337,21 +376,17 @@ fn check_domains(app: &App, out: &mut Vec<Issue>) {
     for (i, entry) in app.domains.iter().enumerate() {
         match Domain::parse(entry) {
             Ok(d) => {
-                if let Err(why) = super::check_hostname(&d.host, true) {
-                    out.push(Issue::error(base.index(i), format!("`{entry}` is not a valid host name: {why}")));
-                    continue;
-                }
                 if let Some(first) = seen.insert((d.host.clone(), d.port), i) {
                     out.push(
-                        Issue::error(base.index(i), format!("domain `{}` is listed twice", d.host))
-                            .hint(format!("it is already `app.domains[{first}]`")),
+                        Issue::error(
+                            base.index(i),
+                            format!("domain `{}` is listed twice", d.host),
+                        )
+                        .hint(format!("it is already `app.domains[{first}]`")),
                     );
                 }
             }
-            Err(e) => out.push(
-                Issue::error(base.index(i), e)
-                    .hint("write a host name (`app.example.com`) or a URL without a path (`https://app.example.com`)"),
-            ),
+            Err(e) => out.push(Issue::error(base.index(i), e.message).maybe_hint(e.hint)),
         }
     }
 }
@@ -366,6 +401,17 @@ fn check_health(app: &App, out: &mut Vec<Issue>) {
                 format!("`{}` must start with `/`", h.path),
             )
             .hint(format!("write `/{}`", h.path)),
+        );
+    } else if let Some(c) = h.path.chars().find(|c| !health_path_char(*c)) {
+        // Coolify's rule (app/Livewire/Project/Shared/HealthChecks.php,
+        // 4.3.11): `^[a-zA-Z0-9/\-_.~%,;]+$`; the path ends up in a shell
+        // command inside the container.
+        out.push(
+            Issue::error(
+                base.key("path"),
+                format!("the health check path may not contain `{}`", c.escape_debug()),
+            )
+            .hint("Coolify accepts letters, digits and `/-_.~%,;` in a health check path; percent-encode anything else (a query string is not supported)"),
         );
     }
     if !(100..=599).contains(&h.status) {
@@ -400,18 +446,16 @@ fn check_health(app: &App, out: &mut Vec<Issue>) {
                 base.key("timeout"),
                 "the health check `timeout` is longer than its `interval`",
             )
+            .reads(base.key("interval"))
             .hint("make `timeout` shorter than `interval`"),
         );
     }
 }
 
-fn check_env(
-    env: &BTreeMap<String, crate::spec::model::Interpolated>,
-    ctx: &Context,
-    out: &mut Vec<Issue>,
-) {
+fn check_env(app: &App, ctx: &Context, out: &mut Vec<Issue>) {
     let base = FieldPath::of("app").key("env");
-    for (key, value) in env {
+    let compose = matches!(app.source, AppSource::Compose(_));
+    for (key, value) in &app.env {
         let path = base.key(key);
         if !is_variable_name(key) {
             out.push(
@@ -424,7 +468,138 @@ fn check_env(
             );
         }
         undeclared_refs(value.secret_refs(), &path, ctx, out);
+        if credential::userinfos(value.as_str())
+            .iter()
+            .any(credential::Userinfo::has_literal_password)
+        {
+            out.push(
+                Issue::error(
+                    path.clone(),
+                    format!(
+                        "`{value}` holds a password written out in a URL; it would be stored in the journal and shown by `plan`"
+                    ),
+                )
+                .hint(format!(
+                    "declare a secret and reference it: `user:${{secret.{key}_PASSWORD}}@`"
+                )),
+            );
+        }
+        // A compose service receives every declared secret as a variable
+        // of the same name; an env key of that name would replace it.
+        let same_secret = value.as_str() == format!("${{secret.{key}}}");
+        if compose && !same_secret && ctx.declared.as_ref().is_some_and(|d| d.contains(key)) {
+            out.push(
+                Issue::error(
+                    path.clone(),
+                    format!("`{key}` is also a declared secret, which the compose file receives as `${{{key}}}`; the env value would replace it"),
+                )
+                .at_key()
+                .hint(format!("rename the env variable or the secret; to pass the secret, leave `{key}` out of `env`")),
+            );
+        }
     }
+}
+
+/// Why `branch` is not a branch name git and Coolify both accept
+/// (`git check-ref-format --branch`, and Coolify's `ValidGitBranch`, which
+/// allows only `[a-zA-Z0-9-_/.]`).
+pub(crate) fn branch_problem(branch: &str) -> Option<String> {
+    let b = branch;
+    if b.trim().is_empty() {
+        return Some("it is empty".to_owned());
+    }
+    if let Some(c) = b
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '/' | '.')))
+    {
+        return Some(format!("it contains `{}`", c.escape_debug()));
+    }
+    if b.contains("..") {
+        return Some("it contains `..`".to_owned());
+    }
+    if b.contains("//") {
+        return Some("it contains `//`".to_owned());
+    }
+    if b.starts_with(['/', '.', '-']) || b.ends_with(['/', '.']) {
+        return Some("it starts with `/`, `.` or `-`, or ends with `/` or `.`".to_owned());
+    }
+    if b.split('/')
+        .any(|c| c.starts_with('.') || c.ends_with(".lock"))
+    {
+        return Some("a part starts with `.` or ends with `.lock`".to_owned());
+    }
+    if b == "HEAD" {
+        return Some("`HEAD` is not a branch".to_owned());
+    }
+    None
+}
+
+/// Whether `s` is a git object name: 4 to 64 hexadecimal digits (an
+/// abbreviated or full SHA-1 or SHA-256 id).
+pub(crate) fn is_object_name(s: &str) -> bool {
+    (4..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Why `image` is not a Docker image reference
+/// (`[registry[:port]/]path[:tag][@algorithm:digest]`), at the level of
+/// its characters and parts; upper case and empty tags are reported by
+/// [`check_image`] with their own hints.
+pub(crate) fn image_problem(image: &str) -> Option<String> {
+    if image.is_empty() {
+        return Some("it is empty".to_owned());
+    }
+    if image.chars().count() > 255 {
+        return Some("it is longer than 255 characters".to_owned());
+    }
+    if let Some(c) = image
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/' | ':' | '@')))
+    {
+        return Some(format!("it contains `{}`", c.escape_debug()));
+    }
+    let (name, digest) = match image.split_once('@') {
+        Some((n, d)) => (n, Some(d)),
+        None => (image, None),
+    };
+    if let Some(d) = digest {
+        let ok = d.split_once(':').is_some_and(|(algo, hex)| {
+            !algo.is_empty()
+                && algo
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                && hex.len() >= 32
+                && hex.bytes().all(|b| b.is_ascii_hexdigit())
+        });
+        if !ok {
+            return Some(format!("`@{d}` is not a digest"));
+        }
+    }
+    let mut parts: Vec<&str> = name.split('/').collect();
+    let registry = parts.len() > 1
+        && (parts[0].contains('.') || parts[0].contains(':') || parts[0] == "localhost");
+    if registry {
+        parts.remove(0);
+    }
+    let last = parts.len().saturating_sub(1);
+    for (i, part) in parts.iter().enumerate() {
+        let part = if i == last {
+            part.split_once(':').map_or(*part, |(p, _)| p)
+        } else {
+            part
+        };
+        if part.is_empty()
+            || part.contains(':')
+            || part.starts_with(['.', '_', '-'])
+            || part.ends_with(['.', '_', '-'])
+        {
+            return Some(format!("`{part}` is not a valid part of an image name"));
+        }
+    }
+    None
+}
+
+fn health_path_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.' | '~' | '%' | ',' | ';')
 }
 
 /// Reports secret references that name no declared secret.
@@ -458,26 +633,36 @@ pub(crate) fn undeclared_refs(
 }
 
 /// Checks a URL that may embed secret references: the references must be
-/// declared, and the URL with them filled in must be http(s).
+/// declared, and the URL with them filled in must be http(s). Returns its
+/// scheme and host when the host is written out (not a secret).
 pub(crate) fn check_url_with_refs(
     url: &crate::spec::model::Interpolated,
     path: &FieldPath,
     ctx: &Context,
     out: &mut Vec<Issue>,
-) {
+) -> Option<(String, String)> {
+    use crate::spec::model::interpolated::Part;
     undeclared_refs(url.secret_refs(), path, ctx, out);
-    let Ok(parts) = url.parts() else { return };
-    if let [crate::spec::model::interpolated::Part::Secret(_)] = parts.as_slice() {
-        return;
+    let parts = url.parts().ok()?;
+    if let [Part::Secret(_)] = parts.as_slice() {
+        return None;
     }
     let probe: String = parts
         .iter()
         .map(|p| match p {
-            crate::spec::model::interpolated::Part::Text(t) => t.to_string(),
-            crate::spec::model::interpolated::Part::Secret(_) => "secret".to_owned(),
+            Part::Text(t) => t.to_string(),
+            Part::Secret(_) => "secret".to_owned(),
         })
         .collect();
-    if let Err(why) = http_url_host(&probe) {
-        out.push(Issue::error(path.clone(), format!("`{url}` {why}")));
+    match http_url_host(&probe) {
+        Ok(host) => {
+            // A host that comes from a secret reads as `secret`.
+            let scheme = probe.split("://").next().unwrap_or_default();
+            (host != "secret").then(|| (scheme.to_ascii_lowercase(), host))
+        }
+        Err(p) => {
+            out.push(p.issue(path.clone(), url.as_str()));
+            None
+        }
     }
 }

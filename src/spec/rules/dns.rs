@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::check_hostname;
+use super::{check_hostname, host_issue};
 use crate::spec::diagnostic::Issue;
 use crate::spec::model::{App, Dns, RecordType, Ttl};
 use crate::spec::path::FieldPath;
@@ -14,15 +14,12 @@ const TXT_MAX: usize = 2048;
 pub(crate) fn check(dns: &Dns, app: Option<&App>, out: &mut Vec<Issue>) {
     let base = FieldPath::of("dns");
     let zone = dns.zone_name();
-    let zone_ok = match check_hostname(&zone, false) {
-        Err(why) => {
-            out.push(Issue::error(
-                base.key("zone"),
-                format!("`{}` is not a zone name: {why}", dns.zone),
-            ));
+    let zone_ok = match check_hostname(&dns.zone, false) {
+        Err(p) => {
+            out.push(host_issue(base.key("zone"), &dns.zone, "a zone name", &p));
             false
         }
-        Ok(()) if !zone.contains('.') => {
+        Ok(_) if !zone.contains('.') => {
             out.push(
                 Issue::error(
                     base.key("zone"),
@@ -32,7 +29,7 @@ pub(crate) fn check(dns: &Dns, app: Option<&App>, out: &mut Vec<Issue>) {
             );
             false
         }
-        Ok(()) => true,
+        Ok(_) => true,
     };
     let mut seen: BTreeMap<(RecordType, String, String), usize> = BTreeMap::new();
     let mut names: BTreeMap<String, Vec<(usize, RecordType)>> = BTreeMap::new();
@@ -40,10 +37,12 @@ pub(crate) fn check(dns: &Dns, app: Option<&App>, out: &mut Vec<Issue>) {
         let path = base.key("records").index(i);
         let fqdn = dns.fqdn(r);
         if r.name.trim() != "@" {
-            if let Err(why) = check_hostname(&fqdn, true) {
-                out.push(Issue::error(
+            if let Err(p) = check_hostname(&r.name, true) {
+                out.push(host_issue(
                     path.key("name"),
-                    format!("`{}` is not a valid record name: {why}", r.name),
+                    &r.name,
+                    "a valid record name",
+                    &p,
                 ));
                 continue;
             }
@@ -59,24 +58,47 @@ pub(crate) fn check(dns: &Dns, app: Option<&App>, out: &mut Vec<Issue>) {
                         path.key("name"),
                         format!("record `{}` is outside zone `{zone}`", r.name),
                     )
+                    .reads(base.key("zone"))
                     .hint(hint),
                 );
             }
         }
+        let before = out.len();
         check_content(r.kind, &r.content, &fqdn, &path.key("content"), out);
+        for i in &mut out[before..] {
+            i.inputs.extend([path.key("type"), path.key("name")]);
+        }
         if r.proxied && !r.kind.proxiable() {
             out.push(
                 Issue::error(
                     path.key("proxied"),
                     format!("{} records can not be proxied", r.kind),
                 )
+                .reads(path.key("type"))
                 .hint("only A, AAAA and CNAME records can be proxied; remove `proxied`"),
             );
         }
         if r.proxied && matches!(r.ttl, Ttl::Seconds(_)) {
             out.push(
                 Issue::error(path.key("ttl"), "proxied records have an automatic TTL")
+                    .reads(path.key("proxied"))
                     .hint("write `ttl: auto` or remove `ttl`"),
+            );
+        }
+        if r.proxied
+            && matches!(r.kind, RecordType::A | RecordType::Aaaa)
+            && let Some(kind) = crate::spec::host::internal_target(r.content.trim())
+        {
+            out.push(
+                Issue::warning(
+                    path.key("content"),
+                    format!(
+                        "`{}` is a {kind} address: Cloudflare's proxy can not reach it and answers with error 1002",
+                        r.content.trim()
+                    ),
+                )
+                .reads(path.key("proxied"))
+                .hint("point the record at the server's public address, or remove `proxied`"),
             );
         }
         let key = (r.kind, fqdn.clone(), r.content.trim().to_owned());
@@ -108,6 +130,7 @@ pub(crate) fn check(dns: &Dns, app: Option<&App>, out: &mut Vec<Issue>) {
                     base.key("records").index(last),
                     format!("`{name}` has a CNAME record and another record"),
                 )
+                .reads(base.key("records").index(other))
                 .hint(format!(
                     "a CNAME must be the only record of its name (see `dns.records[{other}]`)"
                 )),
@@ -163,19 +186,26 @@ pub(crate) fn check_content(
             };
             (format!("`{c}` is not an IPv6 address"), Some(hint))
         }),
-        RecordType::Cname => {
-            let target = crate::spec::model::dns::canonical_name(c);
-            if let Err(why) = check_hostname(&target, false) {
-                Some((
-                    format!("`{c}` is not a host name: {why}"),
-                    Some("a CNAME record points to another host name".to_owned()),
-                ))
-            } else if target == name {
+        RecordType::Cname => match check_hostname(c, false) {
+            _ if c.parse::<std::net::IpAddr>().is_ok() => Some((
+                format!("`{c}` is an IP address, and a CNAME record points to a host name"),
+                Some(format!(
+                    "use `type: {}` for an address",
+                    if c.contains(':') { "AAAA" } else { "A" }
+                )),
+            )),
+            Err(p) => Some((
+                format!("`{c}` is not a host name: {}", p.reason()),
+                Some(
+                    p.hint()
+                        .unwrap_or_else(|| "a CNAME record points to another host name".to_owned()),
+                ),
+            )),
+            Ok(target) if target == name => {
                 Some((format!("CNAME `{name}` points to itself"), None))
-            } else {
-                None
             }
-        }
+            Ok(_) => None,
+        },
         RecordType::Txt => {
             if c.is_empty() {
                 Some(("TXT content is empty".to_owned(), None))

@@ -9,11 +9,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 
+use super::credential;
 use super::diagnostic::Issue;
+use super::host::{self, HostProblem};
 use super::model::{
     App, CoolifyTarget, Dns, Monitor, Notifications, RetryPolicy, RollbackPolicy, SecretDecl,
     TemplateUse, Timeouts, Verify,
 };
+use super::path::FieldPath;
 use crate::id::DeploymentId;
 
 pub(crate) mod app;
@@ -115,57 +118,129 @@ pub(crate) fn check(draft: &Draft, ctx: &Context) -> Vec<Issue> {
     out
 }
 
-/// Checks a DNS host name: labels of letters, digits and inner hyphens (and
-/// `_`, which service records use), at most 63 characters each and 253 in
-/// all, optionally starting with a `*` label.
-pub(crate) fn check_hostname(name: &str, wildcard: bool) -> Result<(), String> {
-    let name = name.strip_suffix('.').unwrap_or(name);
-    if name.is_empty() {
-        return Err("it is empty".to_owned());
-    }
-    if name.len() > 253 {
-        return Err("it is longer than 253 characters".to_owned());
-    }
-    for (i, label) in name.split('.').enumerate() {
-        if label == "*" && i == 0 && wildcard {
-            continue;
-        }
-        if label.is_empty() {
-            return Err("it has an empty label (`..`)".to_owned());
-        }
-        if label.len() > 63 {
-            return Err(format!("label `{label}` is longer than 63 characters"));
-        }
-        if !label
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            return Err(format!(
-                "label `{label}` may only hold letters, digits, `-` and `_`"
-            ));
-        }
-        if label.starts_with('-') || label.ends_with('-') {
-            return Err(format!("label `{label}` starts or ends with `-`"));
-        }
-    }
-    Ok(())
+/// Checks a DNS host name (see [`crate::spec::host`]); returns its ASCII
+/// form, or why it is refused.
+pub(crate) fn check_hostname(name: &str, wildcard: bool) -> Result<String, HostProblem> {
+    host::ascii_host(name, wildcard)
 }
 
-/// A hint for a URL that [`http_url_host`] refused.
-pub(crate) fn url_hint(url: &str) -> Option<String> {
-    (!url.contains("://")).then(|| format!("write the full URL: `https://{url}`"))
+/// An issue for a host name that [`check_hostname`] refused: `what` names
+/// the value ("a valid host name", "a zone name").
+pub(crate) fn host_issue(path: FieldPath, written: &str, what: &str, p: &HostProblem) -> Issue {
+    Issue::error(path, format!("`{written}` is not {what}: {}", p.reason())).maybe_hint(p.hint())
 }
 
-/// A URL's host, lower-cased, when `url` is an http(s) URL with a host;
-/// otherwise why not (to follow "`<url>` ...").
-pub(crate) fn http_url_host(url: &str) -> Result<String, String> {
-    let u = url::Url::parse(url).map_err(|e| format!("is not a URL ({e})"))?;
+/// Why a URL was refused, and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct UrlProblem {
+    /// To follow "`<url>` ".
+    pub reason: String,
+    pub hint: Option<String>,
+}
+
+impl UrlProblem {
+    fn new(reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+            hint: None,
+        }
+    }
+
+    /// The error at `path` about `url`.
+    pub fn issue(self, path: FieldPath, url: &str) -> Issue {
+        Issue::error(path, format!("`{url}` {}", self.reason)).maybe_hint(self.hint)
+    }
+}
+
+/// A URL's host in ASCII form, when `url` is an http(s) URL with a valid
+/// host name or IP address; otherwise why not.
+pub(crate) fn http_url_host(url: &str) -> Result<String, UrlProblem> {
+    let u = match url::Url::parse(url) {
+        Ok(u) => u,
+        Err(e) => {
+            return Err(UrlProblem {
+                reason: format!("is not a URL ({e})"),
+                hint: url_hint(url),
+            });
+        }
+    };
     if !matches!(u.scheme(), "http" | "https") {
-        return Err("must use http or https".to_owned());
+        return Err(UrlProblem {
+            reason: "must use http or https".to_owned(),
+            hint: url_hint(url),
+        });
     }
-    match u.host_str() {
-        Some(h) if !h.is_empty() => Ok(h.to_ascii_lowercase()),
-        _ => Err("has no host".to_owned()),
+    match u.host() {
+        Some(url::Host::Domain(_)) => {
+            // The host as written: `url` turns any Unicode into punycode
+            // without a word, which would hide a look-alike name.
+            let written = raw_host(url).unwrap_or_default();
+            check_hostname(written, false).map_err(|p| UrlProblem {
+                reason: format!("has an invalid host: {}", p.reason()),
+                hint: p.hint(),
+            })
+        }
+        Some(h) => Ok(h.to_string()),
+        None => Err(UrlProblem::new("has no host")),
+    }
+}
+
+/// The host of `url` as written (between `://` and the userinfo, port,
+/// path, query or fragment).
+fn raw_host(url: &str) -> Option<&str> {
+    let after = &url[url.find("://")? + 3..];
+    let authority = after.split(['/', '?', '#', '\\']).next().unwrap_or(after);
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if host_port.starts_with('[') {
+        return host_port.split_inclusive(']').next();
+    }
+    Some(host_port.rsplit_once(':').map_or(host_port, |(h, _)| h))
+}
+
+/// A hint for a URL refused by [`http_url_host`]: the full URL, when
+/// putting `https://` in front gives one with a valid host.
+pub(crate) fn url_hint(url: &str) -> Option<String> {
+    if url.contains("://") {
+        return None;
+    }
+    let full = format!("https://{url}");
+    let u = url::Url::parse(&full).ok()?;
+    // `mailto:a@b.c` would read as user `mailto`, password `a`.
+    if !u.username().is_empty() || u.password().is_some() {
+        return None;
+    }
+    let ok = match u.host()? {
+        url::Host::Domain(_) => {
+            check_hostname(raw_host(&full)?, false).is_ok() && raw_host(&full)?.contains('.')
+        }
+        _ => true,
+    };
+    ok.then(|| format!("write the full URL: `{full}`"))
+}
+
+/// Refuses a URL that carries a credential written out (`user:pass@`),
+/// in a field where `instead` says where credentials go.
+pub(crate) fn no_credentials(url: &str, path: &FieldPath, instead: &str, out: &mut Vec<Issue>) {
+    if credential::userinfos(url).iter().any(|u| u.is_literal()) {
+        out.push(
+            Issue::error(
+                path.clone(),
+                format!(
+                    "`{url}` carries credentials; they would be stored and shown with the spec"
+                ),
+            )
+            .hint(instead.to_owned()),
+        );
+    }
+}
+
+/// Warns about a URL that reaches only inside one machine or network.
+pub(crate) fn internal_url(host: &str, path: &FieldPath, who: &str, out: &mut Vec<Issue>) {
+    if let Some(kind) = host::internal_target(host) {
+        out.push(
+            Issue::warning(path.clone(), format!("`{host}` is a {kind} address: {who}"))
+                .hint("use a public name or address, unless that is what you mean"),
+        );
     }
 }
 
@@ -174,14 +249,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hostnames() {
-        assert!(check_hostname("quickstart.example.com", false).is_ok());
-        assert!(check_hostname("_acme-challenge.example.com", false).is_ok());
-        assert!(check_hostname("*.example.com", true).is_ok());
-        assert!(check_hostname("*.example.com", false).is_err());
-        assert!(check_hostname("a..b", false).is_err());
-        assert!(check_hostname("-a.b", false).is_err());
-        assert!(check_hostname("a b.c", false).is_err());
-        assert!(check_hostname(&"a".repeat(64), false).is_err());
+    fn url_hosts_are_read_as_written() {
+        assert_eq!(
+            http_url_host("https://Bücher.example.com/x").as_deref(),
+            Ok("xn--bcher-kva.example.com")
+        );
+        let e = http_url_host("https://shоp.example.com/").unwrap_err();
+        assert!(e.reason.contains("mixes"), "{e:?}");
+        assert!(e.hint.unwrap_or_default().contains("xn--shp-ted"));
+        assert_eq!(http_url_host("http://[::1]:8080/").as_deref(), Ok("[::1]"));
+        assert_eq!(
+            http_url_host("https://u:p@h.example.com:1/").as_deref(),
+            Ok("h.example.com")
+        );
+    }
+
+    #[test]
+    fn url_hints_only_propose_real_urls() {
+        assert_eq!(
+            url_hint("app.example.com/health").as_deref(),
+            Some("write the full URL: `https://app.example.com/health`")
+        );
+        assert_eq!(url_hint("javascript:alert(1)"), None);
+        assert_eq!(url_hint("mailto:a@b.c"), None);
+        assert_eq!(url_hint("https://x"), None);
     }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{http_url_host, url_hint};
+use super::http_url_host;
 use crate::spec::diagnostic::Issue;
 use crate::spec::model::{Monitor, MonitorType};
 use crate::spec::path::FieldPath;
@@ -31,15 +31,25 @@ pub(crate) fn check(monitors: &[Monitor], out: &mut Vec<Issue>) {
                 )),
             );
         }
-        if let Err(why) = http_url_host(&m.url) {
-            out.push(
-                Issue::error(path.key("url"), format!("`{}` {why}", m.url))
-                    .maybe_hint(url_hint(&m.url)),
-            );
+        super::no_credentials(
+            &m.url,
+            &path.key("url"),
+            "Fabrik does not manage Uptime Kuma's authentication settings: monitor an endpoint that needs no credentials, or set HTTP basic auth on the monitor in Uptime Kuma",
+            out,
+        );
+        match http_url_host(&m.url) {
+            Ok(host) => super::internal_url(
+                &host,
+                &path.key("url"),
+                "the monitor checks the machine or network Uptime Kuma runs in, not the application",
+                out,
+            ),
+            Err(p) => out.push(p.issue(path.key("url"), &m.url)),
         }
         match (m.kind, &m.keyword) {
             (MonitorType::Keyword, None) => out.push(
                 Issue::error(path.key("keyword"), "a `keyword` monitor needs `keyword`")
+                    .reads(path.key("type"))
                     .hint("add `keyword:` with the text the page must contain"),
             ),
             (MonitorType::Keyword, Some(k)) if k.is_empty() => {
@@ -50,6 +60,7 @@ pub(crate) fn check(monitors: &[Monitor], out: &mut Vec<Issue>) {
                     path.key("keyword"),
                     "`keyword` applies to `type: keyword` monitors only",
                 )
+                .reads(path.key("type"))
                 .at_key()
                 .hint("set `type: keyword`, or remove `keyword`"),
             ),

@@ -24,7 +24,30 @@ pub(crate) fn check(n: &Notifications, ctx: &Context, out: &mut Vec<Issue>) {
                 .hint(format!("see `notifications.webhooks[{first}]`")),
             );
         }
-        check_url_with_refs(&w.url, &path.key("url"), ctx, out);
+        let url_path = path.key("url");
+        super::no_credentials(
+            w.url.as_str(),
+            &url_path,
+            "keep the credentials in a secret: `https://user:${secret.WEBHOOK_PASSWORD}@host/...`, or the whole URL: `${secret.WEBHOOK_URL}`",
+            out,
+        );
+        if let Some((scheme, host)) = check_url_with_refs(&w.url, &url_path, ctx, out) {
+            if scheme == "http" {
+                out.push(
+                    Issue::warning(
+                        url_path.clone(),
+                        "this webhook is called over plain http: its body (and signature) can be read and changed on the way",
+                    )
+                    .hint("use an https URL"),
+                );
+            }
+            super::internal_url(
+                &host,
+                &url_path,
+                "a webhook there is only reachable from the machine or network Fabrik runs in",
+                out,
+            );
+        }
         if !w.url.has_secrets() && carries_token(w.url.as_str()) {
             out.push(
                 Issue::warning(path.key("url"), "this webhook URL carries its token in plain text")
@@ -39,6 +62,7 @@ pub(crate) fn check(n: &Notifications, ctx: &Context, out: &mut Vec<Issue>) {
                         path.key("signing_secret"),
                         "Slack-compatible webhooks are not signed",
                     )
+                    .reads(path.key("format"))
                     .at_key()
                     .hint("remove `signing_secret`, or use `format: json`"),
                 );

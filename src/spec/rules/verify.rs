@@ -1,6 +1,6 @@
 //! Rules for `verify`.
 
-use super::{check_hostname, http_url_host, url_hint};
+use super::{check_hostname, host_issue, http_url_host};
 use crate::spec::diagnostic::Issue;
 use crate::spec::model::{App, Dns, Verify};
 use crate::spec::path::FieldPath;
@@ -53,30 +53,33 @@ pub(crate) fn check(
     };
     for (i, c) in v.http.iter().enumerate() {
         let path = base.key("http").index(i).key("url");
+        super::no_credentials(
+            &c.url,
+            &path,
+            "verification requests carry no credentials: check an endpoint that answers without them (a health path)",
+            out,
+        );
         match http_url_host(&c.url) {
             Ok(host) => not_served(&host, path, "checks", out),
-            Err(why) => out.push(
-                Issue::error(path, format!("`{}` {why}", c.url)).maybe_hint(url_hint(&c.url)),
-            ),
+            Err(p) => out.push(p.issue(path, &c.url)),
         }
     }
     for (i, c) in v.tls.iter().enumerate() {
         let path = base.key("tls").index(i).key("host");
-        let host = c.host.trim().trim_end_matches('.').to_ascii_lowercase();
-        if host.contains("://") || host.contains('/') {
+        if c.host.contains("://") || c.host.contains('/') {
             out.push(
                 Issue::error(path, format!("`{}` is not a host name", c.host))
                     .hint("write the host alone, e.g. `app.example.com`"),
             );
             continue;
         }
-        if let Err(why) = check_hostname(&host, false) {
-            out.push(Issue::error(
-                path,
-                format!("`{}` is not a host name: {why}", c.host),
-            ));
-            continue;
-        }
+        let host = match check_hostname(&c.host, false) {
+            Ok(h) => h,
+            Err(p) => {
+                out.push(host_issue(path, &c.host, "a host name", &p));
+                continue;
+            }
+        };
         not_served(&host, path.clone(), "checks the certificate of", out);
         if let Some(domains) = &domains {
             let https = domains
@@ -98,14 +101,13 @@ pub(crate) fn check(
     }
     for (i, c) in v.dns.iter().enumerate() {
         let path = base.key("dns").index(i);
-        let name = c.name.trim().trim_end_matches('.').to_ascii_lowercase();
-        if let Err(why) = check_hostname(&name, false) {
-            out.push(Issue::error(
-                path.key("name"),
-                format!("`{}` is not a host name: {why}", c.name),
-            ));
-            continue;
-        }
+        let name = match check_hostname(&c.name, false) {
+            Ok(n) => n,
+            Err(p) => {
+                out.push(host_issue(path.key("name"), &c.name, "a host name", &p));
+                continue;
+            }
+        };
         for (j, e) in c.expect.iter().enumerate() {
             super::dns::check_content(c.kind, e, &name, &path.key("expect").index(j), out);
         }

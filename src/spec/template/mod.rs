@@ -8,6 +8,13 @@
 //! into YAML text, so a parameter can not change the document's structure.
 //! Missing and unknown parameters, and placeholders left unresolved, are
 //! errors: they are caught before anything touches a remote service.
+//!
+//! An embedded file (a `|` literal block, such as a compose file) is YAML
+//! text itself: there a placeholder must stand alone as a value, and is
+//! rendered as a double-quoted YAML string, so no value can add a key or
+//! a line to the file. Every parameter also has a type (`host`, `image`,
+//! `identifier`, ...) that its value must fit, so a value with a newline
+//! or a quote is refused before it is rendered at all.
 
 use std::collections::BTreeMap;
 
@@ -26,6 +33,94 @@ pub struct Param {
     pub description: String,
     /// Its default; a parameter without one is required.
     pub default: Option<String>,
+    /// What its value must be.
+    pub kind: ParamType,
+}
+
+/// What a template parameter's value must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamType {
+    /// A host name (`blog.example.com`).
+    Host,
+    /// A Docker image reference with its tag (`mariadb:11.8`).
+    Image,
+    /// Letters, digits and `_` (a table prefix).
+    Identifier,
+    /// An https URL without credentials.
+    HttpsUrl,
+    /// A git branch name.
+    Branch,
+    /// An absolute directory path inside a repository (`/dist`).
+    Directory,
+}
+
+impl ParamType {
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "host" => Self::Host,
+            "image" => Self::Image,
+            "identifier" => Self::Identifier,
+            "https_url" => Self::HttpsUrl,
+            "branch" => Self::Branch,
+            "directory" => Self::Directory,
+            _ => return None,
+        })
+    }
+
+    /// Why `value` does not fit, with how to write it.
+    pub fn problem(self, value: &str) -> Option<(String, String)> {
+        use crate::spec::rules::app::{branch_problem, image_problem};
+        let (why, how) = match self {
+            Self::Host => (
+                crate::spec::host::ascii_host(value, false)
+                    .err()
+                    .map(|p| format!("is not a host name: {}", p.reason())),
+                "a host name, e.g. `blog.example.com`",
+            ),
+            Self::Image => (
+                image_problem(value).map(|p| format!("is not an image reference: {p}")),
+                "an image and its tag, e.g. `mariadb:11.8`",
+            ),
+            Self::Identifier => (
+                (value.is_empty()
+                    || value.len() > 64
+                    || !value
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+                .then(|| "is not an identifier".to_owned()),
+                "1 to 64 letters, digits and `_`, e.g. `wp_`",
+            ),
+            Self::HttpsUrl => (
+                match crate::spec::rules::http_url_host(value) {
+                    _ if !value.starts_with("https://") => Some("is not an https URL".to_owned()),
+                    _ if crate::spec::credential::userinfos(value)
+                        .iter()
+                        .any(|u| u.is_literal()) =>
+                    {
+                        Some("carries credentials".to_owned())
+                    }
+                    Err(p) => Some(p.reason),
+                    Ok(_) => None,
+                },
+                "an https URL without credentials, e.g. `https://github.com/acme/site`",
+            ),
+            Self::Branch => (
+                branch_problem(value).map(|p| format!("is not a branch name: {p}")),
+                "a branch name, e.g. `main`",
+            ),
+            Self::Directory => (
+                // Coolify's DIRECTORY_PATH_PATTERN (app/Support/ValidationPatterns.php, 4.3.11).
+                (!value.starts_with('/')
+                    || !value
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"._-/~@+".contains(&b))
+                    || value.contains(".."))
+                .then(|| "is not a directory path".to_owned()),
+                "an absolute path of letters, digits and `._-/~@+`, e.g. `/dist`",
+            ),
+        };
+        why.map(|w| (w, how.to_owned()))
+    }
 }
 
 /// A template's description and parameters, for documentation and
@@ -85,6 +180,12 @@ pub fn info(name: TemplateName) -> Result<TemplateInfo, String> {
                 .get("default")
                 .and_then(Node::as_text)
                 .map(str::to_owned),
+            kind: e
+                .value
+                .get("type")
+                .and_then(Node::as_text)
+                .and_then(ParamType::parse)
+                .unwrap_or(ParamType::Identifier),
         })
         .collect();
     Ok(TemplateInfo {
@@ -151,9 +252,15 @@ pub(crate) fn expand(root: &mut Node) -> Vec<Issue> {
                 Issue::error(path, format!("parameter `{}` contains `{{{{`", p.name))
                     .hint("parameter values are plain text; they can not hold placeholders"),
             ),
-            Some(s) => {
-                values.insert(p.name.clone(), s.text.clone());
-            }
+            Some(s) => match p.kind.problem(&s.text) {
+                Some((why, how)) => issues.push(
+                    Issue::error(path, format!("parameter `{}`: `{}` {why}", p.name, s.text))
+                        .hint(format!("`{}` takes {how}", p.name)),
+                ),
+                None => {
+                    values.insert(p.name.clone(), s.text.clone());
+                }
+            },
             None => issues.push(Issue::error(
                 path,
                 format!(
@@ -279,7 +386,10 @@ fn merge(root: &mut Node, provides: Node, mark: Mark) {
 /// Replaces `{{ name }}` placeholders whose name has a value. A quoted
 /// scalar that was exactly one placeholder becomes plain, so that it is
 /// typed like any unquoted value (`port: "{{ port }}"` gives a number).
+/// In a literal block (an embedded YAML file) each value is written as a
+/// double-quoted YAML string, so that it stays one value of that file.
 fn substitute(s: &mut yaml::Scalar, values: &BTreeMap<String, String>) {
+    let embedded = s.style == Style::Literal;
     if !s.text.contains("{{") {
         return;
     }
@@ -295,6 +405,7 @@ fn substitute(s: &mut yaml::Scalar, values: &BTreeMap<String, String>) {
             Some(end) => {
                 let key = after[..end].trim();
                 match values.get(key) {
+                    Some(v) if embedded => out.push_str(&quoted(v)),
                     Some(v) => out.push_str(v),
                     None => {
                         out.push_str("{{");
@@ -314,6 +425,23 @@ fn substitute(s: &mut yaml::Scalar, values: &BTreeMap<String, String>) {
     s.text = out;
     if whole && s.style == Style::Quoted && !s.text.contains("{{") {
         s.style = Style::Plain;
+    }
+}
+
+/// `v` as one YAML text value: as written when that is already a plain
+/// text scalar (`mariadb:11.8`, `wp_`), otherwise double-quoted (JSON's
+/// string syntax is a subset of YAML's).
+fn quoted(v: &str) -> String {
+    let plain = v
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"._/@+-:".contains(&b))
+        && v.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '/')
+        && !v.ends_with(':')
+        && matches!(yaml::resolve_plain(v), yaml::Typed::Str(_));
+    if plain {
+        v.to_owned()
+    } else {
+        serde_json::to_string(v).unwrap_or_else(|_| "\"\"".to_owned())
     }
 }
 
@@ -337,6 +465,89 @@ mod tests {
             for p in &i.params {
                 assert!(!p.description.is_empty(), "{}.{}", t.as_str(), p.name);
             }
+        }
+    }
+
+    #[test]
+    fn embedded_values_stay_one_yaml_value() {
+        let mut s = yaml::Scalar {
+            text: "services:\n  db:\n    image: {{ image }}\n".to_owned(),
+            style: Style::Literal,
+            forced: None,
+        };
+        let evil = "mariadb:11.8\n    privileged: true";
+        substitute(&mut s, &[("image".to_owned(), evil.to_owned())].into());
+        let (doc, _) = yaml::parse(s.text.as_bytes(), &Limits::default()).unwrap();
+        let db = doc.get("services").and_then(|x| x.get("db")).unwrap();
+        assert_eq!(db.get("image").and_then(Node::as_text), Some(evil));
+        assert!(db.get("privileged").is_none());
+    }
+
+    #[test]
+    fn parameters_are_typed() {
+        assert!(ParamType::Image.problem("mariadb:11.8").is_none());
+        assert!(
+            ParamType::Image
+                .problem("mariadb:11.8\n privileged: true")
+                .is_some()
+        );
+        assert!(ParamType::Identifier.problem("wp_").is_none());
+        assert!(ParamType::Identifier.problem("wp_\"x").is_some());
+        assert!(ParamType::Host.problem("blog.example.com").is_none());
+        assert!(ParamType::Host.problem("blog.example.com\nx: y").is_some());
+        assert!(
+            ParamType::HttpsUrl
+                .problem("https://github.com/acme/site")
+                .is_none()
+        );
+        assert!(
+            ParamType::HttpsUrl
+                .problem("https://u:p@github.com/acme/site")
+                .is_some()
+        );
+        assert!(ParamType::Branch.problem("../../etc").is_some());
+        assert!(ParamType::Directory.problem("/dist").is_none());
+        assert!(ParamType::Directory.problem("/a\"b").is_some());
+    }
+
+    #[test]
+    fn every_parameter_has_a_type_and_every_embedded_placeholder_is_a_whole_value() {
+        for t in TemplateName::ALL {
+            let def = parse_definition(t).unwrap();
+            for e in def
+                .get("params")
+                .and_then(Node::entries)
+                .unwrap_or_default()
+            {
+                let ty = e
+                    .value
+                    .get("type")
+                    .and_then(Node::as_text)
+                    .unwrap_or_default();
+                assert!(
+                    ParamType::parse(ty).is_some(),
+                    "{}.{}: `{ty}`",
+                    t.as_str(),
+                    e.key
+                );
+            }
+            let mut path = FieldPath::root();
+            def.visit_scalars(&mut path, &mut |_, _, s| {
+                if s.style != Style::Literal {
+                    return;
+                }
+                for line in s.text.lines().filter(|l| l.contains("{{")) {
+                    let value = line.split_once(": ").map_or(line, |(_, v)| v).trim();
+                    let value = value.strip_prefix("- ").unwrap_or(value);
+                    assert!(
+                        value.starts_with("{{")
+                            && value.ends_with("}}")
+                            && value.matches("{{").count() == 1,
+                        "{}: `{line}`",
+                        t.as_str()
+                    );
+                }
+            });
         }
     }
 

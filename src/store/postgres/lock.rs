@@ -19,8 +19,8 @@ use super::worker::Worker;
 use super::{PgUrl, advisory_key, connect, pg, session_setup};
 use crate::event::LockHolder;
 use crate::id::{DeploymentId, RunId};
-use crate::lock::LockError;
 use crate::store::StoreError;
+use crate::store::lock::LockError;
 
 /// How often a waiting acquirer tries again.
 const POLL: Duration = Duration::from_millis(100);

@@ -201,11 +201,13 @@ fn a_run_stopped_by_its_preflight_ends_with_an_error_line() {
         "{last}"
     );
     assert!(!last["hints"].as_array().unwrap().is_empty(), "{last}");
-    // The run's end: its `run_finished`, sealed by the checkpoint after it.
-    let finished = &lines[lines.len() - 3];
+    // The run ends failed, sealed by the checkpoint after its
+    // `run_finished`, and its lock is released in the journal too.
+    let finished = &lines[lines.len() - 4];
     assert_eq!(finished["type"], "run_finished");
-    assert_eq!(lines[lines.len() - 2]["type"], "journal_checkpoint");
     assert_eq!(finished["payload"]["outcome"], "failed");
+    assert_eq!(lines[lines.len() - 3]["type"], "journal_checkpoint");
+    assert_eq!(lines[lines.len() - 2]["type"], "lock_released");
     // The error is rendered for people on stderr as well.
     assert!(stderr(&o).contains("error: "), "{}", stderr(&o));
 }

@@ -42,7 +42,7 @@ fn destroy_leaves_nothing_the_deployment_owns() {
     full.insert(KEEP.to_owned());
     assert_eq!(p.world(), full);
 
-    let refused = p.run(None, &["destroy", "shop", "--sandbox"]);
+    let refused = p.run_unconfirmed(&["destroy", "shop", "--sandbox"]);
     refused.expect(2);
     assert!(refused.err.contains("--yes"), "{}", refused.err);
     assert_eq!(p.world(), full, "an unconfirmed destroy changed the world");

@@ -265,6 +265,12 @@ impl Project {
         Ran::of(run(self.command(faults).args(args)))
     }
 
+    /// Runs a command as a user without a terminal would, with no
+    /// `--yes` and no `FABRIK_YES`.
+    pub fn run_unconfirmed(&self, args: &[&str]) -> Ran {
+        Ran::of(run(self.command(None).env_remove("FABRIK_YES").args(args)))
+    }
+
     /// `fabrik apply spec.yaml --sandbox EXTRA...`.
     pub fn apply(&self, faults: Option<&str>, extra: &[&str]) -> Ran {
         let mut args = vec!["apply", "spec.yaml", "--sandbox"];

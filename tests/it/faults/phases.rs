@@ -203,7 +203,8 @@ fn scenario(phase: Phase, policies: Policies, no_rollback: bool) {
     };
     // Without a terminal, nothing happens unless confirmed with --yes.
     let before = p.dump();
-    let refused = p.run_printed(rollback, &[]);
+    let words: Vec<&str> = rollback.split_whitespace().skip(1).collect();
+    let refused = p.run_unconfirmed(&words);
     refused.expect(2);
     assert!(refused.err.contains("--yes"), "{}", refused.err);
     assert_eq!(

@@ -272,7 +272,7 @@ async fn create_on_2x_waits_for_login_required_tags_and_marks_the_monitor() {
     let (url, st) = serve("2.5.3").await;
     let c = client(&url, PASSWORD);
     let m = c.create(&desired(), &mark()).await.unwrap();
-    assert_eq!(m.id, 1);
+    assert_eq!(m.id.0, 1);
     assert_eq!(m.mark, Some(mark()));
     assert_eq!(
         events(&st),
@@ -352,10 +352,16 @@ async fn owned_monitors_are_found_by_tag_or_description() {
         .await
         .unwrap()
         .iter()
-        .map(|m| m.id)
+        .map(|m| m.id.0)
         .collect();
     assert_eq!(mine, vec![5, 6]);
-    let all: Vec<u64> = c.list_owned().await.unwrap().iter().map(|m| m.id).collect();
+    let all: Vec<u64> = c
+        .list_owned()
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.id.0)
+        .collect();
     assert_eq!(all, vec![5, 6, 7]);
 }
 
@@ -371,7 +377,7 @@ async fn update_sends_the_full_object_with_changes_merged() {
     let w = st.lock().unwrap();
     let (_, edit) = w.received.iter().find(|(e, _)| e == "editMonitor").unwrap();
     let edit = &edit[0];
-    assert_eq!(edit["id"], m.id);
+    assert_eq!(edit["id"], m.id.0);
     assert_eq!(edit["url"], "https://web.example.com/ready");
     assert_eq!(edit["interval"], 30);
     assert_eq!(edit["retryInterval"], 30);
@@ -379,7 +385,7 @@ async fn update_sends_the_full_object_with_changes_merged() {
     // Fields the server added survive the round trip.
     assert_eq!(edit["weight"], 2000);
     assert_eq!(edit["tags"][0]["value"], mark().to_compact());
-    assert_eq!(w.monitors[&m.id]["url"], "https://web.example.com/ready");
+    assert_eq!(w.monitors[&m.id.0]["url"], "https://web.example.com/ready");
 }
 
 #[tokio::test]
@@ -388,9 +394,9 @@ async fn pause_resume_delete_and_a_missing_monitor() {
     let c = client(&url, PASSWORD);
     let m = c.create(&desired(), &mark()).await.unwrap();
     c.pause(m.id).await.unwrap();
-    assert_eq!(st.lock().unwrap().monitors[&m.id]["active"], false);
+    assert_eq!(st.lock().unwrap().monitors[&m.id.0]["active"], false);
     c.resume(m.id).await.unwrap();
-    assert_eq!(st.lock().unwrap().monitors[&m.id]["active"], true);
+    assert_eq!(st.lock().unwrap().monitors[&m.id.0]["active"], true);
     c.delete(m.id).await.unwrap();
     c.delete(m.id).await.unwrap();
     assert!(st.lock().unwrap().monitors.is_empty());

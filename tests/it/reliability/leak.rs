@@ -774,7 +774,7 @@ fn debug_output_of_every_secret_holder_shows_no_value() {
         ]
         .map(|(n, v, s)| (n.to_owned(), SecretValue::new(v), s)),
     );
-    let endpoints = fabrik::engine::connect::Endpoints {
+    let endpoints = fabrik::provider::registry::Endpoints {
         coolify_url: "http://127.0.0.1:9".into(),
         coolify_token: SecretValue::new(COOLIFY_TOKEN),
         cloudflare_url: "http://127.0.0.1:9/client/v4".into(),
@@ -785,14 +785,23 @@ fn debug_output_of_every_secret_holder_shows_no_value() {
         routing: fabrik::verify::Routing::System,
         ca_pem: None,
     };
-    let env = fabrik::engine::connect::Env::load(
+    let env = fabrik::provider::registry::Env::load(
         [("COOLIFY_TOKEN".to_owned(), COOLIFY_TOKEN.to_owned())],
         Path::new("/nonexistent/.env"),
     )
     .unwrap();
-    let session =
-        fabrik::engine::connect::session(&checked.spec, &secrets, endpoints.clone(), None, None)
-            .unwrap();
+    let session = fabrik::provider::registry::Registry::build(
+        &fabrik::provider::ConnectRequest {
+            spec: Some(&checked.spec),
+            secrets: Some(&secrets),
+            env: &env,
+            dns: fabrik::provider::registry::Need::Required,
+            monitors: fabrik::provider::registry::Need::Required,
+            retries: None,
+        },
+        &endpoints,
+    )
+    .unwrap();
     let texts = vec![
         (
             "Endpoints".to_owned(),

@@ -481,3 +481,137 @@ fn the_emitter_round_trips_through_a_yaml_parser() {
         }
     }
 }
+
+/// A spec that is valid but for `extra`, which goes in place of the
+/// marked value.
+fn spec_with(place: usize, value: &str) -> String {
+    let v = serde_json::to_string(value).unwrap();
+    let head = "name: p\ncoolify: {project: a, environment: b, server: c}\n";
+    match place % 6 {
+        0 => format!("{head}app: {{image: 'n:1', port: 80, domains: [{v}]}}\n"),
+        1 => format!("{head}app: {{image: 'n:1', port: 80}}\nmonitors: [{{name: m, url: {v}}}]\n"),
+        2 => format!(
+            "{head}app: {{image: 'n:1', port: 80, domains: [h.example.com]}}\nverify: {{http: [{{url: {v}}}]}}\n"
+        ),
+        3 => format!(
+            "{head}app: {{image: 'n:1', port: 80}}\nnotifications: {{webhooks: [{{name: w, url: {v}}}]}}\n"
+        ),
+        4 => format!("{head}app: {{image: 'n:1', port: 80, env: {{URL: {v}}}}}\n"),
+        _ => format!("{head}app: {{git: {{repository: {v}}}, port: 80}}\n"),
+    }
+}
+
+fn all_text(diags: &[Diagnostic]) -> String {
+    diags
+        .iter()
+        .map(|d| {
+            format!(
+                "{}|{}|{}",
+                d.message,
+                d.hint.clone().unwrap_or_default(),
+                d.path
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn diagnostics(text: &str) -> Vec<Diagnostic> {
+    match check(
+        text.as_bytes(),
+        Path::new("spec.yaml"),
+        &MemoryFiles::new(),
+        &LoadOptions::default(),
+    ) {
+        Ok(c) => c.warnings,
+        Err(d) => d,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, .. ProptestConfig::default() })]
+
+    /// A password written into any URL of a spec is refused, and never
+    /// appears in a diagnostic.
+    #[test]
+    fn credentials_in_urls_are_refused_and_never_shown(
+        place in 0usize..6,
+        user in "[a-z]{1,8}",
+        pw in "[A-Za-z0-9]{6,16}",
+        path in "(/[a-z]{1,6}){0,2}",
+    ) {
+        let password = format!("Pw{pw}");
+        let url = format!("https://{user}:{password}@h.example.com{path}");
+        let diags = diagnostics(&spec_with(place, &url));
+        prop_assert!(diags.iter().any(Diagnostic::is_error), "{diags:?}");
+        let text = all_text(&diags);
+        prop_assert!(!text.contains(&password), "{text}");
+        prop_assert!(text.contains(&format!("{user}:***@")), "{text}");
+    }
+
+    /// A label mixing Latin and Cyrillic letters is refused wherever a
+    /// host name goes, and the hint gives its punycode.
+    #[test]
+    fn mixed_script_names_are_refused_with_their_punycode(
+        place in 0usize..4,
+        latin in "[a-z]{1,6}",
+        cyrillic in "[абвгдежзиклмнопрстуфхцчшщ]{1,6}",
+        latin_first in any::<bool>(),
+    ) {
+        let label = if latin_first { format!("{latin}{cyrillic}") } else { format!("{cyrillic}{latin}") };
+        let host = format!("{label}.example.com");
+        let value = if place == 0 { host.clone() } else { format!("https://{host}/") };
+        let diags = diagnostics(&spec_with(place, &value));
+        let errors: Vec<&Diagnostic> = diags.iter().filter(|d| d.is_error()).collect();
+        prop_assert!(!errors.is_empty(), "{diags:?}");
+        prop_assert!(errors.iter().any(|d| d.message.contains("mixes") && d.hint.as_deref().unwrap_or_default().contains("xn--")), "{diags:?}");
+    }
+
+    /// Control, bidirectional and zero-width characters never reach a
+    /// diagnostic as themselves.
+    #[test]
+    fn control_characters_are_escaped_in_every_message(
+        place in 0usize..6,
+        before in "[a-z.:/]{0,8}",
+        c in prop::sample::select(vec!['\u{202e}', '\u{200b}', '\u{1b}', '\u{7}', '\u{2066}', '\u{feff}', '\r', '\u{9b}']),
+        after in "[a-z.]{0,8}",
+    ) {
+        let value = format!("{before}{c}{after}");
+        for text in [spec_with(place, &value), format!("name: p\ncoolify: {{project: a, environment: b, server: c}}\napp: {{image: {}, port: 80, name: {}}}\n", serde_json::to_string(&value).unwrap(), serde_json::to_string(&value).unwrap())] {
+            let diags = diagnostics(&text);
+            let shown = all_text(&diags);
+            prop_assert!(!shown.chars().any(|ch| ch != '\n' && fabrik::text::is_unsafe(ch)), "{shown:?}");
+        }
+    }
+
+    /// Whatever a template parameter holds, the compose file it renders
+    /// has the template's structure: a value is refused, or stays one value.
+    #[test]
+    fn template_values_never_change_the_rendered_structure(
+        value in prop_oneof![
+            "[ -~]{0,30}",
+            "[a-z]{1,8}(:[0-9.]{1,5})?(\n {0,6}[a-z_]{1,10}: ?[a-z]{0,5}){0,2}",
+            Just("mariadb:11.8\n    privileged: true".to_owned()),
+            Just("x\"\n  evil: 1".to_owned()),
+        ],
+        which in prop::sample::select(vec!["mariadb_image", "wordpress_image", "table_prefix"]),
+    ) {
+        let text = format!(
+            "name: p\ncoolify: {{project: a, environment: b, server: c}}\ntemplate:\n  name: wordpress\n  params:\n    domain: blog.example.com\n    {which}: {}\n",
+            serde_json::to_string(&value).unwrap()
+        );
+        if let Ok(c) = check(text.as_bytes(), Path::new("spec.yaml"), &MemoryFiles::new(), &LoadOptions::default()) {
+            let fabrik::spec::model::AppSource::Compose(compose) = &c.spec.app.source else {
+                panic!("compose");
+            };
+            let doc: Value = serde_yaml::from_str(compose.text().unwrap()).unwrap();
+            let services: Vec<&String> = doc["services"].as_object().unwrap().keys().collect();
+            prop_assert_eq!(services, vec!["db", "wordpress"]);
+            let db: Vec<&String> = doc["services"]["db"].as_object().unwrap().keys().collect();
+            prop_assert_eq!(db, vec!["environment", "healthcheck", "image", "restart", "volumes"]);
+            let wp = doc["services"]["wordpress"].as_object().unwrap();
+            prop_assert_eq!(wp["environment"].as_object().unwrap().len(), 5);
+            prop_assert!(wp.get("privileged").is_none());
+        }
+    }
+}

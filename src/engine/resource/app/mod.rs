@@ -1,0 +1,362 @@
+//! The application (a Coolify application or service): everything the
+//! engine does with it. Its journal form is in [`state`], its deployment
+//! in [`deploy`].
+
+pub mod deploy;
+pub mod state;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::{Doomed, Kind, Phase, decode, decode_value, state_value};
+use crate::engine::bracket::{self, Creation, Subject};
+use crate::engine::desired::{APP_KEY, World};
+use crate::engine::{Ctx, EngineError, note};
+use crate::event::{Action, ResourceKey, ResourceKind};
+use crate::failpoint;
+use crate::id::Digest;
+use crate::ownership::OwnershipMark;
+use crate::plan::{Observed, Step, StepAction};
+use crate::projection::{PendingIntent, ResourceView};
+use crate::provider::{AppDesired, AppKind, AppLookup, RemoteApp, ResolvedTarget, WaitOptions};
+use crate::spec::secrets::ResolvedSecrets;
+use state::AppState;
+
+const KIND: ResourceKind = ResourceKind::Application;
+
+/// The application kind.
+#[derive(Debug)]
+pub struct Apps;
+
+/// The key of the application resource.
+pub fn key() -> ResourceKey {
+    ResourceKey::new(APP_KEY)
+}
+
+fn target<'a>(ctx: &'a Ctx<'_>) -> Result<&'a ResolvedTarget, EngineError> {
+    ctx.target.ok_or_else(|| EngineError::Unresolved {
+        what: "the Coolify target".to_owned(),
+    })
+}
+
+/// Finds the application by remote id (or, without one, by name and this
+/// deployment's mark).
+pub async fn find(
+    ctx: &Ctx<'_>,
+    kind: AppKind,
+    name: &str,
+    uuid: Option<&str>,
+) -> Result<Option<RemoteApp>, EngineError> {
+    ctx.remote
+        .providers
+        .app
+        .find_app(
+            target(ctx)?,
+            &AppLookup {
+                kind,
+                uuid: uuid.map(str::to_owned),
+                name: name.to_owned(),
+                deployment: ctx.deployment.clone(),
+            },
+        )
+        .await
+        .map_err(|e| EngineError::provider("looking up the application", e))
+}
+
+/// Creates the application (without deploying it) and sets its env.
+pub async fn create(
+    ctx: &Ctx<'_>,
+    desired: &AppDesired,
+    state: &serde_json::Value,
+    hash: Digest,
+) -> Result<RemoteApp, EngineError> {
+    let key = key();
+    let mark = OwnershipMark::new(ctx.deployment.clone(), ctx.run.clone());
+    let (host, target, mark) = (&ctx.remote.providers.app, target(ctx)?, &mark);
+    let app = bracket::create(
+        ctx,
+        Creation {
+            subject: Subject {
+                key: &key,
+                kind: KIND,
+            },
+            desired: Some(state.clone()),
+            hash: Some(hash),
+            doing: "creating the application".to_owned(),
+        },
+        |a: &RemoteApp| a.uuid.clone(),
+        || async move { host.create_app(target, desired, mark).await },
+        || async move {
+            let found = find(ctx, desired.source.kind(), &desired.name, None).await?;
+            Ok(found.filter(|a| a.mark.as_ref() == Some(mark)))
+        },
+    )
+    .await?;
+    reconcile_env(ctx, &app, desired, false).await?;
+    Ok(app)
+}
+
+/// Sets the application's env vars. A failure after this step already
+/// changed the application (`changed_before`: an update's fields), or one
+/// the server answered (a bulk write keeps the items before a bad one),
+/// leaves the application half-updated: it is journaled with its outcome
+/// unknown, so that a rollback restores the application.
+async fn reconcile_env(
+    ctx: &Ctx<'_>,
+    app: &RemoteApp,
+    desired: &AppDesired,
+    changed_before: bool,
+) -> Result<bool, EngineError> {
+    if desired.env.is_empty() && app.kind == AppKind::Service {
+        return Ok(false);
+    }
+    ctx.check_interrupt()?;
+    match ctx
+        .remote
+        .providers
+        .app
+        .reconcile_env(app, &desired.env)
+        .await
+    {
+        Ok(diff) => {
+            if diff.changed() {
+                failpoint::effect_done();
+            }
+            Ok(diff.changed())
+        }
+        Err(e) => {
+            let key = key();
+            Subject {
+                key: &key,
+                kind: KIND,
+            }
+            .failed(
+                ctx,
+                Action::Update,
+                &e,
+                e.outcome_unknown() || changed_before || e.status.is_some(),
+            )?;
+            Err(EngineError::provider(
+                "setting the application's env vars",
+                e,
+            ))
+        }
+    }
+}
+
+/// Updates the application in place (fields that differ, then env vars;
+/// re-created when it vanished). Returns the app and whether anything
+/// changed.
+pub async fn update(
+    ctx: &Ctx<'_>,
+    desired: &AppDesired,
+    state: &serde_json::Value,
+    hash: Digest,
+    remote_id: &str,
+    restore: bool,
+) -> Result<(RemoteApp, bool), EngineError> {
+    let key = key();
+    let s = Subject {
+        key: &key,
+        kind: KIND,
+    };
+    let action = if restore {
+        Action::Restore
+    } else {
+        Action::Update
+    };
+    s.intent(
+        ctx,
+        action,
+        Some(remote_id.to_owned()),
+        Some(state.clone()),
+        Some(hash),
+        None,
+    )?;
+    let Some(app) = find(ctx, desired.source.kind(), &desired.name, Some(remote_id)).await? else {
+        s.deleted(ctx, remote_id.to_owned(), true)?;
+        let app = create(ctx, desired, state, hash).await?;
+        return Ok((app, true));
+    };
+    let mut fields = match ctx.remote.providers.app.update_app(&app, desired).await {
+        Ok(c) => {
+            if !c.is_empty() {
+                failpoint::effect_done();
+            }
+            c
+        }
+        Err(e) => return Err(s.fail(ctx, action, e, "updating the application".to_owned())),
+    };
+    if reconcile_env(ctx, &app, desired, !fields.is_empty()).await? {
+        fields.push("env".to_owned());
+    }
+    let any = !fields.is_empty();
+    s.updated(ctx, app.uuid.clone(), Some(hash), fields, restore)?;
+    Ok((app, any))
+}
+
+/// Deletes the application (and waits until Coolify has removed it).
+async fn delete(ctx: &Ctx<'_>, kind: AppKind, id: Option<String>) -> Result<(), EngineError> {
+    let key = key();
+    let wait = WaitOptions {
+        timeout: Duration::from_secs(300),
+        poll_interval: ctx.remote.pace.poll,
+    };
+    let host = &ctx.remote.providers.app;
+    bracket::delete(
+        ctx,
+        Subject {
+            key: &key,
+            kind: KIND,
+        },
+        id,
+        |id| async move { host.delete_app(kind, &id, Some(wait)).await },
+    )
+    .await
+}
+
+/// The application's kind and name from its journaled state, or from the
+/// spec when none was journaled.
+fn identity(r: Option<&ResourceView>, world: &World) -> Result<(AppKind, String), EngineError> {
+    let state = match r {
+        Some(r) => decode::<AppState>(r)?,
+        None => None,
+    };
+    Ok(state.map_or_else(
+        || (world.app.source.kind(), world.app.name.clone()),
+        |s| (s.app_kind(), s.name),
+    ))
+}
+
+#[async_trait]
+impl Kind for Apps {
+    fn kind(&self) -> ResourceKind {
+        KIND
+    }
+
+    fn phase(&self) -> Phase {
+        Phase::Deploying
+    }
+
+    async fn converge(
+        &self,
+        ctx: &Ctx<'_>,
+        world: &World,
+        step: &Step,
+        redeploy: bool,
+    ) -> Result<(), EngineError> {
+        let state = state_value(&world.app_state);
+        let hash = world.digests.app;
+        let timeout = world.deploy_timeout;
+        let (app, resumed) = match (step.action, &step.remote_id) {
+            (StepAction::Create, _) | (StepAction::Update, None) => {
+                (create(ctx, &world.app, &state, hash).await?, false)
+            }
+            (StepAction::Update, Some(id)) => (
+                update(ctx, &world.app, &state, hash, id, false).await?.0,
+                false,
+            ),
+            // A resumed run that changed the application without seeing
+            // its deployment finish: the change may have stopped half-way
+            // (created, but its env never set), so it is made again (it is
+            // idempotent) before deploying. With nothing left to change,
+            // the deployment the run queued before it stopped (if any)
+            // deploys what is wanted.
+            (_, Some(id)) if redeploy => {
+                let (app, changed) = update(ctx, &world.app, &state, hash, id, false).await?;
+                (app, !changed)
+            }
+            _ => return Ok(()),
+        };
+        if resumed {
+            deploy::deploy_resumed(ctx, &app, timeout).await
+        } else {
+            deploy::deploy(ctx, &app, timeout).await
+        }
+    }
+
+    async fn delete(
+        &self,
+        ctx: &Ctx<'_>,
+        world: &World,
+        doomed: Doomed<'_>,
+    ) -> Result<(), EngineError> {
+        let (kind, name) = identity(doomed.view, world)?;
+        let id = match (doomed.remote_id, doomed.owner) {
+            (Some(id), _) => Some(id.to_owned()),
+            (None, Some(mark)) => find(ctx, kind, &name, None)
+                .await?
+                .filter(|a| a.mark.as_ref().is_some_and(|m| m.run == mark.run))
+                .map(|a| a.uuid),
+            (None, None) => None,
+        };
+        delete(ctx, kind, id).await
+    }
+
+    async fn find(
+        &self,
+        ctx: &Ctx<'_>,
+        world: &World,
+        r: &ResourceView,
+        pending: &PendingIntent,
+        mark: &OwnershipMark,
+    ) -> Result<Option<String>, EngineError> {
+        let (_, name) = identity(Some(r), world)?;
+        let uuid = match pending.action {
+            Action::Create => None,
+            _ => r.remote_id.as_deref(),
+        };
+        let app = find(ctx, world.app.source.kind(), &name, uuid).await?;
+        Ok(match pending.action {
+            Action::Create => app
+                .filter(|a| a.mark.as_ref().is_some_and(|m| m.run == mark.run))
+                .map(|a| a.uuid),
+            _ => app.map(|a| a.uuid),
+        })
+    }
+
+    async fn observe(
+        &self,
+        ctx: &Ctx<'_>,
+        world: &World,
+        r: &ResourceView,
+    ) -> Result<Option<Observed>, EngineError> {
+        let Some(id) = &r.remote_id else {
+            return Ok(None);
+        };
+        Ok(Some(
+            match find(ctx, world.app.source.kind(), &world.app.name, Some(id)).await? {
+                None => Observed::Missing,
+                Some(_) => Observed::InSync,
+            },
+        ))
+    }
+
+    async fn restore(
+        &self,
+        ctx: &Ctx<'_>,
+        key: &ResourceKey,
+        to: &serde_json::Value,
+        hash: Digest,
+        remote_id: &str,
+        secrets: Option<&ResolvedSecrets>,
+    ) -> Result<(), EngineError> {
+        let recorded: AppState = decode_value(key.clone(), KIND, None, to)?;
+        let secrets = secrets.ok_or_else(|| EngineError::Unresolved {
+            what: "the spec's secrets (restoring the application needs them)".to_owned(),
+        })?;
+        let (app, drifted) = state::from_state(&recorded, secrets)?;
+        if !drifted.is_empty() {
+            note(
+                ctx.journal,
+                &format!(
+                    "secrets of {} changed since that version; restoring with today's values",
+                    drifted.join(", ")
+                ),
+            );
+        }
+        let (remote, _) = update(ctx, &app, to, hash, remote_id, true).await?;
+        deploy::deploy(ctx, &remote, Duration::from_secs(600)).await
+    }
+}
