@@ -475,6 +475,7 @@ mod tests {
                 mark,
                 desired_hash: Some(r.hash),
                 adopted: false,
+                incomplete: None,
             }));
         }
         events.push(Event::RunStateChanged(RunStateChanged {

@@ -37,6 +37,11 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Human)]
     pub output: OutputFormat,
 
+    /// Let credentials go over plain http to provider URLs on other
+    /// machines (refused without it: anyone on the way could read them).
+    #[arg(long, global = true, env = "FABRIK_ALLOW_INSECURE_HTTP", value_parser = clap::builder::FalseyValueParser::new())]
+    pub allow_insecure_http: bool,
+
     /// The command.
     #[command(subcommand)]
     pub command: Command,

@@ -17,6 +17,7 @@ use crate::id::{DeploymentId, RunId, StreamVersion};
 use crate::projection::{DeploymentView, RunState, RunView, apply_to};
 use crate::secret::Scrubber;
 use crate::store::{EventStore, StoreError};
+use super::JournalHead;
 
 /// The source of time for events (the core never reads a clock).
 pub type Clock = Arc<dyn Fn() -> jiff::Timestamp + Send + Sync>;
@@ -66,6 +67,8 @@ pub struct Recorder {
     clock: Clock,
     scrubber: Scrubber,
     observer: Box<dyn Observer>,
+    /// The last event this recorder appended.
+    head: Option<JournalHead>,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -107,6 +110,7 @@ impl Recorder {
             clock,
             scrubber: Scrubber::new(),
             observer,
+            head: None,
         };
         rec.record(Event::RunStarted(started))?;
         Ok(rec)
@@ -143,6 +147,7 @@ impl Recorder {
             clock,
             scrubber: Scrubber::new(),
             observer,
+            head: None,
         };
         let mut events = vec![Event::RunStarted(started)];
         events.extend(then);
@@ -188,6 +193,10 @@ impl Recorder {
         }
         let recorded = tokio_safe(|| self.store.append(&self.deployment, self.version, &news))?;
         for rec in &recorded {
+            self.head = Some(JournalHead {
+                seq: rec.seq,
+                hash: rec.hash,
+            });
             self.version = rec.stream_version;
             apply_to(&mut self.view, &mut self.runs, rec);
             if let Some(run) = self.runs.get(&self.run) {
@@ -222,6 +231,7 @@ impl Recorder {
             clock,
             scrubber: Scrubber::new(),
             observer,
+            head: None,
         })
     }
 
@@ -240,6 +250,7 @@ impl Recorder {
             clock,
             scrubber: Scrubber::new(),
             observer,
+            head: None,
         }
     }
 
@@ -289,6 +300,12 @@ impl Recorder {
         self.observer.note(&text);
     }
 
+    /// The last event this recorder appended (with a sealing store, the
+    /// checkpoint after `run_finished` once the run is finished).
+    pub fn head(&self) -> Option<JournalHead> {
+        self.head
+    }
+
     /// The current time, from the run's clock.
     pub fn now(&self) -> jiff::Timestamp {
         (self.clock)()
@@ -312,6 +329,10 @@ impl Recorder {
             )));
         };
         self.version = rec.stream_version;
+        self.head = Some(JournalHead {
+            seq: rec.seq,
+            hash: rec.hash,
+        });
         apply_to(&mut self.view, &mut self.runs, &rec);
         if let Some(run) = self.runs.get(&self.run) {
             self.observer.event(&rec, run);

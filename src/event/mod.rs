@@ -437,6 +437,11 @@ pub struct ResourceCreated {
     /// adopted instead of created (resume after a lost outcome).
     #[serde(default)]
     pub adopted: bool,
+    /// Set when the create took several calls and one after the first
+    /// failed: the resource exists (owned, and undone by a rollback) but is
+    /// not yet as desired. The error of the call that failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incomplete: Option<String>,
 }
 
 /// `resource_updated`: a resource was changed in place.

@@ -199,16 +199,22 @@ fn apply_event(
             r.remote_id = Some(e.remote_id.clone());
             r.owner_run = Some(e.mark.run.clone());
             r.mark = Some(e.mark.clone());
-            if e.desired_hash.is_some() {
+            if e.incomplete.is_some() {
+                // It exists, not as desired: the next plan changes it.
+                r.desired_hash = None;
+            } else if e.desired_hash.is_some() {
                 r.desired_hash = e.desired_hash;
             }
             r.pending = None;
-            r.last_error = None;
+            r.last_error = e.incomplete.clone();
             r.last_run = run_id.clone();
-            if let Some(run) = run.as_deref_mut()
-                && !run.created.contains(&e.resource)
-            {
-                run.created.push(e.resource.clone());
+            if let Some(run) = run.as_deref_mut() {
+                if !run.created.contains(&e.resource) {
+                    run.created.push(e.resource.clone());
+                }
+                if let Some(error) = &e.incomplete {
+                    run.last_error = Some(format!("{}: {error}", e.resource));
+                }
             }
         }
         Event::ResourceUpdated(e) => {

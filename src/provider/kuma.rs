@@ -646,14 +646,16 @@ impl Monitors for KumaClient {
                 e
             })?;
         // The description already carries the mark: a failure here leaves a
-        // monitor that is still found as Fabrik's.
+        // monitor that is still found as Fabrik's, and that exists: the
+        // engine journals it as created, incomplete.
         self.call_ok(
             "tag monitor",
             "addMonitorTag",
             vec![json!(tag), json!(id), json!(mark.to_compact())],
             false,
         )
-        .await?;
+        .await
+        .map_err(|e| e.with_created(id.to_string()))?;
         Ok(RemoteMonitor {
             id: MonitorId(id),
             name: desired.name.clone(),

@@ -465,3 +465,21 @@ fn a_create_refused_after_a_destroy_leaves_the_resource_absent() {
     assert_eq!(dns_status()["remote_id"], again[0].as_str());
     expect(&go(&["replay", "--verify"], None), &[0], "verify");
 }
+
+/// Issue: after a kill that landed before a run's first event, `fabrik
+/// resume NAME` exited 1 with "no deployment named …". Nothing was
+/// journaled, so nothing was changed: there is nothing to resume, and
+/// the answer says to apply the spec again.
+#[test]
+fn resuming_a_run_killed_before_its_first_event_names_the_next_command() {
+    // The journal holds other deployments; this one never began.
+    let (dir, _) = project(SMALL);
+    let o = run(fabrik(dir.path()).args(["resume", "never-started"]));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("nothing to resume: no run of never-started is in the journal")
+            && out.contains("next:    fabrik apply SPEC"),
+        "{out}"
+    );
+}

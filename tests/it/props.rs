@@ -278,6 +278,7 @@ fn event() -> impl Strategy<Value = Event> {
                     mark,
                     desired_hash,
                     adopted,
+                    incomplete: None,
                 })
             }),
         (
@@ -622,6 +623,9 @@ mod world_model {
         Unknown { applied: bool },
         /// The process was killed after the intent: no outcome event.
         Killed { applied: bool },
+        /// A create of several calls whose first call made the resource
+        /// and a later one failed for good: it exists, not yet as desired.
+        Incomplete,
     }
 
     /// One step of a generated history.
@@ -642,6 +646,7 @@ mod world_model {
             3 => Just(Outcome::Refused),
             1 => any::<bool>().prop_map(|applied| Outcome::Unknown { applied }),
             1 => any::<bool>().prop_map(|applied| Outcome::Killed { applied }),
+            1 => Just(Outcome::Incomplete),
         ]
     }
 
@@ -675,6 +680,9 @@ mod world_model {
         /// The remote id the journal holds for each resource it knows to
         /// exist (what Fabrik itself would act on).
         known: BTreeMap<usize, String>,
+        /// Resources this run made (completely or not): a rollback of the
+        /// run undoes them.
+        made: BTreeSet<usize>,
     }
 
     impl Sim {
@@ -689,6 +697,7 @@ mod world_model {
                 world: BTreeMap::new(),
                 unresolved: BTreeMap::new(),
                 known: BTreeMap::new(),
+                made: BTreeSet::new(),
             };
             s.start(RunCommand::Apply);
             s
@@ -766,9 +775,10 @@ mod world_model {
                     let mut events = vec![self.intent(k, Action::Create, None)];
                     let (resource, kind) = Self::key(k);
                     match o {
-                        Outcome::Done => {
+                        Outcome::Done | Outcome::Incomplete => {
                             self.world.insert(k, id.clone());
                             self.known.insert(k, id.clone());
+                            self.made.insert(k);
                             events.push(Event::ResourceCreated(ResourceCreated {
                                 resource,
                                 kind,
@@ -776,6 +786,8 @@ mod world_model {
                                 mark: OwnershipMark::new(self.deployment.clone(), self.run.clone()),
                                 desired_hash: None,
                                 adopted: false,
+                                incomplete: matches!(o, Outcome::Incomplete)
+                                    .then(|| "tagging it: HTTP 500".to_owned()),
                             }));
                         }
                         Outcome::Refused => events.push(Self::failed(k, Action::Create, false)),
@@ -823,7 +835,9 @@ mod world_model {
                             changed: vec!["x".into()],
                             restored: false,
                         })),
-                        Outcome::Refused => events.push(Self::failed(k, action, false)),
+                        Outcome::Refused | Outcome::Incomplete => {
+                            events.push(Self::failed(k, action, false));
+                        }
                         Outcome::Unknown { applied } | Outcome::Killed { applied } => {
                             if applied && delete {
                                 self.world.remove(&k);
@@ -846,6 +860,7 @@ mod world_model {
                     })]);
                     self.runs += 1;
                     self.run = RunId::from_u128(self.runs);
+                    self.made.clear();
                     self.start(if destroy {
                         RunCommand::Destroy
                     } else {
@@ -944,6 +959,16 @@ mod world_model {
                     prop_assert_eq!(r.and_then(|r| r.remote_id.as_ref()), Some(id));
                     prop_assert_eq!(r.map(|r| r.kind), Some(*kind));
                 }
+            }
+            // What this run made is in its rollback plan, complete or not.
+            let run = fold.runs.get(&self.run).unwrap();
+            for k in &self.made {
+                prop_assert!(
+                    run.created.contains(&ResourceKey::new(KEYS[*k].0)),
+                    "{} was made by the run but is not among what it created: {:?}",
+                    KEYS[*k].0,
+                    run.created
+                );
             }
             let stored = self.store.deployment(&self.deployment).unwrap();
             prop_assert_eq!(stored.as_ref(), Some(view));

@@ -311,7 +311,7 @@ pub async fn carry_out(
                 reason: None,
             })
         };
-        let run = locked.complete_at_once(
+        let (run, journal_head) = locked.complete_at_once(
             &mut base,
             started,
             vec![
@@ -337,6 +337,7 @@ pub async fn carry_out(
             urls,
             changes: Vec::new(),
             next: Vec::new(),
+            journal_head,
         });
     }
     let mut run = locked.start(&mut base, started)?;

@@ -145,8 +145,8 @@ impl Locked {
         req: &mut Request,
         started: Started,
         then: Vec<Event>,
-    ) -> Result<RunId, EngineError> {
-        Recorder::start_with(
+    ) -> Result<(RunId, Option<super::JournalHead>), EngineError> {
+        let recorder = Recorder::start_with(
             req.store.clone(),
             self.deployment.clone(),
             self.id.clone(),
@@ -156,7 +156,7 @@ impl Locked {
             req.take_observer(),
         )?;
         self.guard.release();
-        Ok(self.id)
+        Ok((self.id, recorder.head()))
     }
 }
 
@@ -294,6 +294,7 @@ impl Run {
             }
         };
         self.release()?;
+        let journal_head = with(&self.journal, |r| r.head());
         Ok(Report {
             deployment: self.deployment.clone(),
             run: Some(self.id.clone()),
@@ -303,6 +304,7 @@ impl Run {
             urls: std::mem::take(&mut self.urls),
             changes: end.changes,
             next: end.next,
+            journal_head,
         })
     }
 

@@ -224,9 +224,13 @@ async fn dispatch(
     args: Args,
     ack: AckSender,
 ) {
-    let verdict = shared
-        .faults
-        .roll(Service::Kuma, "/socket.io/", mutating(&event));
+    // The event's name stands for the path: `target=/socket.io/add`
+    // puts faults on that event alone.
+    let verdict = shared.faults.roll(
+        Service::Kuma,
+        &format!("/socket.io/{event}"),
+        mutating(&event),
+    );
     if !verdict.latency.is_zero() {
         tokio::time::sleep(verdict.latency).await;
     }

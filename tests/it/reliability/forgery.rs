@@ -476,3 +476,115 @@ fn a_key_from_the_environment_seals_and_no_key_file_is_written() {
     let after = rows(&dir.path().join(".fabrik/state.db")).len();
     assert_eq!(after, before, "nothing was written");
 }
+
+/// A webhook receiver on 127.0.0.1:0 that answers 200 and keeps the body
+/// of every request.
+fn webhook_receiver() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead as _, Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = got.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { break };
+            let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some((k, v)) = line.split_once(':')
+                    && k.eq_ignore_ascii_case("content-length")
+                {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_ok() {
+                keep.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&body).into_owned());
+            }
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+        }
+    });
+    (port, got)
+}
+
+/// Issue: nothing outside the file anchored the chain. Each run tells
+/// those who hear from it the journal's head: its summary (for people and
+/// in JSON) and its webhooks. `replay --verify --expect-head` with the
+/// hash a webhook received passes on the journal as it is, and finds a
+/// history rewritten before it, without the key.
+#[test]
+fn the_head_a_run_reports_and_sends_anchors_the_journal() {
+    let (port, received) = webhook_receiver();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join(".fabrik").join("state.db");
+    std::fs::write(
+        dir.path().join("spec.yaml"),
+        format!(
+            "{}notifications:\n  webhooks:\n    - name: audit\n      url: http://127.0.0.1:{port}/hook\n",
+            super::spec("anchored")
+        ),
+    )
+    .unwrap();
+    let o = run(fabrik(dir.path()).args(["--output", "json", "apply", "spec.yaml", "--sandbox"]));
+    expect_exit(&o, 0, &["apply"]);
+    let result: serde_json::Value =
+        serde_json::from_str(stdout(&o).lines().last().unwrap()).unwrap();
+    assert_eq!(result["kind"], "result", "{result}");
+    let all = rows(&db);
+    let last = all.last().unwrap();
+    assert_eq!(
+        (
+            result["journal_head"]["seq"].as_u64(),
+            result["journal_head"]["hash"].as_str()
+        ),
+        (Some(last.seq), Some(last.hash.to_string().as_str())),
+        "the summary names the journal's last event: {result}"
+    );
+    // The webhook carries the head as it was when it was sent.
+    let hooks = received.lock().unwrap().clone();
+    assert_eq!(hooks.len(), 1, "{hooks:?}");
+    let hook: serde_json::Value = serde_json::from_str(&hooks[0]).unwrap();
+    let sent = hook["details"]["journal_head"].as_str().unwrap().to_owned();
+    let seq: u64 = hook["details"]["journal_seq"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        all.iter().find(|r| r.seq == seq).map(|r| r.hash.to_string()),
+        Some(sent.clone()),
+        "{hook}"
+    );
+    // The summary for people names it too.
+    let o = run(fabrik(dir.path()).args(["apply", "spec.yaml", "--sandbox"]));
+    expect_exit(&o, 0, &["apply"]);
+    let now = rows(&db).last().unwrap().hash.to_string();
+    assert!(
+        stdout(&o).contains("  journal: event ") && stdout(&o).contains(&now),
+        "{}",
+        stdout(&o)
+    );
+    let o = verify(dir.path(), false, &["--expect-head", &sent]);
+    expect_exit(&o, 0, &["replay", "--verify", "--expect-head"]);
+    assert!(
+        stderr(&o).contains(&format!("head {sent} found at event {seq}")),
+        "{}",
+        stderr(&o)
+    );
+    // Rewritten before it, hashes recomputed: found, without the key.
+    let mut forged = rows(&db);
+    let r = forged
+        .iter_mut()
+        .find(|r| r.type_name == "resource_created")
+        .unwrap();
+    r.payload = r.payload.replacen("\"remote_id\":\"", "\"remote_id\":\"x", 1);
+    forge(&db, forged);
+    refused(
+        &verify(dir.path(), false, &["--expect-head", &sent]),
+        "a history rewritten before the webhook's head",
+        &format!("no event with hash {sent}"),
+    );
+}

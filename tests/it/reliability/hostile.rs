@@ -584,3 +584,70 @@ fn raw_text_in_an_old_journal_is_printed_escaped() {
         crate::support::stdout(&o)
     );
 }
+
+/// Issue: `COOLIFY_URL=http://192.0.2.2:…` received the bearer token with
+/// no word. Plain http to another machine is refused before anything is
+/// sent or journaled, naming the variable and how to opt in; with
+/// `--allow-insecure-http` (or `FABRIK_ALLOW_INSECURE_HTTP=1`) the run goes
+/// on to the network. Plain http to this machine stays allowed.
+#[test]
+fn credentials_never_go_over_plain_http_to_another_machine_unasked() {
+    const TOKEN: &str = "7|plainHttpTokenValue0123456789";
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("spec.yaml"),
+        format!(
+            "{HEAD}app:
+  image: traefik/whoami:v1.10
+  port: 80
+timeouts: {{request: 2s}}
+retry: {{attempts: 1}}
+"
+        ),
+    )
+    .unwrap();
+    let apply = |url: &str, opt_in: Option<(&str, &str)>| {
+        let mut c = fabrik(d);
+        c.args(["apply", "spec.yaml"])
+            .env("COOLIFY_URL", url)
+            .env("COOLIFY_TOKEN", TOKEN);
+        match opt_in {
+            Some(("--flag", _)) => {
+                c.arg("--allow-insecure-http");
+            }
+            Some((k, v)) => {
+                c.env(k, v);
+            }
+            None => {}
+        }
+        crate::support::run(&mut c)
+    };
+    let o = apply("http://192.0.2.2:8000", None);
+    let err = stderr(&o);
+    assert_ne!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("COOLIFY_URL is plain http to 192.0.2.2")
+            && err.contains("--allow-insecure-http")
+            && err.contains("FABRIK_ALLOW_INSECURE_HTTP=1"),
+        "{err}"
+    );
+    assert!(!err.contains(TOKEN) && !crate::support::stdout(&o).contains(TOKEN));
+    assert!(
+        !d.join(".fabrik").join("state.db").exists(),
+        "nothing was journaled"
+    );
+    // Opted in (either way), the check lets it through: the run gets as far
+    // as the network (where 192.0.2.2, a documentation address, fails).
+    for opt_in in [("--flag", ""), ("FABRIK_ALLOW_INSECURE_HTTP", "1")] {
+        let o = apply("http://192.0.2.2:8000", Some(opt_in));
+        let err = stderr(&o);
+        assert_ne!(o.status.code(), Some(0), "{err}");
+        assert!(!err.contains("plain http"), "{opt_in:?}: {err}");
+        assert!(err.contains("coolify"), "{opt_in:?}: {err}");
+    }
+    // To this machine, plain http is fine: the refusal is not what stops
+    // a run against a closed local port.
+    let o = apply("http://127.0.0.1:9", None);
+    assert!(!stderr(&o).contains("plain http"), "{}", stderr(&o));
+}
