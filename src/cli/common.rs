@@ -3,7 +3,6 @@
 //! printed.
 
 use std::io::{BufRead as _, IsTerminal as _};
-use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::json;

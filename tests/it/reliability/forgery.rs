@@ -549,8 +549,9 @@ fn the_head_a_run_reports_and_sends_anchors_the_journal() {
     );
     // The webhook carries the head as it was when it was sent.
     let hooks = received.lock().unwrap().clone();
-    assert_eq!(hooks.len(), 1, "{hooks:?}");
-    let hook: serde_json::Value = serde_json::from_str(&hooks[0]).unwrap();
+    assert_eq!(hooks.len(), 2, "started and succeeded: {hooks:?}");
+    let hook: serde_json::Value = serde_json::from_str(&hooks[1]).unwrap();
+    assert_eq!(hook["event"], "succeeded", "{hook}");
     let sent = hook["details"]["journal_head"].as_str().unwrap().to_owned();
     let seq: u64 = hook["details"]["journal_seq"].as_str().unwrap().parse().unwrap();
     assert_eq!(
