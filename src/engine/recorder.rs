@@ -11,13 +11,13 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use super::JournalHead;
 use crate::decide::{self, DecisionError};
 use crate::event::{Event, NewEvent, RecordedEvent, RunOutcome, RunStarted};
 use crate::id::{DeploymentId, RunId, StreamVersion};
 use crate::projection::{DeploymentView, RunState, RunView, apply_to};
 use crate::secret::Scrubber;
 use crate::store::{EventStore, StoreError};
-use super::JournalHead;
 
 /// The source of time for events (the core never reads a clock).
 pub type Clock = Arc<dyn Fn() -> jiff::Timestamp + Send + Sync>;

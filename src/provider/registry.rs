@@ -148,7 +148,9 @@ pub enum ConnectError {
     },
     /// A provider URL would send credentials over plain http to another
     /// machine.
-    #[error("{variable} is plain http to {host}: its credentials would cross the network unencrypted")]
+    #[error(
+        "{variable} is plain http to {host}: its credentials would cross the network unencrypted"
+    )]
     PlainHttp {
         /// The variable that holds the URL.
         variable: &'static str,

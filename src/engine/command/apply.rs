@@ -205,6 +205,12 @@ pub async fn apply(req: ApplyRequest) -> Result<Report, EngineError> {
         // Not part of the desired state: the hash and the plan ignore it.
         loaded.spec.retry.attempts = n;
     }
+    // A spec that another spec's deployment has is refused as such,
+    // before what its own secrets lack is looked at.
+    if !take_over {
+        let spec_id = super::spec_identity(&loaded.path);
+        bound_elsewhere(base.store.as_ref(), &loaded.spec.name, &spec_id)?;
+    }
     refuse_silent_rotation(base.store.as_ref(), &loaded, &base.env_vars, &rotate)?;
     let prepared = Prepared::new(loaded, &base.env_vars)?;
     let how = How {

@@ -553,9 +553,15 @@ fn the_head_a_run_reports_and_sends_anchors_the_journal() {
     let hook: serde_json::Value = serde_json::from_str(&hooks[1]).unwrap();
     assert_eq!(hook["event"], "succeeded", "{hook}");
     let sent = hook["details"]["journal_head"].as_str().unwrap().to_owned();
-    let seq: u64 = hook["details"]["journal_seq"].as_str().unwrap().parse().unwrap();
+    let seq: u64 = hook["details"]["journal_seq"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert_eq!(
-        all.iter().find(|r| r.seq == seq).map(|r| r.hash.to_string()),
+        all.iter()
+            .find(|r| r.seq == seq)
+            .map(|r| r.hash.to_string()),
         Some(sent.clone()),
         "{hook}"
     );
@@ -581,7 +587,9 @@ fn the_head_a_run_reports_and_sends_anchors_the_journal() {
         .iter_mut()
         .find(|r| r.type_name == "resource_created")
         .unwrap();
-    r.payload = r.payload.replacen("\"remote_id\":\"", "\"remote_id\":\"x", 1);
+    r.payload = r
+        .payload
+        .replacen("\"remote_id\":\"", "\"remote_id\":\"x", 1);
     forge(&db, forged);
     refused(
         &verify(dir.path(), false, &["--expect-head", &sent]),
