@@ -288,7 +288,7 @@ fn uptime_kuma_rate_limits_are_waited_out() {
 /// the next apply created a second one. A create of several calls that
 /// fails after the first is journaled as created, incomplete: the monitor
 /// is the run's, its rollback deletes it, and without a rollback the next
-/// apply finishes it instead of creating another.
+/// apply keeps (and updates) that one instead of creating another.
 #[test]
 fn a_monitor_added_but_not_tagged_is_owned_undone_and_never_duplicated() {
     let monitors = |dir: &std::path::Path| -> Vec<serde_json::Value> {
