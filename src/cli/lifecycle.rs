@@ -186,7 +186,7 @@ pub fn gc(
     // gc takes no run lock: no lock connection to open beside the journal.
     let store: std::sync::Arc<dyn crate::store::EventStore> =
         std::sync::Arc::from(crate::store::open(&super::state_location(cli)?)?);
-    let providers = registry(&super::state_path(cli), sandbox)?;
+    let providers = registry(cli, sandbox)?;
     let rt = runtime()?;
     let vars: Vec<(String, String)> = std::env::vars().collect();
     let find = |chosen: Option<&std::collections::BTreeSet<String>>| {

@@ -879,10 +879,12 @@ impl AppHost for CoolifyClient {
         let req = Request::new(Method::POST, op.clone(), &path).json(&Value::Object(body));
         let (resp, req) = self.send(req).await?;
         let created: VCreated = resp.json(&self.http, &req)?;
+        // The create is made: a failure of the read-back leaves it existing.
         match self.read_app(kind, &created.uuid).await {
             Ok(v) => Self::remote_app(kind, &v).ok_or_else(|| {
                 ProviderError::new(P, op.clone(), ErrorKind::MalformedResponse)
                     .with_message("the created resource has no uuid")
+                    .with_created(created.uuid.clone())
             }),
             Err(e) if e.kind == ErrorKind::NotFound => {
                 Err(ProviderError::new(P, op, ErrorKind::NotFound)
@@ -893,7 +895,7 @@ impl AppHost for CoolifyClient {
                     ))
                     .with_hint("check the Coolify logs; the create failed after it was accepted"))
             }
-            Err(e) => Err(e),
+            Err(e) => Err(e.with_created(created.uuid)),
         }
     }
 

@@ -39,7 +39,14 @@ fn a_second_spec_with_the_same_name_is_refused_until_take_over() {
     let after = fabrik::sandbox::dump(&repo.path().join(".fabrik/sandbox.db")).unwrap();
     assert_eq!(before, after, "a refused apply changed the world");
 
-    let o = apply("prod/spec.yaml", &["--take-over", "--rotate", "API_TOKEN"]);
+    // The generated secrets stay as they were: prod gets staging's values
+    // (a take-over that lacked them would be refused as a silent rotation).
+    std::fs::copy(
+        repo.path().join("staging/.env"),
+        repo.path().join("prod/.env"),
+    )
+    .unwrap();
+    let o = apply("prod/spec.yaml", &["--take-over"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     // Bound to prod now: staging is the one refused.
     let o = apply("staging/spec.yaml", &[]);
