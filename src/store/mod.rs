@@ -448,3 +448,43 @@ pub fn open_existing(location: &StateLocation) -> Result<Box<dyn EventStore>, St
         )?),
     })
 }
+
+/// A cached deployment view, which must be the deployment its row is
+/// keyed by: a damaged byte that still reads as JSON is caught here.
+pub(crate) fn parse_view(
+    deployment: &str,
+    body: &str,
+) -> Result<crate::projection::DeploymentView, StoreError> {
+    let view: crate::projection::DeploymentView =
+        serde_json::from_str(body).map_err(|source| StoreError::Projection {
+            what: format!("deployment {deployment}"),
+            source,
+        })?;
+    if view.deployment.as_str() != deployment {
+        return Err(mismatch(format!("deployment {deployment}"), "deployment"));
+    }
+    Ok(view)
+}
+
+/// A cached run view, which must be the run its row is keyed by.
+pub(crate) fn parse_run(run: &str, body: &str) -> Result<crate::projection::RunView, StoreError> {
+    let view: crate::projection::RunView =
+        serde_json::from_str(body).map_err(|source| StoreError::Projection {
+            what: format!("run {run}"),
+            source,
+        })?;
+    if view.run.as_str() != run {
+        return Err(mismatch(format!("run {run}"), "run"));
+    }
+    Ok(view)
+}
+
+/// A cached view whose body names another key than its row's.
+fn mismatch(what: String, field: &str) -> StoreError {
+    StoreError::Projection {
+        what,
+        source: <serde_json::Error as serde::de::Error>::custom(format!(
+            "its {field} is not the one it is stored under"
+        )),
+    }
+}

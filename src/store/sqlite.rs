@@ -578,13 +578,8 @@ impl SqliteStore {
             .prepare_cached("SELECT body FROM deployment_projection WHERE deployment = ?1")
             .and_then(|mut s| s.query_row([deployment.as_str()], |r| r.get(0)).optional())
             .map_err(|e| self.err(e))?;
-        body.map(|b| {
-            serde_json::from_str(&b).map_err(|source| StoreError::Projection {
-                what: format!("deployment {deployment}"),
-                source,
-            })
-        })
-        .transpose()
+        body.map(|b| super::parse_view(deployment.as_str(), &b))
+            .transpose()
     }
 
     fn load_run(&self, conn: &Connection, run: &str) -> Result<Option<RunView>, StoreError> {
@@ -592,13 +587,7 @@ impl SqliteStore {
             .prepare_cached("SELECT body FROM run_projection WHERE run = ?1")
             .and_then(|mut s| s.query_row([run], |r| r.get(0)).optional())
             .map_err(|e| self.err(e))?;
-        body.map(|b| {
-            serde_json::from_str(&b).map_err(|source| StoreError::Projection {
-                what: format!("run {run}"),
-                source,
-            })
-        })
-        .transpose()
+        body.map(|b| super::parse_run(run, &b)).transpose()
     }
 
     /// A deployment's views as readers see them (`None` when it has neither
@@ -693,10 +682,7 @@ impl SqliteStore {
     /// A run view from a `(run, body)` row of `run_projection`.
     fn run_body(&self, row: &rusqlite::Row<'_>) -> Result<RunView, StoreError> {
         let (run, body) = self.text_pair(row)?;
-        serde_json::from_str(body).map_err(|source| StoreError::Projection {
-            what: format!("run {run}"),
-            source,
-        })
+        super::parse_run(run, body)
     }
 
     /// One row of `events`, selected in the column order of [`StoredEvent`].

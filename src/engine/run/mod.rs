@@ -256,7 +256,11 @@ impl Run {
     /// want it, beside the run: returns at once.
     pub fn notify(&self, event: &str, summary: &str) {
         if let Some(d) = &self.dispatch {
-            d.send(&[event], summary, &super::notify::head_details(&self.journal));
+            d.send(
+                &[event],
+                summary,
+                &super::notify::head_details(&self.journal),
+            );
         }
     }
 

@@ -483,17 +483,11 @@ fn save_runs<'a>(
 }
 
 fn parse_view(deployment: &str, body: &str) -> Result<DeploymentView, StoreError> {
-    serde_json::from_str(body).map_err(|source| StoreError::Projection {
-        what: format!("deployment {deployment}"),
-        source,
-    })
+    super::parse_view(deployment, body)
 }
 
 fn parse_run(run: &str, body: &str) -> Result<RunView, StoreError> {
-    serde_json::from_str(body).map_err(|source| StoreError::Projection {
-        what: format!("run {run}"),
-        source,
-    })
+    super::parse_run(run, body)
 }
 
 fn digest(seq: u64, bytes: &[u8], what: &str) -> Result<Digest, StoreError> {
