@@ -5,6 +5,7 @@
 
 mod apply;
 mod common;
+mod doctor;
 mod history;
 mod journal;
 mod lifecycle;
@@ -78,6 +79,16 @@ pub enum Command {
         /// Do not ask for confirmation (needed without a terminal).
         #[arg(short = 'y', long, env = "FABRIK_YES", value_parser = clap::builder::FalseyValueParser::new())]
         yes: bool,
+    },
+    /// Check every credential and target a spec needs, all at once, and
+    /// list everything missing or wrong (nothing is changed).
+    Doctor {
+        /// The spec file.
+        spec: PathBuf,
+        /// Check against the built-in simulator instead of the real
+        /// services.
+        #[arg(long)]
+        sandbox: bool,
     },
     /// Finish an interrupted run from the journal.
     Resume {
@@ -376,6 +387,7 @@ fn journal_start(command: &Command) -> Option<PathBuf> {
         | Command::Schema
         | Command::Completions { .. } => None,
         Command::Plan(args) => Some(dir_of(&args.spec)),
+        Command::Doctor { spec, .. } => Some(dir_of(spec)),
         Command::Apply(args) => Some(dir_of(&apply::spec_behind(&args.spec))),
         Command::Destroy { target, .. } | Command::Redeploy { target, .. }
             if std::path::Path::new(target).is_file() =>
@@ -454,6 +466,7 @@ pub fn run(mut cli: Cli, out: &mut Output) -> Result<i32, Error> {
             sandbox,
             yes,
         } => apply::redeploy(&cli, target, *sandbox, *yes, out),
+        Command::Doctor { spec, sandbox } => doctor::doctor(&cli, spec, *sandbox, out),
         Command::Resume { target, sandbox } => lifecycle::resume(&cli, target, *sandbox, out),
         Command::Rollback {
             target,

@@ -147,13 +147,7 @@ pub async fn connect(
         journal: Some(tag.tag()),
     };
     note(journal, "checking access to Coolify");
-    let t = &scope.spec.coolify;
-    let target = CoolifyTarget {
-        project: t.project.text().to_owned(),
-        environment: t.environment.text().to_owned(),
-        server: t.server.text().to_owned(),
-        destination: t.destination.as_ref().map(|d| d.text().to_owned()),
-    };
+    let target = coolify_target(scope.spec);
     match connected.remote.providers.app.preflight(&target).await {
         Ok(r) => connected.target = Some(r),
         Err(e) => {
@@ -207,8 +201,19 @@ pub async fn connect(
     Ok(connected)
 }
 
+/// Where in Coolify the spec's application lives.
+pub(crate) fn coolify_target(spec: &Spec) -> CoolifyTarget {
+    let t = &spec.coolify;
+    CoolifyTarget {
+        project: t.project.text().to_owned(),
+        environment: t.environment.text().to_owned(),
+        server: t.server.text().to_owned(),
+        destination: t.destination.as_ref().map(|d| d.text().to_owned()),
+    }
+}
+
 /// Every notification id of the spec's monitors is one Uptime Kuma has.
-fn known_notifications(spec: &Spec, known: &[u64]) -> Result<(), EngineError> {
+pub(crate) fn known_notifications(spec: &Spec, known: &[u64]) -> Result<(), EngineError> {
     for (i, m) in spec.monitors.iter().enumerate() {
         if let Some(n) = m
             .notifications

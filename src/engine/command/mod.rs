@@ -16,6 +16,7 @@
 
 pub mod apply;
 pub mod destroy;
+pub mod doctor;
 pub mod execute;
 pub mod gc;
 pub mod plan;

@@ -16,6 +16,7 @@ mod binding;
 mod confirm;
 mod deletes;
 mod discovery;
+mod doctor;
 mod forms;
 mod plan;
 mod preflight;
