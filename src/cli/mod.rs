@@ -11,6 +11,7 @@ mod journal;
 mod lifecycle;
 mod lock;
 pub mod progress;
+pub mod reference;
 mod replay;
 mod sandbox;
 mod spec;

@@ -10,6 +10,7 @@
 
 mod apply;
 mod architecture;
+mod cli_reference;
 mod crash;
 mod engine;
 mod faults;
