@@ -21,10 +21,11 @@ use rusqlite::{
 use super::SandboxError;
 
 /// The schema version this build writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
-/// The schema, applied once to a fresh file.
-const SCHEMA: &str = include_str!("schema.sql");
+/// The schema files, applied in order to bring a file of an older version
+/// up to date: version N is reached by applying the N-th.
+const SCHEMA: [&str; 2] = [include_str!("schema.sql"), include_str!("schema-2.sql")];
 
 /// What a fresh world is seeded with.
 #[derive(Debug, Clone)]
@@ -94,10 +95,16 @@ impl Store {
                     known: SCHEMA_VERSION,
                 });
             }
-            if version == 0 {
-                tx.execute_batch(SCHEMA).map_err(open_err)?;
+            for (i, file) in SCHEMA.iter().enumerate() {
+                if usize::try_from(version).is_ok_and(|v| v <= i) {
+                    tx.execute_batch(file).map_err(open_err)?;
+                }
+            }
+            if version < SCHEMA_VERSION {
                 tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
                     .map_err(open_err)?;
+            }
+            if version == 0 {
                 tx.execute(
                     "INSERT INTO meta (key, value) VALUES ('seed', ?1), ('seq', '0')",
                     params![init.seed.to_string()],

@@ -75,7 +75,7 @@ pub(crate) fn site_for(tx: &Tx<'_>, host: &str) -> rusqlite::Result<Option<Site>
 }
 
 fn serving_app(tx: &Tx<'_>, app: &AppRow) -> rusqlite::Result<Option<DeploymentRow>> {
-    coolify::serving_deployment(tx, app.id)
+    coolify::serving_deployment(tx, app)
 }
 
 fn mark_of<'a>(texts: impl IntoIterator<Item = &'a str>) -> Value {
@@ -92,7 +92,7 @@ fn mark_of<'a>(texts: impl IntoIterator<Item = &'a str>) -> Value {
 
 /// A keyed fingerprint of an env value, so a dump shows whether a value
 /// changed without showing the value.
-fn fingerprint(tx: &Tx<'_>, value: &str) -> String {
+pub(crate) fn fingerprint(tx: &Tx<'_>, value: &str) -> String {
     let key = tx.derived_secret("dump-fingerprint");
     blake3::keyed_hash(&key, value.as_bytes()).to_hex()[..16].to_owned()
 }
@@ -288,6 +288,31 @@ pub(crate) fn dump(tx: &Tx<'_>) -> rusqlite::Result<Value> {
 pub(crate) fn dump_file(path: &std::path::Path, now: i64) -> Result<Value, SandboxError> {
     let store = Store::open_existing(path)?;
     store.run(TransactionBehavior::Deferred, now, dump)
+}
+
+/// The requests kept in `request_log`, oldest first: `{at, service,
+/// method, path, query, body, status}` (env values as fingerprints).
+pub(crate) fn requests_file(path: &std::path::Path, now: i64) -> Result<Value, SandboxError> {
+    let store = Store::open_existing(path)?;
+    store.run(TransactionBehavior::Deferred, now, |tx| {
+        let mut stmt = tx.prepare(
+            "SELECT at, service, method, path, query, body, status FROM request_log ORDER BY id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            let query: String = r.get(4)?;
+            let body: Option<String> = r.get(5)?;
+            Ok(json!({
+                "at": timestamp(r.get(0)?),
+                "service": r.get::<_, String>(1)?,
+                "method": r.get::<_, String>(2)?,
+                "path": r.get::<_, String>(3)?,
+                "query": serde_json::from_str::<Value>(&query).unwrap_or(Value::Null),
+                "body": body.and_then(|b| serde_json::from_str::<Value>(&b).ok()),
+                "status": r.get::<_, i64>(6)?,
+            }))
+        })?;
+        Ok(Value::Array(rows.collect::<rusqlite::Result<Vec<_>>>()?))
+    })
 }
 
 /// Answers a DNS question from the Cloudflare records: the records of
