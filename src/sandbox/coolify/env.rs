@@ -177,10 +177,10 @@ fn render(ctx: &Ctx, owner: Owner, env: &EnvRow) -> Value {
     });
     if ctx.sensitive
         && !env.is_shown_once
-        && let (Some(value), Value::Object(map)) = (&env.value, &mut out)
+        && let Value::Object(map) = &mut out
     {
-        map.insert("value".into(), json!(value));
-        map.insert("real_value".into(), json!(value));
+        map.insert("value".into(), json!(env.value));
+        map.insert("real_value".into(), json!(env.value));
     }
     out
 }

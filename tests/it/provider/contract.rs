@@ -264,6 +264,7 @@ async fn every_coolify_request_satisfies_the_openapi_contract() {
             repository: "https://github.com/acme/blog".into(),
             branch: "main".into(),
             build_pack: bp,
+            build: Default::default(),
         };
         let _ = client.create_app(&t, &d, &mark()).await;
     }
@@ -313,6 +314,7 @@ async fn every_coolify_request_satisfies_the_openapi_contract() {
             repository: "https://github.com/acme/blog".into(),
             branch: "main".into(),
             build_pack: BuildPack::Static,
+            build: Default::default(),
         };
         if kind == AppKind::Service {
             desired.source = AppSource::Compose {
@@ -320,13 +322,14 @@ async fn every_coolify_request_satisfies_the_openapi_contract() {
                 public_service: None,
             };
         }
-        let _ = client.update_app(&app, &desired).await;
+        let _ = client.update_app(&app, &desired, None).await;
         let env = vec![EnvVarDesired {
             key: "DATABASE_URL".into(),
             value: EnvValue::Secret(SecretValue::new("postgres://x")),
             is_preview: false,
             is_literal: true,
             is_multiline: false,
+            is_buildtime: true,
         }];
         let _ = client.reconcile_env(&app, &env).await;
         let _ = client.deploy(&app, false).await;
@@ -338,6 +341,7 @@ async fn every_coolify_request_satisfies_the_openapi_contract() {
         app_uuid: "app-uuid".into(),
         deployment_uuid: Some("dep-uuid".into()),
         already_queued: false,
+        started: false,
     };
     let _ = client.deployment_status(&dep).await;
     let _ = client.list_owned().await;
