@@ -16,6 +16,9 @@ use crate::secret::SecretValue;
 pub const DATA_ENV: &str = "FABRIK_SANDBOX_DATA";
 /// Environment variable holding the fault config (JSON or `key=value,...`).
 pub const FAULTS_ENV: &str = "FABRIK_SANDBOX_FAULTS";
+/// Environment variable naming the Coolify version the in-process sandbox
+/// simulates (`4.3.11` when unset).
+pub const COOLIFY_VERSION_ENV: &str = "FABRIK_SANDBOX_COOLIFY_VERSION";
 
 /// Everything a sandbox needs to start.
 #[derive(Debug, Clone)]
@@ -68,13 +71,20 @@ impl SandboxConfig {
 
     /// The config of the in-process sandbox of a Fabrik run whose journal is
     /// `state`: data in `sandbox.db` beside it unless `FABRIK_SANDBOX_DATA`
-    /// says otherwise, faults from `FABRIK_SANDBOX_FAULTS`.
+    /// says otherwise, faults from `FABRIK_SANDBOX_FAULTS`, the Coolify
+    /// version from `FABRIK_SANDBOX_COOLIFY_VERSION`.
     pub fn for_state(state: &Path) -> Result<Self, SandboxError> {
-        Self::from_vars(
+        let mut config = Self::from_vars(
             state,
             std::env::var_os(DATA_ENV),
             std::env::var(FAULTS_ENV).ok(),
-        )
+        )?;
+        if let Ok(version) = std::env::var(COOLIFY_VERSION_ENV)
+            && !version.trim().is_empty()
+        {
+            config.coolify_version = version.trim().to_owned();
+        }
+        Ok(config)
     }
 
     /// [`SandboxConfig::for_state`] with the two variables given.

@@ -63,7 +63,8 @@ mod world;
 use std::path::Path;
 
 pub use self::config::{
-    Clock, Credentials, DATA_ENV, FAULTS_ENV, ManualClock, SandboxConfig, Settings,
+    COOLIFY_VERSION_ENV, Clock, Credentials, DATA_ENV, FAULTS_ENV, ManualClock, SandboxConfig,
+    Settings,
 };
 pub use self::error::SandboxError;
 pub use self::faults::{FaultConfig, FaultParseError, Injections};

@@ -108,6 +108,8 @@ fn dump_app(tx: &Tx<'_>, app: &AppRow) -> rusqlite::Result<Value> {
                 "is_preview": e.is_preview,
                 "is_literal": e.is_literal,
                 "is_shown_once": e.is_shown_once,
+                "is_buildtime": e.is_buildtime,
+                "is_runtime": e.is_runtime,
                 "value_fingerprint": e.value.as_deref().map(|v| fingerprint(tx, v)),
             })
         })
@@ -143,6 +145,7 @@ fn dump_app(tx: &Tx<'_>, app: &AppRow) -> rusqlite::Result<Value> {
         "image_tag": app.attr("docker_registry_image_tag"),
         "git_repository": app.attr("git_repository"),
         "git_branch": app.attr("git_branch"),
+        "config": app_config(app),
         "environment_id": app.environment_id,
         "stopped": app.stopped,
         "deleting": app.gone_at.is_some(),
@@ -152,6 +155,37 @@ fn dump_app(tx: &Tx<'_>, app: &AppRow) -> rusqlite::Result<Value> {
         "deployments": deployments,
         "ownership": mark_of(description.into_iter().chain(tags.iter().map(String::as_str))),
     }))
+}
+
+/// The build and health settings of an application as stored (what the
+/// dump shows besides image, repository and domains).
+fn app_config(app: &AppRow) -> Value {
+    const KEYS: &[&str] = &[
+        "ports_exposes",
+        "git_commit_sha",
+        "base_directory",
+        "publish_directory",
+        "install_command",
+        "build_command",
+        "start_command",
+        "dockerfile_location",
+        "health_check_enabled",
+        "health_check_path",
+        "health_check_port",
+        "health_check_method",
+        "health_check_scheme",
+        "health_check_return_code",
+        "health_check_response_text",
+        "health_check_interval",
+        "health_check_timeout",
+        "health_check_retries",
+        "health_check_start_period",
+    ];
+    Value::Object(
+        KEYS.iter()
+            .filter_map(|k| app.attrs.get(*k).map(|v| ((*k).to_owned(), v.clone())))
+            .collect(),
+    )
 }
 
 fn dump_service(tx: &Tx<'_>, svc: &ServiceRow) -> rusqlite::Result<Value> {
@@ -173,6 +207,7 @@ fn dump_service(tx: &Tx<'_>, svc: &ServiceRow) -> rusqlite::Result<Value> {
         "description": description,
         "service_type": svc.attr("service_type"),
         "urls": svc.urls(),
+        "containers": svc.container_view(),
         "running": svc.running(tx.now),
         "deleting": svc.gone_at.is_some(),
         "tags": tags,

@@ -34,7 +34,7 @@ pub(super) struct VEnvVar {
     pub(super) uuid: String,
     pub(super) key: String,
     /// Absent when hidden (no `read:sensitive`); `null` when empty.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub(super) value: Option<Value>,
     #[serde(default)]
     pub(super) is_preview: bool,
@@ -47,6 +47,12 @@ pub(super) struct VEnvVar {
     pub(super) is_buildtime: Option<bool>,
     #[serde(default)]
     pub(super) is_runtime: Option<bool>,
+}
+
+/// A field that is there, even as `null` (`Some(Value::Null)`); `None`
+/// only when it is absent (through `#[serde(default)]`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 /// What to send.
@@ -257,6 +263,17 @@ mod tests {
         let p = plan(APP, &r, &w);
         assert_eq!(p.upsert.len(), 2);
         assert_eq!(p.diff.updated, vec!["TOKEN", "TOKEN (preview)"]);
+    }
+
+    #[test]
+    fn a_null_value_is_read_as_empty_and_a_missing_one_as_hidden() {
+        let listed: Vec<VEnvVar> = serde_json::from_value(json!([
+            {"uuid": "a", "key": "EMPTY", "value": null},
+            {"uuid": "b", "key": "HIDDEN"},
+        ]))
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(listed[0].value, Some(Value::Null));
+        assert_eq!(listed[1].value, None);
     }
 
     #[test]

@@ -188,6 +188,14 @@ impl ServiceRow {
         out
     }
 
+    /// Its containers as the dump shows them: name, URL, database or not.
+    pub(crate) fn container_view(&self) -> Vec<Value> {
+        self.containers()
+            .iter()
+            .map(|c| json!({"name": c.name, "fqdn": c.fqdn, "database": c.database}))
+            .collect()
+    }
+
     /// The host names it answers on (the container ports are where the
     /// proxy sends the traffic, not where it listens).
     pub(crate) fn hosts(&self) -> Vec<String> {
@@ -197,9 +205,21 @@ impl ServiceRow {
             .collect()
     }
 
+    /// Whether its last start fails (the `deploy_fail` fault when it
+    /// began): the containers exit right away.
+    fn start_fails(&self) -> bool {
+        self.attrs
+            .get("start_fails")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    }
+
     /// Whether its containers run at `now`.
     pub(crate) fn running(&self, now: i64) -> bool {
-        !self.stopped && self.gone_at.is_none() && self.running_from.is_some_and(|t| t <= now)
+        !self.stopped
+            && self.gone_at.is_none()
+            && !self.start_fails()
+            && self.running_from.is_some_and(|t| t <= now)
     }
 
     /// What it runs, as the app listener reports it.
@@ -235,6 +255,7 @@ impl ServiceRow {
                 };
                 (stale.into(), previous_check)
             }
+            Some(t) if self.start_fails() => ("exited".into(), t + CHECK_LAG_MS),
             Some(t) if ctx.health_fail => ("running:unhealthy".into(), t + CHECK_LAG_MS),
             Some(t) => ("running:healthy".into(), t + CHECK_LAG_MS),
         }
@@ -906,7 +927,7 @@ pub(super) fn create(tx: &Tx<'_>, ctx: &Ctx, call: &Call) -> Outcome {
         return Err(conflict);
     }
     if bool_field(&body, "instant_deploy").unwrap_or(false) {
-        svc.running_from = Some(tx.now + ctx.queue_ms + ctx.deploy_ms);
+        begin_start(&mut svc, ctx, tx.now);
     }
     svc.save(tx)?;
     if let Some(tags) = body.get("tags").and_then(Value::as_array) {
@@ -1005,6 +1026,8 @@ fn begin_start(svc: &mut ServiceRow, ctx: &Ctx, now: i64) {
     svc.attrs
         .insert("previous_running".into(), json!(was_running));
     svc.attrs.insert("previous_check".into(), json!(checked));
+    svc.attrs
+        .insert("start_fails".into(), json!(ctx.deploy_fail));
     svc.stopped = false;
     svc.running_from = Some(now + ctx.queue_ms + ctx.deploy_ms);
 }
