@@ -41,6 +41,9 @@ pub struct SandboxConfig {
     pub kuma_version: String,
     /// Cloudflare zones besides `example.com`.
     pub zones: Vec<String>,
+    /// Coolify servers besides `localhost`, each with one destination
+    /// (`<name>-coolify`).
+    pub servers: Vec<String>,
     /// The credentials the simulated services accept.
     pub credentials: Credentials,
     /// Runtime switches (API disabled, IP not allowed, token abilities).
@@ -63,6 +66,7 @@ impl SandboxConfig {
             coolify_version: "4.3.11".to_owned(),
             kuma_version: "2.5.3".to_owned(),
             zones: Vec::new(),
+            servers: Vec::new(),
             credentials: Credentials::default(),
             settings: Settings::default(),
             clock: Clock::System,

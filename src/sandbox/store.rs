@@ -35,6 +35,9 @@ pub(crate) struct WorldInit {
     pub(crate) seed: u64,
     /// Cloudflare zones that must exist (added on every open).
     pub(crate) zones: Vec<String>,
+    /// Coolify servers besides `localhost` that must exist (each with one
+    /// destination).
+    pub(crate) servers: Vec<String>,
     /// Creation time of the seeded resources.
     pub(crate) now: i64,
 }
@@ -122,6 +125,9 @@ impl Store {
             }
             for zone in &init.zones {
                 ensure_zone(&world, zone).map_err(open_err)?;
+            }
+            for server in &init.servers {
+                ensure_server(&world, server).map_err(open_err)?;
             }
             world.tx.commit().map_err(open_err)?;
         }
@@ -318,6 +324,28 @@ fn seed_coolify(tx: &Tx<'_>) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Adds the server `name` (with its destination `<name>-coolify`) unless
+/// it exists.
+fn ensure_server(tx: &Tx<'_>, name: &str) -> rusqlite::Result<()> {
+    let exists: Option<i64> = tx
+        .query_row("SELECT id FROM server WHERE name = ?1", [name], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    if exists.is_none() {
+        tx.execute(
+            "INSERT INTO server (uuid, name, description, ip, user, port, created_at, updated_at) VALUES (?1, ?2, NULL, '127.0.0.1', 'root', 22, ?3, ?3)",
+            params![tx.uuid()?, name, tx.now],
+        )?;
+        let server_id = tx.last_insert_rowid();
+        tx.execute(
+            "INSERT INTO destination (uuid, server_id, name, network, created_at, updated_at) VALUES (?1, ?2, ?3, ?3, ?4, ?4)",
+            params![tx.uuid()?, server_id, format!("{name}-coolify"), tx.now],
+        )?;
+    }
+    Ok(())
+}
+
 fn ensure_zone(tx: &Tx<'_>, zone: &str) -> rusqlite::Result<()> {
     let exists: Option<String> = tx
         .query_row("SELECT id FROM zone WHERE name = ?1", [zone], |r| r.get(0))
@@ -419,6 +447,7 @@ mod tests {
         WorldInit {
             seed: 7,
             zones: vec!["example.com".into()],
+            servers: vec![],
             now: 1_700_000_000_000,
         }
     }

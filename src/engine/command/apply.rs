@@ -229,6 +229,7 @@ pub async fn steps(
 ) -> Result<Vec<String>, EngineError> {
     let world = &prepared.world;
     let ctx = run.ctx(connected, &base.interrupt);
+    crate::engine::resource::app::refuse_unchangeable(&ctx, world).await?;
     let observed = if refresh {
         Some(super::refresh::observe(&ctx, world).await?)
     } else {

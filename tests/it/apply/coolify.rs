@@ -377,3 +377,222 @@ fn environment_names_and_version_gates() {
         .args(["apply", "spec.yaml", "--sandbox"])
         .env(fabrik::sandbox::COOLIFY_VERSION_ENV, "4.1.0")));
 }
+
+/// The uuid of the Coolify server named `name`, as the sandbox on the
+/// project's data file lists it (starting it adds the `extra` servers).
+async fn server_uuid(p: &Project, extra: &[&str], name: &str) -> String {
+    let mut config = fabrik::sandbox::SandboxConfig::new(p.sandbox_data());
+    config.servers = extra.iter().map(|s| (*s).to_owned()).collect();
+    let sandbox = fabrik::sandbox::start(config).await.unwrap();
+    let servers: Value = crate::sandbox::support::client()
+        .get(format!("{}/api/v1/servers", sandbox.coolify_url))
+        .bearer_auth(sandbox.credentials.coolify_token.expose())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    sandbox.shutdown().await.unwrap();
+    servers
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no server {name} in {servers:#}"))["uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// `fabrik apply` in a blocking task (the test runs a sandbox of its own
+/// on the same data file in between).
+async fn apply_blocking(p: &Project) -> std::process::Output {
+    let dir = p.path().to_owned();
+    tokio::task::spawn_blocking(move || {
+        run(crate::support::fabrik(&dir).args(["apply", "spec.yaml", "--sandbox"]))
+    })
+    .await
+    .unwrap()
+}
+
+/// No Coolify API moves an application to another server, project or
+/// environment, or turns an application into a service or one one-click
+/// type into another. A client that PATCHes the application it finds by
+/// uuid reports it moved while it runs where it was; one that looks it up
+/// as the new kind creates a second one beside it. Both are refused
+/// before anything changes; naming the same server by its uuid is no move.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_application_is_never_moved_or_turned_into_another_kind() {
+    let spec = format!(
+        "name: web\n{HEAD}app:\n  image: traefik/whoami:v1.10\n  port: 80\n  domains: [web.example.com]\n"
+    );
+    let p = Project::with_spec(&spec, &[]);
+    ok(&apply_blocking(&p).await);
+    let uuid = app_of(&p.dump())["uuid"].clone();
+    let localhost = server_uuid(&p, &["edge"], "localhost").await;
+
+    let refused = |o: &std::process::Output, said: &str, was: &Value| {
+        assert_ne!(o.status.code(), Some(0), "{}", stdout(o));
+        assert!(stderr(o).contains(said), "{}", stderr(o));
+        let now = app_of(&p.dump());
+        assert_eq!(now["uuid"], was["uuid"]);
+        assert_eq!(deployments(&now).len(), deployments(was).len(), "{now:#}");
+        assert_eq!(now["config"], was["config"], "{now:#}");
+    };
+    p.edit("spec.yaml", "server: localhost", "server: edge");
+    let before = app_of(&p.dump());
+    let o = apply_blocking(&p).await;
+    refused(&o, "Coolify cannot move an application", &before);
+    p.edit("spec.yaml", "server: edge", &format!("server: {localhost}"));
+    ok(&apply_blocking(&p).await);
+    let before = app_of(&p.dump());
+    assert_eq!(before["uuid"], uuid);
+
+    p.edit(
+        "spec.yaml",
+        "  image: traefik/whoami:v1.10\n  port: 80\n",
+        "  service: ghost\n",
+    );
+    let o = apply_blocking(&p).await;
+    refused(
+        &o,
+        "the deployment runs an application on Coolify, the spec asks for the one-click service \"ghost\"",
+        &before,
+    );
+}
+
+/// A one-click service stays the type it was created as.
+#[test]
+fn a_one_click_service_keeps_its_type() {
+    let spec = format!("name: blog\n{HEAD}app:\n  service: ghost\n  domains: [blog.example.com]\n");
+    let p = Project::with_spec(&spec, &[]);
+    ok(&p.apply());
+    let before = app_of(&p.dump());
+    p.edit(
+        "spec.yaml",
+        "service: ghost",
+        "service: wordpress-with-mysql",
+    );
+    let o = p.apply();
+    assert_ne!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("runs the one-click service \"ghost\" on Coolify, the spec asks for the one-click service \"wordpress-with-mysql\""),
+        "{}",
+        stderr(&o)
+    );
+    let after = app_of(&p.dump());
+    assert_eq!(after["uuid"], before["uuid"]);
+    assert_eq!(after["service_type"], before["service_type"], "{after:#}");
+}
+
+/// Point 6: every git build and health check field of the spec reaches
+/// Coolify. Changing one plans an update of the application, and the
+/// apply PATCHes the Coolify field with the new value; a client that drops
+/// the field plans nothing and sends nothing.
+#[test]
+fn every_git_build_and_health_check_field_reaches_coolify() {
+    let spec = format!(
+        "name: site\n{HEAD}app:\n  git:\n    repository: https://github.com/acme/site\n    branch: main\n    commit: 0a1b2c3d\n    build_pack: nixpacks\n    base_directory: /\n    install_command: npm ci\n    build_command: npm run build\n    start_command: npm start\n  port: 80\n  domains: [site.example.com]\n  health_check:\n    path: /health\n    method: GET\n    scheme: http\n    interval: 10s\n    timeout: 5s\n    retries: 3\n    start_period: 5s\n"
+    );
+    let p = Project::with_spec(&spec, &[]);
+    ok(&p.apply());
+    let cases: &[(&str, &str, &str, Value)] = &[
+        (
+            "commit: 0a1b2c3d",
+            "commit: 9f8e7d6c",
+            "git_commit_sha",
+            json!("9f8e7d6c"),
+        ),
+        (
+            "base_directory: /",
+            "base_directory: /web",
+            "base_directory",
+            json!("/web"),
+        ),
+        (
+            "install_command: npm ci",
+            "install_command: npm install",
+            "install_command",
+            json!("npm install"),
+        ),
+        (
+            "build_command: npm run build",
+            "build_command: npm run dist",
+            "build_command",
+            json!("npm run dist"),
+        ),
+        (
+            "start_command: npm start",
+            "start_command: node server.js",
+            "start_command",
+            json!("node server.js"),
+        ),
+        (
+            "build_pack: nixpacks",
+            "build_pack: static\n    publish_directory: /out",
+            "publish_directory",
+            json!("/out"),
+        ),
+        (
+            "build_pack: static\n    publish_directory: /out",
+            "build_pack: dockerfile\n    dockerfile_location: /docker/Dockerfile",
+            "dockerfile_location",
+            json!("/docker/Dockerfile"),
+        ),
+        (
+            "method: GET",
+            "method: HEAD",
+            "health_check_method",
+            json!("HEAD"),
+        ),
+        (
+            "scheme: http",
+            "scheme: https",
+            "health_check_scheme",
+            json!("https"),
+        ),
+        (
+            "timeout: 5s",
+            "timeout: 7s",
+            "health_check_timeout",
+            json!(7),
+        ),
+        ("retries: 3", "retries: 4", "health_check_retries", json!(4)),
+        (
+            "start_period: 5s",
+            "start_period: 9s",
+            "health_check_start_period",
+            json!(9),
+        ),
+        (
+            "interval: 10s",
+            "interval: 20s",
+            "health_check_interval",
+            json!(20),
+        ),
+    ];
+    for (from, to, field, value) in cases {
+        p.edit("spec.yaml", from, to);
+        let plan = p.json(&["plan", "spec.yaml"]);
+        let app = plan["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["key"] == "app")
+            .unwrap();
+        assert_eq!(app["action"], "update", "{to}: {plan:#}");
+        let seen = p.requests().len();
+        ok(&p.apply());
+        let sent: Vec<Value> = p.requests()[seen..]
+            .iter()
+            .filter(|r| r["method"] == "PATCH")
+            .filter_map(|r| r["body"].get(*field).cloned())
+            .collect();
+        assert!(
+            sent.iter()
+                .any(|v| v == value || v.to_string() == format!("\"{value}\"")),
+            "{to}: no PATCH sent {field} = {value}: {sent:?}"
+        );
+    }
+}

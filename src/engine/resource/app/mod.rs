@@ -194,6 +194,77 @@ fn needs_replacing(prior: &Prior, desired: &AppDesired) -> bool {
     )
 }
 
+/// What the application is, as far as Coolify can never change it: an
+/// application or a service, and a service's form (a compose file, or
+/// the one-click type).
+fn form(s: &state::SourceState) -> String {
+    match s {
+        state::SourceState::Compose { .. } => "a compose service".to_owned(),
+        state::SourceState::Service { service_type } => {
+            format!("the one-click service {service_type:?}")
+        }
+        _ => "an application".to_owned(),
+    }
+}
+
+/// Refuses, before anything changes, a spec that asks Coolify for what it
+/// cannot do to the application the journal knows: move it to another
+/// project, environment, server or destination (no API moves one), or turn
+/// it into another kind or one-click type (no PATCH field holds them,
+/// `ServicesController.php:1177 @4.3.11`). Deleting it to create it anew
+/// would lose its volumes, so that is left to the user. Naming the same
+/// place otherwise (a uuid for its name) is no move.
+pub async fn refuse_unchangeable(ctx: &Ctx<'_>, world: &World) -> Result<(), EngineError> {
+    let view = ctx.view();
+    let Some(r) = view.resources.get(&key()).filter(|r| r.exists()) else {
+        return Ok(());
+    };
+    let Some(before) = decode::<AppState>(r)? else {
+        return Ok(());
+    };
+    let hint = "put the spec back as it was; to have it anyway, `fabrik destroy` the deployment (the application's volumes go with it) and apply the spec again";
+    let (was, wants) = (form(&before.source), form(&world.app_state.source));
+    if was != wants {
+        return Err(EngineError::Refused {
+            message: format!(
+                "the deployment runs {was} on Coolify, the spec asks for {wants}; Coolify cannot turn one into the other"
+            ),
+            hint: hint.to_owned(),
+        });
+    }
+    let (Some(from), Some(to)) = (&before.target, &world.app_state.target) else {
+        return Ok(());
+    };
+    if from == to {
+        return Ok(());
+    }
+    let now = target(ctx)?;
+    let then = ctx
+        .remote
+        .providers
+        .app
+        .preflight(&from.target())
+        .await
+        .map_err(|e| EngineError::provider("resolving where the application is", e))?;
+    let same = (
+        &then.project_uuid,
+        &then.environment_uuid,
+        &then.server_uuid,
+    ) == (&now.project_uuid, &now.environment_uuid, &now.server_uuid)
+        && (to.destination.is_none() || then.destination_uuid == now.destination_uuid);
+    if same {
+        return Ok(());
+    }
+    Err(EngineError::Refused {
+        message: format!(
+            "the spec moves the application from {} to {}; Coolify cannot move an application",
+            from.describe(),
+            to.describe()
+        ),
+        hint: hint.to_owned(),
+    })
+}
+
 /// Updates the application in place (fields that differ, then env vars;
 /// re-created when it vanished, replaced when only a new application can
 /// be what is wanted). Returns the app and whether anything changed.

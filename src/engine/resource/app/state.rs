@@ -121,6 +121,57 @@ pub struct AppState {
     /// there were any).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub build_env: BTreeMap<String, EnvState>,
+    /// Where on Coolify it lives, as the spec names it (absent in states
+    /// journaled before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<TargetState>,
+}
+
+/// The Coolify project, environment, server and destination, each as the
+/// spec names it (a name or a uuid).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetState {
+    /// Project.
+    pub project: String,
+    /// Environment.
+    pub environment: String,
+    /// Server.
+    pub server: String,
+    /// Destination, when named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination: Option<String>,
+}
+
+impl TargetState {
+    /// The spec's target.
+    pub fn of(t: &model::CoolifyTarget) -> Self {
+        Self {
+            project: t.project.text().to_owned(),
+            environment: t.environment.text().to_owned(),
+            server: t.server.text().to_owned(),
+            destination: t.destination.as_ref().map(|d| d.text().to_owned()),
+        }
+    }
+
+    /// `project/environment on server` (`, destination d`), escaped.
+    pub fn describe(&self) -> String {
+        let place = format!("{}/{} on {}", self.project, self.environment, self.server);
+        let place = match &self.destination {
+            Some(d) => format!("{place}, destination {d}"),
+            None => place,
+        };
+        crate::text::printable_line(&place).into_owned()
+    }
+
+    /// As the app host takes it.
+    pub fn target(&self) -> crate::provider::Target {
+        crate::provider::Target {
+            project: self.project.clone(),
+            environment: self.environment.clone(),
+            server: self.server.clone(),
+            destination: self.destination.clone(),
+        }
+    }
 }
 
 /// An application's health check as the journal keeps it. The fields after
@@ -427,6 +478,7 @@ pub fn from_spec(
         health: health.as_ref().map(HealthState::of),
         env: env_state,
         build_env: build_env_state,
+        target: Some(TargetState::of(&spec.coolify)),
     };
     Ok((
         AppDesired {
