@@ -79,7 +79,7 @@ def journal(tmp, name, events):
     deployments, then the quickstart applied once on the sandbox."""
     d = project(tmp, name)
     run([GEN, "--state", os.path.join(d, ".fabrik", "state.db"), "--events", str(events)])
-    run([BIN, "apply", "quickstart/spec.yaml", "--sandbox"], cwd=d)
+    run([BIN, "apply", "quickstart/spec.yaml", "--sandbox", "--yes"], cwd=d)
     return d
 
 
@@ -102,7 +102,9 @@ def main():
         # No-op apply at 10,000 and at BIG events.
         small = journal(tmp, "small", 10_000)
         big = journal(tmp, "big", BIG)
-        noop = [BIN, "apply", "quickstart/spec.yaml", "--sandbox"]
+        # The offline no-op apply (`--refresh=false`): the journal alone, no
+        # provider call (a refreshed one also reads the remote side).
+        noop = [BIN, "apply", "quickstart/spec.yaml", "--sandbox", "--yes", "--refresh=false"]
         t_small = timed(noop, 21, cwd=small)
         t_big = timed(noop, 21, cwd=big)
         row("no-op apply, 10,000 events", f"{t_small*1000:.1f} ms", f"{version*1000:.1f} ms (`--version`)",
@@ -121,7 +123,7 @@ def main():
                 pg += f"?sslmode=verify-full&sslrootcert={ca}"
                 tls = "TLS verify-full"
             penv = dict(ENV, FABRIK_STATE=pg)
-            run([BIN, "apply", "quickstart/spec.yaml", "--sandbox"], cwd=d, env=penv)
+            run([BIN, "apply", "quickstart/spec.yaml", "--sandbox", "--yes"], cwd=d, env=penv)
             t_pg = timed(noop, 21, cwd=d, env=penv)
             row(f"no-op apply, PostgreSQL on loopback ({tls})", f"{t_pg*1000:.1f} ms",
                 f"{t_small*1000:.1f} ms (SQLite, 10,000 events)", f"{t_pg/t_small:.1f}×", "< 100 ms",
@@ -161,7 +163,7 @@ def main():
             text = text.replace("    - type: A\n      name: quickstart.example.com\n      content: 203.0.113.10\n", recs)
             open(spec, "w").write(text)
             env = dict(ENV, FABRIK_SANDBOX_FAULTS="latency_ms=100,target=/client/v4")
-            p = run([BIN, "--output", "json", "apply", "quickstart/spec.yaml", "--sandbox"], cwd=d, env=env)
+            p = run([BIN, "--output", "json", "apply", "quickstart/spec.yaml", "--sandbox", "--yes"], cwd=d, env=env)
             ev = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
             at = {}
             for e in ev:
@@ -186,7 +188,7 @@ def main():
                        CLOUDFLARE_API_URL=info["cloudflare_url"], CLOUDFLARE_API_TOKEN="sandbox-cloudflare-token",
                        UPTIME_KUMA_URL=info["kuma_url"], UPTIME_KUMA_USERNAME="admin",
                        UPTIME_KUMA_PASSWORD="sandbox-kuma-password", FABRIK_SANDBOX_URL=info["api_url"])
-            mem = peak_kb([BIN, "apply", "quickstart/spec.yaml"], cwd=sb, env=env)
+            mem = peak_kb([BIN, "apply", "quickstart/spec.yaml", "--yes"], cwd=sb, env=env)
         finally:
             serve.terminate()
             serve.wait()

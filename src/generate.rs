@@ -143,6 +143,7 @@ pub fn generate(shape: Shape, mut sink: impl FnMut(Batch)) {
                         name: "DB_PASSWORD".to_owned(),
                         source: SecretSource::Dotenv,
                         fingerprint: Some(Digest::of(&mix.next().to_le_bytes())),
+                        rotated: false,
                     }));
                     b.go(RunState::Provisioning);
                     let keys = b.keys(shape.records);

@@ -114,6 +114,13 @@ impl RunId {
         &self.0
     }
 
+    /// When the id was made (its first 48 bits are milliseconds since the
+    /// Unix epoch).
+    pub fn timestamp(&self) -> Option<jiff::Timestamp> {
+        let ulid = ulid::Ulid::from_string(&self.0).ok()?;
+        jiff::Timestamp::from_millisecond(i64::try_from(ulid.timestamp_ms()).ok()?).ok()
+    }
+
     /// Whether `s` has the shape of a run id (used to tell `RUN_ID|DEPLOYMENT`
     /// arguments apart).
     pub fn looks_like(s: &str) -> bool {
@@ -255,6 +262,82 @@ impl<'de> Deserialize<'de> for Digest {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
         Digest::from_hex(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The identity of a journal: 32 lowercase hex digits, made at random once
+/// with the journal and kept in its metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct JournalId(String);
+
+impl JournalId {
+    /// Reads a stored id: 8 to 64 lowercase hex digits.
+    pub fn parse(text: &str) -> Option<Self> {
+        let t = text.trim();
+        ((8..=64).contains(&t.len()) && t.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+            .then(|| Self(t.to_owned()))
+    }
+
+    /// A new random id (the in-memory journal's).
+    pub fn random() -> Self {
+        Self(hex::encode(rand::random::<[u8; 16]>()))
+    }
+
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Its first 8 digits: the form the ownership mark carries (the mark
+    /// must fit a Cloudflare comment of 100 characters).
+    pub fn tag(&self) -> JournalTag {
+        JournalTag(self.0[..8].to_owned())
+    }
+}
+
+impl std::fmt::Display for JournalId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The short form of a [`JournalId`] in ownership marks: 8 lowercase hex
+/// digits.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(try_from = "String", into = "String")]
+pub struct JournalTag(String);
+
+impl JournalTag {
+    /// Reads a tag: exactly 8 lowercase hex digits.
+    pub fn parse(text: &str) -> Option<Self> {
+        (text.len() == 8 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+            .then(|| Self(text.to_owned()))
+    }
+
+    /// The tag.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for JournalTag {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Self::parse(&s).ok_or_else(|| format!("{s:?} is not a journal tag"))
+    }
+}
+
+impl From<JournalTag> for String {
+    fn from(t: JournalTag) -> Self {
+        t.0
+    }
+}
+
+impl std::fmt::Display for JournalTag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
     }
 }
 

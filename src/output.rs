@@ -29,6 +29,7 @@ pub enum OutputFormat {
 pub struct Output {
     format: OutputFormat,
     color: bool,
+    stdout_color: bool,
     stderr_is_terminal: bool,
     streams: Arc<Mutex<Streams>>,
 }
@@ -55,6 +56,7 @@ impl Output {
         Self {
             format,
             color: stderr_is_terminal && !no_color,
+            stdout_color: io::stdout().is_terminal() && !no_color,
             stderr_is_terminal,
             streams: Arc::new(Mutex::new(Streams {
                 stdout: Box::new(io::stdout()),
@@ -76,6 +78,7 @@ impl Output {
         Self {
             format,
             color: false,
+            stdout_color: false,
             stderr_is_terminal: false,
             streams: Arc::new(Mutex::new(Streams { stdout, stderr })),
         }
@@ -94,6 +97,12 @@ impl Output {
     /// Whether colour may be used on stderr.
     pub fn color(&self) -> bool {
         self.color
+    }
+
+    /// Whether colour may be used on stdout (a terminal, `NO_COLOR`
+    /// unset).
+    pub fn stdout_color(&self) -> bool {
+        self.stdout_color
     }
 
     /// One JSON value as one line on stdout, flushed.

@@ -7,14 +7,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::event::{Action, Policy, ResourceKey, ResourceKind, RollbackStep};
 use crate::id::{DeploymentId, Digest};
 use crate::projection::{DeploymentView, ResourceStatus};
 
 /// One resource as the spec wants it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Desired {
     /// Stable key (`dns:A:blog.example.com`, `app`, `monitor:health`).
     pub key: ResourceKey,
@@ -29,7 +29,7 @@ pub struct Desired {
 }
 
 /// What the remote side showed for one resource (`--refresh`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Observed {
     /// It exists and matches what the journal says.
     InSync,
@@ -40,7 +40,7 @@ pub enum Observed {
 }
 
 /// One field the remote side shows otherwise than the journal says.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Drift {
     /// Dotted path of the field (`image`, `content`, `env.API_KEY`).
     pub field: String,
@@ -63,7 +63,7 @@ impl Drift {
 }
 
 /// What a step does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepAction {
     /// Create the resource.
@@ -77,7 +77,7 @@ pub enum StepAction {
 }
 
 /// One field that changes.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Change {
     /// Dotted path of the field (`env.DB_PASSWORD`, `image`).
     pub path: String,
@@ -90,7 +90,7 @@ pub struct Change {
 }
 
 /// One step of a plan.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Step {
     /// The resource.
     pub key: ResourceKey,
@@ -99,21 +99,21 @@ pub struct Step {
     /// What happens.
     pub action: StepAction,
     /// Its remote id, when it exists.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote_id: Option<String>,
     /// The fields that change (updates).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<Change>,
     /// Why (drift found by refresh, previous attempt failed, ...).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// What refresh found changed outside Fabrik, field by field.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub drift: Vec<Drift>,
 }
 
 /// What apply would do.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     /// The deployment.
     pub deployment: DeploymentId,
@@ -147,7 +147,7 @@ impl Plan {
 }
 
 /// The rollback policy of each kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Policies {
     /// Coolify application.
     pub coolify: Policy,
@@ -326,7 +326,18 @@ fn implied_rollback(
                     .and_then(|r| r.committed.as_ref())
                     .and_then(|c| c.desired.clone()),
             }),
-            _ => None,
+            // A delete is undone by making the resource again.
+            StepAction::Delete => Some(RollbackStep {
+                resource: s.key.clone(),
+                kind: s.kind,
+                action: Action::Restore,
+                remote_id: s.remote_id.clone(),
+                policy: policies.of(s.kind),
+                restore_to: view
+                    .and_then(|v| v.resources.get(&s.key))
+                    .and_then(|r| r.desired.clone()),
+            }),
+            StepAction::Noop => None,
         })
         .collect()
 }

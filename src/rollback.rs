@@ -2,8 +2,9 @@
 //! journal alone.
 //!
 //! Pure. Only resources the run created (and therefore owns: their owner is
-//! the run) are deleted; resources it updated are restored to the state the
-//! last completed run recorded. Steps run in reverse dependency order:
+//! the run) are deleted, never one it found or adopted; resources it
+//! updated are restored to the state the last completed run recorded;
+//! resources it deleted are made again in the state they had. Steps run in reverse dependency order:
 //! monitors, then the application, then DNS records.
 
 use crate::event::{Action, Policy, ResourceKind, RollbackStep};
@@ -101,6 +102,28 @@ pub fn plan(view: &DeploymentView, run: &RunView, policies: Policies) -> Vec<Rol
                 restore_to: committed.desired.clone(),
             });
         }
+    }
+    // What the run deleted (a DNS record whose type a new record at its
+    // name replaced, a content that left a set, anything the spec no longer
+    // had): made again in the state it had.
+    for key in run.deleted.iter().rev() {
+        let Some(r) = view.resources.get(key) else {
+            continue;
+        };
+        if r.status != ResourceStatus::Deleted || steps.iter().any(|s| &s.resource == key) {
+            continue;
+        }
+        let Some(before) = r.desired.clone() else {
+            continue;
+        };
+        steps.push(RollbackStep {
+            resource: key.clone(),
+            kind: r.kind,
+            action: Action::Restore,
+            remote_id: r.remote_id.clone(),
+            policy: policies.of(r.kind),
+            restore_to: Some(before),
+        });
     }
     steps.sort_by_key(|s| std::cmp::Reverse(rank(s.kind)));
     steps

@@ -1,22 +1,81 @@
 //! `fabrik apply` and `fabrik plan`.
 
+use std::path::{Path, PathBuf};
+
 use serde_json::json;
 
-use super::common::{done, engine, request, runtime};
+use super::common::{ask, done, engine, journaled_sandbox, request, request_reading, runtime};
 use super::{ApplyArgs, Cli, PlanArgs};
-use crate::engine::EngineError;
-use crate::engine::command::apply::{ApplyRequest, apply as run_apply, plan_only};
-use crate::engine::desired::World;
+use crate::engine::command::Prepared;
+use crate::engine::command::apply::{ApplyRequest, apply as run_apply};
+use crate::engine::command::plan::{self as plan_cmd, Approved, SavedPlan};
 use crate::error::{Error, exit};
 use crate::output::Output;
 use crate::plan::{Plan, StepAction};
-use crate::provider::registry::Env;
 
-/// `fabrik apply SPEC`.
+/// A saved plan at `path`, if that is what it is (not a spec).
+fn saved_plan(path: &Path) -> Result<Option<SavedPlan>, Error> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(None);
+    };
+    match SavedPlan::parse(&text) {
+        None => Ok(None),
+        Some(Ok(saved)) => Ok(Some(saved)),
+        Some(Err(e)) => Err(Error::Usage {
+            message: format!("{} is not a plan this fabrik can read: {e}", path.display()),
+            hint: Some("make it again with `fabrik plan SPEC -o FILE`".to_owned()),
+        }),
+    }
+}
+
+/// The spec `path` names: itself, or the spec of the plan saved in it.
+pub(super) fn spec_behind(path: &Path) -> PathBuf {
+    match saved_plan(path) {
+        Ok(Some(saved)) => PathBuf::from(saved.spec),
+        _ => path.to_owned(),
+    }
+}
+
+/// `fabrik apply SPEC|PLAN`.
 pub fn apply(cli: &Cli, args: &ApplyArgs, out: &mut Output) -> Result<i32, Error> {
-    let loaded = super::spec::load(&args.spec, out)?;
+    let (spec, mut approved): (PathBuf, Option<Approved>) = match saved_plan(&args.spec)? {
+        Some(saved) => {
+            out.diag(&format!(
+                "applying the plan saved in {} for {}",
+                args.spec.display(),
+                saved.deployment
+            ));
+            (PathBuf::from(saved.spec), Some(saved.approved))
+        }
+        None => (args.spec.clone(), None),
+    };
+    let loaded = super::spec::load(&spec, out)?;
+    // Every missing credential at once, before anything is created.
+    check_credentials(cli, &loaded, args.sandbox)?;
     let rt = runtime()?;
     let lock_wait = args.lock_timeout.map(|d| d.get());
+    if approved.is_none() && !args.yes {
+        // A person reviews the plan first: refreshed, shown, confirmed.
+        refuse_unattended("apply")?;
+        let base = request(cli, args.sandbox, out, &rt, lock_wait)?;
+        crate::engine::command::apply::refusals(&base, &loaded, args.take_over, &args.rotate)
+            .map_err(engine)?;
+        let prepared = Prepared::new(loaded.clone(), &base.env_vars).map_err(engine)?;
+        let planned = rt
+            .block_on(plan_cmd::plan(&base, &prepared, args.refresh))
+            .map_err(engine)?;
+        out.diag_raw(&render_plan(&planned.plan, out.color()));
+        if !planned.plan.no_changes
+            && !ask(
+                &format!("apply these changes to {}?", planned.plan.deployment),
+                out,
+            )
+        {
+            out.diag("not applied; nothing changed");
+            return Ok(exit::USAGE);
+        }
+        approved = Some(planned.approved());
+    }
     let base = request(cli, args.sandbox, out, &rt, lock_wait)?;
     let report = rt.block_on(run_apply(ApplyRequest {
         base,
@@ -24,44 +83,128 @@ pub fn apply(cli: &Cli, args: &ApplyArgs, out: &mut Output) -> Result<i32, Error
         no_rollback: args.no_rollback,
         refresh: args.refresh,
         retries: args.retries,
+        approved,
+        redeploy: args.redeploy,
+        take_over: args.take_over,
+        rotate: args.rotate.clone(),
     }));
     done(report, out)
+}
+
+/// `fabrik redeploy DEPLOYMENT|SPEC`: `apply --redeploy` of the spec the
+/// deployment was last applied from.
+pub fn redeploy(
+    cli: &Cli,
+    target: &str,
+    sandbox: bool,
+    yes: bool,
+    out: &mut Output,
+) -> Result<i32, Error> {
+    let spec = if Path::new(target).is_file() {
+        PathBuf::from(target)
+    } else {
+        let store = super::open_existing(cli)?;
+        let run = crate::engine::command::find_run(
+            store.as_ref(),
+            target,
+            |r| r.command == crate::event::RunCommand::Apply && r.spec_path.is_some(),
+            "apply with a spec",
+        )
+        .map_err(engine)?;
+        PathBuf::from(run.spec_path.unwrap_or_default())
+    };
+    let sandbox = sandbox || journaled_sandbox(cli, target, out);
+    let args = ApplyArgs {
+        spec,
+        no_rollback: false,
+        lock_timeout: None,
+        sandbox,
+        yes,
+        refresh: true,
+        retries: None,
+        take_over: false,
+        rotate: Vec::new(),
+        redeploy: true,
+    };
+    apply(cli, &args, out)
+}
+
+/// Refuses a run of the real services that lacks credentials, naming every
+/// one of them, before anything (journal, `.env`) is created.
+fn check_credentials(cli: &Cli, loaded: &crate::spec::Loaded, sandbox: bool) -> Result<(), Error> {
+    use crate::provider::registry::{Env, Need};
+    let env =
+        Env::load(std::env::vars(), &loaded.default_dotenv()).map_err(|e| engine(e.into()))?;
+    let need = |yes: bool| if yes { Need::Required } else { Need::No };
+    super::common::registry(&super::state_path(cli), sandbox)?
+        .check(
+            &env,
+            need(loaded.spec.dns.is_some()),
+            need(!loaded.spec.monitors.is_empty()),
+        )
+        .map_err(|e| engine(e.into()))
+}
+
+/// Without a terminal to ask on, a command that changes remote resources
+/// goes ahead only with `--yes`.
+fn refuse_unattended(command: &str) -> Result<(), Error> {
+    if super::common::interactive() {
+        return Ok(());
+    }
+    Err(Error::Usage {
+        message: format!(
+            "`fabrik {command}` changes remote resources and asks first, but there is no terminal to ask on"
+        ),
+        hint: Some(
+            "pass --yes (-y) to apply without asking (as CI does), or review a saved plan: `fabrik plan SPEC -o plan.json`, then `fabrik apply plan.json`".to_owned(),
+        ),
+    })
 }
 
 /// `fabrik plan SPEC`.
 pub fn plan(cli: &Cli, args: &PlanArgs, out: &mut Output) -> Result<i32, Error> {
     let loaded = super::spec::load(&args.spec, out)?;
-    let env =
-        Env::load(std::env::vars(), &loaded.default_dotenv()).map_err(|e| engine(e.into()))?;
-    // Planning never writes: secrets that apply would generate (and the
-    // fingerprint key) are generated for this plan only.
-    let secrets = crate::spec::secrets::resolve_preview(
-        &loaded.spec,
-        &|k| env.var(k).map(str::to_owned),
-        &loaded.default_dotenv(),
-    )
-    .map_err(|e| engine(EngineError::Secrets(e)))?;
-    let digests = crate::spec::hash::desired_state(&loaded.spec, &secrets);
-    let world = World::from_spec(&loaded.spec, &secrets, digests).map_err(|e| engine(e.into()))?;
-    // Planning reads the journal but never creates one.
-    let plan = match crate::store::open_existing(&super::state_location(cli)?) {
-        Ok(store) => plan_only(store.as_ref(), &world, None).map_err(engine)?,
-        Err(crate::store::StoreError::Io { source, .. })
-            if source.kind() == std::io::ErrorKind::NotFound =>
-        {
-            let store = crate::store::memory::MemoryStore::new();
-            plan_only(&store, &world, None).map_err(engine)?
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let spec_arg = args.spec.display().to_string();
+    let sandbox = args.sandbox || journaled_sandbox(cli, &spec_arg, out);
+    let rt = runtime()?;
+    // Planning never writes: not the journal, and not the secrets apply
+    // would generate (and the fingerprint key), made for this plan only.
+    let base = request_reading(cli, sandbox, out, &rt)?;
+    let prepared = Prepared::preview(loaded, &base.env_vars).map_err(engine)?;
+    let planned = rt
+        .block_on(plan_cmd::plan(&base, &prepared, args.refresh))
+        .map_err(engine)?;
+    if !planned.known && !out.is_json() {
+        out.diag(&format!(
+            "no journal of {} in {}: planned as a new deployment",
+            planned.plan.deployment,
+            super::state_location(cli)?
+        ));
+    }
+    if let Some(file) = &args.output_file {
+        let spec = crate::engine::command::spec_path_text(&prepared.loaded.path);
+        let saved = SavedPlan::new(spec, &planned);
+        let text = serde_json::to_string_pretty(&saved).unwrap_or_default();
+        std::fs::write(file, text + "\n").map_err(|source| Error::Io {
+            action: "cannot write",
+            path: file.clone(),
+            source,
+        })?;
+        out.diag(&format!(
+            "plan saved in {}: `fabrik apply {}` carries out exactly this plan",
+            file.display(),
+            file.display()
+        ));
+    }
+    let plan = &planned.plan;
     if out.is_json() {
-        let mut v = serde_json::to_value(&plan).unwrap_or_default();
+        let mut v = serde_json::to_value(plan).unwrap_or_default();
         if let Some(o) = v.as_object_mut() {
             o.insert("kind".to_owned(), json!("plan"));
         }
         out.json(&v)?;
     } else {
-        out.raw(render_plan(&plan).as_bytes())?;
+        out.raw(render_plan(plan, out.stdout_color()).as_bytes())?;
     }
     Ok(if args.detailed_exitcode && !plan.no_changes {
         exit::USAGE
@@ -84,8 +227,18 @@ fn show(v: &Option<serde_json::Value>) -> String {
     }
 }
 
-/// The human rendering of a plan.
-pub fn render_plan(plan: &Plan) -> String {
+/// `text` in an ANSI colour (`code`) when `color`.
+fn paint(text: &str, code: &str, color: bool) -> String {
+    if color {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_owned()
+    }
+}
+
+/// The human rendering of a plan; with `color`, creates are green, updates
+/// yellow, deletions red and drift magenta.
+pub fn render_plan(plan: &Plan, color: bool) -> String {
     let mut s = format!(
         "plan for {} (desired state {})\n",
         plan.deployment,
@@ -96,19 +249,30 @@ pub fn render_plan(plan: &Plan) -> String {
         return s;
     }
     for step in &plan.steps {
-        let (sign, word) = match step.action {
-            StepAction::Create => ('+', "create"),
-            StepAction::Update => ('~', "update"),
-            StepAction::Delete => ('-', "delete"),
-            StepAction::Noop => ('=', "no change"),
+        let (sign, word, code) = match step.action {
+            StepAction::Create => ('+', "create", "32"),
+            StepAction::Update => ('~', "update", "33"),
+            StepAction::Delete => ('-', "delete", "1;31"),
+            StepAction::Noop => ('=', "no change", "2"),
         };
-        s.push_str(&format!("  {sign} {:<40} {word}", step.key.as_str()));
+        let head = format!("  {sign} {:<40} {word}", step.key.as_str());
+        s.push_str(&paint(&head, code, color));
         if let Some(r) = &step.reason {
             s.push_str(&format!(" ({r})"));
         }
         s.push('\n');
         if step.action == StepAction::Noop {
             continue;
+        }
+        for d in &step.drift {
+            let line = format!(
+                "    ! {}: {} in the journal, {} remotely",
+                d.field,
+                show(&d.journal),
+                show(&d.remote)
+            );
+            s.push_str(&paint(&line, "35", color));
+            s.push('\n');
         }
         for c in &step.changes {
             if c.secret {
@@ -130,11 +294,16 @@ pub fn render_plan(plan: &Plan) -> String {
         }
     }
     let count = |a: StepAction| plan.steps.iter().filter(|s| s.action == a).count();
+    let deletes = format!("{} to delete", count(StepAction::Delete));
     s.push_str(&format!(
-        "{} to create, {} to update, {} to delete, {} unchanged\n",
+        "{} to create, {} to update, {}, {} unchanged\n",
         count(StepAction::Create),
         count(StepAction::Update),
-        count(StepAction::Delete),
+        if count(StepAction::Delete) > 0 {
+            paint(&deletes, "1;31", color)
+        } else {
+            deletes
+        },
         count(StepAction::Noop)
     ));
     if !plan.rollback.is_empty() {

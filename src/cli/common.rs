@@ -2,6 +2,7 @@
 //! write, the providers they are handed, Ctrl-C, and how a run's report is
 //! printed.
 
+use std::io::{BufRead as _, IsTerminal as _};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -91,6 +92,37 @@ pub(super) fn request(
     })
 }
 
+/// What a command that only reads is handed: the journal if there is
+/// one (an empty one otherwise: nothing is created), inside `rt`.
+pub(super) fn request_reading(
+    cli: &Cli,
+    sandbox: bool,
+    out: &Output,
+    rt: &tokio::runtime::Runtime,
+) -> Result<Request, Error> {
+    let _guard = rt.enter();
+    let location = super::state_location(cli)?;
+    let store: Arc<dyn EventStore> = match crate::store::open_existing(&location) {
+        Ok(store) => Arc::from(store),
+        Err(crate::store::StoreError::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            Arc::new(crate::store::memory::MemoryStore::new())
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(Request {
+        store,
+        state: location,
+        connect: Arc::new(registry(&super::state_path(cli), sandbox)?),
+        env_vars: std::env::vars().collect(),
+        clock: wall_clock(),
+        interrupt: watch_interrupt(out),
+        observer: Box::new(Progress::new(out.clone())),
+        lock_wait: None,
+    })
+}
+
 /// Prints how a run ended: a summary for people, or one JSON object.
 pub(super) fn print_report(report: &Report, out: &mut Output) -> Result<(), Error> {
     if out.is_json() {
@@ -123,4 +155,79 @@ pub(super) fn done(report: Result<Report, EngineError>, out: &mut Output) -> Res
     let report = report.map_err(engine)?;
     print_report(&report, out)?;
     Ok(report.exit_code)
+}
+
+/// Whether the run named by `target_arg` (a run id, a deployment name: its
+/// latest run, or a spec file: its deployment's latest run) was made
+/// against the sandbox. Its resources exist only there, so the commands
+/// that finish or undo it use the sandbox without `--sandbox`: the
+/// commands Fabrik prints after a failure work exactly as printed.
+pub(super) fn journaled_sandbox(cli: &Cli, target_arg: &str, out: &mut Output) -> bool {
+    let Ok(store) = super::open_existing(cli) else {
+        return false;
+    };
+    let run = if crate::id::RunId::looks_like(target_arg) {
+        target_arg
+            .parse::<crate::id::RunId>()
+            .ok()
+            .and_then(|id| store.run(&id).ok().flatten())
+    } else {
+        let path = std::path::Path::new(target_arg);
+        let name = if path.is_file() {
+            crate::engine::command::load_spec(path)
+                .ok()
+                .map(|l| l.spec.name)
+        } else {
+            crate::id::DeploymentId::new(target_arg).ok()
+        };
+        name.and_then(|d| store.runs(&d).ok())
+            .and_then(|runs| runs.into_iter().last())
+    };
+    let sandboxed = run.as_ref().is_some_and(|r| r.options.sandbox);
+    if let (true, Some(r)) = (sandboxed, run) {
+        out.diag(&format!(
+            "run {} was made against the sandbox: using it",
+            r.run
+        ));
+    }
+    sandboxed
+}
+
+/// Whether a person can be asked: standard input is a terminal.
+pub(super) fn interactive() -> bool {
+    std::io::stdin().is_terminal()
+}
+
+/// Asks `question` on the terminal; only `y` or `yes` agrees.
+pub(super) fn ask(question: &str, out: &mut Output) -> bool {
+    out.diag_raw(&format!("{question} [y/N] "));
+    let mut line = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut line);
+    matches!(line.trim(), "y" | "Y" | "yes" | "YES")
+}
+
+/// Asks on a terminal; refuses without one (CI must say `--yes`).
+pub(super) fn confirm(question: &str, yes: bool, out: &mut Output) -> Result<bool, Error> {
+    if yes {
+        return Ok(true);
+    }
+    if !interactive() {
+        return Err(Error::Usage {
+            message: "this changes remote resources and needs confirmation".to_owned(),
+            hint: Some("pass --yes (-y) to go ahead without a terminal (as CI does)".to_owned()),
+        });
+    }
+    Ok(ask(question, out))
+}
+
+/// How long ago `then` was, in the largest whole unit (`3d`, `5h`, `12m`,
+/// `40s`).
+pub(super) fn age(then: jiff::Timestamp, now: jiff::Timestamp) -> String {
+    let secs = now.as_second().saturating_sub(then.as_second()).max(0);
+    match secs {
+        s if s >= 86_400 => format!("{}d", s / 86_400),
+        s if s >= 3_600 => format!("{}h", s / 3_600),
+        s if s >= 60 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
 }

@@ -1,66 +1,13 @@
 //! `fabrik resume`, `fabrik rollback`, `fabrik destroy` and `fabrik gc`.
 
-use std::io::{BufRead as _, IsTerminal as _};
-
 use serde_json::json;
 
 use super::Cli;
-use super::common::{done, engine, registry, request, runtime};
+use super::common::{confirm, done, engine, journaled_sandbox, registry, request, runtime};
+use crate::engine::command::rollback as rollback_cmd;
 use crate::engine::command::{destroy as destroy_cmd, gc as gc_cmd, resume as resume_cmd};
-use crate::engine::command::{load_spec, rollback as rollback_cmd};
 use crate::error::{Error, exit};
 use crate::output::{Output, table};
-
-/// Whether the run named by `target_arg` (a run id, a deployment name: its
-/// latest run, or a spec file: its deployment's latest run) was made
-/// against the sandbox. Its resources exist only there, so the commands
-/// that finish or undo it use the sandbox without `--sandbox`: the
-/// commands Fabrik prints after a failure work exactly as printed.
-fn journaled_sandbox(cli: &Cli, target_arg: &str, out: &mut Output) -> bool {
-    let Ok(store) = super::open_existing(cli) else {
-        return false;
-    };
-    let run = if crate::id::RunId::looks_like(target_arg) {
-        target_arg
-            .parse::<crate::id::RunId>()
-            .ok()
-            .and_then(|id| store.run(&id).ok().flatten())
-    } else {
-        let path = std::path::Path::new(target_arg);
-        let name = if path.is_file() {
-            load_spec(path).ok().map(|l| l.spec.name)
-        } else {
-            crate::id::DeploymentId::new(target_arg).ok()
-        };
-        name.and_then(|d| store.runs(&d).ok())
-            .and_then(|runs| runs.into_iter().last())
-    };
-    let sandboxed = run.as_ref().is_some_and(|r| r.options.sandbox);
-    if let (true, Some(r)) = (sandboxed, run) {
-        out.diag(&format!(
-            "run {} was made against the sandbox: using it",
-            r.run
-        ));
-    }
-    sandboxed
-}
-
-/// Asks on a terminal; refuses without one (CI must say `--yes`).
-fn confirm(question: &str, yes: bool, out: &mut Output) -> Result<bool, Error> {
-    if yes {
-        return Ok(true);
-    }
-    if !std::io::stdin().is_terminal() {
-        return Err(Error::Usage {
-            message: "this changes remote resources and needs confirmation".to_owned(),
-            hint: Some("pass --yes to confirm without a terminal".to_owned()),
-        });
-    }
-    out.diag_raw(&format!("{question} [y/N] "));
-    let mut line = String::new();
-    let _ = std::io::stdin().lock().read_line(&mut line);
-    Ok(matches!(line.trim(), "y" | "Y" | "yes" | "YES"))
-}
 
 /// `fabrik resume RUN|DEPLOYMENT`.
 pub fn resume(cli: &Cli, target_arg: &str, sandbox: bool, out: &mut Output) -> Result<i32, Error> {
@@ -143,6 +90,68 @@ pub fn rollback(
     done(rt.block_on(rollback_cmd::rollback(req, target_arg)), out)
 }
 
+/// `fabrik rollback NAME --to RUN [--dry-run] [--yes]`: back to an
+/// earlier release.
+pub fn rollback_to(
+    cli: &Cli,
+    deployment: &str,
+    to: &str,
+    dry_run: bool,
+    yes: bool,
+    sandbox: bool,
+    out: &mut Output,
+) -> Result<i32, Error> {
+    use crate::engine::command::apply::{How, carry_out};
+    use crate::engine::command::plan as plan_cmd;
+    use crate::engine::command::release::release;
+    let sandbox = sandbox || journaled_sandbox(cli, to, out);
+    let rt = runtime()?;
+    let base = request(cli, sandbox, out, &rt, None)?;
+    let found = release(base.store.as_ref(), deployment, to, &base.env_vars).map_err(engine)?;
+    let run = found.run.run.clone();
+    out.diag(&format!(
+        "back to release {run} of {deployment} (applied {})",
+        found.run.started_at
+    ));
+    for name in &found.changed_secrets {
+        out.diag(&format!(
+            "note: {name} is rebuilt with today's secret values, which differ from that release's"
+        ));
+    }
+    let planned = rt
+        .block_on(plan_cmd::plan(&base, &found.prepared, true))
+        .map_err(engine)?;
+    out.diag_raw(&super::apply::render_plan(&planned.plan, out.color()));
+    if dry_run {
+        return Ok(exit::OK);
+    }
+    if !planned.plan.no_changes
+        && !confirm(&format!("restore release {run} of {deployment}?"), yes, out)?
+    {
+        out.diag("not confirmed; nothing changed");
+        return Ok(exit::USAGE);
+    }
+    let spec = found.prepared.loaded.path.display().to_string();
+    let how = How {
+        refresh: true,
+        approved: Some(planned.approved()),
+        release: Some(run.clone()),
+        ..How::default()
+    };
+    let report = rt
+        .block_on(carry_out(base, found.prepared, how))
+        .map(|mut r| {
+            if r.exit_code == exit::OK {
+                r.message = format!("{} (release {run})", r.message);
+                r.next.push(format!(
+                    "{spec} still describes the later release: `fabrik apply {spec}` brings it back"
+                ));
+            }
+            r
+        });
+    done(report, out)
+}
+
 /// `fabrik destroy SPEC|DEPLOYMENT [--yes]`.
 pub fn destroy(
     cli: &Cli,
@@ -169,6 +178,7 @@ pub fn destroy(
 pub fn gc(
     cli: &Cli,
     delete: bool,
+    yes: bool,
     sandbox: bool,
     zones: &[String],
     out: &mut Output,
@@ -178,44 +188,78 @@ pub fn gc(
         std::sync::Arc::from(crate::store::open(&super::state_location(cli)?)?);
     let providers = registry(&super::state_path(cli), sandbox)?;
     let rt = runtime()?;
-    let orphans = rt
-        .block_on(gc_cmd::gc(
+    let vars: Vec<(String, String)> = std::env::vars().collect();
+    let find = |chosen: Option<&std::collections::BTreeSet<String>>| {
+        rt.block_on(gc_cmd::gc(
             store.as_ref(),
             &providers,
-            &std::env::vars().collect::<Vec<_>>(),
+            &vars,
             std::path::Path::new(".env"),
             zones,
-            delete,
+            chosen,
         ))
-        .map_err(engine)?;
+        .map_err(engine)
+    };
+    let mut orphans = find(None)?;
+    if delete && !orphans.is_empty() {
+        if !out.is_json() {
+            out.diag_raw(&orphan_table(&orphans));
+        }
+        let question = format!(
+            "delete these {} remote resource{}?",
+            orphans.len(),
+            if orphans.len() == 1 { "" } else { "s" }
+        );
+        if !confirm(&question, yes, out)? {
+            out.diag("not confirmed; nothing deleted");
+            return Ok(exit::USAGE);
+        }
+        let chosen = orphans.iter().map(|o| o.remote_id.clone()).collect();
+        orphans = find(Some(&chosen))?;
+    }
     if out.is_json() {
         out.json(&json!({ "kind": "gc", "orphans": orphans }))?;
     } else if orphans.is_empty() {
         out.diag("no orphans: every remote resource marked as Fabrik's belongs to a deployment in this journal");
     } else {
-        let rows: Vec<Vec<String>> = orphans
-            .iter()
-            .map(|o| {
-                vec![
-                    o.kind.clone(),
-                    o.remote_id.clone(),
-                    o.name.clone(),
-                    o.mark.deployment.to_string(),
-                    o.mark.run.to_string(),
-                    if o.deleted { "deleted" } else { "found" }.to_owned(),
-                ]
-            })
-            .collect();
-        out.raw(
-            table(
-                &["KIND", "REMOTE ID", "NAME", "DEPLOYMENT", "RUN", "STATE"],
-                &rows,
-            )
-            .as_bytes(),
-        )?;
+        out.raw(orphan_table(&orphans).as_bytes())?;
         if !delete {
-            out.diag("run `fabrik gc --delete` to delete them");
+            out.diag("run `fabrik gc --delete` to delete them (it asks first)");
         }
     }
     Ok(exit::OK)
+}
+
+/// Orphans as a table: what, where, whose, how old.
+fn orphan_table(orphans: &[gc_cmd::Orphan]) -> String {
+    let now = jiff::Timestamp::now();
+    let rows: Vec<Vec<String>> = orphans
+        .iter()
+        .map(|o| {
+            vec![
+                o.kind.clone(),
+                o.remote_id.clone(),
+                o.name.clone(),
+                o.mark.deployment.to_string(),
+                o.mark.run.to_string(),
+                o.mark
+                    .run
+                    .timestamp()
+                    .map_or_else(|| "?".to_owned(), |t| super::common::age(t, now)),
+                if o.deleted { "deleted" } else { "found" }.to_owned(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "KIND",
+            "REMOTE ID",
+            "NAME",
+            "DEPLOYMENT",
+            "RUN",
+            "AGE",
+            "STATE",
+        ],
+        &rows,
+    )
 }

@@ -61,6 +61,19 @@ pub enum Command {
     Plan(PlanArgs),
     /// Take the spec to production: provision, deploy, verify, monitor, notify.
     Apply(ApplyArgs),
+    /// Deploy a deployment again with its spec as it is (new code behind
+    /// `:latest` or a branch head): `apply --redeploy` of its spec.
+    Redeploy {
+        /// A deployment name (its spec is the one it was last applied
+        /// from) or a spec file.
+        target: String,
+        /// Use the built-in simulator instead of the real services.
+        #[arg(long)]
+        sandbox: bool,
+        /// Do not ask for confirmation (needed without a terminal).
+        #[arg(short = 'y', long, env = "FABRIK_YES", value_parser = clap::builder::FalseyValueParser::new())]
+        yes: bool,
+    },
     /// Finish an interrupted run from the journal.
     Resume {
         /// A run id, or a deployment name (its interrupted run).
@@ -74,11 +87,16 @@ pub enum Command {
     Rollback {
         /// A run id, or a deployment name (its latest failed run).
         target: String,
+        /// Go back to an earlier release instead: apply the state run RUN
+        /// (an apply that succeeded) left, with today's secrets. TARGET is
+        /// then the deployment's name. The spec file is not changed.
+        #[arg(long, value_name = "RUN")]
+        to: Option<String>,
         /// Print the plan from the journal and change nothing.
         #[arg(long)]
         dry_run: bool,
-        /// Do not ask for confirmation.
-        #[arg(long)]
+        /// Do not ask for confirmation (needed without a terminal).
+        #[arg(short = 'y', long, env = "FABRIK_YES", value_parser = clap::builder::FalseyValueParser::new())]
         yes: bool,
         /// Use the built-in simulator instead of the real services (implied
         /// when the run was made against it).
@@ -89,8 +107,8 @@ pub enum Command {
     Destroy {
         /// A spec file or a deployment name.
         target: String,
-        /// Do not ask for confirmation.
-        #[arg(long)]
+        /// Do not ask for confirmation (needed without a terminal).
+        #[arg(short = 'y', long, env = "FABRIK_YES", value_parser = clap::builder::FalseyValueParser::new())]
         yes: bool,
         /// Use the built-in simulator instead of the real services (implied
         /// when the run was made against it).
@@ -123,9 +141,12 @@ pub enum Command {
     },
     /// List (or delete) remote resources marked as Fabrik's that no deployment owns.
     Gc {
-        /// Delete them.
+        /// Delete them (after asking).
         #[arg(long)]
         delete: bool,
+        /// Do not ask before deleting (needed without a terminal).
+        #[arg(short = 'y', long, env = "FABRIK_YES", value_parser = clap::builder::FalseyValueParser::new())]
+        yes: bool,
         /// Also scan this Cloudflare zone (besides those the journal knows).
         #[arg(long)]
         zone: Vec<String>,
@@ -162,12 +183,24 @@ pub struct PlanArgs {
     /// Exit 2 when there are changes, 0 when there are none.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Look at the remote side for drift (the default); `--refresh=false`
+    /// plans from the journal alone, without calling any provider.
+    #[arg(long, value_name = "BOOL", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub refresh: bool,
+    /// Save the plan to this file: `fabrik apply FILE` carries out exactly
+    /// it (refused if the spec or the journal moved since).
+    #[arg(short = 'o', long = "output-file", value_name = "FILE")]
+    pub output_file: Option<PathBuf>,
+    /// Refresh against the built-in simulator (implied when the
+    /// deployment's last run was made against it).
+    #[arg(long)]
+    pub sandbox: bool,
 }
 
 /// Arguments of `apply`.
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
-    /// The spec file.
+    /// The spec file, or a plan saved by `fabrik plan SPEC -o FILE`.
     pub spec: PathBuf,
     /// On failure, undo nothing (exit 6 with the resume and rollback commands).
     #[arg(long)]
@@ -179,16 +212,30 @@ pub struct ApplyArgs {
     /// Use the built-in simulator instead of the real services.
     #[arg(long)]
     pub sandbox: bool,
-    /// Do not ask for confirmation.
-    #[arg(long)]
+    /// Apply without showing the plan and asking (needed without a
+    /// terminal, e.g. in CI; the sandbox never needs it).
+    #[arg(short = 'y', long, env = "FABRIK_YES", value_parser = clap::builder::FalseyValueParser::new())]
     pub yes: bool,
-    /// Also check the remote side for drift and repair it.
-    #[arg(long)]
+    /// Look at the remote side for drift and repair it (the default);
+    /// `--refresh=false` plans from the journal alone.
+    #[arg(long, value_name = "BOOL", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub refresh: bool,
     /// Attempts per provider call, the first included (1 to 10); overrides
     /// the spec's `retry.attempts` for this run.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=10))]
     pub retries: Option<u8>,
+    /// Bind the deployment to this spec although another spec file applied
+    /// it last (the spec moved, say).
+    #[arg(long)]
+    pub take_over: bool,
+    /// Generate a new value for this generated secret although an earlier
+    /// run had one (its `.env` entry is gone); repeatable.
+    #[arg(long, value_name = "SECRET")]
+    pub rotate: Vec<String>,
+    /// Deploy the application again even when nothing in the spec changed
+    /// (new code behind `:latest` or a branch head).
+    #[arg(long)]
+    pub redeploy: bool,
 }
 
 /// `journal` subcommands.
@@ -309,8 +356,58 @@ pub fn state_path(cli: &Cli) -> PathBuf {
     }
 }
 
+/// Where the journal search starts for `command`: the spec's directory
+/// for commands given a spec (or a plan saved from one), the current
+/// directory otherwise; `None` for commands that use no journal.
+fn journal_start(command: &Command) -> Option<PathBuf> {
+    let dir_of = |spec: &std::path::Path| spec.parent().map(PathBuf::from).unwrap_or_default();
+    match command {
+        Command::Init { .. }
+        | Command::Validate { .. }
+        | Command::Schema
+        | Command::Completions { .. } => None,
+        Command::Plan(args) => Some(dir_of(&args.spec)),
+        Command::Apply(args) => Some(dir_of(&apply::spec_behind(&args.spec))),
+        Command::Destroy { target, .. } | Command::Redeploy { target, .. }
+            if std::path::Path::new(target).is_file() =>
+        {
+            Some(dir_of(std::path::Path::new(target)))
+        }
+        _ => Some(PathBuf::new()),
+    }
+}
+
+/// Resolves the journal when `--state` / `FABRIK_STATE` do not name it
+/// (see [`crate::store::discover`]), and says which one is used when it is
+/// not `./.fabrik/state.db`.
+fn discover_journal(cli: &mut Cli, out: &mut Output) {
+    if cli.state.is_some() {
+        return;
+    }
+    let Some(start) = journal_start(&cli.command) else {
+        return;
+    };
+    let found = crate::store::discover::journal_from(&start);
+    let obvious = PathBuf::from(crate::store::discover::DIR).join(crate::store::discover::FILE);
+    let path = found
+        .path
+        .strip_prefix(".")
+        .unwrap_or(&found.path)
+        .to_owned();
+    if path != obvious && !out.is_json() {
+        let how = if found.found {
+            "found"
+        } else {
+            "to be created"
+        };
+        out.diag(&format!("journal: {} ({how})", path.display()));
+    }
+    cli.state = Some(path.display().to_string());
+}
+
 /// Runs the parsed command line; returns the exit code.
-pub fn run(cli: Cli, out: &mut Output) -> Result<i32, Error> {
+pub fn run(mut cli: Cli, out: &mut Output) -> Result<i32, Error> {
+    discover_journal(&mut cli, out);
     warn_sandbox_routing(&cli, out);
     match &cli.command {
         Command::Status { deployment } => status::run(&cli, deployment.as_deref(), out),
@@ -343,9 +440,22 @@ pub fn run(cli: Cli, out: &mut Output) -> Result<i32, Error> {
         Command::Validate { spec: path } => spec::validate(&cli, path, out),
         Command::Plan(args) => apply::plan(&cli, args, out),
         Command::Apply(args) => apply::apply(&cli, args, out),
+        Command::Redeploy {
+            target,
+            sandbox,
+            yes,
+        } => apply::redeploy(&cli, target, *sandbox, *yes, out),
         Command::Resume { target, sandbox } => lifecycle::resume(&cli, target, *sandbox, out),
         Command::Rollback {
             target,
+            to: Some(to),
+            dry_run,
+            yes,
+            sandbox,
+        } => lifecycle::rollback_to(&cli, target, to, *dry_run, *yes, *sandbox, out),
+        Command::Rollback {
+            target,
+            to: None,
             dry_run,
             yes,
             sandbox,
@@ -363,9 +473,10 @@ pub fn run(cli: Cli, out: &mut Output) -> Result<i32, Error> {
         } => lock::release(&cli, deployment, *force, out),
         Command::Gc {
             delete,
+            yes,
             sandbox,
             zone,
-        } => lifecycle::gc(&cli, *delete, *sandbox, zone, out),
+        } => lifecycle::gc(&cli, *delete, *yes, *sandbox, zone, out),
         Command::Sandbox {
             command: SandboxCommand::Serve { addr, data, faults },
         } => sandbox::serve(&cli, addr, data.as_deref(), faults.as_deref(), out),
@@ -386,7 +497,10 @@ pub fn run(cli: Cli, out: &mut Output) -> Result<i32, Error> {
 fn warn_sandbox_routing(cli: &Cli, out: &mut Output) {
     let verifies = matches!(
         cli.command,
-        Command::Apply(_) | Command::Resume { .. } | Command::Rollback { .. }
+        Command::Apply(_)
+            | Command::Redeploy { .. }
+            | Command::Resume { .. }
+            | Command::Rollback { .. }
     );
     if verifies
         && !out.is_json()

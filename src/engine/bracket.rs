@@ -71,9 +71,34 @@ impl Subject<'_> {
                 resource: self.key.clone(),
                 kind: self.kind,
                 remote_id,
-                mark: OwnershipMark::new(ctx.deployment.clone(), ctx.run.clone()),
+                mark: ctx.mark(),
                 desired_hash: hash,
                 adopted,
+            }),
+        )?;
+        Ok(())
+    }
+
+    /// Journals that a create found the resource already there, made by
+    /// another run of this deployment in this journal (`mark`): it is used,
+    /// and its owner stays that run, so a rollback of this run never
+    /// deletes it.
+    pub fn found(
+        &self,
+        ctx: &Ctx<'_>,
+        remote_id: String,
+        hash: Option<Digest>,
+        mark: OwnershipMark,
+    ) -> Result<(), EngineError> {
+        record(
+            ctx.journal,
+            Event::ResourceCreated(ResourceCreated {
+                resource: self.key.clone(),
+                kind: self.kind,
+                remote_id,
+                mark,
+                desired_hash: hash,
+                adopted: true,
             }),
         )?;
         Ok(())
@@ -189,7 +214,7 @@ where
     FF: Future<Output = Result<Option<T>, EngineError>>,
 {
     let s = what.subject;
-    let mark = OwnershipMark::new(ctx.deployment.clone(), ctx.run.clone());
+    let mark = ctx.mark();
     s.intent(
         ctx,
         Action::Create,

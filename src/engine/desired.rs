@@ -61,7 +61,25 @@ impl World {
         secrets: &ResolvedSecrets,
         digests: DesiredState,
     ) -> Result<Self, DesiredError> {
-        let (app, app_state) = app_state::from_spec(spec, secrets)?;
+        Self::mapped(spec, app_state::from_spec(spec, secrets)?, digests)
+    }
+
+    /// Maps a spec for commands that only delete: the application's env
+    /// vars whose secrets are not at hand are left out (see
+    /// [`app_state::identity_from_spec`]).
+    pub fn for_deletes(
+        spec: &Spec,
+        secrets: &ResolvedSecrets,
+        digests: DesiredState,
+    ) -> Result<Self, DesiredError> {
+        Self::mapped(spec, app_state::identity_from_spec(spec, secrets)?, digests)
+    }
+
+    fn mapped(
+        spec: &Spec,
+        (app, app_state): (AppDesired, AppState),
+        digests: DesiredState,
+    ) -> Result<Self, DesiredError> {
         Ok(Self {
             deployment: spec.name.clone(),
             app,
@@ -110,6 +128,57 @@ impl World {
         out
     }
 
+    /// Gives each record the key its journal knows it by, so that a key
+    /// never changes while the record stays: a record the journal has (by
+    /// type, name and canonical content; a CNAME by type and name) keeps
+    /// that key, whatever shape earlier versions gave it; a new record
+    /// takes `dns:<TYPE>:<name>` when no record of the journal or the spec
+    /// holds that key (a lone record, as before), and its content key
+    /// otherwise. Growing or shrinking a set never renames a member, so
+    /// nothing live is deleted and made again.
+    pub fn align_keys(&mut self, view: Option<&crate::projection::DeploymentView>) {
+        let mut journal: std::collections::BTreeMap<(String, String, String), ResourceKey> =
+            std::collections::BTreeMap::new();
+        let mut held: std::collections::BTreeSet<ResourceKey> = std::collections::BTreeSet::new();
+        for r in view.into_iter().flat_map(|v| v.resources.values()) {
+            let live = r.exists() || r.status == crate::projection::ResourceStatus::Pending;
+            if r.kind != ResourceKind::DnsRecord || !live {
+                continue;
+            }
+            held.insert(r.key.clone());
+            if let Ok(Some(state)) = super::resource::decode::<RecordState>(r) {
+                journal.insert(state.identity(), r.key.clone());
+            }
+        }
+        let mut keys: Vec<Option<ResourceKey>> = self
+            .records
+            .iter()
+            .map(|w| journal.get(&w.state.identity()).cloned())
+            .collect();
+        let taken: std::collections::BTreeSet<ResourceKey> =
+            keys.iter().flatten().cloned().collect();
+        for (i, w) in self.records.iter().enumerate() {
+            if keys[i].is_some() {
+                continue;
+            }
+            let base = ResourceKey::new(format!("dns:{}:{}", w.state.kind, w.state.name));
+            let free = !held.contains(&base)
+                && !taken.contains(&base)
+                && !keys.iter().flatten().any(|k| k == &base);
+            keys[i] = Some(if free { base } else { w.key.clone() });
+        }
+        for (w, key) in self.records.iter_mut().zip(keys) {
+            let Some(key) = key else { continue };
+            if key == w.key {
+                continue;
+            }
+            if let Some(d) = self.digests.records.remove(w.key.as_str()) {
+                self.digests.records.insert(key.as_str().to_owned(), d);
+            }
+            w.key = key;
+        }
+    }
+
     /// The record wanted under `key`.
     pub fn record(&self, key: &ResourceKey) -> Option<&RecordWant> {
         self.records.iter().find(|r| &r.key == key)
@@ -131,7 +200,7 @@ fn records(spec: &Spec) -> Vec<RecordWant> {
             let kind = record_type(r.kind);
             let name = dns.fqdn(r);
             let ttl = if r.proxied { 1 } else { r.ttl.api_value() };
-            let content = r.content.trim().to_owned();
+            let content = crate::spec::model::canonical_content(r.kind, &r.content);
             RecordWant {
                 key: ResourceKey::new(key),
                 desired: RecordDesired {
@@ -140,7 +209,7 @@ fn records(spec: &Spec) -> Vec<RecordWant> {
                     content: content.clone(),
                     ttl,
                     proxied: r.proxied,
-                    adopt: false,
+                    adopt: r.adopt,
                 },
                 state: RecordState {
                     zone: dns.zone_name(),
@@ -149,6 +218,7 @@ fn records(spec: &Spec) -> Vec<RecordWant> {
                     content,
                     ttl,
                     proxied: r.proxied,
+                    adopt: r.adopt,
                 },
             }
         })
@@ -166,6 +236,8 @@ fn monitors(spec: &Spec) -> Vec<MonitorWant> {
             let name = format!("{}/{}", spec.name, m.name);
             let interval = u32::try_from(m.interval.get().as_secs()).unwrap_or(u32::MAX);
             let notifications: Vec<u64> = m.notifications.iter().map(|n| u64::from(*n)).collect();
+            let retry_interval =
+                u32::try_from(m.retry_interval.get().as_secs()).unwrap_or(u32::MAX);
             MonitorWant {
                 key: ResourceKey::new(m.key()),
                 desired: MonitorDesired {
@@ -175,6 +247,8 @@ fn monitors(spec: &Spec) -> Vec<MonitorWant> {
                     keyword: m.keyword.clone(),
                     interval,
                     retries: u32::from(m.retries),
+                    retry_interval,
+                    accepted_status: m.accepted_status.clone(),
                     notification_ids: notifications.clone(),
                 },
                 state: MonitorState {
@@ -188,6 +262,8 @@ fn monitors(spec: &Spec) -> Vec<MonitorWant> {
                     keyword: m.keyword.clone(),
                     interval,
                     retries: u32::from(m.retries),
+                    retry_interval: Some(retry_interval),
+                    accepted_status: Some(m.accepted_status.clone()),
                     notifications,
                 },
             }

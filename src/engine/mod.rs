@@ -39,7 +39,8 @@ use serde::Serialize;
 pub use error::{EngineError, LookupError, StateError};
 
 use crate::event::{Event, RecordedEvent, RunOutcome};
-use crate::id::{DeploymentId, RunId};
+use crate::id::{DeploymentId, JournalTag, RunId};
+use crate::ownership::OwnershipMark;
 use crate::provider::{Connect, Connection, ResolvedTarget, Zone};
 use recorder::{Clock, Observer, Recorder};
 
@@ -158,6 +159,10 @@ pub struct Connected {
     pub target: Option<ResolvedTarget>,
     /// The DNS zone.
     pub zone: Option<Zone>,
+    /// Where provider retries are journaled.
+    pub retries: Arc<preflight::RetryLog>,
+    /// The journal's tag, for the marks of what the run creates.
+    pub journal: Option<JournalTag>,
 }
 
 impl std::fmt::Debug for Connected {
@@ -170,6 +175,13 @@ impl std::fmt::Debug for Connected {
 }
 
 impl Connected {
+    /// Hands a connection made before its run started to the run: retries
+    /// are journaled in it, credential values scrubbed from it.
+    pub fn hand_to(&self, journal: &Journal) {
+        self.retries.to(journal);
+        with(journal, |r| r.scrub(&self.remote.scrubber));
+    }
+
     /// A step context over this connection.
     pub fn ctx<'a>(
         &'a self,
@@ -185,6 +197,7 @@ impl Connected {
             run,
             target: self.target.as_ref(),
             zone: self.zone.as_ref(),
+            journal_tag: self.journal.as_ref(),
             interrupt,
         }
     }
@@ -204,6 +217,8 @@ pub struct Ctx<'a> {
     pub target: Option<&'a ResolvedTarget>,
     /// The DNS zone (after preflight).
     pub zone: Option<&'a Zone>,
+    /// The journal's tag.
+    pub journal_tag: Option<&'a JournalTag>,
     /// Ctrl-C.
     pub interrupt: &'a Interrupt,
 }
@@ -221,5 +236,21 @@ impl Ctx<'_> {
     /// The deployment's view, as of the last append.
     pub fn view(&self) -> crate::projection::DeploymentView {
         with(self.journal, |r| r.view().clone())
+    }
+
+    /// The mark of what this run creates: its deployment, its run and its
+    /// journal.
+    pub fn mark(&self) -> OwnershipMark {
+        let m = OwnershipMark::new(self.deployment.clone(), self.run.clone());
+        match self.journal_tag {
+            Some(j) => m.in_journal(j.clone()),
+            None => m,
+        }
+    }
+
+    /// Whether a mark found on a remote resource is this deployment's in
+    /// this journal (any run).
+    pub fn is_ours(&self, mark: Option<&OwnershipMark>) -> bool {
+        mark.is_some_and(|m| m.is_of(self.deployment, self.journal_tag))
     }
 }

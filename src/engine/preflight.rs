@@ -3,7 +3,7 @@
 //! Uptime Kuma), so a run fails before it changes anything when one is
 //! wrong.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::{Connected, EngineError, Journal, note, record, scrub, with};
 use crate::event::{AttemptFailed, Event, ResourceKind};
@@ -15,14 +15,39 @@ use crate::provider::{
 use crate::spec::Spec;
 use crate::spec::secrets::ResolvedSecrets;
 
-/// Journals every retry of a provider call as `attempt_failed`.
-struct JournalRetries(Journal);
+/// Journals every retry of a provider call as `attempt_failed`, in the
+/// journal of the moment: a connection made before its run started (the
+/// refresh that decides whether there is anything to do) is handed to the
+/// run ([`Connected::hand_to`]).
+pub struct RetryLog(Mutex<Journal>);
 
-impl RetryObserver for JournalRetries {
+impl RetryLog {
+    fn new(journal: &Journal) -> Self {
+        Self(Mutex::new(journal.clone()))
+    }
+
+    fn journal(&self) -> Journal {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Journals the retries from now on in `journal`.
+    pub fn to(&self, journal: &Journal) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = journal.clone();
+    }
+}
+
+impl std::fmt::Debug for RetryLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RetryLog")
+    }
+}
+
+impl RetryObserver for RetryLog {
     fn on_retry(&self, e: &RetryEvent) {
-        let reason = scrub(&self.0, &e.reason);
+        let journal = self.journal();
+        let reason = scrub(&journal, &e.reason);
         let _ = record(
-            &self.0,
+            &journal,
             Event::AttemptFailed(AttemptFailed {
                 operation: format!("{} {}", e.provider, e.operation),
                 attempt: e.attempt,
@@ -31,7 +56,7 @@ impl RetryObserver for JournalRetries {
             }),
         );
         note(
-            &self.0,
+            &journal,
             &format!(
                 "{} {}: {reason}; retrying in {} ms (attempt {})",
                 e.provider,
@@ -69,21 +94,18 @@ impl Scope<'_> {
 
     /// The zone the run's records live in: the spec's, or for records the
     /// spec no longer has, the one the journal recorded.
-    fn zone_name(&self) -> Option<String> {
+    fn zone_name(&self) -> Result<Option<String>, EngineError> {
         if let Some(dns) = &self.spec.dns {
-            return Some(dns.zone_name());
+            return Ok(Some(dns.zone_name()));
         }
-        self.view
-            .resources
-            .values()
-            .filter(|r| r.kind == ResourceKind::DnsRecord)
-            .filter_map(|r| {
-                super::resource::decode::<super::resource::dns::RecordState>(r)
-                    .ok()
-                    .flatten()
-            })
-            .map(|s| s.zone)
-            .next()
+        for r in self.view.resources.values() {
+            if r.kind == ResourceKind::DnsRecord
+                && let Some(s) = super::resource::decode::<super::resource::dns::RecordState>(r)?
+            {
+                return Ok(Some(s.zone));
+            }
+        }
+        Ok(None)
     }
 }
 
@@ -121,6 +143,7 @@ pub async fn connect(
             Need::No
         }
     };
+    let retries = Arc::new(RetryLog::new(journal));
     let remote = connector
         .connect(ConnectRequest {
             spec: Some(scope.spec),
@@ -128,15 +151,19 @@ pub async fn connect(
             env: scope.env,
             dns: need(scope.spec.dns.is_some(), ResourceKind::DnsRecord),
             monitors: need(!scope.spec.monitors.is_empty(), ResourceKind::Monitor),
-            retries: Some(Arc::new(JournalRetries(journal.clone()))),
+            retries: Some(retries.clone()),
         })
         .await
         .map_err(|e| (EngineError::from(e), None))?;
     with(journal, |r| r.scrub(&remote.scrubber));
+    let tag =
+        with(journal, |r| r.store().journal_id()).map_err(|e| (EngineError::from(e), None))?;
     let mut connected = Connected {
         remote,
         target: None,
         zone: None,
+        retries,
+        journal: Some(tag.tag()),
     };
     note(journal, "checking access to Coolify");
     let t = &scope.spec.coolify;
@@ -160,7 +187,11 @@ pub async fn connect(
             ));
         }
     }
-    if let (Some(zone), Some(client)) = (scope.zone_name(), &connected.remote.providers.dns) {
+    let zone_name = match scope.zone_name() {
+        Ok(z) => z,
+        Err(e) => return Err((e, Some(connected))),
+    };
+    if let (Some(zone), Some(client)) = (zone_name, &connected.remote.providers.dns) {
         note(journal, "checking access to the DNS provider");
         match client.find_zone(&zone).await {
             Ok(z) => connected.zone = Some(z),
@@ -180,6 +211,53 @@ pub async fn connect(
                 Some(connected),
             ));
         }
+        // An unknown id makes Uptime Kuma save a monitor and then fail
+        // (kuma notes §2): refused here, before any change.
+        match m.notification_ids().await {
+            Ok(Some(known)) => {
+                if let Err(e) = known_notifications(scope.spec, &known) {
+                    return Err((e, Some(connected)));
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                return Err((
+                    EngineError::provider("reading Uptime Kuma's notifications", e),
+                    Some(connected),
+                ));
+            }
+        }
     }
     Ok(connected)
+}
+
+/// Every notification id of the spec's monitors is one Uptime Kuma has.
+fn known_notifications(spec: &Spec, known: &[u64]) -> Result<(), EngineError> {
+    for (i, m) in spec.monitors.iter().enumerate() {
+        if let Some(n) = m
+            .notifications
+            .iter()
+            .find(|n| !known.contains(&u64::from(**n)))
+        {
+            let have = if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known
+                    .iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            return Err(EngineError::Refused {
+                message: format!(
+                    "monitors[{i}] ({}): notification {n} does not exist in Uptime Kuma",
+                    m.name
+                ),
+                hint: format!(
+                    "use the id of a notification Uptime Kuma has (it has: {have}), or remove {n} from `monitors[{i}].notifications`"
+                ),
+            });
+        }
+    }
+    Ok(())
 }

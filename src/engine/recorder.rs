@@ -228,6 +228,24 @@ impl Recorder {
         })
     }
 
+    /// A recorder that belongs to no run and keeps nothing: for work done
+    /// outside a run that still reads the deployment's view and reports
+    /// progress (the refresh of `fabrik plan`). Nothing is ever appended
+    /// to `view`'s journal through it.
+    pub fn scratch(view: DeploymentView, clock: Clock, observer: Box<dyn Observer>) -> Self {
+        Self {
+            store: Arc::new(crate::store::memory::MemoryStore::new()),
+            version: view.version,
+            deployment: view.deployment.clone(),
+            run: RunId::generate(),
+            view,
+            runs: BTreeMap::new(),
+            clock,
+            scrubber: Scrubber::new(),
+            observer,
+        }
+    }
+
     /// Adds secret values to scrub from every later payload.
     pub fn scrub(&mut self, scrubber: &Scrubber) {
         self.scrubber.extend(scrubber);

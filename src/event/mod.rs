@@ -245,6 +245,18 @@ pub struct RunOptions {
     /// so that a later `fabrik rollback` follows it without the spec.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub policies: BTreeMap<String, Policy>,
+    /// The spec's identity, which binds a deployment to one spec: its path
+    /// inside its git work tree (`deploy/prod/spec.yaml`), or its absolute
+    /// path outside one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec_id: Option<String>,
+    /// For `apply --take-over`: the deployment was bound to another spec.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub take_over: bool,
+    /// For `rollback NAME --to RUN`: the earlier run whose desired state
+    /// this apply restores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restores: Option<RunId>,
 }
 
 /// One step of a rollback plan.
@@ -373,6 +385,10 @@ pub struct SecretResolved {
     /// Keyed fingerprint (change detection only; the key is never stored).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<Digest>,
+    /// A new value generated on purpose (`apply --rotate NAME`) for a
+    /// secret an earlier run had.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rotated: bool,
 }
 
 /// `resource_intent`: Fabrik is about to change a resource. Durable before

@@ -7,10 +7,15 @@
 //! - Ownership is the compact mark in the record comment (fits the
 //!   100-character limit of free zones), optionally also a tag (§4, §8).
 //! - A POST is not idempotent: 81057/81058 ("identical record exists") make
-//!   the client re-list and return the record when it is Fabrik's (§6).
+//!   the client re-list and return the record when it carries this very
+//!   run's mark (a lost answer), and fail naming the record's owner
+//!   otherwise (§6).
+//! - Contents are compared as Cloudflare stores them (AAAA compressed, CNAME
+//!   lower case without the dot, TXT decoded; cloudflare notes §3), and TXT
+//!   is sent as quoted character-strings of at most 255 bytes.
 //! - 81044 and 404 on delete mean "already gone" (§4).
 //! - A record without Fabrik's mark is never modified unless the spec adopts
-//!   it explicitly (§9, §10.5).
+//!   it explicitly (§9, §10.5); an adopted record keeps its comment.
 //! - PATCH bodies carry `type`, `name` and `content` (the schema requires
 //!   them) plus only the other fields that differ.
 
@@ -95,6 +100,10 @@ struct ApiError {
 struct VZone {
     id: String,
     name: String,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    name_servers: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -149,15 +158,13 @@ fn effective_ttl(d: &RecordDesired) -> u32 {
     }
 }
 
-/// Content equality as DNS sees it: case-insensitive host names, no
-/// trailing dot.
-fn same_content(kind: RecordType, a: &str, b: &str) -> bool {
-    match kind {
-        RecordType::Cname => a
-            .trim_end_matches('.')
-            .eq_ignore_ascii_case(b.trim_end_matches('.')),
-        RecordType::Txt => a.trim_matches('"') == b.trim_matches('"'),
-        _ => a == b,
+/// The content as sent: TXT as quoted character-strings (the form
+/// Cloudflare documents, TS `records.ts:6294-6300`), the rest canonical.
+fn wire_content(desired: &RecordDesired) -> String {
+    let c = desired.kind.canonical(&desired.content);
+    match desired.kind {
+        RecordType::Txt => crate::spec::model::txt_encode(&c),
+        _ => c,
     }
 }
 
@@ -166,7 +173,7 @@ pub(crate) fn create_body(desired: &RecordDesired, mark: &OwnershipMark, tags: b
     let mut b = Map::new();
     b.insert("type".into(), json!(desired.kind.as_str()));
     b.insert("name".into(), json!(desired.name));
-    b.insert("content".into(), json!(desired.content));
+    b.insert("content".into(), json!(wire_content(desired)));
     b.insert("ttl".into(), json!(effective_ttl(desired)));
     if proxiable(desired.kind) {
         b.insert("proxied".into(), json!(desired.proxied));
@@ -179,19 +186,14 @@ pub(crate) fn create_body(desired: &RecordDesired, mark: &OwnershipMark, tags: b
 }
 
 /// The body of a PATCH turning `remote` into `desired`; `None` when nothing
-/// differs. `adopt_mark` is written when taking a record over.
-pub(crate) fn patch_body(
-    remote: &RemoteRecord,
-    desired: &RecordDesired,
-    adopt_mark: Option<&OwnershipMark>,
-    tags: bool,
-) -> Option<Value> {
+/// differs.
+pub(crate) fn patch_body(remote: &RemoteRecord, desired: &RecordDesired) -> Option<Value> {
     let mut changed = false;
     let mut b = Map::new();
     b.insert("type".into(), json!(desired.kind.as_str()));
     b.insert("name".into(), json!(desired.name));
-    b.insert("content".into(), json!(desired.content));
-    if !same_content(desired.kind, &remote.content, &desired.content) {
+    b.insert("content".into(), json!(wire_content(desired)));
+    if !desired.kind.same(&remote.content, &desired.content) {
         changed = true;
     }
     let ttl = effective_ttl(desired);
@@ -201,15 +203,6 @@ pub(crate) fn patch_body(
     }
     if proxiable(desired.kind) && remote.proxied != desired.proxied {
         b.insert("proxied".into(), json!(desired.proxied));
-        changed = true;
-    }
-    if let Some(mark) = adopt_mark {
-        b.insert("comment".into(), json!(mark.to_compact()));
-        if tags {
-            let mut t = remote.tags.clone();
-            t.push(mark.to_compact());
-            b.insert("tags".into(), json!(t));
-        }
         changed = true;
     }
     changed.then_some(Value::Object(b))
@@ -302,6 +295,23 @@ impl Dns for CloudflareClient {
                 id: z.id.clone(),
                 name: z.name.clone(),
             }),
+            // Zones of one name in several accounts (one moved away): the
+            // active one is the one that answers.
+            many if many
+                .iter()
+                .filter(|z| z.status.as_deref() == Some("active"))
+                .count()
+                == 1 =>
+            {
+                let z = many
+                    .iter()
+                    .find(|z| z.status.as_deref() == Some("active"))
+                    .ok_or_else(|| ProviderError::new(P, "find zone", ErrorKind::NotFound))?;
+                Ok(Zone {
+                    id: z.id.clone(),
+                    name: z.name.clone(),
+                })
+            }
             [] => Err(ProviderError::new(P, "find zone", ErrorKind::NotFound)
                 .with_message(format!("no zone named {name:?}"))
                 .with_hint(
@@ -333,6 +343,30 @@ impl Dns for CloudflareClient {
             .with_hint(
                 "add the domain to Cloudflare, or give CLOUDFLARE_API_TOKEN Zone:Read on it",
             ))
+    }
+
+    async fn zone_status(&self, zone: &Zone) -> Result<Option<ZoneStatus>, ProviderError> {
+        let req = Request::new(Method::GET, "read zone", &["zones", &zone.id]);
+        let (result, _) = self.call(&req).await?;
+        let z: VZone = self.decode(&req, result)?;
+        Ok(z.status.map(|status| ZoneStatus {
+            status,
+            name_servers: z.name_servers,
+        }))
+    }
+
+    async fn records_at(
+        &self,
+        zone: &Zone,
+        name: &str,
+    ) -> Result<Vec<RemoteRecord>, ProviderError> {
+        let base = Request::new(
+            Method::GET,
+            "list records",
+            &["zones", &zone.id, "dns_records"],
+        )
+        .query("name", name.to_ascii_lowercase());
+        self.list_pages(base).await
     }
 
     async fn list_records(
@@ -369,24 +403,28 @@ impl Dns for CloudflareClient {
                 let found = self.list_records(zone, desired.kind, &desired.name).await?;
                 let same: Vec<RemoteRecord> = found
                     .into_iter()
-                    .filter(|r| same_content(desired.kind, &r.content, &desired.content))
+                    .filter(|r| desired.kind.same(&r.content, &desired.content))
                     .collect();
-                match same.iter().find(|r| {
-                    r.mark
-                        .as_ref()
-                        .is_some_and(|m| m.deployment == mark.deployment)
-                }) {
-                    Some(mine) => Ok(mine.clone()),
-                    None => {
-                        let mut e = e;
-                        e.kind = ErrorKind::NotOwned;
-                        e.hint = Some(format!(
-                            "an identical {} record for {} exists but is not Fabrik's; set adopt: true on the record in the spec to take it over",
-                            desired.kind, desired.name
-                        ));
-                        Err(e)
-                    }
+                // Only this very run's record is taken: one of another
+                // run, journal or deployment is never "created" here.
+                if let Some(mine) = same.iter().find(|r| r.mark.as_ref() == Some(mark)) {
+                    return Ok(mine.clone());
                 }
+                let mut e = e;
+                e.kind = ErrorKind::NotOwned;
+                e.hint = Some(match same.iter().find_map(|r| r.mark.as_ref()) {
+                    Some(owner) => format!(
+                        "an identical {} record for {} exists and belongs to {}; apply from that journal, or delete the record",
+                        desired.kind,
+                        desired.name,
+                        owner.owner()
+                    ),
+                    None => format!(
+                        "an identical {} record for {} exists but is not Fabrik's; set adopt: true on the record in the spec to take it over",
+                        desired.kind, desired.name
+                    ),
+                });
+                Err(e)
             }
             Err(e) => Err(e),
         }
@@ -417,8 +455,7 @@ impl Dns for CloudflareClient {
                     "fabrik never modifies a record it does not own; set adopt: true on the record in the spec to take it over",
                 ));
         }
-        let adopt_mark = (!owned).then_some(mark);
-        let Some(body) = patch_body(remote, desired, adopt_mark, self.use_tags) else {
+        let Some(body) = patch_body(remote, desired) else {
             return Ok(remote.clone());
         };
         let req = Request::new(

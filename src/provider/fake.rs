@@ -172,6 +172,7 @@ impl Connect for FakeWorld {
                             .filter_map(|e| serde_json::to_value(e).ok())
                             .filter_map(|v| v.as_str().map(str::to_owned))
                             .collect(),
+                        timeout: s.notifications.timeout.get(),
                         notifier: Arc::new(FakeNotifier(self.clone(), w.name.clone())),
                     })
                     .collect()
@@ -628,6 +629,20 @@ impl Dns for FakeDns {
         }
     }
 
+    async fn records_at(
+        &self,
+        zone: &Zone,
+        name: &str,
+    ) -> Result<Vec<RemoteRecord>, ProviderError> {
+        let mut s = self.0.state();
+        s.calls.push("records_at");
+        Ok(s.records
+            .values()
+            .filter(|r| r.zone == zone.name && r.record.name == name)
+            .map(|r| r.record.clone())
+            .collect())
+    }
+
     async fn list_records(
         &self,
         zone: &Zone,
@@ -660,12 +675,12 @@ impl Dns for FakeDns {
                 r.zone == zone.name
                     && r.record.kind == desired.kind.as_str()
                     && r.record.name == desired.name
-                    && r.record.content == desired.content
+                    && desired.kind.same(&r.record.content, &desired.content)
             })
             .map(|r| r.record.clone());
         if let Some(r) = same {
             return match &r.mark {
-                Some(m) if m.deployment == mark.deployment => Ok(r),
+                Some(m) if m == mark => Ok(r),
                 _ => Err(error(CLOUDFLARE, "create record", ErrorKind::NotOwned)),
             };
         }
@@ -758,6 +773,14 @@ fn remote_monitor(id: u64, m: &FakeMonitor) -> RemoteMonitor {
         url: Some(m.desired.url.clone()),
         active: m.active,
         mark: m.mark.clone(),
+        fields: Some(super::MonitorFields {
+            keyword: m.desired.keyword.clone(),
+            interval: m.desired.interval,
+            retry_interval: m.desired.retry_interval,
+            retries: m.desired.retries,
+            accepted_status: m.desired.accepted_status.clone(),
+            notification_ids: m.desired.notification_ids.clone(),
+        }),
     }
 }
 
@@ -808,6 +831,7 @@ impl Monitors for FakeMonitors {
             .get_mut(&id.0)
             .ok_or_else(|| error(KUMA, "edit monitor", ErrorKind::NotFound))?;
         m.desired = desired.clone();
+        m.active = true;
         if lose {
             return Err(lost(KUMA, "edit monitor"));
         }
@@ -841,6 +865,10 @@ impl Monitors for FakeMonitors {
             m.active = true;
         }
         Ok(())
+    }
+
+    async fn notification_ids(&self) -> Result<Option<Vec<u64>>, ProviderError> {
+        Ok(None)
     }
 
     async fn list_owned(&self) -> Result<Vec<RemoteMonitor>, ProviderError> {

@@ -8,9 +8,18 @@
 //! - The version comes from the `info` event pushed after login; 2.x needs
 //!   `conditions: []` on add, 1.x must not get it (§5, §7).
 //! - Edits send the full object: `getMonitor` → merge → `editMonitor` (§5).
-//! - No uniqueness anywhere: monitors are found by the `fabrik` tag (value:
-//!   the compact mark) or the mark in the description; the tag is reused,
-//!   never created twice by Fabrik (§6).
+//! - No uniqueness anywhere: monitors are found by the mark in their
+//!   description (or the `fabrik` tag value earlier versions wrote). New
+//!   monitors get no tag: Uptime Kuma 2.5.3 builds its Prometheus label set
+//!   from the tag names at start-up (`server/prometheus.js:38-97`), so a
+//!   tag created later makes every monitor carrying it vanish from
+//!   `/metrics` until a restart, and a per-run value would be a new label
+//!   value per run (kuma notes §6).
+//! - The notifications the server has come with the login
+//!   (`notificationList`, `server/client.js:18-36`): ids are checked
+//!   against them before any change, since an unknown id makes `add` and
+//!   `editMonitor` save the monitor and then fail on a foreign key
+//!   (`server/server.js:1793-1805`, no transaction; kuma notes §2).
 //! - `add` is never repeated after it may have reached the server: the error
 //!   says the outcome is unknown and the caller looks the monitor up.
 
@@ -31,9 +40,6 @@ use crate::secret::{Scrubber, SecretValue};
 
 const P: ProviderName = ProviderName::UptimeKuma;
 
-/// Colour of the `fabrik` tag in Uptime Kuma's UI.
-const TAG_COLOR: &str = "#2563EB";
-
 /// Where Uptime Kuma is and how to log in.
 #[derive(Debug, Clone)]
 pub struct KumaConfig {
@@ -49,6 +55,8 @@ struct Session {
     sio: SocketIoClient,
     /// Whether the server is 2.x (payload differences).
     v2: bool,
+    /// The notification ids pushed at login, when they were.
+    notifications: Option<Vec<u64>>,
 }
 
 /// The Uptime Kuma client. One websocket, opened on first use.
@@ -236,10 +244,32 @@ impl KumaClient {
             .next()
             .and_then(|m| m.parse().ok())
             .unwrap_or(0);
+        // Pushed with the login, before its ack (`afterLogin`,
+        // `server/server.js:1828-1861`): already here. Only the ids are
+        // kept; `config` holds the notification's own secrets.
+        let notifications = sio
+            .wait_event(&["notificationList"], |_| true, self.http.request_timeout)
+            .await
+            .ok()
+            .map(|(_, args)| notification_list(args.first()));
         Ok(Session {
             sio,
             v2: major >= 2,
+            notifications,
         })
+    }
+
+    /// Something the session learnt at login (opened on demand).
+    async fn session_info<T>(&self, f: impl Fn(&Session) -> T) -> Result<T, ProviderError> {
+        let mut guard = self.session.lock().await;
+        if guard.as_ref().is_none_or(|s| s.sio.is_closed()) {
+            *guard = None;
+            *guard = Some(self.open().await?);
+        }
+        guard
+            .as_ref()
+            .map(f)
+            .ok_or_else(|| self.err("connect", ErrorKind::Connect))
     }
 
     /// One emit on the current session (opened and logged in on demand).
@@ -409,36 +439,6 @@ impl KumaClient {
             }
         }
     }
-
-    async fn fabrik_tag(&self) -> Result<u64, ProviderError> {
-        let (obj, _) = self.call_ok("list tags", "getTags", vec![], true).await?;
-        let existing = obj
-            .get("tags")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter(|t| t.get("name").and_then(Value::as_str) == Some(OWNER_TAG))
-            .filter_map(|t| t.get("id").and_then(Value::as_u64))
-            .min();
-        if let Some(id) = existing {
-            return Ok(id);
-        }
-        let (obj, _) = self
-            .call_ok(
-                "create tag",
-                "addTag",
-                vec![json!({"name": OWNER_TAG, "color": TAG_COLOR})],
-                false,
-            )
-            .await?;
-        obj.get("tag")
-            .and_then(|t| t.get("id"))
-            .and_then(Value::as_u64)
-            .ok_or_else(|| {
-                self.err("create tag", ErrorKind::MalformedResponse)
-                    .with_message("the addTag ack has no tag id")
-            })
-    }
 }
 
 /// Whether an ack reports a transient storage failure: the handler caught
@@ -460,6 +460,39 @@ fn ack_ok(ack: &[Value]) -> bool {
         .and_then(|o| o.get("ok"))
         .and_then(Value::as_bool)
         == Some(true)
+}
+
+/// The ids of a `notificationList` push (an array of notifications).
+fn notification_list(v: Option<&Value>) -> Vec<u64> {
+    let mut ids: Vec<u64> = v
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|n| n.get("id").and_then(Value::as_u64))
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+/// The notification ids of a monitor (`{"<id>": true}`).
+fn linked_notifications(v: Option<&Value>) -> Vec<u64> {
+    let mut ids: Vec<u64> = v
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter(|(_, on)| on.as_bool() == Some(true))
+        .filter_map(|(id, _)| id.parse().ok())
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+fn number(v: &Value, key: &str) -> Option<u32> {
+    let f = v.get(key)?;
+    f.as_u64()
+        .or_else(|| f.as_f64().map(|x| x as u64))
+        .or_else(|| f.as_str().and_then(|s| s.trim().parse().ok()))
+        .and_then(|n| u32::try_from(n).ok())
 }
 
 fn remote_monitor(v: &Value) -> Option<RemoteMonitor> {
@@ -498,7 +531,25 @@ fn remote_monitor(v: &Value) -> Option<RemoteMonitor> {
             .to_owned(),
         url: v.get("url").and_then(Value::as_str).map(str::to_owned),
         active,
-        mark: tag_mark.or(desc_mark),
+        mark: desc_mark.or(tag_mark),
+        fields: Some(MonitorFields {
+            keyword: v
+                .get("keyword")
+                .and_then(Value::as_str)
+                .filter(|k| !k.is_empty())
+                .map(str::to_owned),
+            interval: number(v, "interval").unwrap_or(0),
+            retry_interval: number(v, "retryInterval").unwrap_or(0),
+            retries: number(v, "maxretries").unwrap_or(0),
+            accepted_status: v
+                .get("accepted_statuscodes")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c.as_str().map(str::to_owned))
+                .collect(),
+            notification_ids: linked_notifications(v.get("notificationIDList")),
+        }),
     })
 }
 
@@ -512,6 +563,15 @@ fn kind_name(k: MonitorKind) -> &'static str {
 fn notification_map(ids: &[u64]) -> Value {
     let m: Map<String, Value> = ids.iter().map(|i| (i.to_string(), json!(true))).collect();
     Value::Object(m)
+}
+
+/// The accepted status codes (`200-299` when the spec names none).
+fn accepted(d: &MonitorDesired) -> Value {
+    if d.accepted_status.is_empty() {
+        json!(["200-299"])
+    } else {
+        json!(d.accepted_status)
+    }
 }
 
 /// The request timeout Uptime Kuma's UI derives from the interval.
@@ -529,7 +589,7 @@ pub(crate) fn add_payload(d: &MonitorDesired, mark: &OwnershipMark, v2: bool) ->
         "url": d.url,
         "method": "GET",
         "interval": interval,
-        "retryInterval": interval,
+        "retryInterval": d.retry_interval.max(1),
         "resendInterval": 0,
         "maxretries": d.retries,
         "timeout": check_timeout(interval),
@@ -537,7 +597,7 @@ pub(crate) fn add_payload(d: &MonitorDesired, mark: &OwnershipMark, v2: bool) ->
         "ignoreTls": false,
         "expiryNotification": false,
         "maxredirects": 10,
-        "accepted_statuscodes": ["200-299"],
+        "accepted_statuscodes": accepted(d),
         "notificationIDList": notification_map(&d.notification_ids),
         "httpBodyEncoding": "json",
         "authMethod": null,
@@ -571,7 +631,7 @@ pub(crate) fn merge_edit(current: &Value, d: &MonitorDesired, v2: bool) -> Value
         o.insert("name".into(), json!(d.name));
         o.insert("url".into(), json!(d.url));
         o.insert("interval".into(), json!(interval));
-        o.insert("retryInterval".into(), json!(interval));
+        o.insert("retryInterval".into(), json!(d.retry_interval.max(1)));
         o.insert("maxretries".into(), json!(d.retries));
         o.insert("timeout".into(), json!(check_timeout(interval)));
         o.insert(
@@ -587,9 +647,7 @@ pub(crate) fn merge_edit(current: &Value, d: &MonitorDesired, v2: bool) -> Value
         if v2 && !o.contains_key("conditions") {
             o.insert("conditions".into(), json!([]));
         }
-        if !o.contains_key("accepted_statuscodes") {
-            o.insert("accepted_statuscodes".into(), json!(["200-299"]));
-        }
+        o.insert("accepted_statuscodes".into(), accepted(d));
     }
     m
 }
@@ -613,11 +671,8 @@ impl Monitors for KumaClient {
         desired: &MonitorDesired,
         mark: &OwnershipMark,
     ) -> Result<RemoteMonitor, ProviderError> {
-        let tag = self.fabrik_tag().await?;
-        let v2 = {
-            let guard = self.session.lock().await;
-            guard.as_ref().is_some_and(|s| s.v2)
-        };
+        // The session's version decides the payload: open it first.
+        let v2 = self.session_info(|s| s.v2).await?;
         let payload = add_payload(desired, mark, v2);
         let (ack, _) = self
             .call_ok("create monitor", "add", vec![payload], false)
@@ -632,15 +687,6 @@ impl Monitors for KumaClient {
                 e.ambiguous = true;
                 e
             })?;
-        // The description already carries the mark: a failure here leaves a
-        // monitor that is still found as Fabrik's.
-        self.call_ok(
-            "tag monitor",
-            "addMonitorTag",
-            vec![json!(tag), json!(id), json!(mark.to_compact())],
-            false,
-        )
-        .await?;
         Ok(RemoteMonitor {
             id: MonitorId(id),
             name: desired.name.clone(),
@@ -648,6 +694,7 @@ impl Monitors for KumaClient {
             url: Some(desired.url.clone()),
             active: true,
             mark: Some(mark.clone()),
+            fields: None,
         })
     }
 
@@ -669,6 +716,11 @@ impl Monitors for KumaClient {
         let merged = merge_edit(&current, desired, v2);
         self.call_ok("update monitor", "editMonitor", vec![merged], true)
             .await?;
+        // `editMonitor` never changes `active` (`server/server.js:818-993`):
+        // a paused monitor is resumed apart.
+        if remote_monitor(&current).is_some_and(|m| !m.active) {
+            self.resume(id).await?;
+        }
         Ok(())
     }
 
@@ -688,6 +740,10 @@ impl Monitors for KumaClient {
         self.call_ok("resume monitor", "resumeMonitor", vec![json!(id.0)], true)
             .await
             .map(|_| ())
+    }
+
+    async fn notification_ids(&self) -> Result<Option<Vec<u64>>, ProviderError> {
+        self.session_info(|s| s.notifications.clone()).await
     }
 
     async fn list_owned(&self) -> Result<Vec<RemoteMonitor>, ProviderError> {
@@ -732,6 +788,8 @@ mod tests {
             keyword: None,
             interval: 60,
             retries: 2,
+            retry_interval: 60,
+            accepted_status: vec!["200-299".into()],
             notification_ids: vec![3],
         }
     }

@@ -15,7 +15,8 @@
 //! - [`socketio`]: a small Socket.IO v5 / Engine.IO v4 client over
 //!   websockets, for Uptime Kuma.
 //! - [`kuma`]: [`Monitors`] on Uptime Kuma 1.23 and 2.x.
-//! - [`webhook`]: [`Notifier`] for generic signed JSON and Slack.
+//! - [`webhook`]: [`Notifier`] for signed JSON (Standard Webhooks), Slack
+//!   and Discord.
 //! - [`registry`]: credentials (or the sandbox) → a [`Connection`]: the
 //!   only place the vendor clients above are built.
 //! - [`fake`]: in-memory providers behind the same traits, for the
@@ -69,6 +70,8 @@ pub struct NotifierEntry {
     pub name: String,
     /// The events it wants (`succeeded`, `failed`, ...).
     pub events: Vec<String>,
+    /// The longest one delivery may take, retries included.
+    pub timeout: Duration,
     /// The client.
     pub notifier: Arc<dyn Notifier>,
 }
@@ -78,6 +81,7 @@ impl std::fmt::Debug for NotifierEntry {
         f.debug_struct("NotifierEntry")
             .field("name", &self.name)
             .field("events", &self.events)
+            .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
 }
@@ -299,6 +303,17 @@ pub trait Dns: Send + Sync {
     /// The zone that holds `fqdn`: the longest suffix that is a zone.
     async fn zone_for(&self, fqdn: &str) -> Result<Zone, ProviderError>;
 
+    /// The zone's status (pending until its nameservers are switched);
+    /// `None` when the service does not say.
+    async fn zone_status(&self, zone: &Zone) -> Result<Option<ZoneStatus>, ProviderError> {
+        let _ = zone;
+        Ok(None)
+    }
+
+    /// Every record at `name`, of any type (all pages), each with its mark.
+    async fn records_at(&self, zone: &Zone, name: &str)
+    -> Result<Vec<RemoteRecord>, ProviderError>;
+
     /// Every record of `kind` named `name` (all pages), each with its mark.
     async fn list_records(
         &self,
@@ -308,8 +323,9 @@ pub trait Dns: Send + Sync {
     ) -> Result<Vec<RemoteRecord>, ProviderError>;
 
     /// Creates a record carrying `mark` in its comment. When Cloudflare says
-    /// an identical record exists (81057/81058), returns it if it is owned
-    /// by the same deployment instead of failing.
+    /// an identical record exists (81057/81058), returns it when it carries
+    /// exactly `mark` (this very run made it: a lost answer), and fails
+    /// naming its owner otherwise.
     async fn create_record(
         &self,
         zone: &Zone,
@@ -318,8 +334,8 @@ pub trait Dns: Send + Sync {
     ) -> Result<RemoteRecord, ProviderError>;
 
     /// PATCHes the fields of `remote` that differ from `desired`. Refuses a
-    /// record without `mark`'s deployment unless `desired.adopt` is set
-    /// (then the mark is written too).
+    /// record without `mark`'s deployment unless `desired.adopt` is set (an
+    /// adopted record keeps its own comment).
     async fn update_record(
         &self,
         zone: &Zone,
@@ -344,15 +360,17 @@ pub trait Monitors: Send + Sync {
         deployment: &DeploymentId,
     ) -> Result<Vec<RemoteMonitor>, ProviderError>;
 
-    /// Creates a monitor with the `fabrik` tag (value: the compact mark) and
-    /// the mark in its description. Never repeated once sent.
+    /// Creates a monitor carrying the mark in its description (no tag: a
+    /// tag becomes a Prometheus label, see `docs/rollback.md`). Never
+    /// repeated once sent.
     async fn create(
         &self,
         desired: &MonitorDesired,
         mark: &OwnershipMark,
     ) -> Result<RemoteMonitor, ProviderError>;
 
-    /// Reads the full monitor, merges `desired` and saves the full object.
+    /// Reads the full monitor, merges `desired` and saves the full object;
+    /// resumes it when it is paused.
     async fn update(&self, id: MonitorId, desired: &MonitorDesired) -> Result<(), ProviderError>;
 
     /// Deletes a monitor (a missing one is fine).
@@ -366,6 +384,10 @@ pub trait Monitors: Send + Sync {
 
     /// Every monitor carrying Fabrik's mark.
     async fn list_owned(&self) -> Result<Vec<RemoteMonitor>, ProviderError>;
+
+    /// The ids of the notifications the server has (Uptime Kuma sends them
+    /// at login); `None` when the server did not say.
+    async fn notification_ids(&self) -> Result<Option<Vec<u64>>, ProviderError>;
 }
 
 /// Sends notifications (webhooks). A failed notification is the engine's

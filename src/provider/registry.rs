@@ -40,6 +40,18 @@ pub const CREDENTIAL_VARS: &[&str] = &[
     "UPTIME_KUMA_PASSWORD",
 ];
 
+/// How to configure a provider of `capability` (`DNS`, `monitors`): the
+/// variables the registry reads for it.
+pub fn credentials_hint(capability: &str) -> String {
+    match capability {
+        "DNS" => "set CLOUDFLARE_API_TOKEN".to_owned(),
+        "monitors" => {
+            "set UPTIME_KUMA_URL, UPTIME_KUMA_USERNAME and UPTIME_KUMA_PASSWORD".to_owned()
+        }
+        _ => "set COOLIFY_URL and COOLIFY_TOKEN".to_owned(),
+    }
+}
+
 /// Whether a run needs a provider of a capability.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Need {
@@ -94,14 +106,12 @@ pub trait Connect: Send + Sync {
 /// Why no connection could be made.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
-    /// A credential is missing.
-    #[error("{name} is not set ({why})")]
+    /// Credentials are missing (every one of them, named).
+    #[error("{}", missing_text(missing))]
     Missing {
-        /// The variable.
-        name: &'static str,
-        /// What it is for.
-        why: &'static str,
-        /// The `.env` it was looked for in.
+        /// The variables, with what each is for.
+        missing: Vec<(&'static str, &'static str)>,
+        /// The `.env` they were looked for in.
         dotenv: PathBuf,
     },
     /// The project's `.env` could not be read (its causes on one line:
@@ -141,12 +151,31 @@ pub enum ConnectError {
     Verifier(String),
 }
 
+fn missing_text(missing: &[(&'static str, &'static str)]) -> String {
+    match missing {
+        [(name, why)] => format!("{name} is not set ({why})"),
+        many => format!(
+            "{} credentials are not set: {}",
+            many.len(),
+            many.iter()
+                .map(|(name, why)| format!("{name} ({why})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
 impl ConnectError {
     /// How to fix it.
     pub fn hint(&self) -> Option<String> {
         match self {
-            Self::Missing { name, dotenv, .. } => Some(format!(
-                "set {name} in the environment or in {}; or try the simulator with --sandbox",
+            Self::Missing { missing, dotenv } => Some(format!(
+                "set {} in the environment or in {}; or try the simulator with --sandbox",
+                missing
+                    .iter()
+                    .map(|(name, _)| *name)
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 dotenv.display()
             )),
             Self::SandboxUrl { .. } => Some("point it at a running `fabrik sandbox serve`".into()),
@@ -213,14 +242,6 @@ impl Env {
     pub fn dotenv_path(&self) -> &Path {
         &self.dotenv_path
     }
-
-    fn require(&self, name: &'static str, why: &'static str) -> Result<SecretValue, ConnectError> {
-        self.get(name).ok_or_else(|| ConnectError::Missing {
-            name,
-            why,
-            dotenv: self.dotenv_path.clone(),
-        })
-    }
 }
 
 /// Where the providers point.
@@ -280,6 +301,15 @@ impl Registry {
     /// A registry for `target`.
     pub fn new(target: Target) -> Self {
         Self { target }
+    }
+
+    /// Every credential a run of the real services would need and lacks,
+    /// checked without touching anything (the sandbox needs none).
+    pub fn check(&self, env: &Env, dns: Need, monitors: Need) -> Result<(), ConnectError> {
+        match self.target {
+            Target::Sandbox(_) => Ok(()),
+            Target::Real => missing(env, dns, monitors),
+        }
     }
 
     /// The endpoints of the target (starting the sandbox for
@@ -417,50 +447,69 @@ impl Connect for Registry {
     }
 }
 
-async fn real_endpoints(env: &Env, dns: Need, monitors: Need) -> Result<Endpoints, ConnectError> {
-    let coolify_url = env
-        .require(
+/// The credentials a run needs, with what each is for.
+fn required(dns: Need, monitors: Need) -> Vec<(&'static str, &'static str)> {
+    let mut out = vec![
+        (
             "COOLIFY_URL",
             "the Coolify instance, e.g. https://coolify.example.com",
-        )?
-        .expose()
-        .to_owned();
-    let coolify_token = env.require("COOLIFY_TOKEN", "a Coolify API token")?;
-    let cloudflare_token = match dns {
-        Need::Required => Some(env.require(
+        ),
+        ("COOLIFY_TOKEN", "a Coolify API token"),
+    ];
+    if dns == Need::Required {
+        out.push((
             "CLOUDFLARE_API_TOKEN",
             "a Cloudflare API token with Zone:Read and DNS:Edit, for the spec's dns records",
-        )?),
-        _ => env.get("CLOUDFLARE_API_TOKEN"),
+        ));
+    }
+    if monitors == Need::Required {
+        out.extend([
+            (
+                "UPTIME_KUMA_URL",
+                "the Uptime Kuma instance, for the spec's monitors",
+            ),
+            ("UPTIME_KUMA_USERNAME", "the Uptime Kuma user"),
+            ("UPTIME_KUMA_PASSWORD", "the Uptime Kuma password"),
+        ]);
+    }
+    out
+}
+
+/// Every credential a run needs that is set neither in the environment
+/// nor in the `.env`, all at once.
+pub fn missing(env: &Env, dns: Need, monitors: Need) -> Result<(), ConnectError> {
+    let missing: Vec<(&'static str, &'static str)> = required(dns, monitors)
+        .into_iter()
+        .filter(|(name, _)| env.get(name).is_none())
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(ConnectError::Missing {
+            missing,
+            dotenv: env.dotenv_path.clone(),
+        })
+    }
+}
+
+async fn real_endpoints(env: &Env, dns: Need, monitors: Need) -> Result<Endpoints, ConnectError> {
+    missing(env, dns, monitors)?;
+    let value = |name: &'static str| {
+        env.get(name)
+            .unwrap_or_else(|| SecretValue::new(String::new()))
     };
+    let coolify_url = value("COOLIFY_URL").expose().to_owned();
+    let coolify_token = value("COOLIFY_TOKEN");
+    let cloudflare_token = env.get("CLOUDFLARE_API_TOKEN");
     let cloudflare_url = env
         .get("CLOUDFLARE_API_URL")
         .map(|v| v.expose().to_owned())
         .unwrap_or_else(|| CloudflareConfig::DEFAULT_API_URL.to_owned());
-    let (kuma_url, kuma_username, kuma_password) = match monitors {
-        Need::Required => (
-            Some(
-                env.require(
-                    "UPTIME_KUMA_URL",
-                    "the Uptime Kuma instance, for the spec's monitors",
-                )?
-                .expose()
-                .to_owned(),
-            ),
-            Some(
-                env.require("UPTIME_KUMA_USERNAME", "the Uptime Kuma user")?
-                    .expose()
-                    .to_owned(),
-            ),
-            Some(env.require("UPTIME_KUMA_PASSWORD", "the Uptime Kuma password")?),
-        ),
-        _ => (
-            env.get("UPTIME_KUMA_URL").map(|v| v.expose().to_owned()),
-            env.get("UPTIME_KUMA_USERNAME")
-                .map(|v| v.expose().to_owned()),
-            env.get("UPTIME_KUMA_PASSWORD"),
-        ),
-    };
+    let kuma_url = env.get("UPTIME_KUMA_URL").map(|v| v.expose().to_owned());
+    let kuma_username = env
+        .get("UPTIME_KUMA_USERNAME")
+        .map(|v| v.expose().to_owned());
+    let kuma_password = env.get("UPTIME_KUMA_PASSWORD");
     // A sandbox served by another process (`fabrik sandbox serve`):
     // route the spec's names to it and trust its CA.
     let (routing, ca_pem) = match env.var("FABRIK_SANDBOX_URL") {
@@ -526,6 +575,7 @@ fn webhooks(
         let format = match w.format {
             model::WebhookFormat::Json => WebhookFormat::Generic,
             model::WebhookFormat::Slack => WebhookFormat::Slack,
+            model::WebhookFormat::Discord => WebhookFormat::Discord,
         };
         let notifier = WebhookNotifier::new(
             WebhookConfig {
@@ -547,6 +597,7 @@ fn webhooks(
                 .filter_map(|e| serde_json::to_value(e).ok())
                 .filter_map(|v| v.as_str().map(str::to_owned))
                 .collect(),
+            timeout: spec.notifications.timeout.get(),
             notifier: Arc::new(notifier),
         });
     }

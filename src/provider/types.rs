@@ -540,6 +540,24 @@ pub struct Zone {
     pub name: String,
 }
 
+/// Where a zone stands with Cloudflare (`status`: `initializing`,
+/// `pending`, `active` or `moved`; TS `src/resources/zones/zones.ts:383-385`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZoneStatus {
+    /// The status.
+    pub status: String,
+    /// The nameservers Cloudflare assigned, to be set at the registrar.
+    pub name_servers: Vec<String>,
+}
+
+impl ZoneStatus {
+    /// Whether the zone answers on the public internet with Cloudflare's
+    /// records.
+    pub fn is_active(&self) -> bool {
+        self.status == "active"
+    }
+}
+
 /// A DNS record type Fabrik manages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RecordType {
@@ -562,6 +580,24 @@ impl RecordType {
             Self::Cname => "CNAME",
             Self::Txt => "TXT",
         }
+    }
+
+    /// `content` in the form every comparison uses (see
+    /// [`crate::spec::model::canonical_content`]).
+    pub fn canonical(self, content: &str) -> String {
+        use crate::spec::model::RecordType as M;
+        let kind = match self {
+            Self::A => M::A,
+            Self::Aaaa => M::Aaaa,
+            Self::Cname => M::Cname,
+            Self::Txt => M::Txt,
+        };
+        crate::spec::model::canonical_content(kind, content)
+    }
+
+    /// Whether two contents are the same record content.
+    pub fn same(self, a: &str, b: &str) -> bool {
+        self.canonical(a) == self.canonical(b)
     }
 
     /// Parses the wire name.
@@ -644,10 +680,15 @@ pub struct MonitorDesired {
     pub url: String,
     /// Keyword (for [`MonitorKind::Keyword`]).
     pub keyword: Option<String>,
-    /// Seconds between checks (≥ 20 in the UI, ≥ 1 on the API).
+    /// Seconds between checks (Uptime Kuma 2.x takes ≥ 1 in the UI and
+    /// the API, 1.23 ≥ 20 in both; the spec asks ≥ 20, safe on both).
     pub interval: u32,
     /// Retries before the monitor reports down.
     pub retries: u32,
+    /// Seconds between checks while retrying.
+    pub retry_interval: u32,
+    /// Status codes that count as up (`200-299`, `301`).
+    pub accepted_status: Vec<String>,
     /// Uptime Kuma notification ids to alert.
     pub notification_ids: Vec<u64>,
 }
@@ -687,8 +728,29 @@ pub struct RemoteMonitor {
     pub url: Option<String>,
     /// Whether it is running (not paused).
     pub active: bool,
-    /// Fabrik's mark, from the `fabrik` tag value or the description.
+    /// Fabrik's mark, from the description (or the `fabrik` tag value that
+    /// earlier versions wrote).
     pub mark: Option<OwnershipMark>,
+    /// The fields Fabrik manages, as the server has them (`None` where it
+    /// did not say).
+    pub fields: Option<MonitorFields>,
+}
+
+/// The fields of a monitor Fabrik manages, as the server reports them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MonitorFields {
+    /// Keyword.
+    pub keyword: Option<String>,
+    /// Seconds between checks.
+    pub interval: u32,
+    /// Seconds between checks while retrying.
+    pub retry_interval: u32,
+    /// Retries.
+    pub retries: u32,
+    /// Accepted status codes.
+    pub accepted_status: Vec<String>,
+    /// Notification ids linked.
+    pub notification_ids: Vec<u64>,
 }
 
 // ---------------------------------------------------------------- notifier

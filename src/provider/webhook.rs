@@ -1,13 +1,28 @@
-//! [`Notifier`] for webhooks: generic signed JSON, or Slack's format.
+//! [`Notifier`] for webhooks: signed JSON (Standard Webhooks), Slack or
+//! Discord.
 //!
-//! Generic bodies are signed so receivers can check they come from Fabrik
-//! and are fresh: `X-Fabrik-Timestamp: <unix seconds>` and
-//! `X-Fabrik-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">`
-//! with the shared secret. Receivers should reject timestamps more than a
-//! few minutes old. The webhook URL itself is treated as a secret (Slack
-//! URLs carry their credential in the path) and never appears in errors.
+//! JSON bodies follow the Standard Webhooks specification
+//! (standardwebhooks.com, `spec/standard-webhooks.md`) so that any of its
+//! reference verifiers checks them:
+//!
+//! - `webhook-id`: one id per event of a run (`msg_<run>_<event>`), the
+//!   same on every retry and every resend of that event, so a receiver
+//!   drops duplicates by it;
+//! - `webhook-timestamp`: unix seconds of the event;
+//! - `webhook-signature`: `v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">`
+//!   when a signing secret is set. A secret written as `whsec_<base64>` (the
+//!   form the reference libraries generate and take) signs with the bytes
+//!   the base64 encodes; any other secret signs with its own bytes (give a
+//!   verifier `whsec_` followed by the base64 of it).
+//!
+//! Slack bodies escape `&`, `<` and `>` as Slack's message formatting
+//! requires; Discord bodies carry the text in `content` (at most 2,000
+//! characters) and mention nobody. The webhook URL itself is treated as a
+//! secret (Slack and Discord URLs carry their credential in the path) and
+//! never appears in errors.
 
 use async_trait::async_trait;
+use base64::Engine as _;
 use hmac::{KeyInit, Mac};
 use reqwest::Method;
 use reqwest::header::{HeaderName, HeaderValue};
@@ -21,18 +36,25 @@ use crate::secret::{Scrubber, SecretValue};
 
 const P: ProviderName = ProviderName::Webhook;
 
+/// The message id header.
+pub const ID_HEADER: &str = "webhook-id";
 /// The timestamp header.
-pub const TIMESTAMP_HEADER: &str = "x-fabrik-timestamp";
+pub const TIMESTAMP_HEADER: &str = "webhook-timestamp";
 /// The signature header.
-pub const SIGNATURE_HEADER: &str = "x-fabrik-signature";
+pub const SIGNATURE_HEADER: &str = "webhook-signature";
+
+/// Discord's limit on a message's `content`.
+const DISCORD_MAX: usize = 2000;
 
 /// The body format a webhook expects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WebhookFormat {
     /// Fabrik's JSON document, signed when a secret is configured.
     Generic,
-    /// Slack incoming webhooks (and compatible: Mattermost, Discord `/slack`).
+    /// Slack incoming webhooks (and compatible: Mattermost).
     Slack,
+    /// Discord webhooks (`{"content": ...}`).
+    Discord,
 }
 
 /// One webhook.
@@ -42,7 +64,7 @@ pub struct WebhookConfig {
     pub url: SecretValue,
     /// Body format.
     pub format: WebhookFormat,
-    /// HMAC key for the signature header (generic format only).
+    /// Signing key (generic format only).
     pub secret: Option<SecretValue>,
 }
 
@@ -76,22 +98,46 @@ impl WebhookNotifier {
         let v = match self.format {
             WebhookFormat::Generic => generic_body(n),
             WebhookFormat::Slack => slack_body(n),
+            WebhookFormat::Discord => discord_body(n),
         };
         v.to_string().into_bytes()
     }
 }
 
-/// `sha256=<hex>` over `"<timestamp>.<body>"`.
-pub fn signature(secret: &SecretValue, timestamp: i64, body: &[u8]) -> String {
+/// The id of a notification: the same for every delivery of one event of
+/// one run.
+pub fn message_id(n: &Notification) -> String {
+    match &n.run {
+        Some(run) => format!("msg_{run}_{}", n.event),
+        None => format!("msg_{}_{}_{}", n.deployment, n.event, n.at.as_second()),
+    }
+}
+
+/// The HMAC key of a signing secret: the bytes of `whsec_<base64>`, or the
+/// secret's own bytes.
+fn signing_key(secret: &SecretValue) -> Vec<u8> {
+    let text = secret.expose();
+    text.strip_prefix("whsec_")
+        .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+        .unwrap_or_else(|| text.as_bytes().to_vec())
+}
+
+/// `v1,<base64>` over `"<id>.<timestamp>.<body>"` (Standard Webhooks).
+pub fn signature(secret: &SecretValue, id: &str, timestamp: i64, body: &[u8]) -> String {
     // HMAC accepts keys of any length; this cannot fail.
-    let mut mac = match hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.expose().as_bytes()) {
+    let mut mac = match hmac::Hmac::<sha2::Sha256>::new_from_slice(&signing_key(secret)) {
         Ok(m) => m,
         Err(_) => return String::new(),
     };
+    mac.update(id.as_bytes());
+    mac.update(b".");
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    )
 }
 
 fn generic_body(n: &Notification) -> Value {
@@ -101,6 +147,7 @@ fn generic_body(n: &Notification) -> Value {
         .map(|(k, v)| (k.clone(), Value::String(v.clone())))
         .collect();
     json!({
+        "id": message_id(n),
         "event": n.event,
         "deployment": n.deployment.as_str(),
         "run": n.run.as_ref().map(|r| r.as_str()),
@@ -110,17 +157,47 @@ fn generic_body(n: &Notification) -> Value {
     })
 }
 
+/// Escapes the three characters Slack's message formatting reserves
+/// (api.slack.com/reference/surfaces/formatting#escaping).
+pub fn slack_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
 fn slack_body(n: &Notification) -> Value {
+    let e = slack_escape;
     let mut fields = String::new();
     for (k, v) in &n.details {
-        fields.push_str(&format!("\n*{k}:* {v}"));
+        fields.push_str(&format!("\n*{}:* {}", e(k), e(v)));
     }
-    let text = format!("[{}] {}: {}", n.deployment, n.event, n.summary);
+    let text = format!(
+        "[{}] {}: {}",
+        e(n.deployment.as_str()),
+        e(&n.event),
+        e(&n.summary)
+    );
     json!({
         "text": text,
         "blocks": [
-            {"type": "section", "text": {"type": "mrkdwn", "text": format!("*{}* — `{}`\n{}{}", n.deployment, n.event, n.summary, fields)}}
+            {"type": "section", "text": {"type": "mrkdwn", "text": format!("*{}* — `{}`\n{}{}", e(n.deployment.as_str()), e(&n.event), e(&n.summary), fields)}}
         ]
+    })
+}
+
+fn discord_body(n: &Notification) -> Value {
+    let mut text = format!("**{}** — `{}`\n{}", n.deployment, n.event, n.summary);
+    for (k, v) in &n.details {
+        text.push_str(&format!("\n**{k}:** {v}"));
+    }
+    if text.chars().count() > DISCORD_MAX {
+        text = text.chars().take(DISCORD_MAX - 1).collect::<String>() + "…";
+    }
+    json!({
+        "content": text,
+        // Text from outside (a summary quoting an error) must not ping
+        // anyone.
+        "allowed_mentions": {"parse": []},
     })
 }
 
@@ -136,23 +213,29 @@ impl Notifier for WebhookNotifier {
             secrets.add(&SecretValue::new(q));
         }
         let mut req = Request::new(Method::POST, format!("send {}", n.event), &[])
-            // A repeated notification is harmless; a lost one is worse.
+            // A repeated notification carries the same id: the receiver
+            // drops it; a lost one is worse.
             .idempotent(true)
             .secrets(secrets);
         if self.format == WebhookFormat::Generic {
+            let id = message_id(n);
             let ts = n.at.as_second();
+            let header = |v: &str| {
+                HeaderValue::from_str(v).map_err(|_| {
+                    ProviderError::new(P, "sign notification", ErrorKind::InvalidRequest)
+                })
+            };
+            req.headers
+                .push((HeaderName::from_static(ID_HEADER), header(&id)?));
             req.headers.push((
                 HeaderName::from_static(TIMESTAMP_HEADER),
                 HeaderValue::from(ts),
             ));
             if let Some(secret) = &self.secret {
                 req.secrets.add(secret);
-                let sig = signature(secret, ts, &body);
-                let value = HeaderValue::from_str(&sig).map_err(|_| {
-                    ProviderError::new(P, "sign notification", ErrorKind::InvalidRequest)
-                })?;
+                let sig = signature(secret, &id, ts, &body);
                 req.headers
-                    .push((HeaderName::from_static(SIGNATURE_HEADER), value));
+                    .push((HeaderName::from_static(SIGNATURE_HEADER), header(&sig)?));
             }
         }
         req.body = Some(body);
@@ -170,6 +253,9 @@ fn classify(resp: &Response, scrubber: &Scrubber) -> Failure {
         ErrorKind::NotFound | ErrorKind::Forbidden(_) | ErrorKind::Unauthorized => {
             Some("check the webhook URL (it may have been revoked) and its secret".into())
         }
+        ErrorKind::Validation { .. } => {
+            Some("the webhook refused the body: check its `format` (json, slack or discord)".into())
+        }
         _ => None,
     };
     Failure {
@@ -185,22 +271,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn signature_matches_a_known_vector() {
-        // echo -n '1700000000.{"a":1}' | openssl dgst -sha256 -hmac 'whsec-test'
+    fn signature_matches_the_standard_webhooks_example() {
+        // The example of spec/standard-webhooks.md ("Verifying webhooks"),
+        // checked with the reference Python library as well.
+        let secret = SecretValue::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
         let sig = signature(
-            &SecretValue::new("whsec-test"),
-            1_700_000_000,
-            br#"{"a":1}"#,
+            &secret,
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1_614_265_330,
+            br#"{"test": 2432232314}"#,
         );
-        assert_eq!(
-            sig,
-            "sha256=fed7a1a6c799a6367d73724d76bc70c16678908a32a879cd1ded6565ac05cece"
-        );
-        let other = signature(
-            &SecretValue::new("whsec-test"),
-            1_700_000_001,
-            br#"{"a":1}"#,
-        );
-        assert_ne!(sig, other);
+        assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    }
+
+    #[test]
+    fn slack_text_is_escaped() {
+        assert_eq!(slack_escape("a & <b> c"), "a &amp; &lt;b&gt; c");
     }
 }

@@ -8,7 +8,9 @@
 //!   partial object),
 //! - `GET /_sandbox/dump`: the whole world,
 //! - `GET /_sandbox/info`: listener addresses and the CA certificate,
-//! - `GET /_sandbox/resolve?name=&type=`: a DNS answer from the records.
+//! - `GET /_sandbox/resolve?name=&type=`: a DNS answer from the records,
+//! - `PUT /_sandbox/zone`: `{"name": ..., "status": ...}` sets a zone's
+//!   status (`pending` until its nameservers are switched, ...).
 
 use std::sync::Arc;
 
@@ -81,6 +83,30 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> R
                     .await
                 {
                     Ok(answer) => Reply::json(200, answer),
+                    Err(e) => error(500, e.to_string()),
+                }
+            }
+        }
+        (&Method::PUT, "zone") => {
+            let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let name = body["name"].as_str().unwrap_or_default().to_owned();
+            let status = body["status"].as_str().unwrap_or_default().to_owned();
+            if !matches!(
+                status.as_str(),
+                "initializing" | "pending" | "active" | "moved"
+            ) {
+                error(400, "status is one of initializing, pending, active, moved")
+            } else {
+                let now = shared.now();
+                match shared
+                    .store
+                    .write(now, move |tx| {
+                        super::cloudflare::set_zone_status(tx, &name, &status)
+                    })
+                    .await
+                {
+                    Ok(true) => Reply::json(200, json!({"ok": true})),
+                    Ok(false) => error(404, "no such zone"),
                     Err(e) => error(500, e.to_string()),
                 }
             }

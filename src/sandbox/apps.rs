@@ -63,7 +63,7 @@ fn proxy_not_found() -> Reply {
 /// Answers a request for `host` as the deployed app would.
 pub(crate) async fn serve_host(shared: Arc<Shared>, host: String, req: Request) -> Response {
     let path = req.uri().path().to_owned();
-    let verdict = shared.faults.roll(Service::Apps, &path, false);
+    let verdict = shared.faults.roll(Service::Apps, &path, false, false);
     if !verdict.latency.is_zero() {
         tokio::time::sleep(verdict.latency).await;
     }

@@ -233,15 +233,43 @@ pub(crate) struct Zone {
     pub(crate) id: String,
     pub(crate) name: String,
     created_at: i64,
+    /// `initializing`, `pending`, `active` or `moved` (TS
+    /// `src/resources/zones/zones.ts:383-385`); set through
+    /// `PUT /_sandbox/zone`.
+    pub(crate) status: String,
+}
+
+const ZONE_COLUMNS: &str = "id, name, created_at, status";
+
+fn zone_row(r: &Row<'_>) -> rusqlite::Result<Zone> {
+    Ok(Zone {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        created_at: r.get(2)?,
+        status: r.get(3)?,
+    })
+}
+
+/// Sets a zone's status (`PUT /_sandbox/zone`); false when there is no
+/// such zone.
+pub(crate) fn set_zone_status(tx: &Tx<'_>, name: &str, status: &str) -> rusqlite::Result<bool> {
+    Ok(tx.execute(
+        "UPDATE zone SET status = ?2 WHERE name = ?1",
+        params![
+            name.trim().trim_end_matches('.').to_ascii_lowercase(),
+            status
+        ],
+    )? > 0)
 }
 
 impl Zone {
     fn json(&self) -> Value {
         let at = timestamp(self.created_at);
+        let active = self.status == "active";
         json!({
             "id": self.id,
             "name": self.name,
-            "status": "active",
+            "status": self.status,
             "paused": false,
             "type": "full",
             "development_mode": 0,
@@ -251,7 +279,7 @@ impl Zone {
             "original_dnshost": null,
             "created_on": at,
             "modified_on": at,
-            "activated_on": at,
+            "activated_on": if active { json!(at) } else { Value::Null },
             "meta": {
                 "step": 2,
                 "custom_certificate_quota": 0,
@@ -280,14 +308,8 @@ impl Zone {
 
 /// All zones, by name.
 pub(crate) fn zones(tx: &Tx<'_>) -> rusqlite::Result<Vec<Zone>> {
-    let mut stmt = tx.prepare_cached("SELECT id, name, created_at FROM zone ORDER BY name")?;
-    let rows = stmt.query_map([], |r| {
-        Ok(Zone {
-            id: r.get(0)?,
-            name: r.get(1)?,
-            created_at: r.get(2)?,
-        })
-    })?;
+    let mut stmt = tx.prepare_cached(&format!("SELECT {ZONE_COLUMNS} FROM zone ORDER BY name"))?;
+    let rows = stmt.query_map([], zone_row)?;
     rows.collect()
 }
 
@@ -295,14 +317,8 @@ fn find_zone(tx: &Tx<'_>, id: &str, path: &str) -> Result<Zone, Fail> {
     if !is_identifier(id) {
         return Err(no_route(path).into());
     }
-    tx.prepare_cached("SELECT id, name, created_at FROM zone WHERE id = ?1")?
-        .query_row([id], |r| {
-            Ok(Zone {
-                id: r.get(0)?,
-                name: r.get(1)?,
-                created_at: r.get(2)?,
-            })
-        })
+    tx.prepare_cached(&format!("SELECT {ZONE_COLUMNS} FROM zone WHERE id = ?1"))?
+        .query_row([id], zone_row)
         .optional()?
         .ok_or_else(|| no_route(path).into())
 }
@@ -388,7 +404,7 @@ fn zone_checks(call: &Call, zone: &Zone) -> Vec<bool> {
         checks.push(zone_name_matches(name, &zone.name));
     }
     if let Some(status) = call.param("status") {
-        checks.push(status == "active");
+        checks.push(status == zone.status);
     }
     if let Some(account) = call.param("account.id") {
         checks.push(account == ACCOUNT_ID);
@@ -725,10 +741,17 @@ fn record_from_body(
         _ if content.is_empty() => return Err(fail_one(400, 9008, "Content is required.")),
         _ => {}
     }
-    let content = if matches!(record_type.as_str(), "CNAME" | "NS" | "PTR" | "MX") {
-        content.trim_end_matches('.').to_lowercase()
-    } else {
-        content
+    // Stored as Cloudflare stores it: AAAA in RFC 5952 form ("an AAAA
+    // record with content `fe80::0:0:1` is stored and returned as
+    // `fe80::1`", cloudflare-docs `dns/manage-dns-records/reference/
+    // dns-record-types.mdx`), host names lower case without the dot
+    // (cloudflare notes §3); TXT as sent.
+    let content = match record_type.as_str() {
+        "CNAME" | "NS" | "PTR" | "MX" => content.trim_end_matches('.').to_lowercase(),
+        "AAAA" => content
+            .parse::<Ipv6Addr>()
+            .map_or(content.clone(), |a| a.to_string()),
+        _ => content,
     };
     let proxied = match body.get("proxied") {
         Some(Value::Bool(p)) => *p,
@@ -850,17 +873,23 @@ fn check_conflicts(tx: &Tx<'_>, zone: &Zone, record: &Record) -> Result<(), Fail
         if other.id == record.id {
             continue;
         }
-        if other.record_type == record.record_type && other.content == record.content {
+        if other.record_type == record.record_type
+            && same_content(&record.record_type, &other.content, &record.content)
+        {
             return Err(fail_one(400, 81058, "An identical record already exists."));
         }
-        if record.record_type == "CNAME" {
+        // CNAME clashes only with A, AAAA and CNAME: CNAME beside TXT, MX or
+        // HTTPS is accepted (cloudflare-docs#30376, DNSControl#4772;
+        // cloudflare notes §1).
+        let addressed = |t: &str| matches!(t, "A" | "AAAA" | "CNAME");
+        if record.record_type == "CNAME" && addressed(&other.record_type) {
             return Err(fail_one(
                 400,
                 81053,
                 "An A, AAAA, or CNAME record with that host already exists.",
             ));
         }
-        if other.record_type == "CNAME" {
+        if other.record_type == "CNAME" && addressed(&record.record_type) {
             return Err(fail_one(
                 400,
                 81054,
@@ -869,6 +898,18 @@ fn check_conflicts(tx: &Tx<'_>, zone: &Zone, record: &Record) -> Result<(), Fail
         }
     }
     Ok(())
+}
+
+/// Whether two stored contents are the same record: TXT compared as the
+/// text its quoted strings carry (Cloudflare serves `"abc"` and `abc`
+/// alike, cloudflare notes §3).
+fn same_content(record_type: &str, a: &str, b: &str) -> bool {
+    if record_type == "TXT" {
+        let text = |c: &str| crate::spec::model::txt_decode(c).unwrap_or_else(|| c.to_owned());
+        text(a) == text(b)
+    } else {
+        a == b
+    }
 }
 
 /// The `echo_422` fault, in Cloudflare's envelope: a validation error that

@@ -35,6 +35,11 @@ pub struct FaultConfig {
     /// Kuma writes) whose change is committed but whose response is lost:
     /// the connection fails, so the client cannot know the outcome.
     pub lost_response_rate: f64,
+    /// After this many creates (HTTP POSTs and Uptime Kuma `add`s, where
+    /// the faults apply), every further create is answered with a server
+    /// error, while deletes still work: a run that fails part-way through a
+    /// phase, at a known step, and can be rolled back.
+    pub creates_before_error: Option<u64>,
     /// Every deployment queued while this is on ends `failed`.
     pub deploy_fail: bool,
     /// Deployed apps answer their health check path with 503.
@@ -60,6 +65,7 @@ impl Default for FaultConfig {
             rate_limit_rate: 0.0,
             retry_after_s: 1,
             lost_response_rate: 0.0,
+            creates_before_error: None,
             deploy_fail: false,
             health_fail: false,
             echo_422: false,
@@ -221,6 +227,8 @@ struct FaultState {
     config: FaultConfig,
     /// Requests seen per service since the config was last set.
     counters: HashMap<Service, u64>,
+    /// Creates seen (where the faults apply) since then.
+    creates: u64,
     /// Faults injected per service since the config was last set.
     injected: BTreeMap<&'static str, Injections>,
 }
@@ -231,6 +239,7 @@ impl Faults {
             inner: Mutex::new(FaultState {
                 config,
                 counters: HashMap::new(),
+                creates: 0,
                 injected: BTreeMap::new(),
             }),
         }
@@ -253,6 +262,7 @@ impl Faults {
         };
         state.config = config;
         state.counters.clear();
+        state.creates = 0;
         state.injected.clear();
     }
 
@@ -285,8 +295,15 @@ impl Faults {
     }
 
     /// Rolls the dice for one request to `service` at `path`. `mutating` is
-    /// whether it changes the world (only those can lose their response).
-    pub(crate) fn roll(&self, service: Service, path: &str, mutating: bool) -> Verdict {
+    /// whether it changes the world (only those can lose their response),
+    /// `creating` whether it creates something.
+    pub(crate) fn roll(
+        &self,
+        service: Service,
+        path: &str,
+        mutating: bool,
+        creating: bool,
+    ) -> Verdict {
         let mut state = match self.inner.lock() {
             Ok(state) => state,
             Err(poisoned) => poisoned.into_inner(),
@@ -307,12 +324,18 @@ impl Faults {
             config.lost_response_rate,
             config.retry_after_s,
         );
+        let creates_allowed = config.creates_before_error;
         let counter = state.counters.entry(service).or_insert(0);
         let n = *counter;
         *counter += 1;
+        let over_creates = creating
+            && creates_allowed.is_some_and(|allowed| {
+                state.creates += 1;
+                state.creates > allowed
+            });
         // Always three draws per request, so one fault's rate does not shift
         // the numbers another fault sees.
-        let injected = if dice(seed, service, n, 0) < error_rate {
+        let injected = if over_creates || dice(seed, service, n, 0) < error_rate {
             Some(Injected::ServerError)
         } else if dice(seed, service, n, 1) < rate_limit_rate {
             Some(Injected::RateLimited { retry_after_s })
@@ -396,7 +419,11 @@ mod tests {
     fn verdicts(config: FaultConfig, n: usize) -> Vec<Option<Injected>> {
         let faults = Faults::new(config);
         (0..n)
-            .map(|_| faults.roll(Service::Coolify, "/api/v1/x", true).injected)
+            .map(|_| {
+                faults
+                    .roll(Service::Coolify, "/api/v1/x", true, false)
+                    .injected
+            })
             .collect()
     }
 
@@ -434,11 +461,11 @@ mod tests {
         };
         let faults = Faults::new(config.clone());
         let first: Vec<_> = (0..20)
-            .map(|_| faults.roll(Service::Cloudflare, "/client/v4", false))
+            .map(|_| faults.roll(Service::Cloudflare, "/client/v4", false, false))
             .collect();
         faults.set(config);
         let again: Vec<_> = (0..20)
-            .map(|_| faults.roll(Service::Cloudflare, "/client/v4", false))
+            .map(|_| faults.roll(Service::Cloudflare, "/client/v4", false, false))
             .collect();
         assert_eq!(first, again);
     }
@@ -452,10 +479,10 @@ mod tests {
             ..FaultConfig::default()
         });
         assert_eq!(
-            faults.roll(Service::Coolify, "/api/v1/applications", false),
+            faults.roll(Service::Coolify, "/api/v1/applications", false, false),
             Verdict::CLEAN
         );
-        let hit = faults.roll(Service::Cloudflare, "/client/v4/zones", false);
+        let hit = faults.roll(Service::Cloudflare, "/client/v4/zones", false, false);
         assert_eq!(hit.injected, Some(Injected::ServerError));
         assert_eq!(hit.latency, Duration::from_millis(3));
         // Apps are spared unless targeted by name.
@@ -463,7 +490,10 @@ mod tests {
             error_rate: 1.0,
             ..FaultConfig::default()
         });
-        assert_eq!(untargeted.roll(Service::Apps, "/", false), Verdict::CLEAN);
+        assert_eq!(
+            untargeted.roll(Service::Apps, "/", false, false),
+            Verdict::CLEAN
+        );
     }
 
     #[test]
@@ -478,7 +508,7 @@ mod tests {
         let verdicts: Vec<_> = (0..100)
             .map(|_| {
                 faults
-                    .roll(Service::Cloudflare, "/client/v4", false)
+                    .roll(Service::Cloudflare, "/client/v4", false, false)
                     .injected
             })
             .collect();
@@ -506,11 +536,15 @@ mod tests {
             ..FaultConfig::default()
         });
         assert_eq!(
-            faults.roll(Service::Kuma, "/socket.io", false).injected,
+            faults
+                .roll(Service::Kuma, "/socket.io", false, false)
+                .injected,
             None
         );
         assert_eq!(
-            faults.roll(Service::Kuma, "/socket.io", true).injected,
+            faults
+                .roll(Service::Kuma, "/socket.io", true, false)
+                .injected,
             Some(Injected::LoseResponse)
         );
     }

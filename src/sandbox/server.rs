@@ -385,7 +385,8 @@ async fn inject_faults(State(shared): State<Arc<Shared>>, req: Request, next: Ne
         return next.run(req).await;
     };
     let mutating = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    let verdict = shared.faults.roll(service, &path, mutating);
+    let creating = req.method() == Method::POST;
+    let verdict = shared.faults.roll(service, &path, mutating, creating);
     if !verdict.latency.is_zero() {
         tokio::time::sleep(verdict.latency).await;
     }

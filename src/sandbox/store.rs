@@ -21,11 +21,16 @@ use rusqlite::{
 use super::SandboxError;
 
 /// The schema version this build writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
-/// The schema files, applied in order to bring a file of an older version
-/// up to date: version N is reached by applying the N-th.
-const SCHEMA: [&str; 2] = [include_str!("schema.sql"), include_str!("schema-2.sql")];
+/// The schema, applied once to a fresh file.
+const SCHEMA: &str = include_str!("schema.sql");
+
+/// From version 1 to 2 (fresh files too, after [`SCHEMA`]).
+const SCHEMA_2: &str = include_str!("schema_2.sql");
+
+/// From version 2 to 3 (fresh files too, after [`SCHEMA_2`]).
+const SCHEMA_3: &str = include_str!("schema_3.sql");
 
 /// What a fresh world is seeded with.
 #[derive(Debug, Clone)]
@@ -98,21 +103,23 @@ impl Store {
                     known: SCHEMA_VERSION,
                 });
             }
-            for (i, file) in SCHEMA.iter().enumerate() {
-                if usize::try_from(version).is_ok_and(|v| v <= i) {
-                    tx.execute_batch(file).map_err(open_err)?;
-                }
-            }
-            if version < SCHEMA_VERSION {
-                tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
-                    .map_err(open_err)?;
-            }
             if version == 0 {
+                tx.execute_batch(SCHEMA).map_err(open_err)?;
                 tx.execute(
                     "INSERT INTO meta (key, value) VALUES ('seed', ?1), ('seq', '0')",
                     params![init.seed.to_string()],
                 )
                 .map_err(open_err)?;
+            }
+            if version < 2 {
+                tx.execute_batch(SCHEMA_2).map_err(open_err)?;
+            }
+            if version < 3 {
+                tx.execute_batch(SCHEMA_3).map_err(open_err)?;
+            }
+            if version < SCHEMA_VERSION {
+                tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
+                    .map_err(open_err)?;
             }
             let seed = read_seed(&tx).map_err(open_err)?;
             let world = Tx {

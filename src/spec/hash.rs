@@ -36,7 +36,9 @@ pub struct DesiredState {
 const TOTAL: &str = "fabrik 2025 spec desired-state total v1";
 const APP: &str = "fabrik 2025 spec desired-state app v1";
 const RECORD: &str = "fabrik 2025 spec desired-state dns-record v1";
-const MONITOR: &str = "fabrik 2025 spec desired-state monitor v1";
+// v2: `retry_interval` and `accepted_status` reach Uptime Kuma since; a
+// monitor applied before is updated once.
+const MONITOR: &str = "fabrik 2025 spec desired-state monitor v2";
 
 /// The desired state of `spec` with its resolved `secrets`.
 pub fn desired_state(spec: &Spec, secrets: &ResolvedSecrets) -> DesiredState {
@@ -63,17 +65,20 @@ pub fn desired_state(spec: &Spec, secrets: &ResolvedSecrets) -> DesiredState {
     if let Some(dns) = &spec.dns {
         let zone = dns.zone_name();
         for (key, r) in dns.keyed_records() {
-            let d = digest(
-                RECORD,
-                &json!({
-                    "zone": zone,
-                    "type": r.kind,
-                    "name": dns.fqdn(r),
-                    "content": r.content.trim(),
-                    "proxied": r.proxied,
-                    "ttl": r.ttl.api_value(),
-                }),
-            );
+            let mut fields = json!({
+                "zone": zone,
+                "type": r.kind,
+                "name": dns.fqdn(r),
+                "content": r.content.trim(),
+                "proxied": r.proxied,
+                "ttl": r.ttl.api_value(),
+            });
+            // Only when set: the digests of every other record stay as
+            // they were.
+            if r.adopt {
+                fields["adopt"] = json!(true);
+            }
+            let d = digest(RECORD, &fields);
             records.insert(key, d);
         }
     }

@@ -269,7 +269,7 @@ pub fn resolve(
     env: &dyn Fn(&str) -> Option<String>,
     dotenv_path: &Path,
 ) -> Result<ResolvedSecrets, SecretError> {
-    resolve_with(spec, env, dotenv_path, true)
+    resolve_with(spec, env, dotenv_path, Mode::Persist)
 }
 
 /// [`resolve`] without writing anything: values that would be generated are
@@ -280,14 +280,38 @@ pub fn resolve_preview(
     env: &dyn Fn(&str) -> Option<String>,
     dotenv_path: &Path,
 ) -> Result<ResolvedSecrets, SecretError> {
-    resolve_with(spec, env, dotenv_path, false)
+    resolve_with(spec, env, dotenv_path, Mode::Preview)
+}
+
+/// The secrets that are there (environment, then `.env`), and nothing
+/// else: none generated, none written, none missing. For commands that
+/// only delete (`destroy`, and `rollback` of what a run created), which
+/// must not need the application's secrets; rendering a value that uses a
+/// secret not found fails there, by name.
+pub fn resolve_available(
+    spec: &Spec,
+    env: &dyn Fn(&str) -> Option<String>,
+    dotenv_path: &Path,
+) -> Result<ResolvedSecrets, SecretError> {
+    resolve_with(spec, env, dotenv_path, Mode::Available)
+}
+
+/// What [`resolve_with`] does with what it does not find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Generate what may be, write it to `.env`; refuse what is missing.
+    Persist,
+    /// Generate what may be for this call only; refuse what is missing.
+    Preview,
+    /// Take what is there; generate and refuse nothing.
+    Available,
 }
 
 fn resolve_with(
     spec: &Spec,
     env: &dyn Fn(&str) -> Option<String>,
     dotenv_path: &Path,
-    persist: bool,
+    mode: Mode,
 ) -> Result<ResolvedSecrets, SecretError> {
     let file = dotenv::read(dotenv_path).map_err(SecretError::Dotenv)?;
     let lookup = |name: &str| -> Option<(SecretValue, SecretSource)> {
@@ -304,6 +328,7 @@ fn resolve_with(
     for (name, decl) in &spec.secrets {
         match lookup(name) {
             Some((v, s)) => found.push((name.clone(), v, s)),
+            None if mode == Mode::Available => {}
             None if decl.generate => {
                 to_generate.push((name.clone(), generate_value(usize::from(decl.length))))
             }
@@ -324,10 +349,10 @@ fn resolve_with(
         None => (None, SecretSource::Generated),
     };
     let fresh_key = FingerprintKey::generate();
-    if key.is_none() {
+    if key.is_none() && mode != Mode::Available {
         to_generate.push((FINGERPRINT_KEY_VAR.to_owned(), fresh_key.to_hex_value()));
     }
-    if !to_generate.is_empty() && !persist {
+    if !to_generate.is_empty() && mode == Mode::Preview {
         for (name, value) in to_generate {
             if name == FINGERPRINT_KEY_VAR {
                 key = FingerprintKey::from_hex(value.expose());

@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use super::{EventStore, Scan, StoreError, StoredEvent, Tail, encode};
 use crate::event::{NewEvent, RecordedEvent};
-use crate::id::{DeploymentId, RunId, StreamVersion};
+use crate::id::{DeploymentId, JournalId, RunId, StreamVersion};
 use crate::projection::{DeploymentView, RunView, apply_to};
 
 #[derive(Debug, Default)]
@@ -18,9 +18,20 @@ struct Inner {
 }
 
 /// An in-memory journal.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
+    /// Made with the journal.
+    id: JournalId,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self {
+            inner: Mutex::default(),
+            id: JournalId::random(),
+        }
+    }
 }
 
 impl MemoryStore {
@@ -167,5 +178,9 @@ impl EventStore for MemoryStore {
 
     fn len(&self) -> Result<u64, StoreError> {
         Ok(self.lock().events.len() as u64)
+    }
+
+    fn journal_id(&self) -> Result<JournalId, StoreError> {
+        Ok(self.id.clone())
     }
 }

@@ -9,6 +9,7 @@
 //! [`migrate`] copies a journal from one backend to another.
 
 mod append;
+pub mod discover;
 pub mod lock;
 pub mod memory;
 pub mod migrate;
@@ -20,7 +21,7 @@ use std::ops::ControlFlow;
 use std::path::PathBuf;
 
 use crate::event::{DecodeError, Event, NewEvent, RecordedEvent, parse_timestamp};
-use crate::id::{DeploymentId, Digest, RunId, Seq, StreamVersion};
+use crate::id::{DeploymentId, Digest, JournalId, RunId, Seq, StreamVersion};
 use crate::projection::{DeploymentView, RunView};
 
 pub use append::{Encoder, Tail, encode};
@@ -266,6 +267,12 @@ pub trait EventStore: Send + Sync {
 
     /// The number of events.
     fn len(&self) -> Result<u64, StoreError>;
+
+    /// The journal's identity: made once with the journal and kept in its
+    /// metadata (a copy made by `journal migrate` gets one of its own).
+    /// Fabrik writes its short form into the ownership marks of what it
+    /// creates, so "ours" means "this deployment, this journal".
+    fn journal_id(&self) -> Result<JournalId, StoreError>;
 
     /// Checks the storage below the journal (for SQLite, `PRAGMA
     /// integrity_check`: every page, index and constraint of the file) and

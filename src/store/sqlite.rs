@@ -23,18 +23,25 @@ use super::{
     Encoder, EventStore, IndexDigest, IndexKeys, Scan, StoreError, StoredEvent, Tail, encode,
 };
 use crate::event::{NewEvent, RecordedEvent};
-use crate::id::{DeploymentId, Digest, RunId, Seq, StreamVersion};
+use crate::id::{DeploymentId, Digest, JournalId, RunId, Seq, StreamVersion};
 use crate::projection::{DeploymentView, RunView, apply_to};
 
 /// The migrations, in order. Never edit one that has shipped.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "journal",
-    include_str!("../../schema/sqlite/0001_journal.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "journal",
+        include_str!("../../schema/sqlite/0001_journal.sql"),
+    ),
+    (
+        2,
+        "journal_id",
+        include_str!("../../schema/sqlite/0002_journal_id.sql"),
+    ),
+];
 
 /// The newest schema version this binary knows.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// How long a writer waits for another process's write transaction.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(120);
@@ -803,6 +810,19 @@ impl EventStore for SqliteStore {
         let conn = self.conn();
         conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
             .map_err(|e| self.err(e))
+    }
+
+    fn journal_id(&self) -> Result<JournalId, StoreError> {
+        let conn = self.conn();
+        let text: String = conn
+            .query_row(
+                "SELECT value FROM journal_meta WHERE key = 'journal_id'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))?;
+        JournalId::parse(&text)
+            .ok_or_else(|| StoreError::Backend(format!("journal id {text:?} is not an id")))
     }
 
     fn check_storage(&self) -> Result<Vec<String>, StoreError> {

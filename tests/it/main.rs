@@ -11,6 +11,7 @@
 mod apply;
 mod architecture;
 mod crash;
+mod engine;
 mod faults;
 mod journal;
 mod postgres;

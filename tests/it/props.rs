@@ -152,18 +152,24 @@ fn event() -> impl Strategy<Value = Event> {
         any::<bool>(),
         any::<bool>(),
         proptest::option::of(run_id()),
+        proptest::option::of("[a-z/]{1,20}\\.yaml"),
     )
-        .prop_map(|(no_rollback, sandbox, refresh, target_run)| RunOptions {
-            no_rollback,
-            sandbox,
-            refresh,
-            policies: if refresh {
-                [("dns".to_owned(), Policy::Manual)].into_iter().collect()
-            } else {
-                Default::default()
+        .prop_map(
+            |(no_rollback, sandbox, refresh, target_run, spec_id)| RunOptions {
+                no_rollback,
+                sandbox,
+                refresh,
+                policies: if refresh {
+                    [("dns".to_owned(), Policy::Manual)].into_iter().collect()
+                } else {
+                    Default::default()
+                },
+                take_over: spec_id.is_some() && no_rollback,
+                restores: if sandbox { target_run.clone() } else { None },
+                target_run,
+                spec_id,
             },
-            target_run,
-        });
+        );
     let finding = prop_oneof![
         Just(Finding::Adopted),
         Just(Finding::Absent),
@@ -220,13 +226,20 @@ fn event() -> impl Strategy<Value = Event> {
         }),
         proptest::collection::vec(text(), 0..3)
             .prop_map(|problems| Event::SpecRejected(SpecRejected { problems })),
-        (text(), source, proptest::option::of(digest())).prop_map(|(name, source, fingerprint)| {
-            Event::SecretResolved(SecretResolved {
-                name,
-                source,
-                fingerprint,
-            })
-        }),
+        (
+            text(),
+            source,
+            proptest::option::of(digest()),
+            any::<bool>()
+        )
+            .prop_map(|(name, source, fingerprint, rotated)| {
+                Event::SecretResolved(SecretResolved {
+                    name,
+                    source,
+                    fingerprint,
+                    rotated,
+                })
+            },),
         (
             key(),
             kind(),

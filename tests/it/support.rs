@@ -27,7 +27,52 @@ pub fn fabrik(dir: &Path) -> Command {
         }
     }
     c.env("NO_COLOR", "1");
+    // Tests run without a terminal, as CI does: commands that change
+    // remote resources go ahead as with `--yes` (the tests of the prompt
+    // and of the refusal remove this).
+    c.env("FABRIK_YES", "1");
     c
+}
+
+/// `fabrik ARGS` in `dir` on a pseudo-terminal (util-linux `script`), as a
+/// person at a terminal runs it, typing `typed` (e.g. `"y\n"`). Returns the
+/// exit code and everything the terminal showed (stdout and stderr).
+pub fn on_terminal(dir: &Path, args: &[&str], typed: &str) -> (Option<i32>, String) {
+    use std::io::Write as _;
+    let mut line = shell_word(&fabrik_bin().display().to_string());
+    for a in args {
+        line.push(' ');
+        line.push_str(&shell_word(a));
+    }
+    let mut c = fabrik(dir);
+    let script = std::mem::replace(&mut c, Command::new("script"));
+    // The same clean environment, minus the go-ahead: a person answers.
+    for (k, v) in script.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    c.env_remove("FABRIK_YES")
+        .current_dir(dir)
+        .args(["-qec", &line, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().expect("script (util-linux) runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(typed.as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    let shown = String::from_utf8_lossy(&o.stdout).replace("\r\n", "\n");
+    (o.status.code(), shown)
+}
+
+fn shell_word(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
 }
 
 /// Runs a command and returns its output.
@@ -82,6 +127,11 @@ pub fn insta_settings(area: &str) -> insta::Settings {
     s.add_filter(r"\b[0-9a-f]{64}\b", "[HASH]");
     s.add_filter(r"\b[0-9a-f]{12}\b", "[SHORT]");
     s.add_filter(r"\b[0-9a-z]{26}\b", "[RUN]");
+    // A journal's id (random per journal) in ownership marks.
+    s.add_filter(
+        r"(\[RUN\]:|journal=|\x22journal\x22: \x22)[0-9a-f]{8}\b",
+        "${1}[JOURNAL]",
+    );
     s.add_filter(r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]");
     s
 }
@@ -208,17 +258,42 @@ pub fn journal_events(dir: &Path) -> Vec<serde_json::Value> {
 }
 
 /// Copies the files of `from` (recursively) into `to`, creating it.
-pub fn copy_dir(from: &Path, to: &Path) {
+/// Copies the tree at `from` to `to`, leaving out what running Fabrik in
+/// it leaves behind (`.env` with generated secrets, the `.fabrik/`
+/// journal): a test starts from the tree as the repository has it,
+/// whatever a user ran in the checkout before.
+pub fn copy_pristine(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let left_by_a_run =
+            name == ".fabrik" || (name.starts_with(".env") && name != ".env.example");
+        if left_by_a_run {
+            continue;
+        }
+        let target = to.join(&name);
         if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
+            copy_pristine(&entry.path(), &target);
         } else {
             std::fs::copy(entry.path(), &target).unwrap();
         }
     }
+}
+
+/// A copy of the repository's `examples/` made once per test process (in
+/// cargo's temporary directory for integration tests), as the repository
+/// has it: tests read the examples there, never in the checkout.
+pub fn examples() -> PathBuf {
+    static COPY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    COPY.get_or_init(|| {
+        let to =
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("examples-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&to);
+        copy_pristine(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples"), &to);
+        to
+    })
+    .clone()
 }
 
 /// A `fabrik sandbox serve` process on ephemeral loopback ports, with its

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::execute::execute;
+use super::plan::{Approved, Observations};
 use super::{Prepared, spec_path_text, step_word};
 use crate::engine::desired::{APP_KEY, World};
 use crate::engine::preflight;
@@ -34,6 +35,18 @@ pub struct ApplyRequest {
     /// `--retries`: attempts per provider call, instead of the spec's
     /// `retry.attempts`.
     pub retries: Option<u8>,
+    /// A plan a person approved: carried out exactly, or refused when the
+    /// spec or the journal moved since.
+    pub approved: Option<Approved>,
+    /// Deploy the application even when nothing differs (`fabrik
+    /// redeploy`).
+    pub redeploy: bool,
+    /// `--take-over`: bind the deployment to this spec although another
+    /// spec applied it last.
+    pub take_over: bool,
+    /// `--rotate NAME`: generate a new value for these secrets although
+    /// an earlier run had one (journaled as a rotation).
+    pub rotate: Vec<String>,
 }
 
 /// Plans an apply without running it (`fabrik plan`): needs no lock and no
@@ -44,6 +57,8 @@ pub fn plan_only(
     observed: Option<&BTreeMap<ResourceKey, plan::Observed>>,
 ) -> Result<Plan, EngineError> {
     let view = store.deployment(&world.deployment)?;
+    let mut world = world.clone();
+    world.align_keys(view.as_ref());
     Ok(plan::plan(
         &world.deployment,
         world.digests.total,
@@ -79,6 +94,88 @@ fn undeployed_app(store: &dyn EventStore, deployment: &DeploymentId) -> Result<b
         .is_some_and(|r| r.deploy.as_ref().and_then(|d| d.status.as_deref()) != Some("finished")))
 }
 
+/// Refuses to generate a new value for a secret an earlier run of the
+/// deployment already had, unless `rotate` names it: its `.env` entry
+/// vanished (a fresh checkout, a deleted file), and a new value would lock
+/// the application out of what the old one opened (its database).
+fn refuse_silent_rotation(
+    store: &dyn EventStore,
+    loaded: &Loaded,
+    env_vars: &[(String, String)],
+    rotate: &[String],
+) -> Result<(), EngineError> {
+    let preview = Prepared::preview(loaded.clone(), env_vars)?;
+    let would_generate: Vec<&String> = preview
+        .secrets
+        .generated()
+        .iter()
+        .filter(|n| !rotate.contains(n))
+        .collect();
+    if would_generate.is_empty() {
+        return Ok(());
+    }
+    let mut had = std::collections::BTreeSet::new();
+    for run in store.runs(&loaded.spec.name)? {
+        had.extend(run.secrets.into_keys());
+    }
+    let lost: Vec<&str> = would_generate
+        .into_iter()
+        .filter(|n| had.contains(*n))
+        .map(String::as_str)
+        .collect();
+    if lost.is_empty() {
+        return Ok(());
+    }
+    Err(EngineError::Refused {
+        message: format!(
+            "the value of {} is in neither the environment nor {}, but earlier runs of {} had one: a new value would replace it",
+            lost.join(", "),
+            loaded.default_dotenv().display(),
+            loaded.spec.name
+        ),
+        hint: format!(
+            "put the old value back (set it in the environment, or as `{}=...` in {}); to replace it on purpose, apply with {}",
+            lost[0],
+            loaded.default_dotenv().display(),
+            lost.iter()
+                .map(|n| format!("--rotate {n}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+    })
+}
+
+/// Refuses to apply a spec to a deployment that another spec applied last
+/// (two spec files with the same `name`): they would overwrite each
+/// other's resources.
+fn bound_elsewhere(
+    store: &dyn EventStore,
+    deployment: &DeploymentId,
+    spec_id: &str,
+) -> Result<(), EngineError> {
+    let runs = store.runs(deployment)?;
+    let Some(last) = runs
+        .iter()
+        .rev()
+        .find(|r| r.command == RunCommand::Apply && r.options.spec_id.is_some())
+    else {
+        return Ok(());
+    };
+    let bound = last.options.spec_id.as_deref().unwrap_or_default();
+    if bound == spec_id {
+        return Ok(());
+    }
+    Err(EngineError::Refused {
+        message: format!(
+            "deployment {deployment} belongs to the spec {bound} (its last apply, run {}), not to {spec_id}: two specs with the same `name` would overwrite each other's resources",
+            last.run
+        ),
+        hint: format!(
+            "give each spec its own `name`, or declare `environments:` in one spec for staging and production (docs/environments.md); if {spec_id} is now the spec of {deployment} (it moved), apply it with `--take-over`"
+        ),
+    })
+}
+
 fn policies_map(world: &World) -> BTreeMap<String, Policy> {
     [
         ("coolify".to_owned(), world.policies.coolify),
@@ -93,26 +190,118 @@ fn warnings(loaded: &Loaded) -> Vec<String> {
     loaded.warnings.iter().map(|w| w.to_string()).collect()
 }
 
+/// What refuses an apply before any secret is generated or any journal
+/// entry made: another spec's deployment (unless `take_over`), and a
+/// generated secret that vanished (unless rotated on purpose).
+pub fn refusals(
+    base: &Request,
+    loaded: &Loaded,
+    take_over: bool,
+    rotate: &[String],
+) -> Result<(), EngineError> {
+    if !take_over {
+        let spec_id = super::spec_identity(&loaded.path);
+        bound_elsewhere(base.store.as_ref(), &loaded.spec.name, &spec_id)?;
+    }
+    refuse_silent_rotation(base.store.as_ref(), loaded, &base.env_vars, rotate)
+}
+
 /// Runs `fabrik apply`.
 pub async fn apply(req: ApplyRequest) -> Result<Report, EngineError> {
     let ApplyRequest {
-        mut base,
+        base,
         mut loaded,
         no_rollback,
         refresh,
         retries,
+        approved,
+        redeploy,
+        take_over,
+        rotate,
     } = req;
     if let Some(n) = retries {
         // Not part of the desired state: the hash and the plan ignore it.
         loaded.spec.retry.attempts = n;
     }
+    refusals(&base, &loaded, take_over, &rotate)?;
     let prepared = Prepared::new(loaded, &base.env_vars)?;
-    let world = &prepared.world;
-    let deployment = world.deployment.clone();
-    let spec_hash = world.digests.total;
+    let how = How {
+        no_rollback,
+        refresh,
+        approved,
+        redeploy,
+        take_over,
+        rotate,
+        release: None,
+    };
+    carry_out(base, prepared, how).await
+}
+
+/// How an apply runs, beyond its spec.
+#[derive(Debug, Default)]
+pub struct How {
+    /// `--no-rollback`.
+    pub no_rollback: bool,
+    /// Refresh before planning.
+    pub refresh: bool,
+    /// A plan a person approved.
+    pub approved: Option<Approved>,
+    /// Deploy even when nothing differs.
+    pub redeploy: bool,
+    /// Bind the deployment to this spec.
+    pub take_over: bool,
+    /// Secrets rotated on purpose.
+    pub rotate: Vec<String>,
+    /// The earlier run whose desired state this apply restores (`fabrik
+    /// rollback NAME --to RUN`): `prepared.world` is that state.
+    pub release: Option<crate::id::RunId>,
+}
+
+/// Applies `prepared` (its world is what the run converges to).
+pub async fn carry_out(
+    mut base: Request,
+    prepared: Prepared,
+    how: How,
+) -> Result<Report, EngineError> {
+    let How {
+        no_rollback,
+        refresh,
+        approved,
+        redeploy,
+        take_over,
+        rotate,
+        release,
+    } = how;
+    let mut prepared = prepared;
+    let deployment = prepared.world.deployment.clone();
+    let spec_hash = prepared.world.digests.total;
     let locked = Locked::take(&base, &deployment, "apply")?;
-    let redeploy = undeployed_app(base.store.as_ref(), &deployment)?;
-    let plan0 = plan_only(base.store.as_ref(), world, None)?;
+    let spec_id = super::spec_identity(&prepared.loaded.path);
+    let redeploy = redeploy || undeployed_app(base.store.as_ref(), &deployment)?;
+    let view = super::view(base.store.as_ref(), &deployment)?;
+    prepared.world.align_keys(Some(&view));
+    let world = &prepared.world;
+    // What the remote side shows: as approved, or looked at now (before
+    // the run starts, so that a run with nothing to do stays one append).
+    let (observed, connected) = match &approved {
+        Some(a) => {
+            a.check(spec_hash, view.version, &prepared.loaded.path)?;
+            (a.observed.clone(), None)
+        }
+        None if refresh && view.resources.values().any(|r| r.exists()) => {
+            let (o, c) = super::plan::refresh(&base, &prepared, &view).await?;
+            (Some(o), Some(c))
+        }
+        None => (None, None),
+    };
+    let plan0 = plan::plan(
+        &deployment,
+        spec_hash,
+        &world.desired(),
+        Some(&view),
+        observed.as_ref(),
+        world.policies,
+    );
     let started = Started {
         command: RunCommand::Apply,
         verb: "apply",
@@ -124,12 +313,14 @@ pub async fn apply(req: ApplyRequest) -> Result<Report, EngineError> {
             refresh,
             target_run: None,
             policies: policies_map(world),
+            spec_id: Some(spec_id),
+            take_over,
+            restores: release.clone(),
         },
     };
     let urls = world.app.domains.clone();
-    // The fast path: nothing differs and nothing needs a provider. The
-    // whole run is one atomic append (one fsync).
-    if plan0.no_changes && !refresh && !redeploy {
+    // Nothing differs: the whole run is one atomic append (one fsync).
+    if plan0.no_changes && !redeploy {
         let to = |from, to| {
             Event::RunStateChanged(RunStateChanged {
                 from,
@@ -168,17 +359,23 @@ pub async fn apply(req: ApplyRequest) -> Result<Report, EngineError> {
     let mut run = locked.start(&mut base, started)?;
     with(&run.journal, |r| r.scrub(&prepared.secrets.scrubber()));
     run.serving(urls);
-    let result = run_apply(&mut run, &base, &prepared, refresh, redeploy).await;
+    let result = run_apply(
+        &mut run, &base, &prepared, connected, observed, redeploy, &rotate,
+    )
+    .await;
     conclude(run, result, &prepared, no_rollback, &base.interrupt).await
 }
 
-/// Validation, preflight, then the plan's steps.
+/// Validation, preflight (unless the refresh already connected), then the
+/// plan's steps.
 async fn run_apply(
     run: &mut Run,
     base: &Request,
     prepared: &Prepared,
-    refresh: bool,
+    connected: Option<Connected>,
+    observed: Option<Observations>,
     redeploy: bool,
+    rotate: &[String],
 ) -> Outcome {
     let world = &prepared.world;
     let lift = |e: EngineError| (e, None);
@@ -198,43 +395,51 @@ async fn run_apply(
                 name: name.to_owned(),
                 source: s.source,
                 fingerprint: Some(s.fingerprint),
+                rotated: rotate.iter().any(|r| r == name),
             }),
         )
         .map_err(lift)?;
     }
-    let view = with(&run.journal, |r| r.view().clone());
-    let connected =
-        preflight::connect(&run.journal, base.connect.as_ref(), prepared.scope(&view)).await;
+    let connected = match connected {
+        Some(c) => {
+            c.hand_to(&run.journal);
+            Ok(c)
+        }
+        None => {
+            let view = with(&run.journal, |r| r.view().clone());
+            preflight::connect(&run.journal, base.connect.as_ref(), prepared.scope(&view)).await
+        }
+    };
     if let Ok(c) | Err((_, Some(c))) = &connected {
         run.notify_to(c.remote.providers.notifiers.clone());
     }
     let connected = connected?;
-    run.notify("started", "deployment started").await;
-    let out = steps(run, &connected, base, prepared, refresh, redeploy).await;
+    run.notify("started", "deployment started");
+    let out = steps(run, &connected, base, prepared, observed, redeploy).await;
     match out {
         Ok(changes) => Ok((connected, changes)),
         Err(e) => Err((e, Some(connected))),
     }
 }
 
-/// Plans from the journal (and the remote side, with `--refresh`) and
-/// executes the plan. Returns the changes made.
+/// Plans from the journal (and what refresh showed) and executes the plan.
+/// Returns the changes made.
 pub async fn steps(
     run: &Run,
     connected: &Connected,
     base: &Request,
     prepared: &Prepared,
-    refresh: bool,
+    observed: Option<Observations>,
     redeploy: bool,
 ) -> Result<Vec<String>, EngineError> {
-    let world = &prepared.world;
     let ctx = run.ctx(connected, &base.interrupt);
+    // The journal's keys for record sets (the view may have moved since
+    // the world was aligned, when a resumed run got here).
+    let mut aligned = prepared.world.clone();
+    aligned.align_keys(Some(&ctx.view()));
+    let world = &aligned;
     crate::engine::resource::app::refuse_unchangeable(&ctx, world).await?;
-    let observed = if refresh {
-        Some(super::refresh::observe(&ctx, world).await?)
-    } else {
-        None
-    };
+    zone_ready(&ctx, world).await?;
     let view = ctx.view();
     let plan = plan::plan(
         &world.deployment,
@@ -244,6 +449,7 @@ pub async fn steps(
         observed.as_ref(),
         world.policies,
     );
+    crate::engine::resource::dns::check_creates(&ctx, world, &plan).await?;
     let changes: Vec<String> = plan
         .steps
         .iter()
@@ -252,6 +458,39 @@ pub async fn steps(
         .collect();
     execute(&ctx, world, &plan, &prepared.loaded.spec, redeploy).await?;
     Ok(changes)
+}
+
+/// Refuses to change records in a zone that is not active yet: its
+/// nameservers are not Cloudflare's, so nothing it holds answers on the
+/// public internet and verification could only fail (cloudflare notes §5).
+async fn zone_ready(ctx: &crate::engine::Ctx<'_>, world: &World) -> Result<(), EngineError> {
+    let (Some(dns), Some(zone)) = (&ctx.remote.providers.dns, ctx.zone) else {
+        return Ok(());
+    };
+    if world.records.is_empty() {
+        return Ok(());
+    }
+    let status = dns
+        .zone_status(zone)
+        .await
+        .map_err(|e| EngineError::provider(format!("reading zone {}", zone.name), e))?;
+    match status {
+        Some(st) if !st.is_active() => Err(EngineError::Refused {
+            message: format!(
+                "zone {} is {} in Cloudflare: its records do not answer on the internet yet",
+                zone.name, st.status
+            ),
+            hint: if st.name_servers.is_empty() {
+                "finish the zone's setup in Cloudflare, then apply again".to_owned()
+            } else {
+                format!(
+                    "set the nameservers at your registrar to {}, wait until Cloudflare shows the zone active, then apply again",
+                    st.name_servers.join(" and ")
+                )
+            },
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// What an apply's steps came to: the connection and the changes made, or
@@ -298,7 +537,7 @@ pub async fn conclude(
         RunState::Provisioning | RunState::Deploying | RunState::Verifying
     );
     if !changed_something {
-        return Err(run.fail_unchanged(err, &reason));
+        return Err(run.fail_unchanged(err, &reason).await);
     }
     if no_rollback {
         let message =

@@ -32,7 +32,7 @@ pub async fn destroy(mut req: Request, target: &str) -> Result<Report, EngineErr
     if view(req.store.as_ref(), &deployment)?.run_count == 0 {
         return Err(LookupError::NoDeployment(deployment).into());
     }
-    let prepared = Prepared::new(loaded, &req.env_vars)?;
+    let prepared = Prepared::for_deletes(loaded, &req.env_vars)?;
     let started = Started {
         command: RunCommand::Destroy,
         verb: "destroy",
@@ -80,9 +80,17 @@ pub async fn destroy(mut req: Request, target: &str) -> Result<Report, EngineErr
 }
 
 /// Deletes every resource of the deployment that exists (or may exist: a
-/// create whose outcome was never recorded is looked up by its mark).
+/// create whose outcome was never recorded is looked up by its mark),
+/// except DNS records the spec adopts: those stay where they were found.
 pub async fn destroy_all(ctx: &Ctx<'_>, world: &World) -> Result<Vec<ResourceKey>, EngineError> {
     let view = ctx.view();
+    let adopted = |r: &crate::projection::ResourceView| {
+        r.kind == crate::event::ResourceKind::DnsRecord
+            && crate::engine::resource::decode::<crate::engine::resource::dns::RecordState>(r)
+                .ok()
+                .flatten()
+                .is_some_and(|s| s.adopt)
+    };
     let mut targets: Vec<_> = view
         .resources
         .values()
@@ -90,6 +98,7 @@ pub async fn destroy_all(ctx: &Ctx<'_>, world: &World) -> Result<Vec<ResourceKey
             matches!(r.status, ResourceStatus::Present)
                 || (r.status == ResourceStatus::Pending && r.pending.is_some())
         })
+        .filter(|r| !adopted(r))
         .collect();
     targets.sort_by_key(|r| std::cmp::Reverse((r.kind.creation_rank(), r.key.clone())));
     let mut deleted = Vec::new();

@@ -3,16 +3,106 @@
 //! that watch (monitors), then the deletions of what the spec no longer
 //! has. Shared by `apply` and `resume` (a resumed run continues from the
 //! phase it was interrupted in).
+//!
+//! DNS deletes that a name's new records depend on are made with the
+//! provisioning: a record whose type clashes with a new one at its name
+//! (A or AAAA ↔ CNAME: Cloudflare refuses them side by side, 81053/81054)
+//! is deleted first; a content that leaves a set whose other contents stay
+//! is deleted right after the new contents are made, so the name never
+//! answers the old and the new server through the deployment. Each is
+//! undone by the rollback, which makes the record again.
 
 use futures_util::StreamExt as _;
 
 use super::verify;
 use crate::engine::desired::World;
+use crate::engine::resource::dns::RecordState;
 use crate::engine::resource::{self, Doomed, Phase};
 use crate::engine::run::advance;
 use crate::engine::{Ctx, EngineError, with};
+use crate::event::ResourceKind;
 use crate::event::RunState;
 use crate::plan::{Plan, Step, StepAction};
+use crate::projection::DeploymentView;
+
+/// When a delete of the plan runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum When {
+    /// Before the provisioning's creates: its type clashes with a new
+    /// record at its name.
+    First,
+    /// After the provisioning's creates: its set keeps other contents.
+    WithSet,
+    /// After verification.
+    Last,
+}
+
+fn when(world: &World, view: &DeploymentView, step: &Step) -> When {
+    if step.kind != ResourceKind::DnsRecord {
+        return When::Last;
+    }
+    let Some(gone) = view
+        .resources
+        .get(&step.key)
+        .and_then(|r| resource::decode::<RecordState>(r).ok().flatten())
+    else {
+        return When::Last;
+    };
+    let (kind, name) = (gone.record_type(), gone.identity().1);
+    let at_name: Vec<_> = world
+        .records
+        .iter()
+        .filter(|w| w.state.identity().1 == name)
+        .map(|w| w.desired.kind)
+        .collect();
+    use crate::provider::RecordType as T;
+    let clash = |a: T, b: T| {
+        a != b
+            && matches!(
+                (a, b),
+                (T::Cname, T::A | T::Aaaa) | (T::A | T::Aaaa, T::Cname)
+            )
+    };
+    if at_name.iter().any(|k| clash(*k, kind)) {
+        When::First
+    } else if at_name.contains(&kind) {
+        When::WithSet
+    } else {
+        When::Last
+    }
+}
+
+async fn delete_steps(
+    ctx: &Ctx<'_>,
+    world: &World,
+    plan: &Plan,
+    view: &DeploymentView,
+    at: When,
+) -> Result<(), EngineError> {
+    for s in plan
+        .steps
+        .iter()
+        // The last round takes every delete left (those of an earlier
+        // phase a resumed run did not redo are there too).
+        .filter(|s| {
+            s.action == StepAction::Delete && (at == When::Last || when(world, view, s) == at)
+        })
+    {
+        let now = ctx.view();
+        // Already deleted by the phase that owns it (a resumed run).
+        if now.resources.get(&s.key).is_some_and(|r| !r.exists()) {
+            continue;
+        }
+        let doomed = Doomed {
+            key: &s.key,
+            view: now.resources.get(&s.key),
+            remote_id: s.remote_id.as_deref(),
+            owner: None,
+        };
+        resource::of(s.kind).delete(ctx, world, doomed).await?;
+    }
+    Ok(())
+}
 
 /// Order of the apply phases, for "already reached" checks.
 fn rank(s: RunState) -> u8 {
@@ -53,6 +143,11 @@ pub async fn execute(
         advance(ctx.journal, s)
     };
     enter(RunState::Provisioning)?;
+    // The view the plan was made from: where each delete's record was.
+    let before = ctx.view();
+    if rank(state) <= rank(RunState::Provisioning) {
+        delete_steps(ctx, world, plan, &before, When::First).await?;
+    }
     let results: Vec<Result<(), EngineError>> =
         futures_util::stream::iter(changes(plan, Phase::Provisioning))
             .map(|s| resource::of(s.kind).converge(ctx, world, s, redeploy))
@@ -61,6 +156,9 @@ pub async fn execute(
             .await;
     for r in results {
         r?;
+    }
+    if rank(state) <= rank(RunState::Provisioning) {
+        delete_steps(ctx, world, plan, &before, When::WithSet).await?;
     }
 
     enter(RunState::Deploying)?;
@@ -78,15 +176,5 @@ pub async fn execute(
             .await?;
     }
     // Resources the spec no longer has, now that the new state is verified.
-    let view = ctx.view();
-    for s in plan.steps.iter().filter(|s| s.action == StepAction::Delete) {
-        let doomed = Doomed {
-            key: &s.key,
-            view: view.resources.get(&s.key),
-            remote_id: s.remote_id.as_deref(),
-            owner: None,
-        };
-        resource::of(s.kind).delete(ctx, world, doomed).await?;
-    }
-    Ok(())
+    delete_steps(ctx, world, plan, &before, When::Last).await
 }

@@ -81,15 +81,18 @@ impl Owned {
     }
 }
 
-/// `fabrik gc [--delete]`: finds (and deletes) orphans.
+/// `fabrik gc [--delete]`: finds orphans, and deletes those of them whose
+/// remote ids are in `delete` (the ones a person saw listed and
+/// confirmed; what became owned since is never deleted).
 pub async fn gc(
     store: &dyn EventStore,
     connector: &dyn Connect,
     env_vars: &[(String, String)],
     dotenv: &Path,
     zones: &[String],
-    delete: bool,
+    delete: Option<&BTreeSet<String>>,
 ) -> Result<Vec<Orphan>, EngineError> {
+    let chosen = |id: &str| delete.is_some_and(|d| d.contains(id));
     let env = Env::load(env_vars.iter().cloned(), dotenv)?;
     let owned = Owned::read(store, zones)?;
     let remote = connector
@@ -125,7 +128,7 @@ pub async fn gc(
             mark: a.mark.clone(),
             deleted: false,
         };
-        if delete {
+        if chosen(&a.uuid) {
             // Coolify deletes in the background: wait until it is gone, as
             // destroy does, so that "deleted" is true when it is printed.
             let wait = WaitOptions {
@@ -164,7 +167,7 @@ pub async fn gc(
                     mark,
                     deleted: false,
                 };
-                if delete {
+                if chosen(&r.id) {
                     dns.delete_record(&zone, &r.id)
                         .await
                         .map_err(|e| EngineError::provider(format!("deleting {}", r.id), e))?;
@@ -193,7 +196,7 @@ pub async fn gc(
                 mark,
                 deleted: false,
             };
-            if delete {
+            if chosen(&o.remote_id) {
                 monitors
                     .delete(m.id)
                     .await

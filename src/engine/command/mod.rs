@@ -2,7 +2,8 @@
 //! ([`crate::engine::run`]) and the resource kinds
 //! ([`crate::engine::resource`]).
 //!
-//! - [`apply`]: `fabrik apply`, and the planning half of `fabrik plan`;
+//! - [`apply`]: `fabrik apply`;
+//! - [`plan`]: `fabrik plan`, refreshed by default, and saved plans;
 //! - [`execute`]: a plan's steps, phase by phase (shared by apply and
 //!   resume);
 //! - [`verify`]: the spec's checks after a deployment;
@@ -17,8 +18,10 @@ pub mod apply;
 pub mod destroy;
 pub mod execute;
 pub mod gc;
+pub mod plan;
 pub mod reconcile;
 pub mod refresh;
+pub mod release;
 pub mod resume;
 pub mod rollback;
 pub mod verify;
@@ -87,16 +90,6 @@ pub fn view(store: &dyn EventStore, d: &DeploymentId) -> Result<DeploymentView, 
         .unwrap_or_else(|| DeploymentView::new(d.clone())))
 }
 
-/// Resolves the spec's secrets (environment, then `.env`, then generated).
-pub fn resolve_secrets(loaded: &Loaded, env: &Env) -> Result<ResolvedSecrets, EngineError> {
-    crate::spec::secrets::resolve(
-        &loaded.spec,
-        &|k| env.var(k).map(str::to_owned),
-        &loaded.default_dotenv(),
-    )
-    .map_err(EngineError::Secrets)
-}
-
 /// The spec path as journaled: absolute, so that `resume` and `rollback`
 /// find it from any directory.
 pub fn spec_path_text(path: &Path) -> String {
@@ -104,6 +97,20 @@ pub fn spec_path_text(path: &Path) -> String {
         .unwrap_or_else(|_| path.to_owned())
         .display()
         .to_string()
+}
+
+/// A spec's identity (see [`crate::event::RunOptions::spec_id`]): its path
+/// inside its git work tree, so that the same repository checked out on a
+/// laptop and in CI gives the same identity; its absolute path outside
+/// one.
+pub fn spec_identity(path: &Path) -> String {
+    let absolute = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+    let inside = crate::store::discover::work_tree_root(absolute.parent().unwrap_or(&absolute))
+        .and_then(|root| absolute.strip_prefix(root).ok());
+    inside
+        .unwrap_or(&absolute)
+        .to_string_lossy()
+        .replace('\\', "/")
 }
 
 /// The word for a step in reports.
@@ -114,6 +121,14 @@ pub fn step_word(a: StepAction) -> &'static str {
         StepAction::Delete => "delete",
         StepAction::Noop => "no change",
     }
+}
+
+/// How [`Prepared`] resolves secrets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Secrets {
+    Persist,
+    Preview,
+    AtHand,
 }
 
 /// A spec made ready to talk to the providers: its credentials, secrets
@@ -139,12 +154,45 @@ impl std::fmt::Debug for Prepared {
 
 impl Prepared {
     /// Loads credentials from `env_vars` and the spec's `.env`, resolves
-    /// the secrets and maps the spec.
+    /// the secrets (generating, and keeping in `.env`, those the spec lets
+    /// Fabrik create) and maps the spec.
     pub fn new(loaded: Loaded, env_vars: &[(String, String)]) -> Result<Self, EngineError> {
+        Self::with(loaded, env_vars, Secrets::Persist)
+    }
+
+    /// Like [`Prepared::new`], writing nothing: secrets that would be
+    /// generated are generated for this call only (`fabrik plan`).
+    pub fn preview(loaded: Loaded, env_vars: &[(String, String)]) -> Result<Self, EngineError> {
+        Self::with(loaded, env_vars, Secrets::Preview)
+    }
+
+    /// For commands that delete (`destroy`, `rollback`): the secrets that
+    /// are at hand and no others (none generated, none required). A restore
+    /// that needs one that is not fails then, naming it.
+    pub fn for_deletes(loaded: Loaded, env_vars: &[(String, String)]) -> Result<Self, EngineError> {
+        Self::with(loaded, env_vars, Secrets::AtHand)
+    }
+
+    fn with(
+        loaded: Loaded,
+        env_vars: &[(String, String)],
+        mode: Secrets,
+    ) -> Result<Self, EngineError> {
+        use crate::spec::secrets::{resolve, resolve_available, resolve_preview};
         let env = Env::load(env_vars.iter().cloned(), &loaded.default_dotenv())?;
-        let secrets = resolve_secrets(&loaded, &env)?;
+        let lookup = |k: &str| env.var(k).map(str::to_owned);
+        let dotenv = loaded.default_dotenv();
+        let secrets = match mode {
+            Secrets::Persist => resolve(&loaded.spec, &lookup, &dotenv),
+            Secrets::Preview => resolve_preview(&loaded.spec, &lookup, &dotenv),
+            Secrets::AtHand => resolve_available(&loaded.spec, &lookup, &dotenv),
+        }
+        .map_err(EngineError::Secrets)?;
         let digests = crate::spec::hash::desired_state(&loaded.spec, &secrets);
-        let world = World::from_spec(&loaded.spec, &secrets, digests)?;
+        let world = match mode {
+            Secrets::AtHand => World::for_deletes(&loaded.spec, &secrets, digests)?,
+            _ => World::from_spec(&loaded.spec, &secrets, digests)?,
+        };
         Ok(Self {
             loaded,
             secrets,

@@ -99,6 +99,10 @@ async fn resume_failed(
         no_rollback: failed.options.no_rollback,
         refresh: failed.options.refresh,
         retries: None,
+        approved: None,
+        redeploy: false,
+        take_over: false,
+        rotate: Vec::new(),
     })
     .await?;
     report.message = format!(
@@ -172,8 +176,17 @@ pub async fn resume(mut req: Request, target: &str) -> Result<Report, EngineErro
             },
         });
     }
-    let prepared = Prepared::new(spec_of(&target_run)?, &req.env_vars)?;
+    // Finishing a destroy or a rollback deletes (and restores): it does
+    // not need every secret of the application.
+    let deletes =
+        target_run.command == RunCommand::Destroy || target_run.state == RunState::RollingBack;
+    let prepared = if deletes {
+        Prepared::for_deletes(spec_of(&target_run)?, &req.env_vars)?
+    } else {
+        Prepared::new(spec_of(&target_run)?, &req.env_vars)?
+    };
     if target_run.command == RunCommand::Apply
+        && !deletes
         && let Some(h) = target_run.spec_hash
         && h != prepared.world.digests.total
     {
@@ -271,7 +284,7 @@ pub async fn resume(mut req: Request, target: &str) -> Result<Report, EngineErro
                     run.advance(RunState::Validating)?;
                 }
                 let redeploy = needs_deploy(&run);
-                steps(&run, &connected, &req, &prepared, false, redeploy).await
+                steps(&run, &connected, &req, &prepared, None, redeploy).await
             }
             .await;
             let result = match result {

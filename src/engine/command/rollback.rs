@@ -204,9 +204,9 @@ async fn undo_step(
         .and_then(|r| r.committed.as_ref())
         .and_then(|c| c.desired_hash)
         .unwrap_or_else(|| Digest::of(to.to_string().as_bytes()));
-    let id = remote_id.ok_or_else(|| EngineError::Unresolved {
-        what: format!("a remote id of {} to restore", step.resource),
-    })?;
+    // A resource the run deleted has no remote id any more: the restore
+    // makes it again.
+    let id = remote_id.unwrap_or_default();
     kind.restore(ctx, &step.resource, &to, hash, &id, secrets)
         .await
 }
@@ -263,6 +263,9 @@ fn pending_steps(view: &DeploymentView, run: &RunView) -> Vec<RollbackStep> {
                         && (r.owner_run.as_ref() == Some(&run.run)
                             || r.pending.as_ref().and_then(|p| p.run.as_ref()) == Some(&run.run))
                 }
+                Action::Restore if r.status == ResourceStatus::Deleted => {
+                    run.deleted.contains(&s.resource)
+                }
                 _ => r.status == ResourceStatus::Present,
             })
     });
@@ -293,7 +296,7 @@ pub async fn rollback(mut req: Request, target: &str) -> Result<Report, EngineEr
             next: Vec::new(),
         });
     }
-    let prepared = Prepared::new(spec_of(&failed)?, &req.env_vars)?;
+    let prepared = Prepared::for_deletes(spec_of(&failed)?, &req.env_vars)?;
     let started = Started {
         command: RunCommand::Rollback,
         verb: "rollback",
@@ -412,7 +415,7 @@ async fn rollback_open(mut req: Request, target: RunView) -> Result<Report, Engi
             hint: format!("finish it with `fabrik resume {}`", target.run),
         });
     }
-    let prepared = Prepared::new(spec_of(&target)?, &req.env_vars)?;
+    let prepared = Prepared::for_deletes(spec_of(&target)?, &req.env_vars)?;
     let mut run = Run::resume(&mut req, target, "rollback", true)?;
     let id = run.id.clone();
     let state = run.state();

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{Doomed, Kind, Phase, decode, decode_value, state_value};
 use crate::engine::bracket::{self, Creation, Subject};
 use crate::engine::desired::World;
-use crate::engine::{Ctx, EngineError};
+use crate::engine::{Ctx, EngineError, note};
 use crate::event::{Action, ResourceKey, ResourceKind};
 use crate::failpoint;
 use crate::id::Digest;
@@ -35,19 +35,44 @@ pub struct RecordState {
     pub ttl: u32,
     /// Proxied through Cloudflare.
     pub proxied: bool,
+    /// The spec adopts the record (made by hand): a rollback never deletes
+    /// it, and `destroy` leaves it in place.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adopt: bool,
 }
 
 impl RecordState {
     /// The provider request it describes.
     pub fn desired(&self) -> RecordDesired {
         RecordDesired {
-            kind: RecordType::parse(&self.kind).unwrap_or(RecordType::A),
+            kind: self.record_type(),
             name: self.name.clone(),
             content: self.content.clone(),
             ttl: self.ttl,
             proxied: self.proxied,
-            adopt: false,
+            adopt: self.adopt,
         }
+    }
+
+    /// Its type.
+    pub fn record_type(&self) -> RecordType {
+        RecordType::parse(&self.kind).unwrap_or(RecordType::A)
+    }
+
+    /// What makes it the same record whatever its key: type, name and
+    /// canonical content (a CNAME is alone at its name: type and name).
+    pub fn identity(&self) -> (String, String, String) {
+        let kind = self.record_type();
+        let content = if kind == RecordType::Cname {
+            String::new()
+        } else {
+            kind.canonical(&self.content)
+        };
+        (
+            kind.as_str().to_owned(),
+            crate::spec::model::dns::canonical_name(&self.name),
+            content,
+        )
     }
 
     /// The fields of `remote` that differ from this state, with both
@@ -63,11 +88,14 @@ impl RecordState {
                 });
             }
         };
-        differs(
-            "content",
-            self.content.clone().into(),
-            remote.content.clone().into(),
-        );
+        let kind = self.record_type();
+        if !kind.same(&self.content, &remote.content) {
+            differs(
+                "content",
+                kind.canonical(&self.content).into(),
+                kind.canonical(&remote.content).into(),
+            );
+        }
         differs("proxied", self.proxied.into(), remote.proxied.into());
         if !self.proxied {
             differs("ttl", self.ttl.into(), remote.ttl.into());
@@ -132,13 +160,176 @@ async fn find_record(
         .map_err(|e| EngineError::provider(format!("looking up {}", desired.name), e))?;
     Ok(found
         .into_iter()
-        .find(|r| r.mark.as_ref() == Some(mark) && r.content == desired.content))
+        .find(|r| r.mark.as_ref() == Some(mark) && desired.kind.same(&r.content, &desired.content)))
 }
 
-/// Creates a record (adopting it when a lost response already made it).
-pub async fn create(ctx: &Ctx<'_>, want: &RecordWant, hash: Digest) -> Result<(), EngineError> {
+/// The remote ids of the records this journal knows (that exist, or may).
+fn known_ids(ctx: &Ctx<'_>) -> Vec<String> {
+    ctx.view()
+        .resources
+        .values()
+        .filter(|r| r.kind == KIND)
+        .filter_map(|r| r.remote_id.clone())
+        .collect()
+}
+
+/// Whether a record of `theirs` beside a new record of `ours` at one name
+/// changes what the name answers: another content in the same set (a
+/// second A splits traffic, a second SPF TXT breaks SPF), or the CNAME
+/// rule Cloudflare enforces (81053/81054, cloudflare notes §1).
+fn clashes(ours: RecordType, theirs: &str) -> bool {
+    let theirs = RecordType::parse(theirs);
+    theirs == Some(ours)
+        || matches!(
+            (ours, theirs),
+            (RecordType::Cname, Some(RecordType::A | RecordType::Aaaa))
+                | (RecordType::A | RecordType::Aaaa, Some(RecordType::Cname))
+        )
+}
+
+/// How a record that already exists is described.
+fn describe(r: &RemoteRecord) -> String {
+    format!(
+        "{} {} {}",
+        r.kind,
+        r.name,
+        crate::text::printable_line(&r.content)
+    )
+}
+
+/// Who a record belongs to, for a refusal.
+fn whose(r: &RemoteRecord) -> String {
+    match &r.mark {
+        Some(m) => m.owner(),
+        None => "no one: it has no Fabrik mark (made by hand?)".to_owned(),
+    }
+}
+
+/// What to do with a record to create, after looking at what the name
+/// already holds.
+enum Before {
+    /// Nothing in the way: create it.
+    Create,
+    /// The identical record is this deployment's in this journal: use it.
+    Found(RemoteRecord),
+    /// The identical record is no one's and the spec adopts it.
+    Adopt(RemoteRecord),
+}
+
+/// Looks at the records at the name before a create: an identical record
+/// that is ours is used, one of no one is adopted when the spec says so,
+/// anything else that would change what the name answers is refused with
+/// its owner named.
+async fn look_before(ctx: &Ctx<'_>, want: &RecordWant) -> Result<Before, EngineError> {
     let (dns, zone) = (dns(ctx)?, zone(ctx)?);
-    let mark = OwnershipMark::new(ctx.deployment.clone(), ctx.run.clone());
+    let d = &want.desired;
+    let at_name = dns
+        .records_at(zone, &d.name)
+        .await
+        .map_err(|e| EngineError::provider(format!("looking up {}", d.name), e))?;
+    let known = known_ids(ctx);
+    let ours = |r: &RemoteRecord| ctx.is_ours(r.mark.as_ref()) || known.contains(&r.id);
+    let same = at_name
+        .iter()
+        .find(|r| r.kind == d.kind.as_str() && d.kind.same(&r.content, &d.content));
+    if let Some(r) = same {
+        if ours(r) {
+            return Ok(Before::Found(r.clone()));
+        }
+        if r.mark.is_none() && d.adopt {
+            return Ok(Before::Adopt(r.clone()));
+        }
+        let hint = if r.mark.is_none() {
+            format!(
+                "set `adopt: true` on this record in the spec to take it over (an adopted record is never deleted by a rollback, and `fabrik destroy` leaves it), or delete it in Cloudflare"
+            )
+        } else {
+            "apply from the journal that made it, or delete it in Cloudflare".to_owned()
+        };
+        return Err(EngineError::Refused {
+            message: format!(
+                "{}: the record {} ({}) already exists and belongs to {}",
+                want.key,
+                describe(r),
+                r.id,
+                whose(r)
+            ),
+            hint,
+        });
+    }
+    if let Some(r) = at_name
+        .iter()
+        .find(|r| !ours(r) && clashes(d.kind, &r.kind))
+    {
+        return Err(EngineError::Refused {
+            message: format!(
+                "{}: {} already holds {} ({}), which belongs to {}; both would answer",
+                want.key,
+                d.name,
+                describe(r),
+                r.id,
+                whose(r)
+            ),
+            hint: if r.mark.is_none() {
+                "delete it in Cloudflare, or add it to the spec with `adopt: true` (and remove it from the spec to have fabrik delete it)".to_owned()
+            } else {
+                "it is managed from another journal or deployment: remove it there first".to_owned()
+            },
+        });
+    }
+    Ok(Before::Create)
+}
+
+/// Before any change of a run: every record the plan creates is looked at
+/// as its create will (see [`create`]), so that a record in the way stops
+/// the run before it changes anything.
+pub async fn check_creates(
+    ctx: &Ctx<'_>,
+    world: &World,
+    plan: &crate::plan::Plan,
+) -> Result<(), EngineError> {
+    if ctx.remote.providers.dns.is_none() || ctx.zone.is_none() {
+        return Ok(());
+    }
+    for step in plan
+        .steps_of(KIND)
+        .filter(|s| s.action == StepAction::Create)
+    {
+        let want = want_of(world, &step.key)?;
+        // A record the plan deletes first (a type change) is not in the way.
+        let doomed: Vec<String> = plan
+            .steps_of(KIND)
+            .filter(|s| s.action == StepAction::Delete)
+            .filter_map(|s| s.remote_id.clone())
+            .collect();
+        match look_before(ctx, &want).await {
+            Err(EngineError::Refused { message, .. })
+                if doomed.iter().any(|id| message.contains(id.as_str())) => {}
+            Err(e) => return Err(e),
+            Ok(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Creates a record after looking at what the name holds: ours is used
+/// (journaled as found, its owner the run that made it), no one's is
+/// adopted when the spec says so (journaled as an adoption: an update,
+/// never owned by this run), the rest is refused. A create whose answer
+/// was lost is looked up by this run's mark.
+pub async fn create(ctx: &Ctx<'_>, want: &RecordWant, hash: Digest) -> Result<(), EngineError> {
+    let s = subject(&want.key);
+    match look_before(ctx, want).await? {
+        Before::Found(r) => {
+            let mark = r.mark.clone().unwrap_or_else(|| ctx.mark());
+            s.found(ctx, r.id.clone(), None, mark)?;
+            return Box::pin(update(ctx, want, hash, &r.id, false)).await;
+        }
+        Before::Adopt(r) => return adopt(ctx, want, hash, &r).await,
+        Before::Create => {}
+    }
+    let (dns, zone) = (dns(ctx)?, zone(ctx)?);
+    let mark = ctx.mark();
     let mark = &mark;
     bracket::create(
         ctx,
@@ -154,6 +345,43 @@ pub async fn create(ctx: &Ctx<'_>, want: &RecordWant, hash: Digest) -> Result<()
     )
     .await?;
     Ok(())
+}
+
+/// Takes over a record of no one the spec adopts: journaled as an update
+/// (its owner is no run, so no rollback deletes it) whose changed fields
+/// start with `adopted`. Its comment is left as it is.
+async fn adopt(
+    ctx: &Ctx<'_>,
+    want: &RecordWant,
+    hash: Digest,
+    remote: &RemoteRecord,
+) -> Result<(), EngineError> {
+    let s = subject(&want.key);
+    note(
+        ctx.journal,
+        &format!("{}: adopting record {}", want.key, remote.id),
+    );
+    s.intent(
+        ctx,
+        Action::Update,
+        Some(remote.id.clone()),
+        Some(state_value(&want.state)),
+        Some(hash),
+        None,
+    )?;
+    let (dns, zone) = (dns(ctx)?, zone(ctx)?);
+    match dns
+        .update_record(zone, remote, &want.desired, &ctx.mark())
+        .await
+    {
+        Ok(r) => {
+            failpoint::effect_done();
+            let mut changed = vec!["adopted".to_owned()];
+            changed.extend(want.state.drift(remote).into_iter().map(|d| d.field));
+            s.updated(ctx, r.id, Some(hash), changed, false)
+        }
+        Err(e) => Err(s.fail(ctx, Action::Update, e, format!("adopting {}", want.key))),
+    }
 }
 
 /// Updates a record in place (re-creating it if it is gone).
@@ -189,12 +417,8 @@ pub async fn update(
         s.deleted(ctx, remote_id.to_owned(), true)?;
         return create(ctx, want, hash).await;
     };
-    let owner = remote
-        .mark
-        .clone()
-        .unwrap_or_else(|| OwnershipMark::new(ctx.deployment.clone(), ctx.run.clone()));
     match dns
-        .update_record(zone, &remote, &want.desired, &owner)
+        .update_record(zone, &remote, &want.desired, &ctx.mark())
         .await
     {
         Ok(r) => {
@@ -296,7 +520,7 @@ impl Kind for Records {
         Ok(match pending.action {
             Action::Create => listed
                 .into_iter()
-                .find(|x| x.mark.as_ref() == Some(mark) && x.content == d.content)
+                .find(|x| x.mark.as_ref() == Some(mark) && d.kind.same(&x.content, &d.content))
                 .map(|x| x.id),
             _ => r
                 .remote_id

@@ -12,12 +12,16 @@ use crate::event::{Action, ResourceKey, ResourceKind};
 use crate::failpoint;
 use crate::id::Digest;
 use crate::ownership::OwnershipMark;
-use crate::plan::{Observed, Step, StepAction};
+use crate::plan::{Drift, Observed, Step, StepAction};
 use crate::projection::{PendingIntent, ResourceView};
 use crate::provider::{
     DeleteOutcome, ErrorKind, MonitorDesired, MonitorId, MonitorKind, Monitors as MonitorApi,
     RemoteMonitor,
 };
+
+/// The status codes a monitor accepts when the journal does not say
+/// (journaled before the field reached Uptime Kuma, which then got these).
+const DEFAULT_ACCEPTED: &str = "200-299";
 use crate::spec::secrets::ResolvedSecrets;
 
 const KIND: ResourceKind = ResourceKind::Monitor;
@@ -37,6 +41,14 @@ pub struct MonitorState {
     pub interval: u32,
     /// Retries.
     pub retries: u32,
+    /// Seconds between checks while retrying (`None`: journaled before
+    /// the field reached Uptime Kuma, which then got the interval).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_interval: Option<u32>,
+    /// Accepted status codes (`None`: journaled before the field reached
+    /// Uptime Kuma, which then got `200-299`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted_status: Option<Vec<String>>,
     /// Notification ids.
     pub notifications: Vec<u64>,
 }
@@ -55,8 +67,69 @@ impl MonitorState {
             keyword: self.keyword.clone(),
             interval: self.interval,
             retries: self.retries,
+            retry_interval: self.retry_interval.unwrap_or(self.interval),
+            accepted_status: self.accepted(),
             notification_ids: self.notifications.clone(),
         }
+    }
+
+    fn accepted(&self) -> Vec<String> {
+        self.accepted_status
+            .clone()
+            .unwrap_or_else(|| vec![DEFAULT_ACCEPTED.to_owned()])
+    }
+
+    /// The fields of `remote` that differ from this state, with both
+    /// values (paused counts: a monitor is meant to run).
+    pub fn drift(&self, remote: &RemoteMonitor) -> Vec<Drift> {
+        let mut out = Vec::new();
+        let mut differs = |field: &str, journal: serde_json::Value, seen: serde_json::Value| {
+            if journal != seen {
+                out.push(Drift {
+                    field: field.to_owned(),
+                    journal: Some(journal),
+                    remote: Some(seen),
+                });
+            }
+        };
+        differs("active", true.into(), remote.active.into());
+        differs("name", self.name.clone().into(), remote.name.clone().into());
+        differs("kind", self.kind.clone().into(), remote.kind.clone().into());
+        differs(
+            "url",
+            self.url.clone().into(),
+            remote.url.clone().unwrap_or_default().into(),
+        );
+        if let Some(f) = &remote.fields {
+            let d = self.desired();
+            if self.kind == "keyword" {
+                differs(
+                    "keyword",
+                    self.keyword.clone().into(),
+                    f.keyword.clone().into(),
+                );
+            }
+            differs("interval", d.interval.into(), f.interval.into());
+            differs(
+                "retry_interval",
+                d.retry_interval.into(),
+                f.retry_interval.into(),
+            );
+            differs("retries", d.retries.into(), f.retries.into());
+            differs(
+                "accepted_status",
+                d.accepted_status.into(),
+                f.accepted_status.clone().into(),
+            );
+            let mut want = d.notification_ids;
+            want.sort_unstable();
+            differs(
+                "notifications",
+                want.into(),
+                f.notification_ids.clone().into(),
+            );
+        }
+        out
     }
 }
 
@@ -130,15 +203,60 @@ async fn find_monitor(
         .find(|m| m.name == name && m.mark.as_ref() == Some(mark)))
 }
 
+/// Before a create: a monitor of this name already there that is this
+/// deployment's in this journal is used (journaled as found, its owner
+/// the run that made it); one of another journal or deployment is
+/// refused, naming it. Uptime Kuma has no uniqueness (kuma notes §11), so
+/// without this check a second journal duplicates every monitor.
+async fn existing(ctx: &Ctx<'_>, want: &MonitorWant) -> Result<Option<RemoteMonitor>, EngineError> {
+    let all = api(ctx)?
+        .list_owned()
+        .await
+        .map_err(|e| EngineError::provider("looking up monitors", e))?;
+    let known: Vec<String> = ctx
+        .view()
+        .resources
+        .values()
+        .filter(|r| r.kind == KIND)
+        .filter_map(|r| r.remote_id.clone())
+        .collect();
+    for m in all.into_iter().filter(|m| m.name == want.desired.name) {
+        if ctx.is_ours(m.mark.as_ref()) || known.contains(&m.id.to_string()) {
+            return Ok(Some(m));
+        }
+        if let Some(owner) = &m.mark {
+            return Err(EngineError::Refused {
+                message: format!(
+                    "monitor {} `{}` already exists and carries the mark of {}",
+                    m.id,
+                    m.name,
+                    owner.owner()
+                ),
+                hint: "another journal of this deployment (or another deployment) manages it: apply from that journal, or delete the monitor in Uptime Kuma".to_owned(),
+            });
+        }
+    }
+    Ok(None)
+}
+
 /// Creates a monitor (adopting it when a lost response already made it).
+/// After a refused `add` the monitor is looked up again: Uptime Kuma saves
+/// it before it fails on a notification (kuma notes §2), and what exists is
+/// journaled so that rollback, `status` and `destroy` see it.
 pub async fn create(ctx: &Ctx<'_>, want: &MonitorWant, hash: Digest) -> Result<(), EngineError> {
+    let s = subject(&want.key);
+    if let Some(found) = existing(ctx, want).await? {
+        let mark = found.mark.clone().unwrap_or_else(|| ctx.mark());
+        s.found(ctx, found.id.to_string(), None, mark)?;
+        return Box::pin(update(ctx, want, hash, &found.id.to_string(), false)).await;
+    }
     let monitors = api(ctx)?;
-    let mark = OwnershipMark::new(ctx.deployment.clone(), ctx.run.clone());
+    let mark = ctx.mark();
     let mark = &mark;
-    bracket::create(
+    let made = bracket::create(
         ctx,
         Creation {
-            subject: subject(&want.key),
+            subject: s,
             desired: Some(state_value(&want.state)),
             hash: Some(hash),
             doing: format!("creating {}", want.key),
@@ -147,8 +265,17 @@ pub async fn create(ctx: &Ctx<'_>, want: &MonitorWant, hash: Digest) -> Result<(
         || async move { monitors.create(&want.desired, mark).await },
         || async move { find_monitor(ctx, &want.desired.name, mark).await },
     )
-    .await?;
-    Ok(())
+    .await;
+    match made {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            if let Ok(Some(half)) = find_monitor(ctx, &want.desired.name, mark).await {
+                // Saved though refused: it exists, and is this run's.
+                s.created(ctx, half.id.to_string(), None, false)?;
+            }
+            Err(e)
+        }
+    }
 }
 
 /// Updates a monitor in place (re-creating it when it is gone).
@@ -182,6 +309,14 @@ pub async fn update(
         Err(e) if e.kind == ErrorKind::NotFound => {
             s.deleted(ctx, remote_id.to_owned(), true)?;
             create(ctx, want, hash).await
+        }
+        Err(e) if e.kind == ErrorKind::Rejected => {
+            // `editMonitor` stores the row before it links notifications,
+            // without a transaction (kuma notes §2): a refused edit may be
+            // half applied. Journaled as possibly applied, so the rollback
+            // restores the monitor.
+            s.failed(ctx, action, &e, true)?;
+            Err(EngineError::provider(format!("updating {}", want.key), e))
         }
         Err(e) => Err(s.fail(ctx, action, e, format!("updating {}", want.key))),
     }
@@ -295,10 +430,16 @@ impl Kind for Monitors {
             .find_owned(ctx.deployment)
             .await
             .map_err(|e| EngineError::provider("refreshing monitors", e))?;
-        Ok(Some(if owned.iter().any(|x| &x.id.to_string() == id) {
+        let Some(remote) = owned.iter().find(|x| &x.id.to_string() == id) else {
+            return Ok(Some(Observed::Missing));
+        };
+        let drift = decode::<MonitorState>(r)?
+            .map(|state| state.drift(remote))
+            .unwrap_or_default();
+        Ok(Some(if drift.is_empty() {
             Observed::InSync
         } else {
-            Observed::Missing
+            Observed::Drifted(drift)
         }))
     }
 

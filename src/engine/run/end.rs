@@ -21,14 +21,22 @@ pub fn ending(outcome: RunOutcome, asked: bool) -> (RunState, i32) {
     }
 }
 
-/// The notification an outcome sends, if any.
-pub(super) fn notification(outcome: RunOutcome) -> Option<&'static str> {
-    match outcome {
-        RunOutcome::Succeeded => Some("succeeded"),
-        RunOutcome::RolledBack => Some("rolled_back"),
-        RunOutcome::NeedsAttention => Some("needs_attention"),
-        RunOutcome::Destroyed => Some("destroyed"),
-        RunOutcome::NoChanges | RunOutcome::Failed => None,
+/// The notification events of a run's ending, most specific first: a
+/// channel receives the first of them it wants. Every ending that is a
+/// failure also goes by `failed` (a run that failed and was rolled back,
+/// or that needs a person); the ending a person asked for (`fabrik
+/// rollback`) does not, and neither does a Ctrl-C.
+pub(super) fn notifications(stop: Stop, asked: bool) -> &'static [&'static str] {
+    use RunOutcome as O;
+    match stop {
+        Stop::Interrupted => &["needs_attention"],
+        Stop::Ended(O::Succeeded) => &["succeeded"],
+        Stop::Ended(O::Destroyed) => &["destroyed"],
+        Stop::Ended(O::NoChanges) => &[],
+        Stop::Ended(O::RolledBack) if asked => &["rolled_back"],
+        Stop::Ended(O::RolledBack) => &["rolled_back", "failed"],
+        Stop::Ended(O::NeedsAttention) => &["needs_attention", "failed"],
+        Stop::Ended(O::Failed) => &["failed"],
     }
 }
 
@@ -147,5 +155,25 @@ mod tests {
         assert_eq!(ending(O::RolledBack, false).1, exit::ROLLED_BACK);
         assert_eq!(ending(O::RolledBack, true).1, exit::OK);
         assert_eq!(ending(O::NeedsAttention, true).1, exit::NEEDS_ATTENTION);
+    }
+
+    #[test]
+    fn every_failure_goes_by_failed_too() {
+        use RunOutcome as O;
+        for o in [O::RolledBack, O::NeedsAttention, O::Failed] {
+            assert!(
+                notifications(Stop::Ended(o), false).contains(&"failed"),
+                "{o}"
+            );
+        }
+        assert_eq!(
+            notifications(Stop::Ended(O::RolledBack), true),
+            &["rolled_back"]
+        );
+        assert_eq!(
+            notifications(Stop::Ended(O::Succeeded), false),
+            &["succeeded"]
+        );
+        assert!(notifications(Stop::Ended(O::NoChanges), false).is_empty());
     }
 }

@@ -26,7 +26,8 @@ use crate::projection::RunView;
 use crate::provider::NotifierEntry;
 use crate::store::lock::HeldLock;
 
-use end::notification;
+use super::notify::Dispatch;
+use end::notifications;
 pub use end::{End, Stop, ending};
 pub use owner::{holder, refuse_open_run, take_lock, who};
 
@@ -71,7 +72,7 @@ pub struct Run {
     pub deployment: DeploymentId,
     guard: Option<HeldLock>,
     asked: bool,
-    notifiers: Option<Arc<Vec<NotifierEntry>>>,
+    dispatch: Option<Dispatch>,
     urls: Vec<String>,
     clock: Clock,
 }
@@ -219,7 +220,7 @@ impl Run {
             deployment: deployment.clone(),
             guard: Some(guard),
             asked,
-            notifiers: None,
+            dispatch: None,
             urls: Vec::new(),
             clock: req.clock.clone(),
         }
@@ -238,7 +239,12 @@ impl Run {
 
     /// The notification channels its ending is sent to (once connected).
     pub fn notify_to(&mut self, notifiers: Arc<Vec<NotifierEntry>>) {
-        self.notifiers = Some(notifiers);
+        self.dispatch = Some(Dispatch::new(
+            notifiers,
+            self.deployment.clone(),
+            self.id.clone(),
+            self.clock.clone(),
+        ));
     }
 
     /// The URLs the deployment serves, for the report.
@@ -246,19 +252,21 @@ impl Run {
         self.urls = urls;
     }
 
-    /// Sends a notification about the run to the channels that want it.
-    pub async fn notify(&self, event: &str, summary: &str) {
-        if let Some(n) = &self.notifiers {
-            super::notify::send(
-                &self.journal,
-                n,
-                &self.deployment,
-                &self.id,
-                event,
-                summary,
-                &self.clock,
-            )
-            .await;
+    /// Starts sending a notification about the run to the channels that
+    /// want it, beside the run: returns at once.
+    pub fn notify(&self, event: &str, summary: &str) {
+        if let Some(d) = &self.dispatch {
+            d.send(&[event], summary);
+        }
+    }
+
+    /// Sends the notifications of an ending and waits for every delivery
+    /// still on its way (each bounded by its channel's timeout), then
+    /// journals them.
+    async fn notify_end(&self, stop: Stop, summary: &str) {
+        if let Some(d) = &self.dispatch {
+            d.send(notifications(stop, self.asked), summary);
+            d.settle(&self.journal).await;
         }
     }
 
@@ -266,6 +274,7 @@ impl Run {
     pub async fn finish(mut self, end: End) -> Result<Report, EngineError> {
         let (outcome, code) = match end.stop {
             Stop::Interrupted => {
+                self.notify_end(end.stop, &end.message).await;
                 record(
                     &self.journal,
                     Event::RunInterrupted(RunInterrupted {
@@ -280,14 +289,12 @@ impl Run {
                 if self.state() != to {
                     transition(&self.journal, to, end.reason.clone())?;
                 }
-                if let Some(event) = notification(outcome) {
-                    let summary = end
-                        .notice
-                        .as_deref()
-                        .or(end.journaled.as_deref())
-                        .unwrap_or(&end.message);
-                    self.notify(event, summary).await;
-                }
+                let summary = end
+                    .notice
+                    .as_deref()
+                    .or(end.journaled.as_deref())
+                    .unwrap_or(&end.message);
+                self.notify_end(end.stop, summary).await;
                 let journaled = end.journaled.clone().unwrap_or_else(|| end.message.clone());
                 with(&self.journal, |r| r.finish(outcome, code, Some(journaled)))?;
                 (outcome, code)
@@ -308,7 +315,9 @@ impl Run {
 
     /// Ends the run as failed before it changed anything and returns the
     /// error that stopped it.
-    pub fn fail_unchanged(mut self, err: EngineError, reason: &str) -> EngineError {
+    pub async fn fail_unchanged(mut self, err: EngineError, reason: &str) -> EngineError {
+        self.notify_end(Stop::Ended(RunOutcome::Failed), reason)
+            .await;
         let (to, code) = ending(RunOutcome::Failed, false);
         let recorded = transition(&self.journal, to, Some(reason.to_owned())).and_then(|()| {
             with(&self.journal, |r| {

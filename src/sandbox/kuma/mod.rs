@@ -224,9 +224,12 @@ async fn dispatch(
     args: Args,
     ack: AckSender,
 ) {
-    let verdict = shared
-        .faults
-        .roll(Service::Kuma, "/socket.io/", mutating(&event));
+    let verdict = shared.faults.roll(
+        Service::Kuma,
+        "/socket.io/",
+        mutating(&event),
+        matches!(event.as_str(), "add" | "addTag"),
+    );
     if !verdict.latency.is_zero() {
         tokio::time::sleep(verdict.latency).await;
     }
@@ -565,6 +568,11 @@ async fn after_login(shared: &Shared, answer: Answer) -> Answer {
         .read(now, monitor::list)
         .await
         .unwrap_or(json!({}));
+    let notifications = shared
+        .store
+        .read(now, monitor::notifications)
+        .await
+        .unwrap_or(json!([]));
     let mut answer = answer;
     answer.login = Some(true);
     let own = |event, data| Push {
@@ -576,7 +584,7 @@ async fn after_login(shared: &Shared, answer: Answer) -> Answer {
         own("monitorList", list),
         own("info", info(shared, true)),
         own("maintenanceList", json!({})),
-        own("notificationList", json!([])),
+        own("notificationList", notifications),
         own("proxyList", json!([])),
         own("dockerHostList", json!([])),
         own("apiKeyList", json!([])),

@@ -76,25 +76,75 @@ fn check_intervals(attrs: &Map<String, Value>) -> Result<(), String> {
     Ok(())
 }
 
-fn notification_ids(value: Option<&Value>) -> Value {
-    // Iterated with `for…in`: an object's keys, or an array's indexes.
-    let mut out = Map::new();
-    match value {
-        Some(Value::Object(map)) => {
-            for (k, v) in map {
-                if v.as_bool().unwrap_or(false) {
-                    out.insert(k.clone(), json!(true));
-                }
-            }
+/// The keys `updateMonitorNotification` visits (`server/server.js:1793-1805`,
+/// 2.5.3): `for…in` over the list, integer-like keys first in ascending
+/// order (as JavaScript orders them), only entries that are `true`; an
+/// array gives its indexes.
+fn notification_keys(value: Option<&Value>) -> Vec<String> {
+    let mut keys: Vec<String> = match value {
+        Some(Value::Object(map)) => map
+            .iter()
+            .filter(|(_, v)| v.as_bool().unwrap_or(false))
+            .map(|(k, _)| k.clone())
+            .collect(),
+        Some(Value::Array(items)) => (0..items.len()).map(|i| i.to_string()).collect(),
+        _ => Vec::new(),
+    };
+    keys.sort_by_key(|k| (k.parse::<u64>().map_or(u64::MAX, |n| n), k.clone()));
+    keys
+}
+
+/// Links the notifications of `value` to monitor `id` as 2.5.3 does: one
+/// insert per key, in `for…in` order, without a transaction, each checked
+/// by the foreign key to `notification.id` (`PRAGMA foreign_keys = ON`,
+/// `server/database.js:468`). The first unknown id stops it with the
+/// SQLite error, after the row and the links before it were written (kuma
+/// notes §2): the links made, and the error if any.
+fn link_notifications(
+    tx: &Tx<'_>,
+    id: i64,
+    value: Option<&Value>,
+) -> rusqlite::Result<(Value, Option<String>)> {
+    let mut linked = Map::new();
+    for key in notification_keys(value) {
+        let exists: bool = match key.parse::<i64>() {
+            Ok(n) => tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM kuma_notification WHERE id = ?1)",
+                [n],
+                |r| r.get(0),
+            )?,
+            Err(_) => false,
+        };
+        if !exists {
+            return Ok((
+                Value::Object(linked),
+                Some(format!(
+                    "insert into `monitor_notification` (`monitor_id`, `notification_id`) values ({id}, '{key}') - SQLITE_CONSTRAINT: FOREIGN KEY constraint failed"
+                )),
+            ));
         }
-        Some(Value::Array(items)) => {
-            for i in 0..items.len() {
-                out.insert(i.to_string(), json!(true));
-            }
-        }
-        _ => {}
+        linked.insert(key, json!(true));
     }
-    Value::Object(out)
+    Ok((Value::Object(linked), None))
+}
+
+/// The notifications as the login push `notificationList` carries them
+/// (`server/client.js:18-36`): an array; `config` (the notification's own
+/// settings and secrets) is an empty object here.
+pub(crate) fn notifications(tx: &Tx<'_>) -> rusqlite::Result<Value> {
+    let mut stmt = tx
+        .prepare_cached("SELECT id, name, is_default, active FROM kuma_notification ORDER BY id")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(json!({
+            "id": r.get::<_, i64>(0)?,
+            "name": r.get::<_, String>(1)?,
+            "isDefault": r.get::<_, bool>(2)?,
+            "active": r.get::<_, bool>(3)?,
+            "userId": 1,
+            "config": "{}",
+        }))
+    })?;
+    Ok(Value::Array(rows.collect::<rusqlite::Result<Vec<_>>>()?))
 }
 
 /// The `add` handler: the new monitor's id, or the error message the real
@@ -136,15 +186,20 @@ pub(crate) fn add(tx: &Tx<'_>, payload: &Value) -> rusqlite::Result<Result<i64, 
     if let Err(e) = check_intervals(payload) {
         return Ok(Err(e));
     }
-    attrs.insert(
-        "notificationIDList".into(),
-        notification_ids(payload.get("notificationIDList")),
-    );
+    attrs.insert("notificationIDList".into(), json!({}));
     tx.execute(
         "INSERT INTO monitor (attrs, created_at) VALUES (?1, ?2)",
-        params![Value::Object(attrs).to_string(), tx.now],
+        params![Value::Object(attrs.clone()).to_string(), tx.now],
     )?;
-    Ok(Ok(tx.last_insert_rowid()))
+    let id = tx.last_insert_rowid();
+    // The row is stored before the links (`server/server.js:789-791`).
+    let (linked, failure) = link_notifications(tx, id, payload.get("notificationIDList"))?;
+    attrs.insert("notificationIDList".into(), linked);
+    store(tx, id, &attrs)?;
+    Ok(match failure {
+        Some(msg) => Err(msg),
+        None => Ok(id),
+    })
 }
 
 /// The `editMonitor` handler: copies the fields present, resets the
@@ -179,17 +234,18 @@ pub(crate) fn edit(tx: &Tx<'_>, payload: &Value) -> rusqlite::Result<Result<i64,
     if !payload.contains_key("port") {
         attrs.insert("port".into(), Value::Null);
     }
-    if payload.contains_key("notificationIDList") {
-        attrs.insert(
-            "notificationIDList".into(),
-            notification_ids(payload.get("notificationIDList")),
-        );
-    }
     if let Err(e) = check_intervals(&attrs) {
         return Ok(Err(e));
     }
+    // Stored first, then the links replaced, an absent list wiping them
+    // (`server/server.js:966-972`, kuma notes §2 and §4).
+    let (linked, failure) = link_notifications(tx, id, payload.get("notificationIDList"))?;
+    attrs.insert("notificationIDList".into(), linked);
     store(tx, id, &attrs)?;
-    Ok(Ok(id))
+    Ok(match failure {
+        Some(msg) => Err(msg),
+        None => Ok(id),
+    })
 }
 
 /// Every monitor's id and stored attributes, by id.
@@ -437,7 +493,12 @@ pub(crate) fn for_dump(tx: &Tx<'_>) -> rusqlite::Result<Vec<(Value, Vec<String>)
                 "description": field("description"),
                 "type": field("type"),
                 "url": field("url"),
+                "keyword": field("keyword"),
                 "interval": field("interval"),
+                "retryInterval": field("retryInterval"),
+                "maxretries": field("maxretries"),
+                "accepted_statuscodes": field("accepted_statuscodes"),
+                "notificationIDList": field("notificationIDList"),
                 "active": field("active"),
                 "tags": tag_list,
             }),
@@ -484,9 +545,9 @@ mod tests {
     #[test]
     fn notification_lists_are_read_like_for_in() {
         assert_eq!(
-            notification_ids(Some(&json!({"3": true, "4": false}))),
-            json!({"3": true})
+            notification_keys(Some(&json!({"10": true, "3": true, "4": false}))),
+            vec!["3", "10"]
         );
-        assert_eq!(notification_ids(Some(&json!([3]))), json!({"0": true}));
+        assert_eq!(notification_keys(Some(&json!([3]))), vec!["0"]);
     }
 }

@@ -1,7 +1,6 @@
 //! DNS records in a Cloudflare zone.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::fmt;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator};
@@ -38,6 +37,11 @@ pub struct DnsRecord {
     /// use `auto`.
     #[serde(default)]
     pub ttl: Ttl,
+    /// Take over an identical record that exists without Fabrik's mark
+    /// (made by hand). An adopted record is never deleted by a rollback,
+    /// and `fabrik destroy` leaves it in place while the spec adopts it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adopt: bool,
 }
 
 /// The record types Fabrik manages.
@@ -175,31 +179,136 @@ impl Dns {
         }
     }
 
-    /// Every record with its stable key.
+    /// Every record with its content key.
     ///
-    /// The key is `dns:<TYPE>:<name>`; when the spec has several records
-    /// of one type and name (a multi-value A or TXT set), each key also
-    /// carries the content, `dns:<TYPE>:<name>:<content>`, so that every
-    /// record still has a key of its own.
+    /// The records of one type at one name are a set of contents: an A,
+    /// AAAA or TXT record's content key carries its canonical content,
+    /// `dns:<TYPE>:<name>:<content>`, and a change of the set is adds and
+    /// removes of contents. A name has at most one CNAME, whose key is
+    /// `dns:CNAME:<name>` (a new target is an update in place). The key a
+    /// run uses is the one its journal knows the record by, or
+    /// `dns:<TYPE>:<name>` for a record that is alone under it (see
+    /// `engine::desired::World::align_keys`): a key never changes while
+    /// its record stays.
     pub fn keyed_records(&self) -> Vec<(String, &DnsRecord)> {
-        let mut counts: BTreeMap<(RecordType, String), usize> = BTreeMap::new();
-        for r in &self.records {
-            *counts.entry((r.kind, self.fqdn(r))).or_default() += 1;
-        }
         self.records
             .iter()
-            .map(|r| {
-                let name = self.fqdn(r);
-                let shared = counts.get(&(r.kind, name.clone())).copied().unwrap_or(0) > 1;
-                let key = if shared {
-                    format!("dns:{}:{}:{}", r.kind, name, r.content.trim())
-                } else {
-                    format!("dns:{}:{}", r.kind, name)
-                };
-                (key, r)
-            })
+            .map(|r| (record_key(r.kind, &self.fqdn(r), &r.content), r))
             .collect()
     }
+}
+
+/// Longest content a key carries as it is; longer ones are shortened,
+/// with a digest of the whole.
+const KEY_CONTENT_MAX: usize = 48;
+
+/// The key of a record of `kind` at `fqdn` with `content`.
+pub fn record_key(kind: RecordType, fqdn: &str, content: &str) -> String {
+    if kind == RecordType::Cname {
+        return format!("dns:{kind}:{fqdn}");
+    }
+    let c = canonical_content(kind, content);
+    let c = if c.chars().count() > KEY_CONTENT_MAX || c.chars().any(char::is_control) {
+        let head: String = c.chars().filter(|ch| !ch.is_control()).take(24).collect();
+        let digest = blake3::hash(c.as_bytes()).to_hex();
+        format!("{head}…{}", &digest[..12])
+    } else {
+        c
+    };
+    format!("dns:{kind}:{fqdn}:{c}")
+}
+
+/// A record's content in the one form every comparison uses, as
+/// Cloudflare stores it (cloudflare notes §3, "Normalisation rules"):
+///
+/// - A: the dotted quad (`Ipv4Addr`);
+/// - AAAA: RFC 5952, lower case, the longest zero run compressed, as
+///   Cloudflare stores and returns it (`fe80::0:0:1` → `fe80::1`);
+/// - CNAME: lower case, without the trailing dot;
+/// - TXT: the text itself: quoted RFC 1035 character-strings (`"a" "b"`,
+///   as Cloudflare may return long values) are decoded and joined.
+///
+/// Content that does not parse is only trimmed.
+pub fn canonical_content(kind: RecordType, content: &str) -> String {
+    let c = content.trim();
+    match kind {
+        RecordType::A => c
+            .parse::<std::net::Ipv4Addr>()
+            .map_or_else(|_| c.to_owned(), |a| a.to_string()),
+        RecordType::Aaaa => c
+            .parse::<std::net::Ipv6Addr>()
+            .map_or_else(|_| c.to_owned(), |a| a.to_string()),
+        RecordType::Cname => c.strip_suffix('.').unwrap_or(c).to_ascii_lowercase(),
+        RecordType::Txt => txt_decode(c).unwrap_or_else(|| c.to_owned()),
+    }
+}
+
+/// Decodes TXT content written as quoted character-strings (`"abc" "def"`
+/// → `abcdef`, `\"` and `\\` unescaped, `\DDD` a byte). `None` when
+/// it is not quoted, or its quotes do not balance.
+pub fn txt_decode(content: &str) -> Option<String> {
+    let c = content.trim();
+    if !c.starts_with('"') {
+        return None;
+    }
+    let mut out: Vec<u8> = Vec::new();
+    let bytes = c.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b' ' | b'\t' => i += 1,
+            b'"' => {
+                i += 1;
+                loop {
+                    match bytes.get(i)? {
+                        b'"' => {
+                            i += 1;
+                            break;
+                        }
+                        b'\\' => {
+                            let next = *bytes.get(i + 1)?;
+                            if next.is_ascii_digit() {
+                                let digits = c.get(i + 1..i + 4)?;
+                                out.push(digits.parse::<u8>().ok()?);
+                                i += 4;
+                            } else {
+                                out.push(next);
+                                i += 2;
+                            }
+                        }
+                        b => {
+                            out.push(*b);
+                            i += 1;
+                        }
+                    }
+                }
+            }
+            _ => return None,
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// TXT content as Fabrik sends it: quoted character-strings of at most
+/// 255 bytes each (split between characters), `"` and `\\` escaped, the
+/// form Cloudflare documents (TS `records.ts:6294-6300`).
+pub fn txt_encode(text: &str) -> String {
+    let mut parts = Vec::new();
+    let mut chunk = String::new();
+    for ch in text.chars() {
+        let esc = match ch {
+            '"' => "\\\"".to_owned(),
+            '\\' => "\\\\".to_owned(),
+            c => c.to_string(),
+        };
+        if chunk.len() + ch.len_utf8() > 255 && !chunk.is_empty() {
+            parts.push(format!("\"{chunk}\""));
+            chunk.clear();
+        }
+        chunk.push_str(&esc);
+    }
+    parts.push(format!("\"{chunk}\""));
+    parts.join(" ")
 }
 
 /// A DNS name in canonical form: trimmed, no trailing dot, in its ASCII
@@ -219,6 +328,7 @@ mod tests {
             content: content.into(),
             proxied: false,
             ttl: Ttl::Auto,
+            adopt: false,
         }
     }
 
@@ -236,11 +346,45 @@ mod tests {
         assert_eq!(
             keys,
             vec![
-                "dns:A:app.example.com",
+                "dns:A:app.example.com:203.0.113.10",
                 "dns:TXT:example.com:a",
                 "dns:TXT:example.com:b"
             ]
         );
+        // A CNAME is alone at its name: its key has no content.
+        assert_eq!(
+            record_key(RecordType::Cname, "www.example.com", "App.Example.com."),
+            "dns:CNAME:www.example.com"
+        );
+        // Two spellings of one address are one key.
+        assert_eq!(
+            record_key(RecordType::Aaaa, "x.example.com", "2001:DB8:0:0:0:0:0:1"),
+            record_key(RecordType::Aaaa, "x.example.com", "2001:db8::1")
+        );
+    }
+
+    #[test]
+    fn contents_are_compared_as_cloudflare_stores_them() {
+        use RecordType as T;
+        assert_eq!(canonical_content(T::Aaaa, "fe80::0:0:1"), "fe80::1");
+        assert_eq!(
+            canonical_content(T::Aaaa, "2001:DB8:0:1:0:0:0:1"),
+            "2001:db8:0:1::1"
+        );
+        assert_eq!(canonical_content(T::A, " 203.0.113.10 "), "203.0.113.10");
+        assert_eq!(
+            canonical_content(T::Cname, "Target.Example.NET."),
+            "target.example.net"
+        );
+        assert_eq!(canonical_content(T::Txt, "\"v=spf1 -all\""), "v=spf1 -all");
+        assert_eq!(canonical_content(T::Txt, "v=spf1 -all"), "v=spf1 -all");
+        assert_eq!(canonical_content(T::Txt, "\"abc\" \"def\""), "abcdef");
+        assert_eq!(canonical_content(T::Txt, "\"a\\\"b\""), "a\"b");
+        for n in [0, 255, 256, 600] {
+            let text: String = "é".repeat(n / 2) + &"x".repeat(n % 2);
+            assert_eq!(canonical_content(T::Txt, &txt_encode(&text)), text, "{n}");
+            assert!(txt_encode(&text).split("\" \"").all(|p| p.len() <= 257));
+        }
     }
 
     #[test]

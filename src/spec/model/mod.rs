@@ -29,7 +29,9 @@ pub use app::{
     App, AppSource, BuildPack, ComposeRisk, ComposeSource, Domain, DomainError, FileSource,
     GitSource, HealthCheck,
 };
-pub use dns::{Dns, DnsRecord, RecordType, Ttl};
+pub use dns::{
+    Dns, DnsRecord, RecordType, Ttl, canonical_content, record_key, txt_decode, txt_encode,
+};
 pub use duration::Duration;
 pub use interpolated::Interpolated;
 pub use monitor::{Monitor, MonitorType};

@@ -3,15 +3,41 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::duration::Duration;
 use super::interpolated::Interpolated;
 
 /// Where to report runs.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Notifications {
+    /// The longest one delivery may take, retries included (whole
+    /// seconds). Deliveries run beside the run and never delay a step; the
+    /// end of a run waits for its last notifications at most this long.
+    #[serde(
+        default = "default_timeout",
+        skip_serializing_if = "is_default_timeout"
+    )]
+    pub timeout: Duration,
     /// Webhooks called when a run reaches one of their events.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub webhooks: Vec<Webhook>,
+}
+
+impl Default for Notifications {
+    fn default() -> Self {
+        Self {
+            timeout: default_timeout(),
+            webhooks: Vec::new(),
+        }
+    }
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn is_default_timeout(d: &Duration) -> bool {
+    *d == default_timeout()
 }
 
 /// A webhook.
@@ -26,8 +52,9 @@ pub struct Webhook {
     /// The body's shape.
     #[serde(default)]
     pub format: WebhookFormat,
-    /// A declared secret whose value signs `json` bodies with HMAC-SHA256
-    /// (the `X-Fabrik-Signature` header).
+    /// A declared secret whose value signs `json` bodies as Standard
+    /// Webhooks do (`webhook-id`, `webhook-timestamp`, `webhook-signature`
+    /// headers); best written `whsec_<base64>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signing_secret: Option<String>,
     /// The events to send. All of them when absent.
@@ -44,6 +71,8 @@ pub enum WebhookFormat {
     Json,
     /// A Slack-compatible `{"text": ...}` message.
     Slack,
+    /// A Discord `{"content": ...}` message.
+    Discord,
 }
 
 /// Run events a webhook can receive.

@@ -101,7 +101,11 @@ pub(crate) fn check(dns: &Dns, app: Option<&App>, out: &mut Vec<Issue>) {
                 .hint("point the record at the server's public address, or remove `proxied`"),
             );
         }
-        let key = (r.kind, fqdn.clone(), r.content.trim().to_owned());
+        let key = (
+            r.kind,
+            fqdn.clone(),
+            crate::spec::model::canonical_content(r.kind, &r.content),
+        );
         if let Some(first) = seen.insert(key, i) {
             out.push(
                 Issue::error(
@@ -157,6 +161,25 @@ pub(crate) fn check(dns: &Dns, app: Option<&App>, out: &mut Vec<Issue>) {
                 );
             }
         }
+    }
+}
+
+/// The deployment's name must leave room for Fabrik's mark in a record
+/// comment: Cloudflare takes at most 100 characters on a free zone
+/// (9313, cloudflare notes §2), and the mark is `fabrik:<name>:<run>:<journal>`.
+pub(crate) fn check_mark_fits(name: &crate::id::DeploymentId, dns: &Dns, out: &mut Vec<Issue>) {
+    let max = crate::ownership::MAX_COMPACT_DEPLOYMENT;
+    if !dns.records.is_empty() && name.as_str().len() > max {
+        out.push(
+            Issue::error(
+                FieldPath::of("name"),
+                format!(
+                    "`{name}` is longer than {max} characters: Fabrik's mark on its DNS records would not fit a Cloudflare comment (100 characters)"
+                ),
+            )
+            .reads(FieldPath::of("dns.records"))
+            .hint(format!("use a name of at most {max} characters")),
+        );
     }
 }
 

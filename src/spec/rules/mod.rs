@@ -93,6 +93,9 @@ pub(crate) fn check(draft: &Draft, ctx: &Context) -> Vec<Issue> {
             draft.app.as_ref().filter(|_| ctx.records_complete),
             &mut out,
         );
+        if let Some(name) = &draft.name {
+            dns::check_mark_fits(name, d, &mut out);
+        }
     }
     if let Some(v) = &draft.verify {
         verify::check(

@@ -45,7 +45,7 @@ pub use tls::SslMode;
 
 use super::{EventStore, Scan, StoreError, StoredEvent, Tail, encode};
 use crate::event::{NewEvent, RecordedEvent};
-use crate::id::{DeploymentId, Digest, RunId, Seq, StreamVersion};
+use crate::id::{DeploymentId, Digest, JournalId, RunId, Seq, StreamVersion};
 use crate::projection::{DeploymentView, Projection, RunView, apply_to};
 use worker::Worker;
 
@@ -61,10 +61,15 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "lock_holders",
         include_str!("../../../schema/postgres/0002_lock_holders.sql"),
     ),
+    (
+        3,
+        "journal_id",
+        include_str!("../../../schema/postgres/0003_journal_id.sql"),
+    ),
 ];
 
 /// The newest schema version this binary knows.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Rows fetched per round trip when scanning.
 const SCAN_CHUNK: i32 = 2048;
@@ -968,6 +973,21 @@ impl EventStore for PgStore {
                 .and_then(|r| r.try_get(0))
                 .map_err(pg(&c.target))?;
             Ok(u64::try_from(n).unwrap_or(0))
+        })
+    }
+
+    fn journal_id(&self) -> Result<JournalId, StoreError> {
+        self.call(|c| {
+            let text: String = c
+                .client
+                .query_one(
+                    "SELECT value FROM journal_meta WHERE key = 'journal_id'",
+                    &[],
+                )
+                .and_then(|r| r.try_get(0))
+                .map_err(pg(&c.target))?;
+            JournalId::parse(&text)
+                .ok_or_else(|| StoreError::Backend(format!("journal id {text:?} is not an id")))
         })
     }
 }

@@ -129,7 +129,12 @@ fn lifecycle(case: Case, check_change: impl FnOnce(&Value, &Value)) {
     // Change one field.
     let (file, from, to) = case.change;
     p.edit(file, from, to);
-    let plan = p.run(&["plan", "spec.yaml", "--detailed-exitcode"]);
+    let plan = p.run(&[
+        "plan",
+        "spec.yaml",
+        "--detailed-exitcode",
+        "--refresh=false",
+    ]);
     assert_eq!(plan.status.code(), Some(2), "{}", stderr(&plan));
     settings
         .bind(|| insta::assert_snapshot!(format!("{}_plan_change", case.example), stdout(&plan)));
@@ -216,8 +221,9 @@ fn lifecycle(case: Case, check_change: impl FnOnce(&Value, &Value)) {
     }
 }
 
-/// A re-apply of an unchanged spec exits 0, says "no changes" and calls no
-/// provider.
+/// A re-apply of an unchanged spec exits 0 and says "no changes": refreshed
+/// (the default), the remote side matches; offline (`--refresh=false`), it
+/// calls no provider.
 ///
 /// How "no provider call" is proven: the in-process sandbox starts only
 /// when a run connects to the providers, and every provider call of a
@@ -231,9 +237,17 @@ fn reapply_makes_no_provider_call(
     outputs: &mut Vec<std::process::Output>,
 ) {
     let before = p.dump();
+    let refreshed = run(p.cmd().args(["apply", "spec.yaml", "--sandbox"]));
+    ok(&refreshed);
+    assert!(
+        stdout(&refreshed).starts_with("no changes: the deployment matches the spec"),
+        "{}",
+        stdout(&refreshed)
+    );
+    assert_eq!(p.dump(), before, "a refreshed re-apply changed the world");
     let again = run(p
         .cmd()
-        .args(["apply", "spec.yaml", "--sandbox"])
+        .args(["apply", "spec.yaml", "--sandbox", "--refresh=false"])
         .env(fabrik::sandbox::DATA_ENV, p.unusable_sandbox_data()));
     ok(&again);
     assert!(
@@ -248,7 +262,12 @@ fn reapply_makes_no_provider_call(
     for list in ["created", "updated", "deleted"] {
         assert_eq!(last[list], serde_json::json!([]), "{last}");
     }
-    let plan = p.run(&["plan", "spec.yaml", "--detailed-exitcode"]);
+    let plan = p.run(&[
+        "plan",
+        "spec.yaml",
+        "--detailed-exitcode",
+        "--refresh=false",
+    ]);
     assert_eq!(plan.status.code(), Some(0), "{}", stderr(&plan));
     assert!(
         stdout(&plan).contains("no changes: the deployment matches the spec"),

@@ -15,10 +15,16 @@
 //! - `stream`: every line of `--output json` against
 //!   `schema/progress.schema.json`.
 
+mod binding;
+mod confirm;
 mod coolify;
+mod deletes;
+mod discovery;
 mod forms;
 mod plan;
 mod preflight;
+mod releases;
+mod rotation;
 mod serve;
 mod stream;
 
@@ -27,7 +33,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-use crate::support::{copy_dir, fabrik, run, stderr, stdout};
+use crate::support::{fabrik, run, stderr, stdout};
 
 /// A project directory holding a copy of one of the examples.
 pub struct Project {
@@ -40,10 +46,7 @@ impl Project {
     /// fails it instead of silently running something else).
     pub fn example(name: &str, edits: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let example = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("examples")
-            .join(name);
-        copy_dir(&example, dir.path());
+        crate::support::copy_pristine(&crate::support::examples().join(name), dir.path());
         let p = Self { dir };
         for (from, to) in edits {
             p.edit("spec.yaml", from, to);

@@ -68,9 +68,9 @@ fn quickstart_against_a_served_sandbox() {
     );
     settings.bind(|| insta::assert_json_snapshot!("served_quickstart_dump", world));
 
-    // Re-apply with no credentials at all: a run that needed a provider
-    // would stop at once on the missing COOLIFY_URL.
-    let again = p.apply_real();
+    // Re-apply offline with no credentials at all: a run that needed a
+    // provider would stop at once on the missing COOLIFY_URL.
+    let again = p.run(&["apply", "spec.yaml", "--refresh=false"]);
     ok(&again);
     assert!(
         stdout(&again).starts_with("no changes: the deployment matches the spec"),

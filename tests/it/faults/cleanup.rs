@@ -42,7 +42,7 @@ fn destroy_leaves_nothing_the_deployment_owns() {
     full.insert(KEEP.to_owned());
     assert_eq!(p.world(), full);
 
-    let refused = p.run(None, &["destroy", "shop", "--sandbox"]);
+    let refused = p.run_unconfirmed(&["destroy", "shop", "--sandbox"]);
     refused.expect(2);
     assert!(refused.err.contains("--yes"), "{}", refused.err);
     assert_eq!(p.world(), full, "an unconfirmed destroy changed the world");
@@ -199,6 +199,8 @@ fn gc_finds_planted_orphans_and_deletes_only_them() {
                     keyword: None,
                     interval: 60,
                     retries: 0,
+                    retry_interval: 60,
+                    accepted_status: vec!["200-299".into()],
                     notification_ids: Vec::new(),
                 },
                 &ghost,

@@ -10,7 +10,9 @@
 //! predict.
 
 mod cleanup;
+mod notify;
 mod phases;
+mod records;
 mod retries;
 mod update;
 
@@ -186,7 +188,7 @@ pub struct Ran {
 }
 
 impl Ran {
-    fn of(o: std::process::Output) -> Self {
+    pub fn of(o: std::process::Output) -> Self {
         Self {
             code: o.status.code().unwrap_or(-1),
             out: stdout(&o),
@@ -263,6 +265,12 @@ impl Project {
 
     pub fn run(&self, faults: Option<&str>, args: &[&str]) -> Ran {
         Ran::of(run(self.command(faults).args(args)))
+    }
+
+    /// Runs a command as a user without a terminal would, with no
+    /// `--yes` and no `FABRIK_YES`.
+    pub fn run_unconfirmed(&self, args: &[&str]) -> Ran {
+        Ran::of(run(self.command(None).env_remove("FABRIK_YES").args(args)))
     }
 
     /// `fabrik apply spec.yaml --sandbox EXTRA...`.

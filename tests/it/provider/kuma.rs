@@ -254,6 +254,8 @@ fn desired() -> MonitorDesired {
         keyword: None,
         interval: 60,
         retries: 2,
+        retry_interval: 30,
+        accepted_status: vec!["200-299".into(), "301".into()],
         notification_ids: vec![1],
     }
 }

@@ -37,7 +37,7 @@ fn notifier(url: String, format: WebhookFormat, secret: Option<&str>) -> Webhook
 }
 
 #[tokio::test]
-async fn generic_webhooks_are_signed_over_timestamp_and_body() {
+async fn generic_webhooks_are_signed_as_standard_webhooks() {
     let fake = Fake::start().await;
     fake.on("POST", "/hook", vec![Reply::text(204, "")]);
     notifier(
@@ -50,26 +50,54 @@ async fn generic_webhooks_are_signed_over_timestamp_and_body() {
     .unwrap();
     let hit = &fake.hits()[0];
     assert_eq!(hit.header("content-type").unwrap(), "application/json");
-    let ts = hit.header("x-fabrik-timestamp").unwrap();
+    let ts = hit.header("webhook-timestamp").unwrap();
     assert_eq!(ts, "1767323045");
-    // Verify independently of the client's own signing code.
+    let id = hit.header("webhook-id").unwrap().to_owned();
+    assert_eq!(id, "msg_01jdx3v5q6m7n8p9r0s1t2v3w4_run.completed");
+    // Verify independently of the client's own signing code: a secret that
+    // is not `whsec_<base64>` signs with its own bytes.
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(format!("{ts}.{}", hit.body).as_bytes());
-    let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-    assert_eq!(hit.header("x-fabrik-signature").unwrap(), expected);
+    mac.update(format!("{id}.{ts}.{}", hit.body).as_bytes());
+    use base64::Engine as _;
+    let expected = format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    );
+    assert_eq!(hit.header("webhook-signature").unwrap(), expected);
     assert_eq!(
         expected,
         signature(
             &SecretValue::new(SECRET),
+            &id,
             1_767_323_045,
             hit.body.as_bytes()
         )
     );
     assert_eq!(
         hit.json(),
-        json!({"event":"run.completed","deployment":"blog","run":"01jdx3v5q6m7n8p9r0s1t2v3w4",
+        json!({"id": id, "event":"run.completed","deployment":"blog","run":"01jdx3v5q6m7n8p9r0s1t2v3w4",
                "summary":"blog is live","at":"2026-01-02T03:04:05Z","details":{"url":"https://blog.example.com"}})
     );
+}
+
+#[tokio::test]
+async fn slack_text_is_escaped() {
+    let fake = Fake::start().await;
+    fake.on("POST", "/services/T0/B0/ESC", vec![Reply::text(200, "ok")]);
+    let mut n = note();
+    n.summary = "failed: <html> & co".into();
+    notifier(
+        format!("{}/services/T0/B0/ESC", fake.base),
+        WebhookFormat::Slack,
+        None,
+    )
+    .send(&n)
+    .await
+    .unwrap();
+    let body = fake.hits()[0].json();
+    let text = body["text"].as_str().unwrap();
+    assert!(text.contains("failed: &lt;html&gt; &amp; co"), "{text}");
+    assert!(!text.contains("<html>"), "{text}");
 }
 
 #[tokio::test]
@@ -85,7 +113,7 @@ async fn slack_webhooks_get_text_and_blocks_without_signature() {
     .await
     .unwrap();
     let hit = &fake.hits()[0];
-    assert!(hit.header("x-fabrik-signature").is_none());
+    assert!(hit.header("webhook-signature").is_none());
     let body = hit.json();
     assert_eq!(body["text"], "[blog] run.completed: blog is live");
     assert_eq!(body["blocks"][0]["type"], "section");

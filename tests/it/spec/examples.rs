@@ -3,17 +3,19 @@
 use fabrik::spec::model::{AppSource, RecordType, Rollback, RollbackPolicy};
 use fabrik::spec::{LoadOptions, load};
 
-use super::{example_specs, root};
+use super::example_specs;
 
 #[test]
 fn every_example_is_valid_and_warning_free() {
     let mut report = String::new();
     for path in example_specs() {
-        let rel = path.strip_prefix(root()).unwrap().display().to_string();
+        let examples = crate::support::examples();
+        let rel = path.strip_prefix(&examples).unwrap().display().to_string();
         match load(&path, &LoadOptions::default()) {
             Ok(l) => {
                 for w in &l.warnings {
-                    report.push_str(&format!("{w}\n").replace(&root().display().to_string(), ""));
+                    let at = examples.display().to_string();
+                    report.push_str(&format!("{w}\n").replace(&at, ""));
                 }
             }
             Err(e) => {
@@ -31,7 +33,7 @@ fn every_example_is_valid_and_warning_free() {
 #[test]
 fn quickstart_matches_the_sandbox() {
     let l = load(
-        &root().join("examples/quickstart/spec.yaml"),
+        &crate::support::examples().join("quickstart/spec.yaml"),
         &LoadOptions::default(),
     )
     .unwrap();
@@ -72,7 +74,7 @@ fn quickstart_matches_the_sandbox() {
 #[test]
 fn file_based_sources_are_read_into_the_spec() {
     let l = load(
-        &root().join("examples/compose/spec.yaml"),
+        &crate::support::examples().join("compose/spec.yaml"),
         &LoadOptions::default(),
     )
     .unwrap();
@@ -82,7 +84,7 @@ fn file_based_sources_are_read_into_the_spec() {
     assert_eq!(c.file.as_deref(), Some("docker-compose.yml"));
     assert!(c.text().unwrap().contains("shlink"));
     let l = load(
-        &root().join("examples/dockerfile/spec.yaml"),
+        &crate::support::examples().join("dockerfile/spec.yaml"),
         &LoadOptions::default(),
     )
     .unwrap();
@@ -95,7 +97,7 @@ fn file_based_sources_are_read_into_the_spec() {
 #[test]
 fn templates_expand_into_app_and_secrets() {
     let l = load(
-        &root().join("examples/wordpress/spec.yaml"),
+        &crate::support::examples().join("wordpress/spec.yaml"),
         &LoadOptions::default(),
     )
     .unwrap();
@@ -118,7 +120,7 @@ fn templates_expand_into_app_and_secrets() {
     assert!(l.spec.secrets.values().all(|d| d.generate));
 
     let l = load(
-        &root().join("examples/static-site/spec.yaml"),
+        &crate::support::examples().join("static-site/spec.yaml"),
         &LoadOptions::default(),
     )
     .unwrap();

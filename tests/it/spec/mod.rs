@@ -14,10 +14,11 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Every `*.yaml` spec under `examples/` (compose files excluded).
+/// Every `spec.yaml` of a copy of `examples/` (see
+/// [`crate::support::examples`]).
 pub fn example_specs() -> Vec<PathBuf> {
     let mut out = Vec::new();
-    for dir in std::fs::read_dir(root().join("examples")).unwrap() {
+    for dir in std::fs::read_dir(crate::support::examples()).unwrap() {
         let dir = dir.unwrap().path();
         let spec = dir.join("spec.yaml");
         if spec.is_file() {

@@ -356,6 +356,24 @@ pub fn from_spec(
     spec: &Spec,
     secrets: &ResolvedSecrets,
 ) -> Result<(AppDesired, AppState), DesiredError> {
+    map_spec(spec, secrets, false)
+}
+
+/// Like [`from_spec`], leaving out the env vars that use a secret not
+/// resolved: what commands that only delete need (the application's
+/// identity), without its secrets.
+pub fn identity_from_spec(
+    spec: &Spec,
+    secrets: &ResolvedSecrets,
+) -> Result<(AppDesired, AppState), DesiredError> {
+    map_spec(spec, secrets, true)
+}
+
+fn map_spec(
+    spec: &Spec,
+    secrets: &ResolvedSecrets,
+    skip_unresolved: bool,
+) -> Result<(AppDesired, AppState), DesiredError> {
     let a = &spec.app;
     let (source, source_state) = match &a.source {
         model::AppSource::Image(image) => {
@@ -418,24 +436,31 @@ pub fn from_spec(
     let mut env = Vec::new();
     let mut env_state = BTreeMap::new();
     let mut build_env_state = BTreeMap::new();
-    for (key, value) in &a.env {
+    let mut push = |key: &str, value: &Interpolated, build: bool| -> Result<(), DesiredError> {
+        if skip_unresolved && value.secret_refs().iter().any(|n| secrets.get(n).is_none()) {
+            return Ok(());
+        }
         let (v, s) = env_value(key, value, secrets)?;
-        env.push(env_var(key, v, false));
-        env_state.insert(key.to_owned(), s);
+        env.push(env_var(key, v, build));
+        let scope = if build {
+            &mut build_env_state
+        } else {
+            &mut env_state
+        };
+        scope.insert(key.to_owned(), s);
+        Ok(())
+    };
+    for (key, value) in &a.env {
+        push(key, value, false)?;
     }
     for (key, value) in &a.build_env {
-        let (v, s) = env_value(key, value, secrets)?;
-        env.push(env_var(key, v, true));
-        build_env_state.insert(key.to_owned(), s);
+        push(key, value, true)?;
     }
     // Compose files read every declared secret as `${NAME}`.
     if matches!(a.source, model::AppSource::Compose(_)) {
         for name in spec.secrets.keys() {
             if !a.env.contains_key(name) {
-                let value = Interpolated(format!("${{secret.{name}}}"));
-                let (v, s) = env_value(name, &value, secrets)?;
-                env.push(env_var(name, v, false));
-                env_state.insert(name.to_owned(), s);
+                push(name, &Interpolated(format!("${{secret.{name}}}")), false)?;
             }
         }
     }

@@ -1,4 +1,4 @@
--- The sandbox's remote world, schema version 2: the requests that could
+-- The sandbox's remote world, schema version 3: the requests that could
 -- change something, as the simulated APIs received them (after Laravel's
 -- input middleware), so that a test can see what a client sent. Env var
 -- values appear only as keyed fingerprints. Never edit once shipped.

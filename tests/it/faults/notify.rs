@@ -1,0 +1,279 @@
+//! Webhooks through the binary: which events a run sends, that deliveries
+//! never hold a run up, and that their signatures are Standard Webhooks
+//! that the reference verifier accepts.
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::{Project, Spec, of_type};
+
+/// One request a receiver got.
+#[derive(Debug, Clone)]
+struct Hit {
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Hit {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap()
+    }
+}
+
+/// A webhook receiver on loopback: answers 204, or never answers (`hang`:
+/// it holds each connection for at most a minute, then closes it).
+struct Receiver {
+    url: String,
+    hits: Arc<Mutex<Vec<Hit>>>,
+}
+
+impl Receiver {
+    fn start(hang: bool) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let hits = Arc::new(Mutex::new(Vec::new()));
+        let seen = hits.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(64) {
+                let Ok(mut stream) = stream else { break };
+                let seen = seen.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut headers = Vec::new();
+                    let mut line = String::new();
+                    let _ = reader.read_line(&mut line);
+                    loop {
+                        line.clear();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                            break;
+                        }
+                        if let Some((k, v)) = line.trim().split_once(':') {
+                            headers.push((k.trim().to_owned(), v.trim().to_owned()));
+                        }
+                    }
+                    let len = headers
+                        .iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+                        .and_then(|(_, v)| v.parse::<usize>().ok())
+                        .unwrap_or(0);
+                    let mut body = vec![0; len];
+                    let _ = reader.read_exact(&mut body);
+                    seen.lock().unwrap().push(Hit {
+                        headers,
+                        body: String::from_utf8_lossy(&body).into_owned(),
+                    });
+                    if hang {
+                        std::thread::sleep(Duration::from_secs(60));
+                    } else {
+                        let _ = stream.write_all(
+                            b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                        );
+                    }
+                });
+            }
+        });
+        Self { url, hits }
+    }
+
+    fn hits(&self) -> Vec<Hit> {
+        self.hits.lock().unwrap().clone()
+    }
+}
+
+/// The `shop` spec with one webhook.
+fn with_webhook(url: &str, extra: &str) -> String {
+    format!(
+        "{}notifications:\n{extra}  webhooks:\n    - name: ops\n      url: {url}\n",
+        Spec::default().yaml()
+    )
+}
+
+#[test]
+fn a_run_that_failed_and_rolled_back_sends_failed() {
+    // The events `fabrik init` and docs/spec.md show.
+    let subscribed = "      events: [succeeded, failed, needs_attention]\n";
+    let hook = Receiver::start(false);
+    let auto = super::Policies {
+        coolify: super::Policy::Auto,
+        dns: super::Policy::Auto,
+        monitors: super::Policy::Auto,
+    };
+    let p = Project::new(&Spec::with_policies(auto));
+    let yaml = format!(
+        "{}notifications:\n  webhooks:\n    - name: ops\n      url: {}\n{subscribed}",
+        Spec::with_policies(auto).yaml(),
+        hook.url
+    );
+    std::fs::write(p.path().join("spec.yaml"), yaml).unwrap();
+    // The deployment fails and everything is rolled back.
+    p.apply(Some("deploy_fail=true"), &[]).expect(5);
+    let hits = hook.hits();
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    assert_eq!(hits[0].json()["event"], "failed");
+    let events = p.events();
+    let sent = of_type(&events, "notification_sent");
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["payload"]["event"], "failed");
+
+    // With the default policies DNS waits for a person: the same webhook
+    // hears `needs_attention`, once (its most specific event).
+    let hook = Receiver::start(false);
+    let q = Project::new(&Spec::default());
+    std::fs::write(
+        q.path().join("spec.yaml"),
+        with_webhook(&hook.url, "") + subscribed,
+    )
+    .unwrap();
+    q.apply(Some("deploy_fail=true"), &[]).expect(6);
+    let got: Vec<Value> = hook
+        .hits()
+        .iter()
+        .map(|h| h.json()["event"].clone())
+        .collect();
+    assert_eq!(got, vec![Value::from("needs_attention")]);
+}
+
+#[test]
+fn a_hung_webhook_never_holds_the_run_up() {
+    let hook = Receiver::start(true);
+    let p = Project::new(&Spec::default());
+    let yaml = with_webhook(&hook.url, "  timeout: 2s\n");
+    std::fs::write(p.path().join("spec.yaml"), yaml).unwrap();
+    let start = Instant::now();
+    p.apply(None, &[]).expect(0);
+    let took = start.elapsed();
+    // Before: every event waited for the endpoint, retries included
+    // (about 93 s each with the default request timeout).
+    assert!(took < Duration::from_secs(20), "the run took {took:?}");
+    let events = p.events();
+    let failed = of_type(&events, "notification_failed");
+    assert_eq!(failed.len(), 2, "started and succeeded: {failed:?}");
+    assert!(
+        failed[0]["payload"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("notifications.timeout"),
+        "{failed:?}"
+    );
+    // The first change came before the started notification was settled.
+    let seq = |t: &str| {
+        events
+            .iter()
+            .find(|e| e["type"] == t)
+            .map(|e| e["seq"].as_u64().unwrap())
+            .unwrap()
+    };
+    assert!(seq("resource_intent") < seq("notification_failed"));
+}
+
+#[test]
+fn signatures_are_standard_webhooks_that_the_reference_verifier_accepts() {
+    let hook = Receiver::start(false);
+    let p = Project::new(&Spec::default());
+    let key = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let yaml = with_webhook(&hook.url, "")
+        + "      signing_secret: HOOK_KEY\nsecrets:\n  HOOK_KEY:\n    description: the webhook key\n";
+    std::fs::write(p.path().join("spec.yaml"), yaml).unwrap();
+    std::fs::write(p.path().join(".env"), format!("HOOK_KEY={key}\n")).unwrap();
+    p.apply(None, &[]).expect(0);
+    let hits = hook.hits();
+    assert_eq!(hits.len(), 2, "started and succeeded");
+    let ids: Vec<&str> = hits
+        .iter()
+        .map(|h| h.header("webhook-id").unwrap())
+        .collect();
+    assert_ne!(ids[0], ids[1], "one id per event");
+    for h in &hits {
+        assert!(h.header("x-fabrik-signature").is_none());
+        assert!(h.header("webhook-signature").unwrap().starts_with("v1,"));
+        assert_eq!(h.json()["id"], h.header("webhook-id").unwrap());
+        verify_with_reference(key, h).unwrap();
+        // A tampered body is refused by the same verifier.
+        let mut bad = h.clone();
+        bad.body = bad.body.replace("shop", "sh0p");
+        assert!(verify_with_reference(key, &bad).is_err());
+    }
+}
+
+#[test]
+fn discord_webhooks_get_content() {
+    let hook = Receiver::start(false);
+    let p = Project::new(&Spec::default());
+    let yaml = with_webhook(&hook.url, "") + "      format: discord\n      events: [succeeded]\n";
+    std::fs::write(p.path().join("spec.yaml"), yaml).unwrap();
+    p.apply(None, &[]).expect(0);
+    let hits = hook.hits();
+    assert_eq!(hits.len(), 1);
+    let body = hits[0].json();
+    assert!(
+        body["content"].as_str().unwrap().contains("succeeded"),
+        "{body}"
+    );
+    assert_eq!(body["allowed_mentions"]["parse"], serde_json::json!([]));
+}
+
+/// Runs the `standardwebhooks` npm package (the reference JavaScript
+/// verifier, installed by `scripts/test`) on one delivery.
+fn verify_with_reference(key: &str, h: &Hit) -> Result<(), String> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    assert!(
+        root.join("node_modules/standardwebhooks").is_dir(),
+        "run `npm ci` (scripts/test does) to install the standardwebhooks verifier"
+    );
+    let script = r#"
+const { Webhook } = require("standardwebhooks");
+const [key, id, ts, sig] = process.argv.slice(1);
+let body = "";
+process.stdin.on("data", (d) => (body += d));
+process.stdin.on("end", () => {
+  try {
+    // Its tolerance is 5 minutes: check as of the delivery's own time.
+    const wh = new Webhook(key);
+    const realNow = Date.now;
+    Date.now = () => Number(ts) * 1000;
+    wh.verify(body, { "webhook-id": id, "webhook-timestamp": ts, "webhook-signature": sig });
+    Date.now = realNow;
+    console.log("verified");
+  } catch (e) {
+    console.log("refused: " + e.message);
+    process.exit(3);
+  }
+});
+"#;
+    let mut child = std::process::Command::new("node")
+        .current_dir(root)
+        .arg("-e")
+        .arg(script)
+        .arg(key)
+        .arg(h.header("webhook-id").unwrap())
+        .arg(h.header("webhook-timestamp").unwrap())
+        .arg(h.header("webhook-signature").unwrap())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("node is installed");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(h.body.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if out.status.success() && text.trim() == "verified" {
+        Ok(())
+    } else {
+        Err(text)
+    }
+}
