@@ -50,8 +50,12 @@ pub fn apply(cli: &Cli, args: &ApplyArgs, out: &mut Output) -> Result<i32, Error
         None => (args.spec.clone(), None),
     };
     let loaded = super::spec::load(&spec, out)?;
-    // Every missing credential at once, before anything is created.
-    check_credentials(cli, &loaded, args.sandbox)?;
+    // Every missing credential at once, before anything is created. An
+    // offline apply (`--refresh=false`) may need no provider at all; when
+    // it does, its preflight names every missing one the same way.
+    if args.refresh {
+        check_credentials(cli, &loaded, args.sandbox)?;
+    }
     let rt = runtime()?;
     let lock_wait = args.lock_timeout.map(|d| d.get());
     if approved.is_none() && !args.yes {

@@ -134,8 +134,10 @@ impl World {
     /// that key, whatever shape earlier versions gave it; a new record
     /// takes `dns:<TYPE>:<name>` when no record of the journal or the spec
     /// holds that key (a lone record, as before), and its content key
-    /// otherwise. Growing or shrinking a set never renames a member, so
-    /// nothing live is deleted and made again.
+    /// otherwise; but a new record whose type and name a journal record
+    /// no longer wanted has takes that record's key (an update in place).
+    /// Growing or shrinking a set never renames a member, so nothing live
+    /// is deleted and made again.
     pub fn align_keys(&mut self, view: Option<&crate::projection::DeploymentView>) {
         let mut journal: std::collections::BTreeMap<(String, String, String), ResourceKey> =
             std::collections::BTreeMap::new();
@@ -157,8 +159,28 @@ impl World {
             .collect();
         let taken: std::collections::BTreeSet<ResourceKey> =
             keys.iter().flatten().cloned().collect();
+        // Journal records the spec no longer wants as they are, by type and
+        // name: a wanted record of the same type and name that the journal
+        // does not have takes one of their keys, so a changed content is an
+        // update in place (no moment without the record), not a create and
+        // a delete.
+        let mut slots: std::collections::BTreeMap<(String, String), Vec<ResourceKey>> =
+            std::collections::BTreeMap::new();
+        for ((kind, name, _), key) in &journal {
+            if !taken.contains(key) {
+                slots
+                    .entry((kind.clone(), name.clone()))
+                    .or_default()
+                    .push(key.clone());
+            }
+        }
         for (i, w) in self.records.iter().enumerate() {
             if keys[i].is_some() {
+                continue;
+            }
+            let (kind, name, _) = w.state.identity();
+            if let Some(key) = slots.get_mut(&(kind, name)).and_then(Vec::pop) {
+                keys[i] = Some(key);
                 continue;
             }
             let base = ResourceKey::new(format!("dns:{}:{}", w.state.kind, w.state.name));

@@ -153,9 +153,13 @@ pub async fn refresh(
     view: &DeploymentView,
 ) -> Result<(Observations, Connected), EngineError> {
     let journal = scratch(req, view);
-    let connected = preflight::connect(&journal, req.connect.as_ref(), prepared.scope(view))
-        .await
-        .map_err(|(e, _)| e)?;
+    let mut connected =
+        preflight::connect(&journal, req.connect.as_ref(), prepared.scope(view))
+            .await
+            .map_err(|(e, _)| e)?;
+    // The scratch journal is not the journal: the marks of what a run
+    // handed this connection creates name the real one.
+    connected.journal = Some(req.store.journal_id()?.tag());
     let run = crate::id::RunId::generate();
     let ctx = connected.ctx(&journal, &view.deployment, &run, &req.interrupt);
     let mut world = prepared.world.clone();

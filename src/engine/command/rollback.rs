@@ -92,7 +92,9 @@ pub async fn roll_back_run(
     let run = store
         .run(target_run)?
         .ok_or_else(|| LookupError::NoRun(target_run.clone()))?;
-    // Steps already planned for that run and not done yet, or a new plan.
+    // Steps already planned for that run and not done yet (none, when a
+    // crash came after its last step: a new plan from the view would see
+    // the rollback's own deletes as changes to undo), or a new plan.
     let planned: Option<Vec<RollbackStep>> = run.rollback.as_ref().map(|rb| {
         rb.steps
             .iter()
@@ -101,8 +103,8 @@ pub async fn roll_back_run(
             .collect()
     });
     let steps = match planned {
-        Some(steps) if ctx.run != target_run || !steps.is_empty() => steps,
-        _ => crate::rollback::plan(&ctx.view(), &run, crate::rollback::policies_of(&run)),
+        Some(steps) => steps,
+        None => crate::rollback::plan(&ctx.view(), &run, crate::rollback::policies_of(&run)),
     };
     record(
         journal,

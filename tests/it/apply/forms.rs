@@ -408,8 +408,9 @@ fn compose() {
             changed: "dns:TXT:_owner.links.example.com",
         },
         |before, after| {
-            assert_eq!(before["content"], "team=platform");
-            assert_eq!(after["content"], "team=web");
+            // Sent as a quoted character-string, as Cloudflare asks of TXT.
+            assert_eq!(before["content"], "\"team=platform\"");
+            assert_eq!(after["content"], "\"team=web\"");
             assert_eq!(after["comment"], before["comment"]);
         },
     );

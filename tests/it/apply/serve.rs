@@ -84,7 +84,7 @@ fn quickstart_against_a_served_sandbox() {
     let changed = p.apply_real();
     assert_eq!(changed.status.code(), Some(1), "{}", stderr(&changed));
     assert!(
-        stderr(&changed).contains("COOLIFY_URL is not set"),
+        stderr(&changed).contains("credentials are not set: COOLIFY_URL"),
         "{}",
         stderr(&changed)
     );

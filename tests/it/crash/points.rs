@@ -389,6 +389,8 @@ fn every_crash_point_resumes_to_the_uncrashed_outcome() {
         .iter()
         .map(|s| {
             let t = tempfile::tempdir().unwrap();
+            // A git work tree: the spec's identity survives the copies.
+            std::fs::create_dir(t.path().join(".git")).unwrap();
             (s.setup)(t.path());
             t
         })

@@ -122,9 +122,12 @@ pub fn write(dir: &Path, spec: &str) {
     }
 }
 
-/// A fresh project directory holding `spec`.
+/// A fresh project directory holding `spec`, the root of a git work tree
+/// as specs usually are: the spec's identity (`spec.yaml` in the work
+/// tree) survives a copy of the project to another directory.
 pub fn new(spec: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join(".git")).unwrap();
     write(dir.path(), spec);
     dir
 }

@@ -324,7 +324,7 @@ fn a_journal_of_the_earlier_key_shape_keeps_its_records() {
     store.append(&d, StreamVersion(0), &events).unwrap();
     drop(store);
     // The new Fabrik plans those records under the keys the journal has.
-    let plan = p.run(None, &["plan", "spec.yaml"]);
+    let plan = p.run(None, &["plan", "spec.yaml", "--sandbox"]);
     plan.expect(0);
     assert!(
         !plan.out.contains("- dns:"),
@@ -379,7 +379,7 @@ fn every_monitor_field_reaches_uptime_kuma_and_refresh_resumes_a_paused_one() {
         &p,
         &yaml.replace("retry_interval: 30s", "retry_interval: 45s"),
     );
-    let plan = p.run(None, &["plan", "spec.yaml"]);
+    let plan = p.run(None, &["plan", "spec.yaml", "--sandbox"]);
     assert!(plan.out.contains("retry_interval"), "{}", plan.out);
     p.apply(None, &[]).expect(0);
     assert_eq!(monitor(&p)["retryInterval"], 45);

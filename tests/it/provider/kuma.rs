@@ -270,23 +270,21 @@ fn events(st: &Shared) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn create_on_2x_waits_for_login_required_tags_and_marks_the_monitor() {
+async fn create_on_2x_waits_for_login_and_marks_the_monitor_in_its_description() {
     let (url, st) = serve("2.5.3").await;
     let c = client(&url, PASSWORD);
     let m = c.create(&desired(), &mark()).await.unwrap();
     assert_eq!(m.id.0, 1);
     assert_eq!(m.mark, Some(mark()));
-    assert_eq!(
-        events(&st),
-        vec!["login", "getTags", "addTag", "add", "addMonitorTag"]
-    );
+    // No tag: the mark lives in the description alone.
+    assert_eq!(events(&st), vec!["login", "add"]);
     let w = st.lock().unwrap();
     let login = &w.received[0].1[0];
     assert_eq!(
         login,
         &json!({"username": "admin", "password": PASSWORD, "token": ""})
     );
-    let add = &w.received[3].1[0];
+    let add = &w.received[1].1[0];
     assert_eq!(add["conditions"], json!([]));
     assert_eq!(add["type"], "http");
     assert_eq!(add["retryInterval"], 60);
@@ -296,8 +294,7 @@ async fn create_on_2x_waits_for_login_required_tags_and_marks_the_monitor() {
         OwnershipMark::parse(add["description"].as_str().unwrap()),
         Some(mark())
     );
-    assert_eq!(w.received[4].1, json!([100, 1, mark().to_compact()]));
-    assert_eq!(w.tags.len(), 1);
+    assert!(w.tags.is_empty());
 }
 
 #[tokio::test]
@@ -386,7 +383,14 @@ async fn update_sends_the_full_object_with_changes_merged() {
     assert_eq!(edit["timeout"], 24);
     // Fields the server added survive the round trip.
     assert_eq!(edit["weight"], 2000);
-    assert_eq!(edit["tags"][0]["value"], mark().to_compact());
+    assert_eq!(edit["description"], w.monitors[&m.id.0]["description"]);
+    assert!(
+        edit["description"]
+            .as_str()
+            .unwrap()
+            .starts_with(&mark().to_text()),
+        "{edit}"
+    );
     assert_eq!(w.monitors[&m.id.0]["url"], "https://web.example.com/ready");
 }
 
@@ -409,7 +413,7 @@ async fn pause_resume_delete_and_a_missing_monitor() {
 #[tokio::test]
 async fn a_dropped_connection_logs_in_again_with_the_token() {
     let (url, st) = serve("2.5.3").await;
-    st.lock().unwrap().kick_after = Some("addMonitorTag".into());
+    st.lock().unwrap().kick_after = Some("add".into());
     let c = client(&url, PASSWORD);
     let m = c.create(&desired(), &mark()).await.unwrap();
     // The server closed the socket after its last ack.
