@@ -105,8 +105,12 @@ pub fn plan(view: &DeploymentView, run: &RunView, policies: Policies) -> Vec<Rol
     }
     // What the run deleted (a DNS record whose type a new record at its
     // name replaced, a content that left a set, anything the spec no longer
-    // had): made again in the state it had.
+    // had): made again in the state it had. Not what the run made itself
+    // (deleted again by its own rollback, or by a later step).
     for key in run.deleted.iter().rev() {
+        if run.created.contains(key) {
+            continue;
+        }
         let Some(r) = view.resources.get(key) else {
             continue;
         };

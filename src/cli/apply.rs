@@ -115,7 +115,25 @@ pub fn redeploy(
             "apply with a spec",
         )
         .map_err(engine)?;
-        PathBuf::from(run.spec_path.unwrap_or_default())
+        let spec = PathBuf::from(run.spec_path.clone().unwrap_or_default());
+        // The file may name another deployment now (a rename): redeploying
+        // it would apply that one.
+        let now = crate::engine::command::load_spec(&spec).map_err(engine)?;
+        if now.spec.name != run.deployment {
+            return Err(Error::Usage {
+                message: format!(
+                    "{} now names deployment {}, not {}",
+                    spec.display(),
+                    now.spec.name,
+                    run.deployment
+                ),
+                hint: Some(format!(
+                    "apply the spec for {}, or `fabrik destroy {}` if it was renamed",
+                    now.spec.name, run.deployment
+                )),
+            });
+        }
+        spec
     };
     let sandbox = sandbox || journaled_sandbox(cli, target, out);
     let args = ApplyArgs {

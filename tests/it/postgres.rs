@@ -418,7 +418,13 @@ fn migrations_are_recorded_and_not_run_twice() {
     // Each migration file once, in order.
     let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/schema/postgres"))
         .unwrap()
-        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "sql"))
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "sql")
+        })
         .count() as i64;
     assert_eq!(versions, (1..=files).collect::<Vec<_>>());
 }

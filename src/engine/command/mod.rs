@@ -66,13 +66,18 @@ pub fn find_run(
     })
 }
 
-/// Loads the spec a run was started with (its journaled absolute path).
+/// Loads the spec a run was started with (its journaled absolute path),
+/// for that run's deployment: when the file's `name` changed since (a
+/// rename), it still describes how to reach the services, but the
+/// deployment is the run's, never the one the file names now.
 pub fn spec_of(run: &RunView) -> Result<Loaded, EngineError> {
     let path = run
         .spec_path
         .as_deref()
         .ok_or_else(|| LookupError::NoSpec(run.run.clone()))?;
-    load_spec(Path::new(path))
+    let mut loaded = load_spec(Path::new(path))?;
+    loaded.spec.name = run.deployment.clone();
+    Ok(loaded)
 }
 
 /// Loads and validates a spec file.

@@ -153,10 +153,9 @@ pub async fn refresh(
     view: &DeploymentView,
 ) -> Result<(Observations, Connected), EngineError> {
     let journal = scratch(req, view);
-    let mut connected =
-        preflight::connect(&journal, req.connect.as_ref(), prepared.scope(view))
-            .await
-            .map_err(|(e, _)| e)?;
+    let mut connected = preflight::connect(&journal, req.connect.as_ref(), prepared.scope(view))
+        .await
+        .map_err(|(e, _)| e)?;
     // The scratch journal is not the journal: the marks of what a run
     // handed this connection creates name the real one.
     connected.journal = Some(req.store.journal_id()?.tag());

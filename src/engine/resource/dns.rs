@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{Doomed, Kind, Phase, decode, decode_value, state_value};
 use crate::engine::bracket::{self, Creation, Subject};
 use crate::engine::desired::World;
-use crate::engine::{Ctx, EngineError, note};
+use crate::engine::{Ctx, EngineError, note, with};
 use crate::event::{Action, ResourceKey, ResourceKind};
 use crate::failpoint;
 use crate::id::Digest;
@@ -205,6 +205,34 @@ fn whose(r: &RemoteRecord) -> String {
     }
 }
 
+/// How to get a record marked by another owner out of the way: another
+/// deployment of this journal (the spec's `name` changed?) is destroyed
+/// by name; another journal's is removed from there.
+fn owner_hint(ctx: &Ctx<'_>, r: &RemoteRecord) -> String {
+    let Some(m) = &r.mark else {
+        return "delete it in Cloudflare, or add it to the spec with `adopt: true` (and remove it from the spec to have fabrik delete it)".to_owned();
+    };
+    let this_journal = match (&m.journal, ctx.journal_tag) {
+        (Some(j), Some(ours)) => j == ours,
+        (None, _) => true,
+        (Some(_), None) => false,
+    };
+    let known = with(ctx.journal, |rec| {
+        rec.store()
+            .deployments()
+            .map(|ds| ds.contains(&m.deployment))
+            .unwrap_or(false)
+    });
+    if m.deployment != *ctx.deployment && this_journal && known {
+        format!(
+            "deployment {} in this journal made it; if the spec's `name` was {} before, `fabrik destroy {}` removes the old deployment first (or put the old name back)",
+            m.deployment, m.deployment, m.deployment
+        )
+    } else {
+        "it is managed from another journal or deployment: remove it there first".to_owned()
+    }
+}
+
 /// What to do with a record to create, after looking at what the name
 /// already holds.
 enum Before {
@@ -240,11 +268,9 @@ async fn look_before(ctx: &Ctx<'_>, want: &RecordWant) -> Result<Before, EngineE
             return Ok(Before::Adopt(r.clone()));
         }
         let hint = if r.mark.is_none() {
-            format!(
-                "set `adopt: true` on this record in the spec to take it over (an adopted record is never deleted by a rollback, and `fabrik destroy` leaves it), or delete it in Cloudflare"
-            )
+            "set `adopt: true` on this record in the spec to take it over (an adopted record is never deleted by a rollback, and `fabrik destroy` leaves it), or delete it in Cloudflare".to_owned()
         } else {
-            "apply from the journal that made it, or delete it in Cloudflare".to_owned()
+            owner_hint(ctx, r)
         };
         return Err(EngineError::Refused {
             message: format!(
@@ -270,11 +296,7 @@ async fn look_before(ctx: &Ctx<'_>, want: &RecordWant) -> Result<Before, EngineE
                 r.id,
                 whose(r)
             ),
-            hint: if r.mark.is_none() {
-                "delete it in Cloudflare, or add it to the spec with `adopt: true` (and remove it from the spec to have fabrik delete it)".to_owned()
-            } else {
-                "it is managed from another journal or deployment: remove it there first".to_owned()
-            },
+            hint: owner_hint(ctx, r),
         });
     }
     Ok(Before::Create)

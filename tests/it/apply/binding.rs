@@ -2,7 +2,7 @@
 //! is refused, naming both, until the user says `--take-over`.
 
 use super::Project;
-use crate::support::{fabrik, run, stderr};
+use crate::support::{fabrik, run, stderr, stdout};
 
 #[test]
 fn a_second_spec_with_the_same_name_is_refused_until_take_over() {
@@ -49,4 +49,54 @@ fn a_second_spec_with_the_same_name_is_refused_until_take_over() {
         "{}",
         stderr(&o)
     );
+}
+
+#[test]
+fn a_renamed_deployment_is_told_to_destroy_the_old_one() {
+    let p = Project::example("quickstart", &[]);
+    let o = p.apply();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    p.edit("spec.yaml", "name: quickstart", "name: renamed");
+    let o = p.apply();
+    assert_ne!(o.status.code(), Some(0), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("belongs to deployment quickstart"), "{err}");
+    assert!(err.contains("`fabrik destroy quickstart`"), "{err}");
+    // Following the hint works.
+    let o = p.run(&["destroy", "quickstart", "--sandbox"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = p.apply();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+#[test]
+fn commands_given_the_old_name_act_on_the_old_deployment_after_a_rename() {
+    let p = Project::example("quickstart", &[]);
+    assert_eq!(p.apply().status.code(), Some(0));
+    // The spec names another deployment now; its records too.
+    let text = std::fs::read_to_string(p.path().join("spec.yaml"))
+        .unwrap()
+        .replace("name: quickstart\n", "name: renamed\n")
+        .replace("quickstart.example.com", "renamed.example.com");
+    std::fs::write(p.path().join("spec.yaml"), text).unwrap();
+    let o = p.apply();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = p.run(&["redeploy", "quickstart", "--sandbox"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("now names deployment renamed"),
+        "{}",
+        stderr(&o)
+    );
+    // Destroying the old name deletes the old deployment's resources only.
+    let o = p.run(&["destroy", "quickstart", "--sandbox"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("quickstart destroyed"),
+        "{}",
+        stdout(&o)
+    );
+    let dump = p.dump().to_string();
+    assert!(dump.contains("renamed.example.com"), "{dump}");
+    assert!(!dump.contains("\"quickstart.example.com\""), "{dump}");
 }

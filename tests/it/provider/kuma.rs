@@ -287,8 +287,11 @@ async fn create_on_2x_waits_for_login_and_marks_the_monitor_in_its_description()
     let add = &w.received[1].1[0];
     assert_eq!(add["conditions"], json!([]));
     assert_eq!(add["type"], "http");
-    assert_eq!(add["retryInterval"], 60);
-    assert_eq!(add["accepted_statuscodes"], json!(["200-299"]));
+    // Every field of the spec reaches the server.
+    assert_eq!(add["interval"], 60);
+    assert_eq!(add["maxretries"], 2);
+    assert_eq!(add["retryInterval"], 30);
+    assert_eq!(add["accepted_statuscodes"], json!(["200-299", "301"]));
     assert_eq!(add["notificationIDList"], json!({"1": true}));
     assert_eq!(
         OwnershipMark::parse(add["description"].as_str().unwrap()),
