@@ -420,32 +420,6 @@ pub(super) fn changes(
         Some(json!(current_desc.unwrap_or_default())),
     );
     if kind == AppKind::Service {
-        // A service's form and one-click type are fixed: no PATCH field
-        // holds them (`SC:1177 @4.3.11`).
-        let stored_type = cur("service_type");
-        match (&desired.source, stored_type.as_deref()) {
-            (AppSource::OneClick { service_type }, Some(t)) if t != service_type => {
-                return Err(Refusal::OtherBuild(format!(
-                    "the service is the one-click {t:?}, the spec asks for {service_type:?}"
-                )));
-            }
-            (AppSource::OneClick { .. }, None) => {
-                return Err(Refusal::OtherBuild(
-                    "the service runs a compose file, the spec asks for a one-click service".into(),
-                ));
-            }
-            (AppSource::Compose { .. }, Some(t)) => {
-                return Err(Refusal::OtherBuild(format!(
-                    "the service is the one-click {t:?}, the spec asks for a compose file"
-                )));
-            }
-            (AppSource::Compose { .. } | AppSource::OneClick { .. }, _) => {}
-            _ => {
-                return Err(Refusal::OtherBuild(
-                    "the remote is a service, the spec asks for an application".into(),
-                ));
-            }
-        }
         if let AppSource::Compose { compose, .. } = &desired.source {
             // Coolify re-serialises the file on every parse (`SC:696`,
             // `:1230`, `parsers.php:1516-1537`) and hides it without
@@ -698,38 +672,6 @@ mod tests {
             patch_of(&c).keys().collect::<Vec<_>>(),
             vec!["docker_registry_image_tag"]
         );
-    }
-
-    #[test]
-    fn a_service_keeps_its_form_and_one_click_type() {
-        let ghost = json!({"uuid":"s","name":"blog","service_type":"ghost"});
-        let compose = json!({"uuid":"s","name":"blog"});
-        let one_click = |t: &str| {
-            app(AppSource::OneClick {
-                service_type: t.into(),
-            })
-        };
-        let file = app(AppSource::Compose {
-            compose: "services:\n  web:\n    image: x\n".into(),
-            public_service: None,
-        });
-        let image = app(AppSource::DockerImage {
-            image: "nginx".into(),
-            tag: None,
-        });
-        for (current, desired, said) in [
-            (&ghost, one_click("wordpress"), "one-click \"ghost\""),
-            (&ghost, file.clone(), "asks for a compose file"),
-            (&compose, one_click("ghost"), "runs a compose file"),
-            (&ghost, image, "asks for an application"),
-        ] {
-            match changes(AppKind::Service, current, &desired, None) {
-                Err(Refusal::OtherBuild(m)) => assert!(m.contains(said), "{m}"),
-                other => panic!("{other:?}"),
-            }
-        }
-        assert!(changes(AppKind::Service, &ghost, &one_click("ghost"), None).is_ok());
-        assert!(changes(AppKind::Service, &compose, &file, None).is_ok());
     }
 
     #[test]

@@ -707,7 +707,7 @@ async fn env_reconcile_upserts_the_difference_and_deletes_extras() {
         vec![Reply::json(200, json!([
             {"uuid":"e1","key":"SAME","value":"1","is_preview":false,"is_literal":false,"is_multiline":false},
             {"uuid":"e2","key":"CHANGED","value":"old","is_preview":false},
-            {"uuid":"e3","key":"HIDDEN","value":null,"is_preview":false},
+            {"uuid":"e3","key":"HIDDEN","is_preview":false},
             {"uuid":"e4","key":"EXTRA","value":"x","is_preview":false},
             {"uuid":"e5","key":"SAME","value":"preview-value","is_preview":true},
         ]))],
