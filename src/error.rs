@@ -18,6 +18,7 @@ use std::path::PathBuf;
 
 use crate::decide::DecisionError;
 use crate::store::{ChainError, StoreError};
+use crate::text::{printable_line, printable_lines};
 
 pub use crate::exit;
 
@@ -108,6 +109,11 @@ impl Error {
         if self.damaged_database() {
             return exit::INTEGRITY;
         }
+        // The check before an append found the journal changed, wherever
+        // the refusal was wrapped.
+        if let Some(StoreError::Chain(_)) = self.store_error() {
+            return exit::INTEGRITY;
+        }
         match self {
             Self::Store(StoreError::Corrupt { .. } | StoreError::Decode { .. }) => exit::INTEGRITY,
             Self::Store(StoreError::Projection { .. }) => exit::INTEGRITY,
@@ -122,6 +128,23 @@ impl Error {
             Self::Locked { .. } => exit::LOCKED,
             _ => exit::UNEXPECTED,
         }
+    }
+
+    /// The journal store's error behind this one, if any (the first in the
+    /// chain of causes).
+    fn store_error(&self) -> Option<&StoreError> {
+        let mut source: Option<&(dyn StdError + 'static)> = match self {
+            Self::Store(e) => return Some(e),
+            Self::Engine(e) => Some(e.as_ref()),
+            _ => None,
+        };
+        while let Some(e) = source {
+            if let Some(e) = e.downcast_ref::<StoreError>() {
+                return Some(e);
+            }
+            source = e.source();
+        }
+        None
     }
 
     /// Whether SQLite found the state database file damaged (a corrupt
@@ -154,6 +177,15 @@ impl Error {
 
     /// Hints on how to fix it, one per line.
     pub fn hints(&self) -> Vec<String> {
+        match self.store_error() {
+            Some(StoreError::Chain(_)) => {
+                return vec![
+                    "the journal was changed outside fabrik, or lost committed events, and nothing was appended to it; `fabrik replay --verify` shows what, and `fabrik journal export` keeps a copy; restore the journal from a backup (if you restored or replaced it on purpose, remove the head record it names)".to_owned(),
+                ];
+            }
+            Some(StoreError::Key(e)) => return vec![e.hint()],
+            _ => {}
+        }
         if let Self::Store(StoreError::Decode {
             source:
                 crate::event::DecodeError::UnknownType(_)
@@ -231,27 +263,29 @@ impl Error {
     }
 
     /// The message and every cause, one per line, as shown to people:
-    /// `error: ...`, then `  caused by: ...`, then `  hint: ...`.
+    /// `error: ...`, then `  caused by: ...`, then `  hint: ...`. A message
+    /// may quote text from outside (a provider's answer): what would act
+    /// on a terminal in it is escaped, line breaks kept.
     pub fn render(&self) -> String {
-        let mut out = format!("error: {self}");
+        let mut out = format!("error: {}", printable_lines(&self.to_string()));
         for c in self.causes() {
-            out.push_str(&format!("\n  caused by: {c}"));
+            out.push_str(&format!("\n  caused by: {}", printable_lines(&c)));
         }
         for h in self.hints() {
-            out.push_str(&format!("\n  hint: {h}"));
+            out.push_str(&format!("\n  hint: {}", printable_lines(&h)));
         }
         out
     }
 
     /// The message and the same causes as [`Error::render`], on one line
-    /// (`a: b: c`), for JSON output.
+    /// (`a: b: c`, escaped, line breaks too), for JSON output.
     pub fn one_line(&self) -> String {
         let mut out = self.to_string();
         for c in self.causes() {
             out.push_str(": ");
             out.push_str(&c);
         }
-        out
+        printable_line(&out).into_owned()
     }
 }
 

@@ -352,6 +352,7 @@ impl Builder<'_> {
             mark,
             desired_hash: Some(hash),
             adopted: false,
+            incomplete: None,
         }));
     }
 

@@ -4,6 +4,13 @@
 //! JSON object per line with `--output json`); diagnostics and progress go
 //! to standard error. Colour is used only on a terminal and never when
 //! `NO_COLOR` is set; every line reads correctly without it.
+//!
+//! Text printed for people may quote what came from outside (a provider's
+//! answer, a value in the journal, written by any version of Fabrik):
+//! every control, bidirectional and zero-width character in it is written
+//! as a visible escape ([`crate::text`]), so nothing printed acts on the
+//! terminal. Only the sequences Fabrik itself writes (its colour, the
+//! line it redraws) are sent as they are.
 
 use std::io::{self, IsTerminal as _, Write};
 use std::path::PathBuf;
@@ -12,6 +19,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde::Serialize;
 
 use crate::error::Error;
+use crate::text::{printable_line, printable_lines};
+
+/// What a status line redrawn in place starts with: back to the start of
+/// the line, and clear it.
+pub const REDRAW: &str = "\r\x1b[2K";
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -118,8 +130,9 @@ impl Output {
         s.stdout.flush().map_err(stdout_err)
     }
 
-    /// A line of data on stdout.
+    /// A line of data on stdout (escaped, see the module documentation).
     pub fn line(&mut self, text: &str) -> Result<(), Error> {
+        let text = printable_lines(text);
         let mut s = self.streams();
         s.stdout
             .write_all(text.as_bytes())
@@ -127,9 +140,15 @@ impl Output {
             .map_err(stdout_err)
     }
 
-    /// Raw bytes on stdout.
+    /// Text on stdout as it is but for the escapes of the module
+    /// documentation (tables, rendered views, generated scripts).
     pub fn raw(&mut self, bytes: &[u8]) -> Result<(), Error> {
-        self.streams().stdout.write_all(bytes).map_err(stdout_err)
+        let text = String::from_utf8_lossy(bytes);
+        let text = printable_lines(&text);
+        self.streams()
+            .stdout
+            .write_all(text.as_bytes())
+            .map_err(stdout_err)
     }
 
     /// Runs `f` with the stdout writer, for streaming output.
@@ -138,9 +157,15 @@ impl Output {
         f(&mut s.stdout)
     }
 
-    /// A diagnostic line on stderr. Failing to write a diagnostic is not an
-    /// error worth stopping for.
+    /// A diagnostic line on stderr (escaped, see the module documentation).
+    /// Failing to write a diagnostic is not an error worth stopping for.
     pub fn diag(&mut self, text: &str) {
+        self.stderr_line(&printable_lines(text));
+    }
+
+    /// A line on stderr exactly as given: only for text Fabrik composed
+    /// itself, escaped already.
+    fn stderr_line(&mut self, text: &str) {
         let mut s = self.streams();
         let _ = s
             .stderr
@@ -149,12 +174,20 @@ impl Output {
             .and_then(|()| s.stderr.flush());
     }
 
-    /// Raw text on stderr without a newline (progress redraws).
+    /// Text on stderr without a newline, for a status line redrawn in
+    /// place: [`REDRAW`] at its start is sent as it is (the one sequence
+    /// progress writes itself), everything else is escaped, on one line.
     pub fn diag_raw(&mut self, text: &str) {
+        let (own, rest) = match text.strip_prefix(REDRAW) {
+            Some(rest) => (REDRAW, rest),
+            None => ("", text),
+        };
+        let rest = printable_line(rest);
         let mut s = self.streams();
         let _ = s
             .stderr
-            .write_all(text.as_bytes())
+            .write_all(own.as_bytes())
+            .and_then(|()| s.stderr.write_all(rest.as_bytes()))
             .and_then(|()| s.stderr.flush());
     }
 
@@ -183,12 +216,13 @@ impl Output {
             }
             let _ = self.json(&v);
         }
-        let text = err.render();
+        // Rendered escaped; the colour is Fabrik's own.
+        let text = printable_lines(&err.render()).into_owned();
         if self.color {
             let text = text.replacen("error:", "\x1b[1;31merror:\x1b[0m", 1);
-            self.diag(&text);
+            self.stderr_line(&text);
         } else {
-            self.diag(&text);
+            self.stderr_line(&text);
         }
     }
 }

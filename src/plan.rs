@@ -486,6 +486,7 @@ mod tests {
                 mark,
                 desired_hash: Some(r.hash),
                 adopted: false,
+                incomplete: None,
             }));
         }
         events.push(Event::RunStateChanged(RunStateChanged {

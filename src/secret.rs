@@ -75,18 +75,45 @@ impl fmt::Display for SecretSource {
 /// What replaces a scrubbed value.
 pub const REDACTED: &str = "[redacted]";
 
-/// Removes known secret values from text: raw, base64 (standard and URL-safe,
-/// padded or not) and percent-encoded.
+/// Shortest part of an encoding that is matched on its own (a shorter one
+/// would match ordinary text).
+const MIN_FORM: usize = 4;
+
+/// Most backslashes before an escaped character (JSON inside JSON inside
+/// JSON needs 7).
+const MAX_BACKSLASHES: usize = 8;
+
+/// Removes known secret values from text, in every representation a
+/// service might echo them in:
+///
+/// - character by character, each character as itself or escaped: JSON
+///   escapes (`\/`, `\"`, `\n`, `\uXXXX` of any character, surrogate pairs,
+///   either case of hex digits, behind any number of backslashes), percent
+///   encoding of its UTF-8 bytes (either case), `+` for a space, and HTML
+///   character references (`&#47;`, `&#x2F;`, `&amp;`, ...), in any mix;
+/// - base64 and base64url, at each of the three alignments the value can
+///   have inside a longer encoded text: the characters that the value's
+///   bytes alone determine;
+/// - hex of its UTF-8 bytes, in either case.
 #[derive(Clone, Default)]
 pub struct Scrubber {
-    /// Every form of every value, longest first so that a value containing
-    /// another is replaced whole.
-    needles: Vec<String>,
+    /// The values, longest first so that a value containing another is
+    /// replaced whole.
+    values: Vec<Value>,
+}
+
+/// One value and its fixed-text forms.
+#[derive(Clone)]
+struct Value {
+    /// The value, character by character.
+    chars: Vec<char>,
+    /// Its base64, base64url and hex forms, longest first.
+    exact: Vec<String>,
 }
 
 impl fmt::Debug for Scrubber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Scrubber({} forms)", self.needles.len())
+        write!(f, "Scrubber({} values)", self.values.len())
     }
 }
 
@@ -110,48 +137,49 @@ impl Scrubber {
     /// not secrets worth the name.
     pub fn add(&mut self, value: &SecretValue) {
         let raw = value.expose();
-        if raw.chars().count() < 4 {
+        if raw.chars().count() < MIN_FORM {
             return;
         }
-        let b = raw.as_bytes();
-        let forms = [
-            raw.to_owned(),
-            base64::engine::general_purpose::STANDARD.encode(b),
-            base64::engine::general_purpose::STANDARD_NO_PAD.encode(b),
-            base64::engine::general_purpose::URL_SAFE.encode(b),
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b),
-            percent_encode(raw),
-            raw.replace('"', "\\\""),
-        ];
-        for f in forms {
-            if !self.needles.contains(&f) {
-                self.needles.push(f);
-            }
+        let chars: Vec<char> = raw.chars().collect();
+        if self.values.iter().any(|v| v.chars == chars) {
+            return;
         }
-        self.needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
+        self.values.push(Value {
+            exact: exact_forms(raw.as_bytes()),
+            chars,
+        });
+        self.values
+            .sort_by_key(|v| std::cmp::Reverse(v.chars.len()));
     }
 
     /// Adds every value of another scrubber.
     pub fn extend(&mut self, other: &Scrubber) {
-        for n in &other.needles {
-            if !self.needles.contains(n) {
-                self.needles.push(n.clone());
+        for v in &other.values {
+            if !self.values.iter().any(|w| w.chars == v.chars) {
+                self.values.push(v.clone());
             }
         }
-        self.needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
+        self.values
+            .sort_by_key(|v| std::cmp::Reverse(v.chars.len()));
     }
 
     /// Whether no value is known.
     pub fn is_empty(&self) -> bool {
-        self.needles.is_empty()
+        self.values.is_empty()
     }
 
-    /// `text` with every known value replaced by [`REDACTED`].
+    /// `text` with every known value, in any of its forms, replaced by
+    /// [`REDACTED`].
     pub fn scrub(&self, text: &str) -> String {
         let mut out = text.to_owned();
-        for n in &self.needles {
-            if out.contains(n.as_str()) {
-                out = out.replace(n.as_str(), REDACTED);
+        for v in &self.values {
+            for form in &v.exact {
+                if out.contains(form.as_str()) {
+                    out = out.replace(form.as_str(), REDACTED);
+                }
+            }
+            if let Some(cleaner) = v.replace_spelled(&out) {
+                out = cleaner;
             }
         }
         out
@@ -159,26 +187,245 @@ impl Scrubber {
 
     /// Whether `text` contains any known value in any form.
     pub fn finds_in(&self, text: &str) -> bool {
-        self.needles.iter().any(|n| text.contains(n.as_str()))
+        self.values.iter().any(|v| {
+            v.exact.iter().any(|f| text.contains(f.as_str())) || v.find_spelled(text, 0).is_some()
+        })
     }
 }
 
-/// RFC 3986 percent-encoding of everything but unreserved characters.
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
+/// The base64 and base64url characters that the bytes of `value` alone
+/// determine, at each of the three alignments it can have inside a longer
+/// encoded text, and its hex in both cases; longest first.
+fn exact_forms(value: &[u8]) -> Vec<String> {
+    let mut forms = vec![hex::encode(value), hex::encode_upper(value)];
+    for engine in [
+        base64::engine::general_purpose::STANDARD_NO_PAD,
+        base64::engine::general_purpose::URL_SAFE_NO_PAD,
+    ] {
+        for shift in 0..3usize {
+            let mut behind = vec![0u8; shift];
+            behind.extend_from_slice(value);
+            let text = engine.encode(&behind);
+            // Character i carries bits [6i, 6i + 6) of the encoded bytes:
+            // keep the characters within the value's bits.
+            let first = (8 * shift).div_ceil(6);
+            let end = (8 * (shift + value.len())) / 6;
+            if end >= first + MIN_FORM
+                && let Some(core) = text.get(first..end)
+            {
+                forms.push(core.to_owned());
+            }
         }
     }
-    out
+    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+    forms.dedup();
+    forms
+}
+
+impl Value {
+    /// `text` with every spelled-out occurrence replaced, or `None` when
+    /// there is none.
+    fn replace_spelled(&self, text: &str) -> Option<String> {
+        let mut found = self.find_spelled(text, 0)?;
+        let mut out = String::with_capacity(text.len());
+        let mut done = 0;
+        loop {
+            let (start, end) = found;
+            out.push_str(&text[done..start]);
+            out.push_str(REDACTED);
+            done = end;
+            match self.find_spelled(text, end) {
+                Some(next) => found = next,
+                None => break,
+            }
+        }
+        out.push_str(&text[done..]);
+        Some(out)
+    }
+
+    /// The first occurrence at or after byte `from`, each character of the
+    /// value as itself or escaped (see [`Scrubber`]): its start and the
+    /// furthest end.
+    fn find_spelled(&self, text: &str, from: usize) -> Option<(usize, usize)> {
+        let bytes = text.as_bytes();
+        let first = self.chars.first().copied()?;
+        let mut lead = [0u8; 4];
+        let lead = first.encode_utf8(&mut lead).as_bytes()[0];
+        let mut at = from;
+        while at < bytes.len() {
+            let b = bytes[at];
+            if (b == lead || matches!(b, b'\\' | b'%' | b'&' | b'+'))
+                && let Some(end) = self.spelled_at(bytes, at)
+            {
+                return Some((at, end));
+            }
+            at += 1;
+        }
+        None
+    }
+
+    /// Where a spelling of the whole value that starts at `at` can end
+    /// (the furthest such end), if one starts there.
+    fn spelled_at(&self, text: &[u8], at: usize) -> Option<usize> {
+        // The positions reachable after each character: few, since each
+        // spelling of a character has one of a handful of lengths.
+        let mut here: Vec<usize> = vec![at];
+        let mut next: Vec<usize> = Vec::new();
+        for &c in &self.chars {
+            next.clear();
+            for &p in &here {
+                spellings(c, text, p, &mut next);
+            }
+            if next.is_empty() {
+                return None;
+            }
+            next.sort_unstable();
+            next.dedup();
+            std::mem::swap(&mut here, &mut next);
+        }
+        here.last().copied()
+    }
+}
+
+/// Adds to `ends` where each spelling of `c` that starts at `at` in `text`
+/// ends.
+fn spellings(c: char, text: &[u8], at: usize, ends: &mut Vec<usize>) {
+    let rest = &text[at..];
+    let mut buf = [0u8; 4];
+    let utf8 = c.encode_utf8(&mut buf).as_bytes();
+    if rest.starts_with(utf8) {
+        ends.push(at + utf8.len());
+    }
+    if c == ' ' && rest.first() == Some(&b'+') {
+        ends.push(at + 1);
+    }
+    // Percent-encoding of each UTF-8 byte.
+    let mut p = 0;
+    for &b in utf8 {
+        match rest.get(p..p + 3) {
+            Some([b'%', h, l]) if hex_value(&[*h, *l]) == Some(u32::from(b)) => p += 3,
+            _ => {
+                p = 0;
+                break;
+            }
+        }
+    }
+    if p > 0 {
+        ends.push(at + p);
+    }
+    // Backslash escapes, behind one or more backslashes.
+    let slashes = rest
+        .iter()
+        .take(MAX_BACKSLASHES)
+        .take_while(|&&b| b == b'\\')
+        .count();
+    if slashes > 0 {
+        let short = match c {
+            '\n' => Some(b'n'),
+            '\t' => Some(b't'),
+            '\r' => Some(b'r'),
+            '\u{8}' => Some(b'b'),
+            '\u{c}' => Some(b'f'),
+            c if c.is_ascii_punctuation() => u8::try_from(c).ok(),
+            _ => None,
+        };
+        // The escaped character may be a backslash itself (`\\`).
+        for k in 1..=slashes {
+            if let Some(s) = short
+                && rest.get(k) == Some(&s)
+            {
+                ends.push(at + k + 1);
+            }
+        }
+        let after = &rest[slashes..];
+        let mut units = [0u16; 2];
+        let units = c.encode_utf16(&mut units);
+        if let Some(len) = unicode_escape(after, units[0]) {
+            match units.get(1) {
+                None => ends.push(at + slashes + len),
+                Some(&low) => {
+                    let rest2 = &after[len..];
+                    let more = rest2
+                        .iter()
+                        .take(MAX_BACKSLASHES)
+                        .take_while(|&&b| b == b'\\')
+                        .count();
+                    if more > 0
+                        && let Some(len2) = unicode_escape(&rest2[more..], low)
+                    {
+                        ends.push(at + slashes + len + more + len2);
+                    }
+                }
+            }
+        }
+    }
+    // HTML character references.
+    if rest.first() == Some(&b'&') {
+        let named: &[u8] = match c {
+            '&' => b"&amp;",
+            '<' => b"&lt;",
+            '>' => b"&gt;",
+            '"' => b"&quot;",
+            '\'' => b"&apos;",
+            _ => b"",
+        };
+        if !named.is_empty() && rest.starts_with(named) {
+            ends.push(at + named.len());
+        }
+        if let Some(len) = numeric_reference(rest, u32::from(c)) {
+            ends.push(at + len);
+        }
+    }
+}
+
+/// The length of `uXXXX` (either case of hex digits) naming `unit` at the
+/// start of `text`.
+fn unicode_escape(text: &[u8], unit: u16) -> Option<usize> {
+    match text.get(..5) {
+        Some([b'u', digits @ ..]) if hex_value(digits) == Some(u32::from(unit)) => Some(5),
+        _ => None,
+    }
+}
+
+/// The length of `&#NNN;` or `&#xHHH;` naming `code` at the start of
+/// `text`.
+fn numeric_reference(text: &[u8], code: u32) -> Option<usize> {
+    let body = text.strip_prefix(b"&#")?;
+    let (hex, digits) = match body.first() {
+        Some(b'x' | b'X') => (true, &body[1..]),
+        _ => (false, body),
+    };
+    let n = digits
+        .iter()
+        .take(8)
+        .take_while(|b| {
+            if hex {
+                b.is_ascii_hexdigit()
+            } else {
+                b.is_ascii_digit()
+            }
+        })
+        .count();
+    if n == 0 || digits.get(n) != Some(&b';') {
+        return None;
+    }
+    let text = std::str::from_utf8(&digits[..n]).ok()?;
+    let value = u32::from_str_radix(text, if hex { 16 } else { 10 }).ok()?;
+    (value == code).then_some(2 + usize::from(hex) + n + 1)
+}
+
+/// The value of hex digits (either case), or `None` if one is not a digit.
+fn hex_value(digits: &[u8]) -> Option<u32> {
+    digits.iter().try_fold(0u32, |acc, &d| {
+        let v = char::from(d).to_digit(16)?;
+        Some(acc * 16 + v)
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn debug_and_display_never_show_the_value() {
@@ -192,20 +439,185 @@ mod tests {
         let v = SecretValue::new("p@ss word/42+x");
         let s = Scrubber::with([&v]);
         let b64 = base64::engine::general_purpose::STANDARD.encode(v.expose());
-        let text = format!(
-            "raw {} b64 {} pct {}",
-            v.expose(),
-            b64,
-            percent_encode(v.expose())
-        );
+        let text = format!("raw {} b64 {} pct p%40ss%20word%2F42%2Bx", v.expose(), b64);
         let clean = s.scrub(&text);
         assert!(!s.finds_in(&clean), "{clean}");
-        assert_eq!(clean.matches(REDACTED).count(), 3);
+        assert_eq!(clean.matches(REDACTED).count(), 3, "{clean}");
+    }
+
+    #[test]
+    fn the_forms_of_the_issue_are_scrubbed() {
+        // Laravel's JSON (`\/`), `\u` escapes, lower-case percent-encoding.
+        let v = SecretValue::new("DbPw-9f3k1/+=&?%");
+        let s = Scrubber::with([&v]);
+        for echoed in [
+            r#"{"message":"The value 'DbPw-9f3k1\/+=&?%' is invalid."}"#,
+            r"DbPw-9f3k1\u002f+=\u0026?\u0025",
+            r"\u0044\u0062\u0050\u0077\u002D\u0039\u0066\u0033\u006B\u0031\u002F\u002B\u003D\u0026\u003F\u0025",
+            "DbPw-9f3k1%2f%2b%3d%26%3f%25",
+            r#"{"errors":"DbPw-9f3k1\\\/+=&?%"}"#,
+            "DbPw-9f3k1&#47;+=&amp;?&#x25;",
+        ] {
+            let clean = s.scrub(echoed);
+            assert!(!clean.contains("9f3k1"), "{echoed} → {clean}");
+            assert!(clean.contains(REDACTED), "{echoed} → {clean}");
+        }
     }
 
     #[test]
     fn short_values_are_left_alone() {
         let s = Scrubber::with([&SecretValue::new("ab")]);
         assert_eq!(s.scrub("abc"), "abc");
+    }
+
+    #[test]
+    fn text_around_a_value_is_kept() {
+        let s = Scrubber::with([&SecretValue::new("s3cr3t/value")]);
+        assert_eq!(
+            s.scrub("a s3cr3t\\/value b %73%33cr3t%2Fvalue c"),
+            "a [redacted] b [redacted] c"
+        );
+        assert_eq!(s.scrub("s3cr3t/valu"), "s3cr3t/valu");
+    }
+
+    /// How a service may echo text.
+    #[derive(Debug, Clone, Copy)]
+    enum Form {
+        Raw,
+        JsonSlash,
+        JsonU { all: bool, upper: bool },
+        Percent { upper: bool },
+        Base64 { url: bool },
+        Hex { upper: bool },
+        Html,
+    }
+
+    fn form() -> impl Strategy<Value = Form> {
+        prop_oneof![
+            Just(Form::Raw),
+            Just(Form::JsonSlash),
+            (any::<bool>(), any::<bool>()).prop_map(|(all, upper)| Form::JsonU { all, upper }),
+            any::<bool>().prop_map(|upper| Form::Percent { upper }),
+            any::<bool>().prop_map(|url| Form::Base64 { url }),
+            any::<bool>().prop_map(|upper| Form::Hex { upper }),
+            Just(Form::Html),
+        ]
+    }
+
+    /// Encodes `text`, written independently of the scrubber.
+    fn encode(form: Form, text: &str) -> String {
+        let mut out = String::new();
+        match form {
+            Form::Raw => out.push_str(text),
+            Form::JsonSlash => out.push_str(&text.replace('\\', "\\\\").replace('/', "\\/")),
+            Form::JsonU { all, upper } => {
+                for c in text.chars() {
+                    if !all && c.is_ascii_alphanumeric() {
+                        out.push(c);
+                        continue;
+                    }
+                    let mut u = [0u16; 2];
+                    for unit in c.encode_utf16(&mut u) {
+                        out.push_str(&if upper {
+                            format!("\\u{unit:04X}")
+                        } else {
+                            format!("\\u{unit:04x}")
+                        });
+                    }
+                }
+            }
+            Form::Percent { upper } => {
+                for b in text.bytes() {
+                    if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                        out.push(char::from(b));
+                    } else if upper {
+                        out.push_str(&format!("%{b:02X}"));
+                    } else {
+                        out.push_str(&format!("%{b:02x}"));
+                    }
+                }
+            }
+            Form::Base64 { url } => {
+                let engine = if url {
+                    base64::engine::general_purpose::URL_SAFE
+                } else {
+                    base64::engine::general_purpose::STANDARD
+                };
+                out.push_str(&engine.encode(text));
+            }
+            Form::Hex { upper } => {
+                out.push_str(&if upper {
+                    hex::encode_upper(text)
+                } else {
+                    hex::encode(text)
+                });
+            }
+            Form::Html => {
+                for c in text.chars() {
+                    if c.is_ascii_alphanumeric() {
+                        out.push(c);
+                    } else {
+                        out.push_str(&format!("&#{};", u32::from(c)));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// What must not remain of `secret` after scrubbing `encoded` (the
+    /// encoding of `before ‖ secret ‖ after`): its own encoding, or for
+    /// base64, the characters the secret's bytes alone determine.
+    fn remains(form: Form, before: &str, secret: &str, encoded: &str) -> String {
+        match form {
+            Form::Base64 { .. } => {
+                let p = before.len();
+                let first = (8 * p).div_ceil(6);
+                let end = (8 * (p + secret.len())) / 6;
+                encoded[first..end].to_owned()
+            }
+            other => encode(other, secret),
+        }
+    }
+
+    fn secret() -> impl Strategy<Value = String> {
+        "[ -~é漢🙂]{8,40}"
+    }
+
+    fn context() -> impl Strategy<Value = String> {
+        "[ -~é]{0,20}"
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(
+            std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(1024)
+        ))]
+
+        /// A secret echoed inside other text, in any form and at any
+        /// alignment, is gone after scrubbing, and the scrubber no longer
+        /// finds it.
+        #[test]
+        fn a_secret_echoed_in_any_form_is_scrubbed(
+            value in secret(),
+            before in context(),
+            after in context(),
+            form in form(),
+        ) {
+            let s = Scrubber::with([&SecretValue::new(value.clone())]);
+            let encoded = encode(form, &format!("{before}{value}{after}"));
+            let must_go = remains(form, &before, &value, &encoded);
+            prop_assert!(s.finds_in(&encoded), "{form:?}: {encoded}");
+            let clean = s.scrub(&encoded);
+            prop_assert!(!clean.contains(&must_go), "{form:?}: {must_go} in {clean}");
+            prop_assert!(!s.finds_in(&clean), "{form:?}: {clean}");
+        }
+
+        /// Text that holds no value is left exactly as it was.
+        #[test]
+        fn text_without_a_secret_is_unchanged(text in "[ -~é]{0,80}") {
+            let s = Scrubber::with([&SecretValue::new("Zq9!xW2#vL7$")]);
+            prop_assume!(!text.contains("Zq9"));
+            prop_assert_eq!(s.scrub(&text), text);
+        }
     }
 }

@@ -158,7 +158,7 @@ fn check_credentials(cli: &Cli, loaded: &crate::spec::Loaded, sandbox: bool) -> 
     let env =
         Env::load(std::env::vars(), &loaded.default_dotenv()).map_err(|e| engine(e.into()))?;
     let need = |yes: bool| if yes { Need::Required } else { Need::No };
-    super::common::registry(&super::state_path(cli), sandbox)?
+    super::common::registry(cli, sandbox)?
         .check(
             &env,
             need(loaded.spec.dns.is_some()),

@@ -3,7 +3,6 @@
 //! printed.
 
 use std::io::{BufRead as _, IsTerminal as _};
-use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::json;
@@ -35,15 +34,17 @@ pub(super) fn engine(e: EngineError) -> Error {
     Error::Engine(Box::new(e))
 }
 
-/// The providers: the built-in sandbox beside `state`, or the real
+/// The providers: the built-in sandbox beside the journal, or the real
 /// services.
-pub(super) fn registry(state: &Path, sandbox: bool) -> Result<Registry, Error> {
+pub(super) fn registry(cli: &Cli, sandbox: bool) -> Result<Registry, Error> {
     let target = if sandbox {
-        Target::Sandbox(Box::new(crate::sandbox::SandboxConfig::for_state(state)?))
+        Target::Sandbox(Box::new(crate::sandbox::SandboxConfig::for_state(
+            &super::state_path(cli),
+        )?))
     } else {
         Target::Real
     };
-    Ok(Registry::new(target))
+    Ok(Registry::new(target).allowing_insecure_http(cli.allow_insecure_http))
 }
 
 /// Opens (creating) the journal for a command that writes it. With the
@@ -83,7 +84,7 @@ pub(super) fn request(
     Ok(Request {
         store: open_store(cli)?,
         state: super::state_location(cli)?,
-        connect: Arc::new(registry(&super::state_path(cli), sandbox)?),
+        connect: Arc::new(registry(cli, sandbox)?),
         env_vars: std::env::vars().collect(),
         clock: wall_clock(),
         interrupt: watch_interrupt(out),
@@ -114,7 +115,7 @@ pub(super) fn request_reading(
     Ok(Request {
         store,
         state: location,
-        connect: Arc::new(registry(&super::state_path(cli), sandbox)?),
+        connect: Arc::new(registry(cli, sandbox)?),
         env_vars: std::env::vars().collect(),
         clock: wall_clock(),
         interrupt: watch_interrupt(out),
@@ -146,6 +147,9 @@ pub(super) fn print_report(report: &Report, out: &mut Output) -> Result<(), Erro
     }
     for n in &report.next {
         out.line(&format!("  next:    {n}"))?;
+    }
+    if let Some(h) = &report.journal_head {
+        out.line(&format!("  journal: event {}, head {}", h.seq, h.hash))?;
     }
     Ok(())
 }

@@ -186,7 +186,7 @@ pub fn gc(
     // gc takes no run lock: no lock connection to open beside the journal.
     let store: std::sync::Arc<dyn crate::store::EventStore> =
         std::sync::Arc::from(crate::store::open(&super::state_location(cli)?)?);
-    let providers = registry(&super::state_path(cli), sandbox)?;
+    let providers = registry(cli, sandbox)?;
     let rt = runtime()?;
     let vars: Vec<(String, String)> = std::env::vars().collect();
     let find = |chosen: Option<&std::collections::BTreeSet<String>>| {
@@ -241,6 +241,10 @@ fn orphan_table(orphans: &[gc_cmd::Orphan]) -> String {
                 o.remote_id.clone(),
                 o.name.clone(),
                 o.mark.deployment.to_string(),
+                o.mark
+                    .journal
+                    .as_ref()
+                    .map_or_else(|| "-".to_owned(), ToString::to_string),
                 o.mark.run.to_string(),
                 o.mark
                     .run
@@ -256,6 +260,7 @@ fn orphan_table(orphans: &[gc_cmd::Orphan]) -> String {
             "REMOTE ID",
             "NAME",
             "DEPLOYMENT",
+            "JOURNAL",
             "RUN",
             "AGE",
             "STATE",

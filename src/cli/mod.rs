@@ -37,6 +37,11 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Human)]
     pub output: OutputFormat,
 
+    /// Let credentials go over plain http to provider URLs on other
+    /// machines (refused without it: anyone on the way could read them).
+    #[arg(long, global = true, env = "FABRIK_ALLOW_INSECURE_HTTP", value_parser = clap::builder::FalseyValueParser::new())]
+    pub allow_insecure_http: bool,
+
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -279,6 +284,10 @@ pub struct ReplayArgs {
     /// Re-check the hash chain and that cached projections equal a fresh fold.
     #[arg(long)]
     pub verify: bool,
+    /// With --verify: a head the journal must still hold (the hash a run
+    /// sent to a webhook, 64 hex digits), proving nothing before it changed.
+    #[arg(long, value_name = "HASH", requires = "verify")]
+    pub expect_head: Vec<String>,
     /// Replay an export file instead of the state database.
     #[arg(long, value_name = "EXPORT")]
     pub input: Option<PathBuf>,

@@ -124,7 +124,9 @@ pub fn describe(e: &Event) -> Option<String> {
         Event::RollbackStepFailed(f) => format!("rollback of {} failed: {}", f.resource, f.error),
         Event::NotificationSent(n) => format!("notified {} ({})", n.channel, n.event),
         Event::NotificationFailed(n) => format!("notification {} failed: {}", n.channel, n.error),
-        Event::LockAcquired(_) | Event::LockReleased(_) => return None,
+        Event::LockAcquired(_) | Event::LockReleased(_) | Event::JournalCheckpoint(_) => {
+            return None;
+        }
         Event::LockBroken(b) => format!("lock broken: {}", b.reason),
     })
 }

@@ -10,10 +10,15 @@ use super::{Cli, ReplayArgs, deployment_arg, open_existing};
 use crate::error::{Error, exit};
 use crate::event::{RecordedEvent, parse_timestamp};
 use crate::export::{self, ExportError};
+use crate::id::Digest;
 use crate::id::{DeploymentId, Seq};
 use crate::output::Output;
 use crate::projection::Projection;
-use crate::store::{ChainChecker, ChainError, Scan, StoredEvent, verify_store_keyed};
+use crate::store::seal::{ExpectedHead, SealReport, load_key};
+use crate::store::{
+    ChainChecker, ChainError, Scan, StateLocation, StoreError, StoredEvent, VerifyOptions,
+    verify_store_with,
+};
 
 /// Where replay stops.
 #[derive(Debug, Clone, Copy)]
@@ -55,26 +60,73 @@ pub fn run(cli: &Cli, args: &ReplayArgs, out: &mut Output) -> Result<i32, Error>
     let only = args.deployment.as_deref().map(deployment_arg).transpose()?;
     let projection = match &args.input {
         Some(path) => replay_export(path, until, out)?,
-        None => replay_store(cli, args.verify, until, out)?,
+        None => replay_store(cli, args, until, out)?,
     };
     print(&projection, only.as_ref(), until, out)?;
     Ok(exit::OK)
 }
 
+/// The heads `replay --verify` must find: those given with
+/// `--expect-head`, and those recorded beside the database and beside the
+/// journal key.
+fn expected_heads(cli: &Cli, given: &[String]) -> Result<Vec<ExpectedHead>, Error> {
+    let mut out = Vec::new();
+    for text in given {
+        let hash = Digest::from_hex(text.trim()).map_err(|_| Error::Usage {
+            message: format!("--expect-head {text:?} is not a hash of 64 hex digits"),
+            hint: Some(
+                "give the full hash of an event, as a run's webhook or summary reported it"
+                    .to_owned(),
+            ),
+        })?;
+        out.push(ExpectedHead {
+            what: "--expect-head".to_owned(),
+            seq: None,
+            hash,
+        });
+    }
+    let location = super::state_location(cli)?;
+    let database = match &location {
+        StateLocation::Sqlite(path) => Some(path.as_path()),
+        StateLocation::Postgres(_) => None,
+    };
+    out.extend(ExpectedHead::recorded(database, &location.identity()));
+    Ok(out)
+}
+
 fn replay_store(
     cli: &Cli,
-    verify: bool,
+    args: &ReplayArgs,
     until: Until,
     out: &mut Output,
 ) -> Result<Projection, Error> {
+    // Read before the journal: what they name was committed before the
+    // snapshot the verification reads.
+    let expected = if args.verify {
+        expected_heads(cli, &args.expect_head)?
+    } else {
+        Vec::new()
+    };
     let store = open_existing(cli)?;
-    if verify {
+    if args.verify {
+        let journal_key = load_key(false).map_err(|e| Error::Store(StoreError::Key(e)))?;
+        let options = VerifyOptions {
+            keys: None,
+            journal_key,
+            expected,
+        };
         // The storage check and the chain run side by side; damaged
         // storage is reported first, since it can explain a broken chain.
         let keys = crate::store::IndexKeys::new();
         let (checked, verified) = std::thread::scope(|scope| {
             let check = scope.spawn(|| store.check_storage_keyed(&keys));
-            let verified = verify_store_keyed(store.as_ref(), Some(&keys));
+            let verified = verify_store_with(
+                store.as_ref(),
+                VerifyOptions {
+                    keys: Some(&keys),
+                    ..options
+                },
+            );
             let checked = check.join().unwrap_or_else(|_| {
                 Err(crate::store::StoreError::Backend(
                     "the storage check failed".to_owned(),
@@ -118,6 +170,9 @@ fn replay_store(
             report.deployments,
             report.runs
         ));
+        if let Some(seal) = &report.seal {
+            print_seal(seal, out);
+        }
         if matches!(until, Until::Everything) {
             return Ok(full);
         }
@@ -147,6 +202,38 @@ fn replay_store(
     match failure {
         Some(e) => Err(e),
         None => Ok(projection),
+    }
+}
+
+/// What the checkpoints and the expected heads showed.
+fn print_seal(seal: &SealReport, out: &mut Output) {
+    match &seal.key {
+        Some(id) => out.diag(&format!(
+            "{} signed by this journal key (id {id}){}; {} events after it (of runs still open, and lock releases)",
+            count(seal.checkpoints, "checkpoint"),
+            seal.last_checkpoint
+                .map_or(String::new(), |s| format!(", the last at event {s}")),
+            seal.unsealed
+        )),
+        None => out.diag(&format!(
+            "{} not checked: no journal key here (set {} or verify where the key is kept); without it the chain proves the order of the events, not who wrote them",
+            count(seal.checkpoints, "checkpoint"),
+            crate::store::seal::KEY_VAR
+        )),
+    }
+    for (what, seq, hash) in &seal.heads {
+        out.diag(&format!(
+            "head {hash} found at event {seq} ({what}): nothing up to it changed"
+        ));
+    }
+}
+
+/// `n thing` or `n things`.
+fn count(n: u64, thing: &str) -> String {
+    if n == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
     }
 }
 

@@ -7,7 +7,10 @@
 //! run's ownership mark first, adopted if it is there, and created again
 //! only if it is not, within the run's retry limit; each such attempt is
 //! journaled as `attempt_failed`, like the HTTP layer's retries. A delete
-//! of something already gone is journaled as such.
+//! of something already gone is journaled as such. A create of several
+//! calls that fails after the first one made the resource (a monitor
+//! added, then not tagged) is journaled as created, incomplete: it is
+//! owned by the run and undone by its rollback, never taken for absent.
 
 use std::future::Future;
 
@@ -65,6 +68,29 @@ impl Subject<'_> {
         hash: Option<Digest>,
         adopted: bool,
     ) -> Result<(), EngineError> {
+        self.made(ctx, remote_id, hash, adopted, None)
+    }
+
+    /// Journals a create of several calls that made the resource and then
+    /// failed (`e`): it exists, owned by this run, not yet as desired.
+    pub fn created_incomplete(
+        &self,
+        ctx: &Ctx<'_>,
+        remote_id: String,
+        e: &ProviderError,
+    ) -> Result<(), EngineError> {
+        let error = scrub(ctx.journal, &e.to_string());
+        self.made(ctx, remote_id, None, false, Some(error))
+    }
+
+    fn made(
+        &self,
+        ctx: &Ctx<'_>,
+        remote_id: String,
+        hash: Option<Digest>,
+        adopted: bool,
+        incomplete: Option<String>,
+    ) -> Result<(), EngineError> {
         record(
             ctx.journal,
             Event::ResourceCreated(ResourceCreated {
@@ -74,6 +100,7 @@ impl Subject<'_> {
                 mark: ctx.mark(),
                 desired_hash: hash,
                 adopted,
+                incomplete,
             }),
         )?;
         Ok(())
@@ -99,6 +126,7 @@ impl Subject<'_> {
                 mark,
                 desired_hash: hash,
                 adopted: true,
+                incomplete: None,
             }),
         )?;
         Ok(())
@@ -231,6 +259,12 @@ where
                 failpoint::effect_done();
                 s.created(ctx, id_of(&made), what.hash, false)?;
                 return Ok(made);
+            }
+            // Made by a first call, then a later one failed: it exists.
+            Err(e) if e.created.is_some() => {
+                let id = e.created.clone().unwrap_or_default();
+                s.created_incomplete(ctx, id, &e)?;
+                return Err(EngineError::provider(what.doing, e));
             }
             Err(e) if e.outcome_unknown() => {
                 note(

@@ -148,6 +148,21 @@ pub struct Report {
     pub changes: Vec<String>,
     /// Commands that finish what is left (resume, rollback).
     pub next: Vec<String>,
+    /// The journal's last event when the run ended, for
+    /// `fabrik replay --verify --expect-head` (no run, no head).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub journal_head: Option<JournalHead>,
+}
+
+/// An event of the journal and its hash: what a run tells those who hear
+/// from it (its summary, its webhooks), so that `fabrik replay --verify
+/// --expect-head HASH` can later prove that nothing up to it changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct JournalHead {
+    /// The event's number.
+    pub seq: crate::id::Seq,
+    /// Its hash.
+    pub hash: crate::id::Digest,
 }
 
 /// A connection whose preflight passed: the providers with the resolved

@@ -4,17 +4,32 @@
 //! its channel's timeout. When the run ends, what is still on its way is
 //! awaited (at most that bound), and every delivery is journaled as sent
 //! or failed, in the order they were made; a failed notification never
-//! fails a run.
+//! fails a run. Each carries the journal's head (`journal_head`,
+//! `journal_seq` in its details).
 
 use std::sync::{Arc, Mutex};
 
 use tokio::task::JoinHandle;
 
 use super::recorder::Clock;
-use super::{Journal, record, scrub};
+use super::{Journal, record, scrub, with};
 use crate::event::{Event, NotificationFailed, NotificationSent};
 use crate::id::{DeploymentId, RunId};
 use crate::provider::{Notification, NotifierEntry};
+
+/// The journal's head as it is now, for a notification's details: whoever
+/// receives it can later prove with `fabrik replay --verify --expect-head`
+/// that nothing up to it changed.
+pub fn head_details(journal: &Journal) -> Vec<(String, String)> {
+    with(journal, |r| r.head())
+        .map(|h| {
+            vec![
+                ("journal_head".to_owned(), h.hash.to_string()),
+                ("journal_seq".to_owned(), h.seq.to_string()),
+            ]
+        })
+        .unwrap_or_default()
+}
 
 /// One delivery on its way.
 struct Delivery {
@@ -62,7 +77,7 @@ impl Dispatch {
     /// wants one of `events`: the first of them it wants (a channel hears
     /// of one moment of a run once, under its most specific name). Returns
     /// at once.
-    pub fn send(&self, events: &[&str], summary: &str) {
+    pub fn send(&self, events: &[&str], summary: &str, details: &[(String, String)]) {
         let at = (self.clock)();
         for n in self.notifiers.iter() {
             let Some(event) = events.iter().find(|e| n.events.iter().any(|w| w == *e)) else {
@@ -74,7 +89,7 @@ impl Dispatch {
                 run: Some(self.run.clone()),
                 summary: format!("{}: {summary}", self.deployment),
                 at,
-                details: Vec::new(),
+                details: details.to_vec(),
             };
             let notifier = n.notifier.clone();
             let timeout = n.timeout;

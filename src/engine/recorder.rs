@@ -7,9 +7,11 @@
 //! copy of the views, and reports each durable event to an observer (live
 //! progress, `--output json`) and to the crash-injection hook.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use super::JournalHead;
 use crate::decide::{self, DecisionError};
 use crate::event::{Event, NewEvent, RecordedEvent, RunOutcome, RunStarted};
 use crate::id::{DeploymentId, RunId, StreamVersion};
@@ -65,6 +67,8 @@ pub struct Recorder {
     clock: Clock,
     scrubber: Scrubber,
     observer: Box<dyn Observer>,
+    /// The last event this recorder appended.
+    head: Option<JournalHead>,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -106,6 +110,7 @@ impl Recorder {
             clock,
             scrubber: Scrubber::new(),
             observer,
+            head: None,
         };
         rec.record(Event::RunStarted(started))?;
         Ok(rec)
@@ -142,6 +147,7 @@ impl Recorder {
             clock,
             scrubber: Scrubber::new(),
             observer,
+            head: None,
         };
         let mut events = vec![Event::RunStarted(started)];
         events.extend(then);
@@ -158,11 +164,7 @@ impl Recorder {
             .map(|event| NewEvent {
                 run: Some(self.run.clone()),
                 at,
-                event: if self.scrubber.is_empty() {
-                    event
-                } else {
-                    scrub_event(event, &self.scrubber)
-                },
+                event: scrub_event(event, &self.scrubber),
             })
             .collect();
         // Check the decisions on a scratch fold of what would be appended.
@@ -191,6 +193,10 @@ impl Recorder {
         }
         let recorded = tokio_safe(|| self.store.append(&self.deployment, self.version, &news))?;
         for rec in &recorded {
+            self.head = Some(JournalHead {
+                seq: rec.seq,
+                hash: rec.hash,
+            });
             self.version = rec.stream_version;
             apply_to(&mut self.view, &mut self.runs, rec);
             if let Some(run) = self.runs.get(&self.run) {
@@ -225,6 +231,7 @@ impl Recorder {
             clock,
             scrubber: Scrubber::new(),
             observer,
+            head: None,
         })
     }
 
@@ -243,6 +250,7 @@ impl Recorder {
             clock,
             scrubber: Scrubber::new(),
             observer,
+            head: None,
         }
     }
 
@@ -292,6 +300,12 @@ impl Recorder {
         self.observer.note(&text);
     }
 
+    /// The last event this recorder appended (with a sealing store, the
+    /// checkpoint after `run_finished` once the run is finished).
+    pub fn head(&self) -> Option<JournalHead> {
+        self.head
+    }
+
     /// The current time, from the run's clock.
     pub fn now(&self) -> jiff::Timestamp {
         (self.clock)()
@@ -299,11 +313,7 @@ impl Recorder {
 
     /// Appends one event of this run. Durable when it returns.
     pub fn record(&mut self, event: Event) -> Result<RecordedEvent, RecordError> {
-        let event = if self.scrubber.is_empty() {
-            event
-        } else {
-            scrub_event(event, &self.scrubber)
-        };
+        let event = scrub_event(event, &self.scrubber);
         let new = NewEvent {
             run: Some(self.run.clone()),
             at: (self.clock)(),
@@ -319,6 +329,10 @@ impl Recorder {
             )));
         };
         self.version = rec.stream_version;
+        self.head = Some(JournalHead {
+            seq: rec.seq,
+            hash: rec.hash,
+        });
         apply_to(&mut self.view, &mut self.runs, &rec);
         if let Some(run) = self.runs.get(&self.run) {
             self.observer.event(&rec, run);
@@ -345,7 +359,11 @@ impl Recorder {
         self.record(event)
     }
 
-    /// Finishes the run.
+    /// Finishes the run. A store that seals appends the checkpoint of the
+    /// journal's head with `run_finished`, in the same append: both are
+    /// folded and reported, and [`EventStore::sealed_head`] then names the
+    /// head (what the run's webhooks and summary can carry). Returns the
+    /// `run_finished` event.
     pub fn finish(
         &mut self,
         outcome: RunOutcome,
@@ -361,7 +379,12 @@ impl Recorder {
                 ))));
             }
         };
-        self.record(event)
+        self.record_all(vec![event])?
+            .into_iter()
+            .next()
+            .ok_or_else(|| {
+                RecordError::Store(StoreError::Backend("append returned no event".to_owned()))
+            })
     }
 }
 
@@ -376,33 +399,61 @@ fn tokio_safe<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
-/// Replaces known secret values in every string of an event's payload.
+/// Makes an event's payload fit for the journal: every string loses the
+/// known secret values (in any of their forms, see [`Scrubber`]), and what
+/// would act on a terminal in it (control, bidirectional and zero-width
+/// characters, from a provider's answer or a spec value) is written as a
+/// visible escape ([`crate::text`]). The desired states (`desired` of an
+/// intent, `restore_to` of a rollback step) are exempt from the escaping:
+/// a restore writes them back as they are, so they must stay exactly what
+/// the spec said; they are escaped when printed.
 pub fn scrub_event(event: Event, scrubber: &Scrubber) -> Event {
     let mut payload = event.payload();
-    if !scrub_value(&mut payload, scrubber) {
+    if !scrub_value(&mut payload, scrubber, true) {
         return event;
     }
     Event::from_value(event.type_name(), crate::event::EVENT_VERSION, payload).unwrap_or(event)
 }
 
-fn scrub_value(v: &mut serde_json::Value, scrubber: &Scrubber) -> bool {
+/// Keys whose values are desired states, kept exactly.
+const EXACT: [&str; 2] = ["desired", "restore_to"];
+
+fn scrub_value(v: &mut serde_json::Value, scrubber: &Scrubber, escape: bool) -> bool {
     match v {
-        serde_json::Value::String(s) if scrubber.finds_in(s) => {
-            *s = scrubber.scrub(s);
-            true
+        serde_json::Value::String(s) => {
+            let mut changed = false;
+            if !scrubber.is_empty() && scrubber.finds_in(s) {
+                *s = scrubber.scrub(s);
+                changed = true;
+            }
+            if escape && let Cow::Owned(shown) = crate::text::printable_lines(s) {
+                *s = shown;
+                changed = true;
+            }
+            changed
         }
-        serde_json::Value::String(_) => false,
         serde_json::Value::Array(items) => {
             let mut changed = false;
             for i in items {
-                changed |= scrub_value(i, scrubber);
+                changed |= scrub_value(i, scrubber, escape);
             }
             changed
         }
         serde_json::Value::Object(map) => {
             let mut changed = false;
-            for (_, i) in map.iter_mut() {
-                changed |= scrub_value(i, scrubber);
+            for (k, i) in map.iter_mut() {
+                changed |= scrub_value(i, scrubber, escape && !EXACT.contains(&k.as_str()));
+            }
+            if escape
+                && map
+                    .keys()
+                    .any(|k| crate::text::printable_lines(k).len() != k.len())
+            {
+                let old = std::mem::take(map);
+                for (k, i) in old {
+                    map.insert(crate::text::printable_lines(&k).into_owned(), i);
+                }
+                changed = true;
             }
             changed
         }

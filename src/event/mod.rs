@@ -437,6 +437,11 @@ pub struct ResourceCreated {
     /// adopted instead of created (resume after a lost outcome).
     #[serde(default)]
     pub adopted: bool,
+    /// Set when the create took several calls and one after the first
+    /// failed: the resource exists (owned, and undone by a rollback) but is
+    /// not yet as desired. The error of the call that failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incomplete: Option<String>,
 }
 
 /// `resource_updated`: a resource was changed in place.
@@ -690,6 +695,23 @@ pub struct LockBroken {
     pub reason: String,
 }
 
+/// `journal_checkpoint`: the journal's head, sealed with the journal key
+/// (kept outside the journal) in the append that finishes a run. It seals
+/// the event right before it, and through the hash chain every event
+/// before that.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JournalCheckpoint {
+    /// Sequence number of the sealed event (the one before this).
+    pub seq: Seq,
+    /// Its hash.
+    pub head: Digest,
+    /// Id of the journal key that sealed it (derived from the key; not the
+    /// key).
+    pub key: String,
+    /// The seal: blake3 keyed by the key over `fabrik-checkpoint-v1\n<seq>\n<head>`.
+    pub mac: Digest,
+}
+
 macro_rules! events {
     ($( $(#[$doc:meta])* $variant:ident($payload:ty) = $name:literal ),* $(,)?) => {
         /// Every event the journal can hold.
@@ -811,6 +833,8 @@ events! {
     LockReleased(LockReleased) = "lock_released",
     /// A lock was taken away from its holder.
     LockBroken(LockBroken) = "lock_broken",
+    /// The journal's head, sealed with the journal key.
+    JournalCheckpoint(JournalCheckpoint) = "journal_checkpoint",
 }
 
 /// Why a stored event could not be decoded.

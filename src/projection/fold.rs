@@ -171,6 +171,12 @@ fn apply_event(
         }
         Event::ResourceIntent(e) => {
             let r = resource(view, &e.resource, e.kind);
+            // A create of what does not exist names no remote id, and
+            // inherits none: the id a deleted resource had is gone with it.
+            let creates = e.action == Action::Create && r.status != ResourceStatus::Present;
+            if creates {
+                r.remote_id = None;
+            }
             r.pending = Some(PendingIntent {
                 run: run_id.clone(),
                 action: e.action,
@@ -183,7 +189,7 @@ fn apply_event(
             if e.desired.is_some() {
                 r.desired = e.desired.clone();
             }
-            if e.action == Action::Create && r.status != ResourceStatus::Present {
+            if creates {
                 r.status = ResourceStatus::Pending;
             }
         }
@@ -193,16 +199,22 @@ fn apply_event(
             r.remote_id = Some(e.remote_id.clone());
             r.owner_run = Some(e.mark.run.clone());
             r.mark = Some(e.mark.clone());
-            if e.desired_hash.is_some() {
+            if e.incomplete.is_some() {
+                // It exists, not as desired: the next plan changes it.
+                r.desired_hash = None;
+            } else if e.desired_hash.is_some() {
                 r.desired_hash = e.desired_hash;
             }
             r.pending = None;
-            r.last_error = None;
+            r.last_error = e.incomplete.clone();
             r.last_run = run_id.clone();
-            if let Some(run) = run.as_deref_mut()
-                && !run.created.contains(&e.resource)
-            {
-                run.created.push(e.resource.clone());
+            if let Some(run) = run.as_deref_mut() {
+                if !run.created.contains(&e.resource) {
+                    run.created.push(e.resource.clone());
+                }
+                if let Some(error) = &e.incomplete {
+                    run.last_error = Some(format!("{}: {error}", e.resource));
+                }
             }
         }
         Event::ResourceUpdated(e) => {
@@ -249,13 +261,13 @@ fn apply_event(
                     p.outcome_unknown = true;
                 }
             } else {
+                // A definite failure changed nothing: the resource is where
+                // the last definite event left it. Only a create of what did
+                // not exist is pending, so that is absent.
                 r.pending = None;
                 if r.status == ResourceStatus::Pending {
-                    r.status = if r.remote_id.is_some() {
-                        ResourceStatus::Present
-                    } else {
-                        ResourceStatus::Absent
-                    };
+                    r.status = ResourceStatus::Absent;
+                    r.remote_id = None;
                 }
             }
             if let Some(run) = run.as_deref_mut() {
@@ -408,6 +420,8 @@ fn apply_event(
         Event::LockBroken(_) => {
             view.lock = None;
         }
+        // A seal of the journal: nothing about the deployment changes.
+        Event::JournalCheckpoint(_) => {}
     }
 }
 

@@ -134,11 +134,11 @@ impl ResourceView {
         }
     }
 
-    /// Whether it exists remotely as far as the journal knows (present, or
-    /// pending with a remote id).
+    /// Whether it exists remotely as far as the journal knows: the last
+    /// definite event about it made or kept it present. (A pending create
+    /// does not count: what it made, if anything, is found by its mark.)
     pub fn exists(&self) -> bool {
-        matches!(self.status, ResourceStatus::Present)
-            || (self.status == ResourceStatus::Pending && self.remote_id.is_some())
+        self.status == ResourceStatus::Present
     }
 }
 

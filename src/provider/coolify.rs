@@ -732,6 +732,7 @@ impl AppHost for CoolifyClient {
         let req = Request::new(Method::POST, op.clone(), &path).json(&Value::Object(body));
         let (resp, req) = self.send(req).await?;
         let created: VCreated = resp.json(&self.http, &req)?;
+        // The create is made: a failure after it leaves it existing.
         let current = match self.read_app(kind, &created.uuid).await {
             Ok(v) => v,
             Err(e) if e.kind == ErrorKind::NotFound => {
@@ -743,11 +744,12 @@ impl AppHost for CoolifyClient {
                     ))
                     .with_hint("check the Coolify logs; the create failed after it was accepted"));
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.with_created(created.uuid)),
         };
         let app = Self::remote_app(kind, &current).ok_or_else(|| {
             ProviderError::new(P, op.clone(), ErrorKind::MalformedResponse)
                 .with_message("the created resource has no uuid")
+                .with_created(created.uuid.clone())
         })?;
         // What the create ignored (a Dockerfile app's port, forced to 80).
         let fix = body::after_create(&current, desired);
@@ -758,7 +760,10 @@ impl AppHost for CoolifyClient {
                 &[kind.collection(), &app.uuid],
             )
             .json(&Value::Object(fix));
-            self.http.send(&req).await?;
+            self.http
+                .send(&req)
+                .await
+                .map_err(|e| e.with_created(app.uuid.clone()))?;
         }
         Ok(app)
     }

@@ -191,6 +191,11 @@ pub struct ProviderError {
     /// a create or deploy that timed out or broke after sending, or that got a
     /// 5xx. Never retried blindly.
     pub ambiguous: bool,
+    /// The remote id of what an operation of several calls made before a
+    /// later call failed: it exists, though not as desired (a monitor
+    /// created, then not tagged). The engine journals it as created,
+    /// incomplete, never as a failed create.
+    pub created: Option<String>,
     /// The underlying transport error, when there was one.
     #[source]
     pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
@@ -227,8 +232,16 @@ impl ProviderError {
             hint: None,
             attempts: 1,
             ambiguous: false,
+            created: None,
             source: None,
         }
+    }
+
+    /// Says that the first call of the operation made `remote_id`, which
+    /// exists although a later call failed.
+    pub fn with_created(mut self, remote_id: impl Into<String>) -> Self {
+        self.created = Some(remote_id.into());
+        self
     }
 
     /// Sets the message.

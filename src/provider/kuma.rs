@@ -191,7 +191,7 @@ impl KumaClient {
                 ErrorKind::Unauthorized,
                 "this account has two-factor authentication; use an account without 2FA for fabrik",
             )
-        } else if msg.contains("Too frequently") {
+        } else if rate_limited(&obj) {
             (
                 ErrorKind::RateLimited {
                     retry_after: Some(Duration::from_secs(60)),
@@ -334,6 +334,12 @@ impl KumaClient {
                     .err(op, ErrorKind::Server)
                     .with_message(self.scrubber().scrub(ack_msg(&obj)))
                     .with_hint("uptime kuma's database was busy; try again"),
+                // Its rate limiter refused the call before doing anything:
+                // waited out with backoff, like an HTTP 429.
+                Ok((obj, _)) if rate_limited(&obj) => self
+                    .err(op, ErrorKind::RateLimited { retry_after: None })
+                    .with_message(self.scrubber().scrub(ack_msg(&obj)))
+                    .with_hint("uptime kuma's rate limit was hit; wait and retry"),
                 Ok(r) => return Ok(r),
                 Err(CallFailure::LoggedOut) if !relogged => {
                     relogged = true;
@@ -449,6 +455,13 @@ fn busy(obj: &Value) -> bool {
         let msg = ack_msg(obj);
         msg.contains("SQLITE_BUSY") || msg.contains("database is locked")
     }
+}
+
+/// Whether an ack is Uptime Kuma's rate limiter refusing the call
+/// (`KumaRateLimiter`, `server/rate-limiter.js`: "Too frequently, try again
+/// later.").
+fn rate_limited(obj: &Value) -> bool {
+    obj.get("ok") == Some(&Value::Bool(false)) && ack_msg(obj).contains("Too frequently")
 }
 
 fn ack_msg(obj: &Value) -> &str {

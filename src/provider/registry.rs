@@ -146,6 +146,17 @@ pub enum ConnectError {
         /// What is wrong (never a value).
         message: String,
     },
+    /// A provider URL would send credentials over plain http to another
+    /// machine.
+    #[error(
+        "{variable} is plain http to {host}: its credentials would cross the network unencrypted"
+    )]
+    PlainHttp {
+        /// The variable that holds the URL.
+        variable: &'static str,
+        /// The host it names.
+        host: String,
+    },
     /// The verifier could not be set up.
     #[error("setting up verification: {0}")]
     Verifier(String),
@@ -179,6 +190,9 @@ impl ConnectError {
                 dotenv.display()
             )),
             Self::SandboxUrl { .. } => Some("point it at a running `fabrik sandbox serve`".into()),
+            Self::PlainHttp { variable, .. } => Some(format!(
+                "use an https URL in {variable}; if the network to it is trusted, pass --allow-insecure-http (or set FABRIK_ALLOW_INSECURE_HTTP=1); plain http to this machine (localhost, 127.0.0.1, ::1) is always allowed"
+            )),
             Self::Client { source, .. } => source.hint.clone(),
             _ => None,
         }
@@ -295,21 +309,56 @@ impl Endpoints {
 #[derive(Debug, Clone)]
 pub struct Registry {
     target: Target,
+    /// Whether credentials may go over plain http to another machine
+    /// (`--allow-insecure-http`).
+    insecure_http: bool,
 }
 
 impl Registry {
     /// A registry for `target`.
     pub fn new(target: Target) -> Self {
-        Self { target }
+        Self {
+            target,
+            insecure_http: false,
+        }
+    }
+
+    /// Lets credentials go to provider URLs over plain http on hosts other
+    /// than this machine.
+    pub fn allowing_insecure_http(mut self, allow: bool) -> Self {
+        self.insecure_http = allow;
+        self
     }
 
     /// Every credential a run of the real services would need and lacks,
-    /// checked without touching anything (the sandbox needs none).
+    /// and every provider URL that would send one over plain http to
+    /// another machine, checked without touching anything (the sandbox
+    /// needs none).
     pub fn check(&self, env: &Env, dns: Need, monitors: Need) -> Result<(), ConnectError> {
         match self.target {
             Target::Sandbox(_) => Ok(()),
-            Target::Real => missing(env, dns, monitors),
+            Target::Real => {
+                missing(env, dns, monitors)?;
+                self.refuse_plain_http(env)
+            }
         }
+    }
+
+    /// Refuses a provider URL that would send its credentials over plain
+    /// http to a host other than this machine, unless allowed.
+    fn refuse_plain_http(&self, env: &Env) -> Result<(), ConnectError> {
+        if self.insecure_http {
+            return Ok(());
+        }
+        for variable in ["COOLIFY_URL", "CLOUDFLARE_API_URL", "UPTIME_KUMA_URL"] {
+            let Some(value) = env.get(variable) else {
+                continue;
+            };
+            if let Some(host) = plain_http_host(value.expose()) {
+                return Err(ConnectError::PlainHttp { variable, host });
+            }
+        }
+        Ok(())
     }
 
     /// The endpoints of the target (starting the sandbox for
@@ -341,7 +390,10 @@ impl Registry {
                 };
                 Ok((e, Some(handle)))
             }
-            Target::Real => Ok((real_endpoints(env, dns, monitors).await?, None)),
+            Target::Real => {
+                self.refuse_plain_http(env)?;
+                Ok((real_endpoints(env, dns, monitors).await?, None))
+            }
         }
     }
     /// Builds the providers for `request` on `endpoints`.
@@ -604,6 +656,24 @@ fn webhooks(
     Ok(notifiers)
 }
 
+/// The host of `url` when it is plain http to a host other than this
+/// machine (loopback addresses and `localhost` are this machine).
+fn plain_http_host(url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url.trim()).ok()?;
+    if parsed.scheme() != "http" {
+        return None;
+    }
+    let local = match parsed.host()? {
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+        url::Host::Domain(name) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost")
+        }
+    };
+    (!local).then(|| parsed.host_str().unwrap_or_default().to_owned())
+}
+
 async fn sandbox_routing(url: &str) -> Result<(Routing, Option<String>), ConnectError> {
     let bad = |message: String| ConnectError::SandboxUrl {
         url: url.to_owned(),
@@ -631,4 +701,35 @@ async fn sandbox_routing(url: &str) -> Result<(Routing, Option<String>), Connect
         },
         v.get("ca_pem").and_then(|c| c.as_str()).map(str::to_owned),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain_http_host;
+
+    #[test]
+    fn plain_http_is_refused_only_to_other_machines() {
+        for local in [
+            "http://127.0.0.1:8000",
+            "http://127.8.9.10",
+            "http://[::1]:3001/",
+            "http://localhost:8000",
+            "http://LOCALHOST.",
+            "http://coolify.localhost/",
+            "https://192.0.2.2",
+            "https://coolify.example.com",
+            "not a url",
+        ] {
+            assert_eq!(plain_http_host(local), None, "{local}");
+        }
+        for (remote, host) in [
+            ("http://192.0.2.2:8000", "192.0.2.2"),
+            ("http://coolify.example.com/", "coolify.example.com"),
+            ("HTTP://[2001:db8::1]:80", "[2001:db8::1]"),
+            ("http://localhost.example.com", "localhost.example.com"),
+            ("http://0.0.0.0:8000", "0.0.0.0"),
+        ] {
+            assert_eq!(plain_http_host(remote).as_deref(), Some(host), "{remote}");
+        }
+    }
 }

@@ -51,8 +51,9 @@ pub struct FaultConfig {
     /// Zero or negative issues certificates that have already expired.
     pub cert_days: Option<i64>,
     /// Where the rates and the latency apply: a service (`coolify`,
-    /// `cloudflare`, `kuma`, `apps`) or a path prefix starting with `/`.
-    /// When unset they apply to the three APIs, not to the deployed apps.
+    /// `cloudflare`, `kuma`, `apps`) or a path prefix starting with `/`
+    /// (an Uptime Kuma event counts as `/socket.io/EVENT`). When unset they
+    /// apply to the three APIs, not to the deployed apps.
     pub target: Option<String>,
 }
 

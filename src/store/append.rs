@@ -1,10 +1,11 @@
 //! Turning new events into stored rows: sequence numbers, stream versions,
 //! canonical payloads and the hash chain. Shared by every backend.
 
-use crate::event::{NewEvent, RecordedEvent, format_timestamp};
+use crate::event::{Event, NewEvent, RecordedEvent, format_timestamp};
 use crate::id::{DeploymentId, Digest, Seq, StreamVersion};
 
 use super::StoredEvent;
+use super::seal::JournalKey;
 
 /// The end of the chain an append extends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,15 +32,47 @@ pub fn encode(
     tail: Tail,
     events: &[NewEvent],
 ) -> (Vec<StoredEvent>, Vec<RecordedEvent>) {
-    let mut rows = Vec::with_capacity(events.len());
-    let mut recorded = Vec::with_capacity(events.len());
+    encode_sealed(deployment, version, tail, events, None)
+}
+
+/// [`encode`], with each `run_finished` followed by the checkpoint that
+/// seals it with `key` (when given).
+pub fn encode_sealed(
+    deployment: &DeploymentId,
+    version: StreamVersion,
+    tail: Tail,
+    events: &[NewEvent],
+    key: Option<&JournalKey>,
+) -> (Vec<StoredEvent>, Vec<RecordedEvent>) {
+    let mut rows = Vec::with_capacity(events.len() + 1);
+    let mut recorded = Vec::with_capacity(events.len() + 1);
     let mut encoder = Encoder::new(deployment, version, tail);
     for e in events {
         let (row, rec) = encoder.next(e);
         rows.push(row);
         recorded.push(rec);
+        if let Some((row, rec)) = encoder.seal(e, key) {
+            rows.push(row);
+            recorded.push(rec);
+        }
     }
     (rows, recorded)
+}
+
+/// How many rows appending `events` writes when sealing with a key: one
+/// more for each `run_finished`.
+pub fn sealed_len(events: &[NewEvent], sealing: bool) -> usize {
+    let seals = if sealing {
+        events.iter().filter(|e| finishes(e)).count()
+    } else {
+        0
+    };
+    events.len() + seals
+}
+
+/// Whether `e` finishes a run (and so is sealed).
+fn finishes(e: &NewEvent) -> bool {
+    matches!(e.event, Event::RunFinished(_))
 }
 
 /// Encodes new events one at a time, each extending the chain of the one
@@ -65,6 +98,23 @@ impl<'a> Encoder<'a> {
             prev: tail.hash,
             scratch: Vec::with_capacity(512),
         }
+    }
+
+    /// The checkpoint that seals the row just encoded, when that row was
+    /// `e`, a `run_finished`, and there is a `key`: in the same run, at the
+    /// same time.
+    pub fn seal(
+        &mut self,
+        e: &NewEvent,
+        key: Option<&JournalKey>,
+    ) -> Option<(StoredEvent, RecordedEvent)> {
+        let key = key.filter(|_| finishes(e))?;
+        let checkpoint = NewEvent {
+            run: e.run.clone(),
+            at: e.at,
+            event: Event::JournalCheckpoint(key.seal(Seq(self.seq), self.prev)),
+        };
+        Some(self.next(&checkpoint))
     }
 
     /// The next row, and the event as recorded.

@@ -167,8 +167,11 @@ pub fn describe(holder: Option<&LockHolder>) -> String {
     }
 }
 
-/// The directory of lock files for a state database.
+/// The directory of lock files for a state database: `locks` beside the
+/// file the path leads to (symbolic links resolved), so that every path to
+/// one journal takes the same locks.
 pub fn lock_dir(state: &Path) -> PathBuf {
+    let state = crate::store::canonical(state);
     state
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -278,7 +281,22 @@ pub fn holder(dir: &Path, deployment: &DeploymentId) -> Result<Option<LockHolder
     if !path.exists() {
         return Ok(None);
     }
-    let mut file = open(&path)?;
+    // Asking needs no write access: a lock file that cannot be written
+    // (a read-only state directory) is asked through a read-only handle.
+    let mut file = match open(&path) {
+        Err(LockError::Io { source, .. })
+            if matches!(
+                source.kind(),
+                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+            ) =>
+        {
+            File::open(&path).map_err(|source| LockError::Io {
+                path: path.clone(),
+                source,
+            })?
+        }
+        other => other?,
+    };
     match file.try_lock() {
         Ok(()) => {
             let _ = file.unlock();
@@ -419,6 +437,11 @@ mod tests {
         let state = dir.path().join(".fabrik").join("state.db");
         let space = LockSpace::for_state(&crate::store::StateLocation::Sqlite(state.clone()));
         assert_eq!(space, LockSpace::Files(lock_dir(&state)));
+        // Through a link to the same file, the same locks.
+        std::fs::create_dir_all(state.parent().unwrap()).unwrap();
+        std::fs::write(&state, b"").unwrap();
+        std::os::unix::fs::symlink(&state, dir.path().join("link.db")).unwrap();
+        assert_eq!(lock_dir(&dir.path().join("link.db")), lock_dir(&state));
         let d = DeploymentId::new("blog").unwrap();
         let first = me("apply");
         let g = space.acquire(&d, first.clone(), None).unwrap();

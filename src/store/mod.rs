@@ -14,6 +14,7 @@ pub mod lock;
 pub mod memory;
 pub mod migrate;
 pub mod postgres;
+pub mod seal;
 pub mod sqlite;
 mod verify;
 
@@ -24,10 +25,11 @@ use crate::event::{DecodeError, Event, NewEvent, RecordedEvent, parse_timestamp}
 use crate::id::{DeploymentId, Digest, JournalId, RunId, Seq, StreamVersion};
 use crate::projection::{DeploymentView, RunView};
 
-pub use append::{Encoder, Tail, encode};
+pub use append::{Encoder, Tail, encode, encode_sealed};
+pub use seal::{HeadRecord, JournalKey, Seal};
 pub use verify::{
-    ChainChecker, ChainError, IndexDigest, IndexKeys, VerifyReport, verify_store,
-    verify_store_keyed,
+    ChainChecker, ChainError, IndexDigest, IndexKeys, VerifyOptions, VerifyReport, verify_store,
+    verify_store_keyed, verify_store_with,
 };
 
 /// An event exactly as stored: the text that was hashed, and the hashes.
@@ -192,6 +194,13 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// The journal failed the check made before an append (a changed or
+    /// missing event, a forged checkpoint): nothing was appended.
+    #[error("journal integrity check failed at event {}: {}", .0.seq, .0.problem)]
+    Chain(ChainError),
+    /// The journal key cannot be used.
+    #[error("cannot seal the journal")]
+    Key(#[source] seal::KeyError),
     /// A store-specific failure with a message (other backends).
     #[error("{0}")]
     Backend(String),
@@ -299,6 +308,14 @@ pub trait EventStore: Send + Sync {
         Ok(None)
     }
 
+    /// The journal's head after the last checkpoint this store appended
+    /// (the append that finished a run): what the run sends to those who
+    /// hear from it, so that `replay --verify --expect-head` can later
+    /// prove that nothing before it changed. `None` when it sealed nothing.
+    fn sealed_head(&self) -> Option<HeadRecord> {
+        None
+    }
+
     /// Whether the journal is empty.
     fn is_empty(&self) -> Result<bool, StoreError> {
         Ok(self.len()? == 0)
@@ -361,6 +378,35 @@ impl StateLocation {
     }
 }
 
+impl StateLocation {
+    /// What names this journal wherever it is reached from: the canonical
+    /// path of an SQLite file (symbolic links resolved), or a PostgreSQL
+    /// URL without its password. Its lock files and the record of its
+    /// head beside the journal key are keyed by it.
+    pub fn identity(&self) -> String {
+        match self {
+            Self::Sqlite(path) => canonical(path).display().to_string(),
+            Self::Postgres(url) => url.redacted(),
+        }
+    }
+}
+
+/// `path` with every symbolic link resolved: the file itself when it
+/// exists, else its directory (and the name as given), else as given.
+pub fn canonical(path: &std::path::Path) -> PathBuf {
+    if let Ok(p) = std::fs::canonicalize(path) {
+        return p;
+    }
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    match (
+        dir.map_or_else(|| std::fs::canonicalize("."), std::fs::canonicalize),
+        path.file_name(),
+    ) {
+        (Ok(d), Some(name)) => d.join(name),
+        _ => path.to_owned(),
+    }
+}
+
 impl std::fmt::Display for StateLocation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -370,19 +416,35 @@ impl std::fmt::Display for StateLocation {
     }
 }
 
-/// Opens (creating and migrating if needed) the journal at `location`.
+/// Opens (creating and migrating if needed) the journal at `location`, for
+/// a command: its appends are checked first and sealed with the journal
+/// key of the environment ([`Seal::from_environment`]).
 pub fn open(location: &StateLocation) -> Result<Box<dyn EventStore>, StoreError> {
     Ok(match location {
-        StateLocation::Sqlite(path) => Box::new(sqlite::SqliteStore::open(path)?),
-        StateLocation::Postgres(url) => Box::new(postgres::PgStore::open(url)?),
+        StateLocation::Sqlite(path) => {
+            let store = sqlite::SqliteStore::open(path)?;
+            Box::new(store.sealed(Seal::from_environment(location.identity())))
+        }
+        StateLocation::Postgres(url) => Box::new(postgres::PgStore::open_sealed(
+            url,
+            Seal::from_environment(location.identity()),
+        )?),
     })
 }
 
 /// Opens the journal at `location`, refusing to create one (for commands
-/// that only read).
+/// that mostly read; one that writes is checked and sealed as by
+/// [`open`]). An SQLite journal that cannot be written (a read-only
+/// directory or file) is opened read-only.
 pub fn open_existing(location: &StateLocation) -> Result<Box<dyn EventStore>, StoreError> {
     Ok(match location {
-        StateLocation::Sqlite(path) => Box::new(sqlite::SqliteStore::open_existing(path)?),
-        StateLocation::Postgres(url) => Box::new(postgres::PgStore::open_existing(url)?),
+        StateLocation::Sqlite(path) => {
+            let store = sqlite::SqliteStore::open_existing(path)?;
+            Box::new(store.sealed(Seal::from_environment(location.identity())))
+        }
+        StateLocation::Postgres(url) => Box::new(postgres::PgStore::open_existing_sealed(
+            url,
+            Seal::from_environment(location.identity()),
+        )?),
     })
 }

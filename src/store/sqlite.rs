@@ -19,29 +19,51 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+use super::append::sealed_len;
+use super::seal::{self, BesideRecord, TailSource};
 use super::{
-    Encoder, EventStore, IndexDigest, IndexKeys, Scan, StoreError, StoredEvent, Tail, encode,
+    Encoder, EventStore, HeadRecord, IndexDigest, IndexKeys, JournalKey, Scan, Seal, StoreError,
+    StoredEvent, Tail, encode_sealed,
 };
 use crate::event::{NewEvent, RecordedEvent};
 use crate::id::{DeploymentId, Digest, JournalId, RunId, Seq, StreamVersion};
 use crate::projection::{DeploymentView, RunView, apply_to};
 
+/// One migration: its version, name, SQL, and whether the cached
+/// projections are rebuilt from the events in its transaction (the fold
+/// changed, so views written by an older Fabrik may say what the events
+/// do not).
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sql: &'static str,
+    refold: bool,
+}
+
 /// The migrations, in order. Never edit one that has shipped.
-const MIGRATIONS: &[(i64, &str, &str)] = &[
-    (
-        1,
-        "journal",
-        include_str!("../../schema/sqlite/0001_journal.sql"),
-    ),
-    (
-        2,
-        "journal_id",
-        include_str!("../../schema/sqlite/0002_journal_id.sql"),
-    ),
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "journal",
+        sql: include_str!("../../schema/sqlite/0001_journal.sql"),
+        refold: false,
+    },
+    Migration {
+        version: 2,
+        name: "journal_id",
+        sql: include_str!("../../schema/sqlite/0002_journal_id.sql"),
+        refold: false,
+    },
+    Migration {
+        version: 3,
+        name: "refold: a failed create leaves a resource absent",
+        sql: include_str!("../../schema/sqlite/0003_refold.sql"),
+        refold: true,
+    },
 ];
 
 /// The newest schema version this binary knows.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// How long a writer waits for another process's write transaction.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(120);
@@ -51,6 +73,10 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(120);
 pub struct SqliteStore {
     path: PathBuf,
     conn: Mutex<Connection>,
+    /// How appends are checked and sealed.
+    seal: Seal,
+    /// The record of the last head committed, beside the database.
+    beside: BesideRecord,
     /// The views this connection last appended to, per deployment, so that
     /// a run appending event after event does not re-read and re-fold its
     /// projections each time. An entry is used only while the stream is at
@@ -107,7 +133,11 @@ impl SqliteStore {
     /// Opens (creating if needed, with mode 0600 and a 0700 parent directory
     /// when Fabrik creates it) and migrates the journal at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        create_private(path)?;
+        if create_private(path)? {
+            // A new journal: a head record left by one that was deleted
+            // says nothing about it.
+            let _ = fs::remove_file(seal::beside(path));
+        }
         // Switching a new database to WAL and creating the schema table
         // need a lock that SQLite does not always wait for through the busy
         // handler (a journal-mode change answers SQLITE_BUSY at once when
@@ -122,6 +152,8 @@ impl SqliteStore {
                     return Ok(Self {
                         path: path.to_owned(),
                         conn: Mutex::new(conn),
+                        seal: Seal::none(),
+                        beside: BesideRecord::default(),
                         cache: Mutex::new(BTreeMap::new()),
                     });
                 }
@@ -134,8 +166,10 @@ impl SqliteStore {
         }
     }
 
-    /// Opens an existing journal without creating or migrating it (for read
-    /// only commands on a path that must already exist).
+    /// Opens an existing journal, refusing to create one (for commands that
+    /// mostly read, on a path that must already exist). One that cannot be
+    /// written (a read-only directory, file or mount) is opened read-only:
+    /// everything but an append works.
     pub fn open_existing(path: &Path) -> Result<Self, StoreError> {
         if !path.exists() {
             return Err(StoreError::Io {
@@ -146,7 +180,59 @@ impl SqliteStore {
                 ),
             });
         }
-        Self::open(path)
+        match Self::open(path) {
+            Err(e) if cannot_write(&e) => Self::open_read_only(path),
+            other => other,
+        }
+    }
+
+    /// Opens a journal that cannot be written, read-only: its schema must
+    /// be this Fabrik's (an older one needs a migration, which writes).
+    fn open_read_only(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| sql(path, e))?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| sql(path, e))?;
+        let version: i64 = conn
+            .query_row(
+                "SELECT COALESCE(MAX(version), 0) FROM fabrik_schema",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| sql(path, e))?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::NewerSchema {
+                path: path.to_owned(),
+                found: version,
+                known: SCHEMA_VERSION,
+            });
+        }
+        if version < SCHEMA_VERSION {
+            return Err(StoreError::Io {
+                path: path.to_owned(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    format!(
+                        "this journal (schema version {version}) must be upgraded to version {SCHEMA_VERSION} once, which writes to it; run a command that writes with write access to it"
+                    ),
+                ),
+            });
+        }
+        Ok(Self {
+            path: path.to_owned(),
+            conn: Mutex::new(conn),
+            seal: Seal::none(),
+            beside: BesideRecord::default(),
+            cache: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    /// The store, checking and sealing its appends as `seal` says.
+    pub fn sealed(mut self, seal: Seal) -> Self {
+        self.seal = seal;
+        self
     }
 
     /// The file.
@@ -205,52 +291,45 @@ impl SqliteStore {
     /// Rebuilds every cached projection from the events.
     pub fn rebuild_projections(&self) -> Result<(), StoreError> {
         self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
-        let mut projection = crate::projection::Projection::new();
-        let mut err = None;
-        self.scan(&Scan::default(), &mut |row| match row.decode() {
-            Ok(e) => {
-                projection.apply(&e);
-                ControlFlow::Continue(())
-            }
-            Err(e) => {
-                err = Some(e);
-                ControlFlow::Break(())
-            }
-        })?;
-        if let Some(e) = err {
-            return Err(e);
-        }
         let mut conn = self.conn();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| self.err(e))?;
-        tx.execute_batch("DELETE FROM deployment_projection; DELETE FROM run_projection;")
-            .map_err(|e| self.err(e))?;
-        for view in projection.deployments.values() {
-            save_deployment(&tx, view).map_err(|e| self.err(e))?;
-        }
-        for run in projection.runs.values() {
-            save_run(&tx, run).map_err(|e| self.err(e))?;
-        }
+        refold(&self.path, &tx)?;
         tx.commit().map_err(|e| self.err(e))
     }
 
     /// One append inside an open transaction, starting from `cached` views
-    /// when they are still current; returns the views after it.
+    /// when they are still current; returns the views after it. `expected`
+    /// is the stream version the append expects and the chain's tail as
+    /// read in this transaction (`None`: bulk loads, at whatever version).
     fn append_cached(
         &self,
         tx: &Connection,
         deployment: &DeploymentId,
-        expected: Option<StreamVersion>,
+        expected: Option<(StreamVersion, Tail)>,
         events: &[NewEvent],
         cached: Option<Cached>,
+        key: Option<&JournalKey>,
     ) -> Result<(Vec<RecordedEvent>, Cached), StoreError> {
+        // The chain's tail, when the caller read it already in this
+        // transaction.
+        let known_tail = expected.map(|(_, t)| t);
+        let expected = expected.map(|(v, _)| v);
         let actual: u64 = tx
             .prepare_cached(
                 "SELECT COALESCE(MAX(stream_version), 0) FROM events WHERE deployment = ?1",
             )
             .and_then(|mut s| s.query_row([deployment.as_str()], |r| r.get(0)))
             .map_err(|e| self.err(e))?;
+        if let Some(expected) = expected
+            && actual < expected.0
+        {
+            // Another writer only ever makes a stream longer: one that got
+            // shorter lost events.
+            let written = self.load_view(tx, deployment)?.map(|v| v.last_seq);
+            return Err(seal::shorter_stream(deployment, expected, actual, written));
+        }
         if let Some(expected) = expected
             && actual != expected.0
         {
@@ -270,22 +349,9 @@ impl SqliteStore {
                 .load_current(tx, deployment)?
                 .unwrap_or_else(|| Cached::empty(deployment)),
         };
-        let tail = tx
-            .prepare_cached("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
-            .and_then(|mut s| {
-                s.query_row([], |r| Ok((r.get::<_, u64>(0)?, r.get::<_, Vec<u8>>(1)?)))
-                    .optional()
-            })
-            .map_err(|e| self.err(e))?;
-        let tail = match tail {
-            None => Tail::EMPTY,
-            Some((seq, hash)) => Tail {
-                seq,
-                hash: digest(&hash).ok_or_else(|| StoreError::Corrupt {
-                    seq: Seq(seq),
-                    what: "hash is not 32 bytes".to_owned(),
-                })?,
-            },
+        let tail = match known_tail {
+            Some(t) => t,
+            None => self.tail(tx)?,
         };
         // The stored views of the runs the fold will touch, read now: the
         // fold of a large append runs beside its inserts.
@@ -298,9 +364,9 @@ impl SqliteStore {
             }
         }
         let (recorded, mut current) = if events.len() >= PIPELINE_FROM && *PARALLEL {
-            self.encode_beside_inserts(tx, deployment, expected, tail, events, current)?
+            self.encode_beside_inserts(tx, deployment, expected, tail, events, current, key)?
         } else {
-            let (rows, recorded) = encode(deployment, expected, tail, events);
+            let (rows, recorded) = encode_sealed(deployment, expected, tail, events, key);
             self.insert_rows(tx, &rows)?;
             for r in &recorded {
                 apply_to(&mut current.view, &mut current.runs, r);
@@ -323,6 +389,43 @@ impl SqliteStore {
         Ok((recorded, current))
     }
 
+    /// The last event of the journal.
+    fn tail(&self, tx: &Connection) -> Result<Tail, StoreError> {
+        let tail = tx
+            .prepare_cached("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
+            .and_then(|mut s| {
+                s.query_row([], |r| Ok((r.get::<_, u64>(0)?, r.get::<_, Vec<u8>>(1)?)))
+                    .optional()
+            })
+            .map_err(|e| self.err(e))?;
+        Ok(match tail {
+            None => Tail::EMPTY,
+            Some((seq, hash)) => Tail {
+                seq,
+                hash: digest(&hash).ok_or_else(|| StoreError::Corrupt {
+                    seq: Seq(seq),
+                    what: "hash is not 32 bytes".to_owned(),
+                })?,
+            },
+        })
+    }
+
+    /// The rows of a query (in the column order of [`StoredEvent`]).
+    fn query_rows(
+        &self,
+        tx: &Connection,
+        sql_text: &str,
+        params: impl rusqlite::Params,
+        visit: &mut dyn FnMut(StoredEvent) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut stmt = tx.prepare_cached(sql_text).map_err(|e| self.err(e))?;
+        let mut rows = stmt.query(params).map_err(|e| self.err(e))?;
+        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+            visit(self.stored_event(row)?)?;
+        }
+        Ok(())
+    }
+
     /// Inserts encoded rows.
     fn insert_rows(&self, tx: &Connection, rows: &[StoredEvent]) -> Result<(), StoreError> {
         insert_events(tx, rows).map_err(|e| self.err(e))
@@ -338,6 +441,10 @@ impl SqliteStore {
     /// inserting a chunk. If an insert fails, the encoder is told to stop
     /// and the error is returned; the transaction is rolled back by the
     /// caller as for any failed append.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the append's parts, handed over as they are"
+    )]
     fn encode_beside_inserts(
         &self,
         tx: &Connection,
@@ -346,6 +453,7 @@ impl SqliteStore {
         tail: Tail,
         events: &[NewEvent],
         mut current: Cached,
+        key: Option<&JournalKey>,
     ) -> Result<(Vec<RecordedEvent>, Cached), StoreError> {
         use std::sync::atomic::{AtomicBool, Ordering};
         let stop = AtomicBool::new(false);
@@ -369,6 +477,10 @@ impl SqliteStore {
                         let (row, rec) = encoder.next(e);
                         rows.push(row);
                         recorded.push(rec);
+                        if let Some((row, rec)) = encoder.seal(e, key) {
+                            rows.push(row);
+                            recorded.push(rec);
+                        }
                     }
                     if send.send(rows).is_err() {
                         break;
@@ -409,7 +521,7 @@ impl SqliteStore {
             .into_inner()
             .unwrap_or_else(|p| p.into_inner())
             .ok_or_else(|| StoreError::Backend("the journal's encoder failed".to_owned()))?;
-        if recorded.len() != events.len() {
+        if recorded.len() != sealed_len(events, key.is_some()) {
             return Err(StoreError::Backend(
                 "the journal's encoder stopped early".to_owned(),
             ));
@@ -437,7 +549,8 @@ impl SqliteStore {
             .map_err(|e| self.err(e))?;
         for (deployment, events) in batches {
             let cached = views.remove(&deployment);
-            let (recorded, fresh) = self.append_cached(&tx, &deployment, None, &events, cached)?;
+            let (recorded, fresh) =
+                self.append_cached(&tx, &deployment, None, &events, cached, None)?;
             n += recorded.len() as u64;
             if views.len() >= CACHE_DEPLOYMENTS * 64 {
                 views.clear();
@@ -588,30 +701,7 @@ impl SqliteStore {
 
     /// One row of `events`, selected in the column order of [`StoredEvent`].
     fn stored_event(&self, row: &rusqlite::Row<'_>) -> Result<StoredEvent, StoreError> {
-        let seq: u64 = row.get(0).map_err(|e| self.err(e))?;
-        // Borrowed: no copy of the two hashes per row.
-        let blob = |i: usize| {
-            row.get_ref(i)
-                .and_then(|v| v.as_blob().map_err(Into::into))
-                .map_err(|e| self.err(e))
-        };
-        let (prev, hash) = (blob(8)?, blob(9)?);
-        let bad = |what: &str| StoreError::Corrupt {
-            seq: Seq(seq),
-            what: what.to_owned(),
-        };
-        Ok(StoredEvent {
-            seq,
-            deployment: row.get(1).map_err(|e| self.err(e))?,
-            stream_version: row.get(2).map_err(|e| self.err(e))?,
-            run: row.get(3).map_err(|e| self.err(e))?,
-            at: row.get(4).map_err(|e| self.err(e))?,
-            type_name: row.get(5).map_err(|e| self.err(e))?,
-            version: row.get(6).map_err(|e| self.err(e))?,
-            payload: row.get(7).map_err(|e| self.err(e))?,
-            prev_hash: digest(prev).ok_or_else(|| bad("previous hash is not 32 bytes"))?,
-            hash: digest(hash).ok_or_else(|| bad("hash is not 32 bytes"))?,
-        })
+        stored_event(&self.path, row)
     }
 }
 
@@ -622,24 +712,68 @@ impl EventStore for SqliteStore {
         expected: StreamVersion,
         events: &[NewEvent],
     ) -> Result<Vec<RecordedEvent>, StoreError> {
+        // Loaded (or created) before the transaction, at the first append.
+        let key = self.seal.key()?;
         let mut conn = self.conn();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| self.err(e))?;
+        let head = self.tail(&tx)?;
+        let checked = self.seal.check(
+            &mut Rows {
+                store: self,
+                tx: &tx,
+            },
+            head,
+            Some(&self.path),
+        );
+        if let Err(e) = checked {
+            self.seal.forget();
+            return Err(e);
+        }
         let cached = self
             .cache
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(deployment);
-        let (recorded, fresh) =
-            self.append_cached(&tx, deployment, Some(expected), events, cached)?;
-        tx.commit().map_err(|e| self.err(e))?;
+        let appended = self.append_cached(
+            &tx,
+            deployment,
+            Some((expected, head)),
+            events,
+            cached,
+            key.as_ref(),
+        );
+        let (recorded, fresh) = match appended.and_then(|r| {
+            tx.commit().map_err(|e| self.err(e))?;
+            Ok(r)
+        }) {
+            Ok(r) => r,
+            Err(e) => {
+                self.seal.forget();
+                return Err(e);
+            }
+        };
+        if let Some(last) = recorded.last() {
+            self.beside.write(
+                &self.path,
+                HeadRecord {
+                    seq: last.seq.0,
+                    hash: last.hash,
+                },
+            );
+        }
+        self.seal.appended(&recorded);
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= CACHE_DEPLOYMENTS {
             cache.clear();
         }
         cache.insert(deployment.clone(), fresh);
         Ok(recorded)
+    }
+
+    fn sealed_head(&self) -> Option<HeadRecord> {
+        self.seal.sealed_head()
     }
 
     fn stream_version(&self, deployment: &DeploymentId) -> Result<StreamVersion, StoreError> {
@@ -963,6 +1097,148 @@ fn run_index(
     Ok(())
 }
 
+/// The rows an append's check reads, in its transaction.
+struct Rows<'a> {
+    store: &'a SqliteStore,
+    tx: &'a Connection,
+}
+
+/// The columns of [`StoredEvent`], in order.
+const COLUMNS: &str =
+    "seq, deployment, stream_version, run, at, type, version, payload, prev_hash, hash";
+
+impl TailSource for Rows<'_> {
+    fn last_checkpoint(&mut self) -> Result<Option<StoredEvent>, StoreError> {
+        let mut out = None;
+        self.store.query_rows(
+            self.tx,
+            &format!(
+                "SELECT {COLUMNS} FROM events WHERE type = '{}' ORDER BY seq DESC LIMIT 1",
+                seal::CHECKPOINT
+            ),
+            [],
+            &mut |r| {
+                out = Some(r);
+                Ok(())
+            },
+        )?;
+        Ok(out)
+    }
+
+    fn row(&mut self, seq: u64) -> Result<Option<StoredEvent>, StoreError> {
+        let mut out = None;
+        self.store.query_rows(
+            self.tx,
+            &format!("SELECT {COLUMNS} FROM events WHERE seq = ?1"),
+            [seq],
+            &mut |r| {
+                out = Some(r);
+                Ok(())
+            },
+        )?;
+        Ok(out)
+    }
+
+    fn rows_from(
+        &mut self,
+        seq: u64,
+        visit: &mut dyn FnMut(StoredEvent) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.store.query_rows(
+            self.tx,
+            &format!("SELECT {COLUMNS} FROM events WHERE seq >= ?1 ORDER BY seq"),
+            [seq],
+            visit,
+        )
+    }
+
+    fn finished_before(&mut self, run: &str, seq: u64) -> Result<bool, StoreError> {
+        self.tx
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM events WHERE run = ?1 AND seq < ?2 AND type = 'run_finished')",
+            )
+            .and_then(|mut s| s.query_row(params![run, seq], |r| r.get(0)))
+            .map_err(|e| self.store.err(e))
+    }
+}
+
+/// Whether opening failed because the journal cannot be written (a
+/// read-only file, directory or mount).
+fn cannot_write(e: &StoreError) -> bool {
+    match e {
+        StoreError::Io { source, .. } => matches!(
+            source.kind(),
+            std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+        ),
+        StoreError::Sqlite {
+            source: rusqlite::Error::SqliteFailure(f, _),
+            ..
+        } => matches!(
+            f.code,
+            rusqlite::ErrorCode::ReadOnly
+                | rusqlite::ErrorCode::CannotOpen
+                | rusqlite::ErrorCode::PermissionDenied
+        ),
+        _ => false,
+    }
+}
+
+/// One row of `events` of the database at `path`, selected in the column
+/// order of [`StoredEvent`].
+fn stored_event(path: &Path, row: &rusqlite::Row<'_>) -> Result<StoredEvent, StoreError> {
+    let err = |e| sql(path, e);
+    let seq: u64 = row.get(0).map_err(err)?;
+    // Borrowed: no copy of the two hashes per row.
+    let blob = |i: usize| {
+        row.get_ref(i)
+            .and_then(|v| v.as_blob().map_err(Into::into))
+            .map_err(err)
+    };
+    let (prev, hash) = (blob(8)?, blob(9)?);
+    let bad = |what: &str| StoreError::Corrupt {
+        seq: Seq(seq),
+        what: what.to_owned(),
+    };
+    Ok(StoredEvent {
+        seq,
+        deployment: row.get(1).map_err(err)?,
+        stream_version: row.get(2).map_err(err)?,
+        run: row.get(3).map_err(err)?,
+        at: row.get(4).map_err(err)?,
+        type_name: row.get(5).map_err(err)?,
+        version: row.get(6).map_err(err)?,
+        payload: row.get(7).map_err(err)?,
+        prev_hash: digest(prev).ok_or_else(|| bad("previous hash is not 32 bytes"))?,
+        hash: digest(hash).ok_or_else(|| bad("hash is not 32 bytes"))?,
+    })
+}
+
+/// Rebuilds every cached projection from the events, in the transaction
+/// of `conn`.
+fn refold(path: &Path, conn: &Connection) -> Result<(), StoreError> {
+    let err = |e| sql(path, e);
+    let mut projection = crate::projection::Projection::new();
+    {
+        let mut stmt = conn
+            .prepare(&format!("SELECT {COLUMNS} FROM events ORDER BY seq"))
+            .map_err(err)?;
+        let mut rows = stmt.query([]).map_err(err)?;
+        while let Some(row) = rows.next().map_err(err)? {
+            let stored = stored_event(path, row)?;
+            projection.apply(&stored.into_recorded()?);
+        }
+    }
+    conn.execute_batch("DELETE FROM deployment_projection; DELETE FROM run_projection;")
+        .map_err(err)?;
+    for view in projection.deployments.values() {
+        save_deployment(conn, view).map_err(err)?;
+    }
+    for run in projection.runs.values() {
+        save_run(conn, run).map_err(err)?;
+    }
+    Ok(())
+}
+
 /// Replaces the stored run views in `runs` (in order of their first event)
 /// with the newer views of the same runs, and adds the runs that have only
 /// newer views, keeping that order.
@@ -1089,7 +1365,7 @@ fn sql(path: &Path, source: rusqlite::Error) -> StoreError {
 /// before SQLite opens it, so it is never readable by others, not even for
 /// an instant. SQLite gives the `-wal` and `-shm` files the mode of the
 /// database file.
-fn create_private(path: &Path) -> Result<(), StoreError> {
+fn create_private(path: &Path) -> Result<bool, StoreError> {
     let io = |source| StoreError::Io {
         path: path.to_owned(),
         source,
@@ -1108,14 +1384,21 @@ fn create_private(path: &Path) -> Result<(), StoreError> {
         b.create(dir).map_err(io)?;
     }
     let mut o = fs::OpenOptions::new();
-    o.create(true).append(true);
+    o.create_new(true).append(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt as _;
         o.mode(0o600);
     }
-    o.open(path).map_err(io)?;
-    Ok(())
+    match o.open(path) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            // Exists: it must be a file that can be written.
+            fs::OpenOptions::new().append(true).open(path).map_err(io)?;
+            Ok(false)
+        }
+        Err(e) => Err(io(e)),
+    }
 }
 
 fn migrate(path: &Path, conn: &Connection) -> Result<(), StoreError> {
@@ -1144,7 +1427,13 @@ fn migrate(path: &Path, conn: &Connection) -> Result<(), StoreError> {
             known: SCHEMA_VERSION,
         });
     }
-    for (version, name, sql_text) in MIGRATIONS {
+    for m in MIGRATIONS {
+        let Migration {
+            version,
+            name,
+            sql: sql_text,
+            refold: rebuild,
+        } = m;
         if *version <= current {
             continue;
         }
@@ -1152,7 +1441,7 @@ fn migrate(path: &Path, conn: &Connection) -> Result<(), StoreError> {
         // processes opening a new journal at once wait for each other
         // instead of failing.
         conn.execute_batch("BEGIN IMMEDIATE").map_err(err)?;
-        let step = || -> Result<(), rusqlite::Error> {
+        let step = || -> Result<bool, rusqlite::Error> {
             // Another process may have migrated while we waited for the lock.
             let done: bool = conn.query_row(
                 "SELECT EXISTS (SELECT 1 FROM fabrik_schema WHERE version = ?1)",
@@ -1170,14 +1459,19 @@ fn migrate(path: &Path, conn: &Connection) -> Result<(), StoreError> {
                     ],
                 )?;
                 conn.execute_batch(&format!("PRAGMA user_version = {version}"))?;
+                return Ok(true);
             }
-            Ok(())
+            Ok(false)
         };
-        match step() {
+        let stepped = step().map_err(err).and_then(|done| match done && *rebuild {
+            true => refold(path, conn),
+            false => Ok(()),
+        });
+        match stepped {
             Ok(()) => conn.execute_batch("COMMIT").map_err(err)?,
             Err(e) => {
                 let _ = conn.execute_batch("ROLLBACK");
-                return Err(err(e));
+                return Err(e);
             }
         }
     }

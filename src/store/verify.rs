@@ -7,6 +7,7 @@ use std::ops::ControlFlow;
 
 use serde::Serialize;
 
+use super::seal::{ExpectedHead, JournalKey, SealChecker, SealReport};
 use super::{EventStore, Scan, StoreError, StoredEvent};
 use crate::id::{DeploymentId, Digest, RunId, Seq};
 use crate::projection::{Projection, RunView};
@@ -33,6 +34,9 @@ pub struct ChainChecker {
     streams: HashMap<String, u64>,
     /// Whether gaps are allowed (a filtered export).
     gaps_allowed: bool,
+    /// Whether a stream's first event may have any version (a check that
+    /// starts in the middle of the journal).
+    streams_from_first: bool,
     /// Scratch buffer for canonical bytes.
     scratch: Vec<u8>,
     /// Events checked.
@@ -43,13 +47,30 @@ impl ChainChecker {
     /// A checker for a whole journal, which must start at sequence 1 with the
     /// genesis hash and have no gaps.
     pub fn whole() -> Self {
+        Self::from_seq(1)
+    }
+
+    /// A checker for the part of a journal from sequence `seq` on, without
+    /// gaps: the first event's own hash is checked, and its link only from
+    /// the start of the journal.
+    pub fn from_seq(seq: u64) -> Self {
         Self {
-            next_seq: Some(1),
-            prev: Some(Digest::GENESIS),
+            next_seq: Some(seq),
+            prev: (seq <= 1).then_some(Digest::GENESIS),
             streams: HashMap::new(),
             gaps_allowed: false,
+            streams_from_first: seq > 1,
             scratch: Vec::with_capacity(512),
             count: 0,
+        }
+    }
+
+    /// A checker for the events after `tail`, which the first must name
+    /// as its predecessor.
+    pub fn after(tail: super::Tail) -> Self {
+        Self {
+            prev: Some(tail.hash),
+            ..Self::from_seq(tail.seq + 1)
         }
     }
 
@@ -62,6 +83,7 @@ impl ChainChecker {
             prev: None,
             streams: HashMap::new(),
             gaps_allowed: true,
+            streams_from_first: true,
             scratch: Vec::with_capacity(512),
             count: 0,
         }
@@ -118,7 +140,14 @@ impl ChainChecker {
         // Looked up before inserting: no copy of the name per event.
         let sv = match self.streams.get_mut(&e.deployment) {
             Some(sv) => sv,
-            None => self.streams.entry(e.deployment.clone()).or_insert(0),
+            None => {
+                let first = if self.streams_from_first {
+                    e.stream_version.saturating_sub(1)
+                } else {
+                    0
+                };
+                self.streams.entry(e.deployment.clone()).or_insert(first)
+            }
         };
         if !self.gaps_allowed && e.stream_version != *sv + 1 {
             return Err(fail(format!(
@@ -157,6 +186,9 @@ pub struct VerifyReport {
     /// The index digest of every row, when asked for and the chain held.
     #[serde(skip)]
     pub rows_digest: Option<IndexDigest>,
+    /// What the checkpoints and the expected heads showed (when the chain
+    /// held).
+    pub seal: Option<SealReport>,
 }
 
 impl VerifyReport {
@@ -237,12 +269,45 @@ pub fn verify_store_keyed(
     store: &dyn EventStore,
     keys: Option<&IndexKeys>,
 ) -> Result<(VerifyReport, Projection), StoreError> {
+    verify_store_with(
+        store,
+        VerifyOptions {
+            keys,
+            ..VerifyOptions::default()
+        },
+    )
+}
+
+/// What a verification checks beside the chain and the projections.
+#[derive(Debug, Default)]
+pub struct VerifyOptions<'a> {
+    /// Take the [`IndexDigest`] of the rows with these keys.
+    pub keys: Option<&'a IndexKeys>,
+    /// Check every checkpoint's seal with this journal key.
+    pub journal_key: Option<JournalKey>,
+    /// Heads the journal must hold (given, or recorded outside it).
+    pub expected: Vec<ExpectedHead>,
+}
+
+/// [`verify_store`] with `options`: the checkpoints are checked with the
+/// journal key when one is given (and then the journal must be sealed up to
+/// its last finished run), and every expected head must be in the journal.
+pub fn verify_store_with(
+    store: &dyn EventStore,
+    options: VerifyOptions<'_>,
+) -> Result<(VerifyReport, Projection), StoreError> {
+    let VerifyOptions {
+        keys,
+        journal_key,
+        expected,
+    } = options;
     const CHUNK: usize = 2048;
     let (tx, rx) =
         std::sync::mpsc::sync_channel::<Result<Vec<crate::event::RecordedEvent>, ChainError>>(8);
     let (scan_result, fold_result) = std::thread::scope(|scope| {
         let reader = scope.spawn(move || {
             let mut checker = ChainChecker::whole();
+            let mut seals = SealChecker::new(journal_key, expected);
             let mut chain_error = None;
             let mut chunk = Vec::with_capacity(CHUNK);
             let mut digest = IndexDigest::default();
@@ -250,7 +315,7 @@ pub fn verify_store_keyed(
                 if let Some(keys) = keys {
                     keys.row(&mut digest, &e);
                 }
-                if let Err(err) = checker.check(&e) {
+                if let Err(err) = checker.check(&e).and_then(|()| seals.check(&e)) {
                     chain_error = Some(err);
                     return ControlFlow::Break(());
                 }
@@ -279,7 +344,7 @@ pub fn verify_store_keyed(
                 let _ = tx.send(Ok(chunk));
             }
             drop(tx);
-            r.map(|()| (checker, chain_error, digest))
+            r.map(|()| (checker, chain_error, digest, seals))
         });
         let mut projection = Projection::new();
         let mut decode_error = None;
@@ -301,13 +366,26 @@ pub fn verify_store_keyed(
             .unwrap_or_else(|_| Err(StoreError::Backend("journal reader failed".to_owned())));
         (scanned, (projection, decode_error))
     });
-    let (checker, chain_error, digest) = scan_result?;
+    let (checker, chain_error, digest, seals) = scan_result?;
     let (projection, decode_error) = fold_result;
     // The first problem by sequence number wins.
-    let chain_error = match (chain_error, decode_error) {
+    let mut chain_error = match (chain_error, decode_error) {
         (Some(a), Some(b)) => Some(if b.seq < a.seq { b } else { a }),
         (a, b) => a.or(b),
     };
+    let mut seal = None;
+    if chain_error.is_none() {
+        let is_open = |run: &str| {
+            run.parse::<RunId>()
+                .ok()
+                .and_then(|id| projection.runs.get(&id))
+                .is_some_and(RunView::is_open)
+        };
+        match seals.finish(&is_open) {
+            Ok(report) => seal = Some(report),
+            Err(e) => chain_error = Some(e),
+        }
+    }
     let mut mismatches = Vec::new();
     if chain_error.is_none() {
         compare(store, &projection, &mut mismatches)?;
@@ -321,6 +399,7 @@ pub fn verify_store_keyed(
             rows_digest: keys.filter(|_| chain_error.is_none()).map(|_| digest),
             chain_error,
             projection_mismatches: mismatches,
+            seal,
         },
         projection,
     ))

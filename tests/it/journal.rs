@@ -372,3 +372,114 @@ fn every_event_type_is_in_the_catalogue() {
         );
     }
 }
+
+/// Issue: a destroyed resource came back as present. Apply, destroy, then
+/// an apply whose create of the DNS record is refused for good (a 422):
+/// `status` showed the deleted record's id as present, `plan` said "no
+/// change" and the next apply skipped the create, reporting the service
+/// deployed while the world held no record. The record is absent now, the
+/// plan creates it, and the next apply does.
+#[test]
+fn a_create_refused_after_a_destroy_leaves_the_resource_absent() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("spec.yaml"),
+        crate::reliability::spec("phoenix"),
+    )
+    .unwrap();
+    let go = |args: &[&str], faults: Option<&str>| {
+        let mut c = fabrik(dir.path());
+        c.args(args);
+        if let Some(f) = faults {
+            c.env("FABRIK_SANDBOX_FAULTS", f);
+        }
+        run(&mut c)
+    };
+    let expect = |o: &std::process::Output, codes: &[i32], what: &str| {
+        assert!(
+            codes.contains(&o.status.code().unwrap_or(-1)),
+            "{what}: exit {:?}\n{}{}",
+            o.status.code(),
+            stdout(o),
+            stderr(o)
+        );
+    };
+    let records = || -> Vec<String> {
+        let dump = crate::support::sandbox_dump(dir.path());
+        dump["cloudflare"]["zones"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|z| z["records"].as_array().cloned().unwrap_or_default())
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let dns_status = || -> serde_json::Value {
+        let o = go(&["--output", "json", "status", "phoenix"], None);
+        expect(&o, &[0], "status");
+        let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+        v["deployment"]["resources"]
+            .as_object()
+            .unwrap()
+            .values()
+            .find(|r| r["kind"] == "dns_record")
+            .cloned()
+            .unwrap()
+    };
+    expect(
+        &go(&["apply", "spec.yaml", "--sandbox"], None),
+        &[0],
+        "apply",
+    );
+    let first = records();
+    assert_eq!(first.len(), 1);
+    expect(
+        &go(&["destroy", "phoenix", "--sandbox", "--yes"], None),
+        &[0],
+        "destroy",
+    );
+    assert!(records().is_empty());
+    let refused = go(&["apply", "spec.yaml", "--sandbox"], Some("echo_422=true"));
+    expect(&refused, &[5, 6], "apply with the create refused");
+    let r = dns_status();
+    assert_ne!(r["status"], "present", "the refused create left {r}");
+    assert!(
+        r.get("remote_id").is_none(),
+        "no id of a deleted record: {r}"
+    );
+    let plan = go(&["plan", "spec.yaml", "--detailed-exitcode"], None);
+    expect(&plan, &[2], "plan");
+    assert!(
+        stdout(&plan).contains("dns:A:phoenix.example.com"),
+        "{}",
+        stdout(&plan)
+    );
+    expect(
+        &go(&["apply", "spec.yaml", "--sandbox"], None),
+        &[0],
+        "apply again",
+    );
+    let again = records();
+    assert_eq!(again.len(), 1, "the record exists again");
+    assert_ne!(again, first);
+    assert_eq!(dns_status()["remote_id"], again[0].as_str());
+    expect(&go(&["replay", "--verify"], None), &[0], "verify");
+}
+
+/// Issue: after a kill that landed before a run's first event, `fabrik
+/// resume NAME` exited 1 with "no deployment named …". Nothing was
+/// journaled, so nothing was changed: there is nothing to resume, and
+/// the answer says to apply the spec again.
+#[test]
+fn resuming_a_run_killed_before_its_first_event_names_the_next_command() {
+    // The journal holds other deployments; this one never began.
+    let (dir, _) = project(SMALL);
+    let o = run(fabrik(dir.path()).args(["resume", "never-started"]));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("nothing to resume: no run of never-started is in the journal")
+            && out.contains("next:    fabrik apply SPEC"),
+        "{out}"
+    );
+}

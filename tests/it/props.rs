@@ -278,6 +278,7 @@ fn event() -> impl Strategy<Value = Event> {
                     mark,
                     desired_hash,
                     adopted,
+                    incomplete: None,
                 })
             }),
         (
@@ -585,5 +586,419 @@ proptest! {
             }
         }
         prop_assert!(p.last_seq >= Seq(1));
+    }
+}
+
+/// The remote world as the providers hold it, and the journal a run of
+/// Fabrik would write about it: the reference model of the fold.
+mod world_model {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use fabrik::event::*;
+    use fabrik::id::{DeploymentId, RunId};
+    use fabrik::ownership::OwnershipMark;
+    use fabrik::projection::Projection;
+    use fabrik::store::EventStore;
+    use fabrik::store::memory::MemoryStore;
+    use proptest::prelude::*;
+
+    /// The resources of the model: two DNS records, the application, a
+    /// monitor (every kind, and two of one kind).
+    pub const KEYS: [(&str, ResourceKind); 4] = [
+        ("dns:A:a.example.com", ResourceKind::DnsRecord),
+        ("dns:A:b.example.com", ResourceKind::DnsRecord),
+        ("app", ResourceKind::Application),
+        ("monitor:health", ResourceKind::Monitor),
+    ];
+
+    /// How a provider call ended.
+    #[derive(Debug, Clone, Copy)]
+    pub enum Outcome {
+        /// It succeeded and the answer arrived.
+        Done,
+        /// The provider refused it for good (a 4xx): nothing changed.
+        Refused,
+        /// The answer was lost (a timeout after sending): the change was
+        /// made or not, the journal cannot tell.
+        Unknown { applied: bool },
+        /// The process was killed after the intent: no outcome event.
+        Killed { applied: bool },
+        /// A create of several calls whose first call made the resource
+        /// and a later one failed for good: it exists, not yet as desired.
+        Incomplete,
+    }
+
+    /// One step of a generated history.
+    #[derive(Debug, Clone, Copy)]
+    pub enum Op {
+        Create(usize, Outcome),
+        Update(usize, Outcome),
+        Delete(usize, Outcome),
+        /// `fabrik resume` reconciles whatever the journal left unknown.
+        Resume,
+        /// The run ends and another begins (apply or destroy).
+        NextRun(bool),
+    }
+
+    fn outcome() -> impl Strategy<Value = Outcome> {
+        prop_oneof![
+            4 => Just(Outcome::Done),
+            3 => Just(Outcome::Refused),
+            1 => any::<bool>().prop_map(|applied| Outcome::Unknown { applied }),
+            1 => any::<bool>().prop_map(|applied| Outcome::Killed { applied }),
+            1 => Just(Outcome::Incomplete),
+        ]
+    }
+
+    pub fn ops() -> impl Strategy<Value = Vec<Op>> {
+        let key = 0..KEYS.len();
+        let op = prop_oneof![
+            4 => (key.clone(), outcome()).prop_map(|(k, o)| Op::Create(k, o)),
+            2 => (key.clone(), outcome()).prop_map(|(k, o)| Op::Update(k, o)),
+            3 => (key, outcome()).prop_map(|(k, o)| Op::Delete(k, o)),
+            1 => Just(Op::Resume),
+            1 => any::<bool>().prop_map(Op::NextRun),
+        ];
+        proptest::collection::vec(op, 1..60)
+    }
+
+    /// The world, the journal written so far, and what the journal left
+    /// unresolved.
+    pub struct Sim {
+        store: MemoryStore,
+        deployment: DeploymentId,
+        run: RunId,
+        runs: u128,
+        ids: u64,
+        at: i64,
+        /// Remote ids that exist, by resource.
+        pub world: BTreeMap<usize, String>,
+        /// Resources whose last intent has no definite outcome in the
+        /// journal: (action, the remote id the intent named or the create
+        /// made, whether the change was made).
+        pub unresolved: BTreeMap<usize, (Action, Option<String>, bool)>,
+        /// The remote id the journal holds for each resource it knows to
+        /// exist (what Fabrik itself would act on).
+        known: BTreeMap<usize, String>,
+        /// Resources this run made (completely or not): a rollback of the
+        /// run undoes them.
+        made: BTreeSet<usize>,
+    }
+
+    impl Sim {
+        pub fn new() -> Self {
+            let mut s = Self {
+                store: MemoryStore::new(),
+                deployment: DeploymentId::new("model").unwrap(),
+                run: RunId::from_u128(1),
+                runs: 1,
+                ids: 0,
+                at: 0,
+                world: BTreeMap::new(),
+                unresolved: BTreeMap::new(),
+                known: BTreeMap::new(),
+                made: BTreeSet::new(),
+            };
+            s.start(RunCommand::Apply);
+            s
+        }
+
+        fn append(&mut self, events: Vec<Event>) {
+            let v = self.store.stream_version(&self.deployment).unwrap();
+            let news: Vec<NewEvent> = events
+                .into_iter()
+                .map(|event| {
+                    self.at += 1;
+                    NewEvent {
+                        run: Some(self.run.clone()),
+                        at: jiff::Timestamp::from_microsecond(1_767_225_600_000_000 + self.at)
+                            .unwrap(),
+                        event,
+                    }
+                })
+                .collect();
+            self.store.append(&self.deployment, v, &news).unwrap();
+        }
+
+        fn start(&mut self, command: RunCommand) {
+            self.append(vec![Event::RunStarted(RunStarted {
+                command,
+                spec_path: None,
+                spec_hash: None,
+                user: "u".into(),
+                host: "h".into(),
+                pid: 1,
+                fabrik_version: "0".into(),
+                options: RunOptions::default(),
+            })]);
+        }
+
+        fn key(k: usize) -> (ResourceKey, ResourceKind) {
+            (ResourceKey::new(KEYS[k].0), KEYS[k].1)
+        }
+
+        fn intent(&self, k: usize, action: Action, remote_id: Option<String>) -> Event {
+            let (resource, kind) = Self::key(k);
+            Event::ResourceIntent(ResourceIntent {
+                resource,
+                kind,
+                action,
+                remote_id,
+                desired: None,
+                desired_hash: None,
+                mark: (action == Action::Create)
+                    .then(|| OwnershipMark::new(self.deployment.clone(), self.run.clone())),
+            })
+        }
+
+        fn failed(k: usize, action: Action, outcome_unknown: bool) -> Event {
+            let (resource, kind) = Self::key(k);
+            Event::ResourceFailed(ResourceFailed {
+                resource,
+                kind,
+                action,
+                error: "HTTP 422".into(),
+                outcome_unknown,
+            })
+        }
+
+        /// Plays one step as the engine would: a create only for what the
+        /// journal knows to be absent, an update or delete only for what it
+        /// knows to exist, never a new change while an outcome is unknown.
+        pub fn play(&mut self, op: Op) {
+            match op {
+                Op::Create(k, o)
+                    if !self.known.contains_key(&k) && !self.unresolved.contains_key(&k) =>
+                {
+                    self.ids += 1;
+                    let id = format!("r{}", self.ids);
+                    let mut events = vec![self.intent(k, Action::Create, None)];
+                    let (resource, kind) = Self::key(k);
+                    match o {
+                        Outcome::Done | Outcome::Incomplete => {
+                            self.world.insert(k, id.clone());
+                            self.known.insert(k, id.clone());
+                            self.made.insert(k);
+                            events.push(Event::ResourceCreated(ResourceCreated {
+                                resource,
+                                kind,
+                                remote_id: id,
+                                mark: OwnershipMark::new(self.deployment.clone(), self.run.clone()),
+                                desired_hash: None,
+                                adopted: false,
+                                incomplete: matches!(o, Outcome::Incomplete)
+                                    .then(|| "tagging it: HTTP 500".to_owned()),
+                            }));
+                        }
+                        Outcome::Refused => events.push(Self::failed(k, Action::Create, false)),
+                        Outcome::Unknown { applied } | Outcome::Killed { applied } => {
+                            if applied {
+                                self.world.insert(k, id.clone());
+                            }
+                            if matches!(o, Outcome::Unknown { .. }) {
+                                events.push(Self::failed(k, Action::Create, true));
+                            }
+                            self.unresolved
+                                .insert(k, (Action::Create, Some(id), applied));
+                        }
+                    }
+                    self.append(events);
+                }
+                Op::Update(k, o) | Op::Delete(k, o)
+                    if self.known.contains_key(&k) && !self.unresolved.contains_key(&k) =>
+                {
+                    let delete = matches!(op, Op::Delete(..));
+                    let action = if delete {
+                        Action::Delete
+                    } else {
+                        Action::Update
+                    };
+                    let id = self.known[&k].clone();
+                    let mut events = vec![self.intent(k, action, Some(id.clone()))];
+                    let (resource, kind) = Self::key(k);
+                    match o {
+                        Outcome::Done if delete => {
+                            self.world.remove(&k);
+                            self.known.remove(&k);
+                            events.push(Event::ResourceDeleted(ResourceDeleted {
+                                resource,
+                                kind,
+                                remote_id: id,
+                                already_gone: false,
+                            }));
+                        }
+                        Outcome::Done => events.push(Event::ResourceUpdated(ResourceUpdated {
+                            resource,
+                            kind,
+                            remote_id: id,
+                            desired_hash: None,
+                            changed: vec!["x".into()],
+                            restored: false,
+                        })),
+                        Outcome::Refused | Outcome::Incomplete => {
+                            events.push(Self::failed(k, action, false));
+                        }
+                        Outcome::Unknown { applied } | Outcome::Killed { applied } => {
+                            if applied && delete {
+                                self.world.remove(&k);
+                            }
+                            if matches!(o, Outcome::Unknown { .. }) {
+                                events.push(Self::failed(k, action, true));
+                            }
+                            self.unresolved.insert(k, (action, Some(id), applied));
+                        }
+                    }
+                    self.append(events);
+                }
+                Op::Resume => self.resume(),
+                Op::NextRun(destroy) => {
+                    self.resume();
+                    self.append(vec![Event::RunFinished(RunFinished {
+                        outcome: RunOutcome::Failed,
+                        exit_code: 1,
+                        message: None,
+                    })]);
+                    self.runs += 1;
+                    self.run = RunId::from_u128(self.runs);
+                    self.made.clear();
+                    self.start(if destroy {
+                        RunCommand::Destroy
+                    } else {
+                        RunCommand::Apply
+                    });
+                }
+                _ => {}
+            }
+        }
+
+        /// What `fabrik resume` records for every unknown outcome: it looks
+        /// the resource up (by its mark, or its id) and records what it
+        /// found; a delete found not done is made again.
+        fn resume(&mut self) {
+            let unresolved = std::mem::take(&mut self.unresolved);
+            for (k, (action, id, _)) in unresolved {
+                let (resource, kind) = Self::key(k);
+                let found = self.world.get(&k).cloned();
+                let found = found.filter(|f| Some(f) == id.as_ref());
+                match action {
+                    Action::Delete if found.is_some() => {
+                        let id = found.unwrap();
+                        self.world.remove(&k);
+                        self.known.remove(&k);
+                        self.append(vec![
+                            self.intent(k, Action::Delete, Some(id.clone())),
+                            Event::ResourceDeleted(ResourceDeleted {
+                                resource,
+                                kind,
+                                remote_id: id,
+                                already_gone: false,
+                            }),
+                        ]);
+                        continue;
+                    }
+                    _ => {}
+                }
+                let finding = match (action, &found) {
+                    (Action::Create, Some(_)) => Finding::Adopted,
+                    (Action::Delete, None) => Finding::Applied,
+                    _ => Finding::Absent,
+                };
+                match (action, &found) {
+                    (Action::Create, Some(f)) => {
+                        self.known.insert(k, f.clone());
+                    }
+                    (Action::Delete, None) => {
+                        self.known.remove(&k);
+                    }
+                    _ => {}
+                }
+                self.append(vec![Event::ResourceReconciled(ResourceReconciled {
+                    resource,
+                    kind,
+                    action,
+                    finding,
+                    remote_id: found,
+                })]);
+            }
+        }
+
+        /// The fold of the whole journal, and the store's own view.
+        pub fn check(&self) -> Result<(), TestCaseError> {
+            let mut events = Vec::new();
+            self.store
+                .scan(&fabrik::store::Scan::default(), &mut |e| {
+                    events.push(e.decode().unwrap());
+                    std::ops::ControlFlow::Continue(())
+                })
+                .unwrap();
+            let fold = Projection::fold(&events);
+            let view = fold.deployments.get(&self.deployment).unwrap();
+            prop_assert_eq!(view.anomalies, 0);
+            let live: BTreeSet<&str> = view
+                .live_resources()
+                .iter()
+                .map(|r| r.key.as_str())
+                .collect();
+            for (k, (name, kind)) in KEYS.iter().enumerate() {
+                if self.unresolved.contains_key(&k) {
+                    continue;
+                }
+                let r = view.resources.get(&ResourceKey::new(*name));
+                let exists = r.is_some_and(|r| r.exists());
+                prop_assert_eq!(
+                    exists,
+                    self.world.contains_key(&k),
+                    "{} ({}): the journal says {:?}, the world holds {:?}",
+                    name,
+                    kind,
+                    r.map(|r| (r.status, r.remote_id.clone())),
+                    self.world.get(&k)
+                );
+                prop_assert_eq!(live.contains(name), exists);
+                if let Some(id) = self.world.get(&k) {
+                    prop_assert_eq!(r.and_then(|r| r.remote_id.as_ref()), Some(id));
+                    prop_assert_eq!(r.map(|r| r.kind), Some(*kind));
+                }
+            }
+            // What this run made is in its rollback plan, complete or not.
+            let run = fold.runs.get(&self.run).unwrap();
+            for k in &self.made {
+                prop_assert!(
+                    run.created.contains(&ResourceKey::new(KEYS[*k].0)),
+                    "{} was made by the run but is not among what it created: {:?}",
+                    KEYS[*k].0,
+                    run.created
+                );
+            }
+            let stored = self.store.deployment(&self.deployment).unwrap();
+            prop_assert_eq!(stored.as_ref(), Some(view));
+            Ok(())
+        }
+    }
+
+    /// `PROPTEST_CASES`, or a number that runs in about a second.
+    pub fn cases() -> u32 {
+        std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(512)
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(world_model::cases()))]
+
+    /// Whatever the interleaving of creates, updates and deletes that
+    /// succeed, are refused, lose their answer or are killed, and of
+    /// resumes that adopt or find nothing, across apply and destroy runs:
+    /// every resource whose outcome the journal knows is present in the
+    /// fold exactly when the world holds it, under the id the world holds.
+    #[test]
+    fn the_fold_says_what_the_remote_world_holds(ops in world_model::ops()) {
+        let mut sim = world_model::Sim::new();
+        for op in ops {
+            sim.play(op);
+            sim.check()?;
+        }
     }
 }

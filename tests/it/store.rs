@@ -589,3 +589,103 @@ fn a_large_append_stores_what_single_appends_do_or_nothing() {
     let (report, _) = verify_store(&store).unwrap();
     assert!(report.is_ok(), "{report:?}");
 }
+
+/// A journal written before the fold changed (schema 1) holds cached
+/// views the new fold would not write (here, a resource left pending): the
+/// migration to schema 3 rebuilds them from the events.
+#[test]
+fn an_older_sqlite_journal_is_refolded_when_it_is_upgraded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let store = SqliteStore::open(&path).unwrap();
+    crate::support::fill(
+        &store,
+        fabrik::generate::Shape {
+            deployments: 2,
+            runs: 3,
+            records: 1,
+            seed: 3,
+        },
+    );
+    drop(store);
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let present: i64 = c
+        .query_row(
+            "SELECT COUNT(*) FROM deployment_projection WHERE body LIKE '%\"present\"%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(present > 0, "the views hold present resources to damage");
+    c.execute_batch(
+        "DELETE FROM fabrik_schema WHERE version = 3; PRAGMA user_version = 2;
+         UPDATE deployment_projection SET body = replace(body, '\"present\"', '\"pending\"');",
+    )
+    .unwrap();
+    let (report, _) =
+        fabrik::store::verify_store(&SqliteStore::open_existing(&path).unwrap()).unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    let upgraded: i64 = c
+        .query_row("SELECT MAX(version) FROM fabrik_schema", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(upgraded, fabrik::store::sqlite::SCHEMA_VERSION);
+}
+
+/// A run finished through the recorder on a store that seals: the
+/// `run_finished` is followed, in the same append, by the checkpoint that
+/// seals it, both are folded and reported, and the store names the sealed
+/// head (what the run can send to its webhooks and summary).
+#[test]
+fn a_run_finished_on_a_sealing_store_is_sealed_and_its_head_named() {
+    use fabrik::engine::recorder::{Quiet, Recorder, wall_clock};
+    use fabrik::event::RunOutcome;
+    use fabrik::store::{JournalKey, Seal};
+    let dir = tempfile::tempdir().unwrap();
+    let key = JournalKey::from_bytes(&[5; 32]);
+    let store: std::sync::Arc<dyn EventStore> = std::sync::Arc::new(
+        SqliteStore::open(&dir.path().join("state.db"))
+            .unwrap()
+            .sealed(Seal::with_key(key.clone())),
+    );
+    let mut rec = Recorder::start(
+        store.clone(),
+        dep("sealed"),
+        RunId::generate(),
+        RunStarted {
+            command: RunCommand::Apply,
+            spec_path: None,
+            spec_hash: None,
+            user: "u".into(),
+            host: "h".into(),
+            pid: 1,
+            fabrik_version: "0".into(),
+            options: RunOptions::default(),
+        },
+        wall_clock(),
+        Box::new(Quiet),
+    )
+    .unwrap();
+    assert_eq!(store.sealed_head(), None);
+    rec.transition(RunState::Validating, None).unwrap();
+    rec.transition(RunState::Complete, None).unwrap();
+    let finished = rec.finish(RunOutcome::NoChanges, 0, None).unwrap();
+    assert_eq!(finished.event.type_name(), "run_finished");
+    let all = rows(store.as_ref());
+    let last = all.last().unwrap();
+    assert_eq!(last.type_name, "journal_checkpoint");
+    assert_eq!(last.seq, finished.seq.0 + 1);
+    let head = store.sealed_head().unwrap();
+    assert_eq!((head.seq, head.hash), (last.seq, last.hash));
+    // The recorder folded both: its next append extends the stream.
+    assert_eq!(rec.view().version.0, all.len() as u64);
+    let (report, _) = fabrik::store::verify_store_with(
+        store.as_ref(),
+        fabrik::store::VerifyOptions {
+            journal_key: Some(key),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(report.seal.unwrap().checked, 1);
+}

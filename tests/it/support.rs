@@ -27,6 +27,9 @@ pub fn fabrik(dir: &Path) -> Command {
         }
     }
     c.env("NO_COLOR", "1");
+    // The journal key lives in the user's configuration directory: keep
+    // the tests' keys in their own directories, never in the real one.
+    c.env("XDG_CONFIG_HOME", dir.join(".config"));
     // Tests run without a terminal, as CI does: commands that change
     // remote resources go ahead as with `--yes` (the tests of the prompt
     // and of the refusal remove this).

@@ -328,7 +328,7 @@ pub async fn carry_out(
                 reason: None,
             })
         };
-        let run = locked.complete_at_once(
+        let (run, journal_head) = locked.complete_at_once(
             &mut base,
             started,
             vec![
@@ -354,6 +354,7 @@ pub async fn carry_out(
             urls,
             changes: Vec::new(),
             next: Vec::new(),
+            journal_head,
         });
     }
     let mut run = locked.start(&mut base, started)?;

@@ -1,6 +1,7 @@
 //! `fabrik gc [--delete]`: remote resources carrying Fabrik's mark that no
 //! deployment of this journal owns, through the same providers every other
-//! command is handed.
+//! command is handed. A mark that names another journal is left alone:
+//! that journal may well own it.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -12,7 +13,7 @@ use super::view;
 use crate::engine::EngineError;
 use crate::engine::resource::dns::RecordState;
 use crate::event::ResourceKind;
-use crate::id::DeploymentId;
+use crate::id::{DeploymentId, JournalTag};
 use crate::ownership::OwnershipMark;
 use crate::projection::ResourceStatus;
 use crate::provider::registry::{Env, Need};
@@ -44,6 +45,9 @@ struct Owned {
     ids: BTreeSet<String>,
     busy: BTreeSet<DeploymentId>,
     zones: BTreeSet<String>,
+    /// This journal's tag: a mark naming another journal is that
+    /// journal's business, never an orphan of this one.
+    journal: JournalTag,
 }
 
 impl Owned {
@@ -52,6 +56,7 @@ impl Owned {
             ids: BTreeSet::new(),
             busy: BTreeSet::new(),
             zones: zones.iter().cloned().collect(),
+            journal: store.journal_id()?.tag(),
         };
         for d in store.deployments()? {
             let v = view(store, &d)?;
@@ -77,7 +82,9 @@ impl Owned {
     }
 
     fn skips(&self, id: &str, mark: &OwnershipMark) -> bool {
-        self.ids.contains(id) || self.busy.contains(&mark.deployment)
+        self.ids.contains(id)
+            || self.busy.contains(&mark.deployment)
+            || mark.journal.as_ref().is_some_and(|j| *j != self.journal)
     }
 }
 

@@ -73,6 +73,7 @@ async fn resume_failed(
             urls: Vec::new(),
             changes: Vec::new(),
             next: Vec::new(),
+            journal_head: None,
         });
     }
     let loaded = spec_of(&failed)?;
@@ -125,6 +126,7 @@ fn nothing(deployment: DeploymentId, latest: Option<&RunView>) -> Report {
         urls: Vec::new(),
         changes: Vec::new(),
         next: Vec::new(),
+        journal_head: None,
     }
 }
 
@@ -133,6 +135,20 @@ fn nothing(deployment: DeploymentId, latest: Option<&RunView>) -> Report {
 pub async fn resume(mut req: Request, target: &str) -> Result<Report, EngineError> {
     if let Some((failed, latest)) = failed_without_rollback(req.store.as_ref(), target)? {
         return resume_failed(req, failed, latest).await;
+    }
+    if !RunId::looks_like(target)
+        && let Ok(d) = DeploymentId::new(target)
+        && req.store.deployment(&d)?.is_none()
+    {
+        // A run killed before its first event left nothing in the journal,
+        // and changed nothing: there is nothing to finish.
+        return Ok(Report {
+            message: format!(
+                "nothing to resume: no run of {d} is in the journal (a run stopped before its first event changed nothing); apply the spec again"
+            ),
+            next: vec!["fabrik apply SPEC".to_owned()],
+            ..nothing(d, None)
+        });
     }
     if !RunId::looks_like(target)
         && let Ok(d) = DeploymentId::new(target)

@@ -296,6 +296,7 @@ pub async fn rollback(mut req: Request, target: &str) -> Result<Report, EngineEr
             urls: Vec::new(),
             changes: Vec::new(),
             next: Vec::new(),
+            journal_head: None,
         });
     }
     let prepared = Prepared::for_deletes(spec_of(&failed)?, &req.env_vars)?;

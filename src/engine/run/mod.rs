@@ -146,8 +146,8 @@ impl Locked {
         req: &mut Request,
         started: Started,
         then: Vec<Event>,
-    ) -> Result<RunId, EngineError> {
-        Recorder::start_with(
+    ) -> Result<(RunId, Option<super::JournalHead>), EngineError> {
+        let recorder = Recorder::start_with(
             req.store.clone(),
             self.deployment.clone(),
             self.id.clone(),
@@ -157,7 +157,7 @@ impl Locked {
             req.take_observer(),
         )?;
         self.guard.release();
-        Ok(self.id)
+        Ok((self.id, recorder.head()))
     }
 }
 
@@ -256,7 +256,11 @@ impl Run {
     /// want it, beside the run: returns at once.
     pub fn notify(&self, event: &str, summary: &str) {
         if let Some(d) = &self.dispatch {
-            d.send(&[event], summary);
+            d.send(
+                &[event],
+                summary,
+                &super::notify::head_details(&self.journal),
+            );
         }
     }
 
@@ -265,7 +269,11 @@ impl Run {
     /// journals them.
     async fn notify_end(&self, stop: Stop, summary: &str) {
         if let Some(d) = &self.dispatch {
-            d.send(notifications(stop, self.asked), summary);
+            d.send(
+                notifications(stop, self.asked),
+                summary,
+                &super::notify::head_details(&self.journal),
+            );
             d.settle(&self.journal).await;
         }
     }
@@ -301,6 +309,7 @@ impl Run {
             }
         };
         self.release()?;
+        let journal_head = with(&self.journal, |r| r.head());
         Ok(Report {
             deployment: self.deployment.clone(),
             run: Some(self.id.clone()),
@@ -310,6 +319,7 @@ impl Run {
             urls: std::mem::take(&mut self.urls),
             changes: end.changes,
             next: end.next,
+            journal_head,
         })
     }
 

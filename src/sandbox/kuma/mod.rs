@@ -224,9 +224,11 @@ async fn dispatch(
     args: Args,
     ack: AckSender,
 ) {
+    // The event's name stands for the path: `target=/socket.io/add`
+    // puts faults on that event alone.
     let verdict = shared.faults.roll(
         Service::Kuma,
-        "/socket.io/",
+        &format!("/socket.io/{event}"),
         mutating(&event),
         matches!(event.as_str(), "add" | "addTag"),
     );

@@ -34,7 +34,7 @@ mod worker;
 
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 
 use ::postgres::types::ToSql;
 use ::postgres::{Client, NoTls, Statement, Transaction};
@@ -43,33 +43,47 @@ pub use address::{PgUrl, UrlError, is_postgres_url};
 pub use lock::{AdvisoryGuard, PgLocks};
 pub use tls::SslMode;
 
-use super::{EventStore, Scan, StoreError, StoredEvent, Tail, encode};
+use super::seal::{self, TailSource};
+use super::{
+    EventStore, HeadRecord, JournalKey, Scan, Seal, StoreError, StoredEvent, Tail, encode_sealed,
+};
 use crate::event::{NewEvent, RecordedEvent};
 use crate::id::{DeploymentId, Digest, JournalId, RunId, Seq, StreamVersion};
 use crate::projection::{DeploymentView, Projection, RunView, apply_to};
 use worker::Worker;
 
-/// The migrations, in order. Never edit one that has shipped.
-const MIGRATIONS: &[(i64, &str, &str)] = &[
+/// The migrations, in order: version, name, SQL, and whether the cached
+/// projections are rebuilt from the events in the migration's transaction
+/// (the fold changed). Never edit one that has shipped.
+const MIGRATIONS: &[(i64, &str, &str, bool)] = &[
     (
         1,
         "journal",
         include_str!("../../../schema/postgres/0001_journal.sql"),
+        false,
     ),
     (
         2,
         "lock_holders",
         include_str!("../../../schema/postgres/0002_lock_holders.sql"),
+        false,
     ),
     (
         3,
         "journal_id",
         include_str!("../../../schema/postgres/0003_journal_id.sql"),
+        false,
+    ),
+    (
+        4,
+        "refold: a failed create leaves a resource absent",
+        include_str!("../../../schema/postgres/0004_refold.sql"),
+        true,
     ),
 ];
 
 /// The newest schema version this binary knows.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Rows fetched per round trip when scanning.
 const SCAN_CHUNK: i32 = 2048;
@@ -82,6 +96,9 @@ const WRITE_CHUNK: usize = 1000;
 pub struct PgStore {
     url: PgUrl,
     worker: Worker<Conn>,
+    /// How appends are checked and sealed (shared with the connection's
+    /// thread).
+    seal: Arc<Seal>,
 }
 
 /// The connection and what was prepared on it.
@@ -90,6 +107,7 @@ struct Conn {
     target: String,
     keys: Keys,
     stmts: Statements,
+    seal: Arc<Seal>,
 }
 
 /// Advisory lock keys of this journal (one journal per schema).
@@ -229,7 +247,8 @@ fn migrate(client: &mut Client, target: &str, keys: Keys) -> Result<(), StoreErr
     if current > SCHEMA_VERSION {
         return Err(newer(target, current));
     }
-    for (version, name, sql) in MIGRATIONS {
+    let mut rebuild = false;
+    for (version, name, sql, rebuilds) in MIGRATIONS {
         if *version <= current {
             continue;
         }
@@ -243,8 +262,49 @@ fn migrate(client: &mut Client, target: &str, keys: Keys) -> Result<(), StoreErr
             ],
         )
         .map_err(&e)?;
+        rebuild |= *rebuilds && current > 0;
+    }
+    if rebuild {
+        refold(&mut tx, target)?;
     }
     tx.commit().map_err(&e)
+}
+
+/// Rebuilds every cached projection from the events, in `tx`.
+fn refold(tx: &mut Transaction<'_>, target: &str) -> Result<(), StoreError> {
+    let e = pg(target);
+    let mut projection = Projection::new();
+    let portal = tx
+        .bind(
+            "SELECT seq, deployment, stream_version, run, at, type, version, payload, prev_hash, hash FROM events ORDER BY seq",
+            &[],
+        )
+        .map_err(&e)?;
+    loop {
+        let rows = tx.query_portal(&portal, SCAN_CHUNK).map_err(&e)?;
+        for row in &rows {
+            projection.apply(&stored(row, target)?.into_recorded()?);
+        }
+        if rows.len() < SCAN_CHUNK as usize {
+            break;
+        }
+    }
+    tx.batch_execute("DELETE FROM deployment_projection; DELETE FROM run_projection;")
+        .map_err(&e)?;
+    let deployments = tx
+        .prepare(
+            "INSERT INTO deployment_projection (deployment, version, last_seq, body)
+             SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::text[])",
+        )
+        .map_err(&e)?;
+    save_deployments(tx, &deployments, target, projection.deployments.values())?;
+    let runs = tx
+        .prepare(
+            "INSERT INTO run_projection (run, deployment, first_seq, body)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[])",
+        )
+        .map_err(&e)?;
+    save_runs(tx, &runs, target, projection.runs.values())
 }
 
 fn prepare(client: &mut Client, target: &str) -> Result<Statements, StoreError> {
@@ -293,7 +353,7 @@ fn has_journal(client: &mut Client, target: &str) -> Result<bool, StoreError> {
 }
 
 impl Conn {
-    fn open(url: &PgUrl, must_exist: bool) -> Result<Self, StoreError> {
+    fn open(url: &PgUrl, must_exist: bool, seal: Arc<Seal>) -> Result<Self, StoreError> {
         let target = url.redacted();
         let mut client = connect(url)?;
         let schema = session_setup(&mut client, &target)?;
@@ -317,6 +377,7 @@ impl Conn {
             target,
             keys,
             stmts,
+            seal,
         })
     }
 }
@@ -491,22 +552,36 @@ fn stored(row: &::postgres::Row, target: &str) -> Result<StoredEvent, StoreError
 }
 
 impl Conn {
-    /// One append inside an open transaction. `expected: None` appends at
-    /// whatever the stream's version is (bulk loads of complete journals).
+    /// One append inside an open transaction whose append lock is held.
+    /// `expected: None` appends at whatever the stream's version is (bulk
+    /// loads of complete journals). Each `run_finished` is sealed with
+    /// `key`, when given.
     fn append_in(
         tx: &mut Transaction<'_>,
         s: &Statements,
-        keys: Keys,
         target: &str,
         deployment: &DeploymentId,
         expected: Option<StreamVersion>,
         events: &[NewEvent],
+        key: Option<&JournalKey>,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let e = pg(target);
-        tx.execute(&s.lock_append, &[&keys.append]).map_err(&e)?;
         let head = tx.query_one(&s.head, &[&deployment.as_str()]).map_err(&e)?;
         let actual: i64 = head.try_get(0).map_err(&e)?;
         let actual = StreamVersion(u64::try_from(actual).unwrap_or(0));
+        let body: Option<String> = head.try_get(3).map_err(&e)?;
+        if let Some(expected) = expected
+            && actual < expected
+        {
+            // Another writer only ever makes a stream longer.
+            let written = body
+                .as_deref()
+                .and_then(|b| parse_view(deployment.as_str(), b).ok())
+                .map(|v| v.last_seq);
+            return Err(seal::shorter_stream(
+                deployment, expected, actual.0, written,
+            ));
+        }
         if let Some(expected) = expected
             && actual != expected
         {
@@ -517,8 +592,7 @@ impl Conn {
             });
         }
         let tail = tail_of(head.try_get(1).map_err(&e)?, head.try_get(2).map_err(&e)?)?;
-        let body: Option<String> = head.try_get(3).map_err(&e)?;
-        let (rows, recorded) = encode(deployment, actual, tail, events);
+        let (rows, recorded) = encode_sealed(deployment, actual, tail, events, key);
         insert_rows(tx, &s.insert, target, &rows)?;
         let mut view = match body {
             Some(b) => parse_view(deployment.as_str(), &b)?,
@@ -561,19 +635,51 @@ impl Conn {
             target,
             keys,
             stmts,
+            seal,
         } = self;
-        let mut tx = client.transaction().map_err(pg(target))?;
-        let recorded = Self::append_in(
-            &mut tx,
-            stmts,
-            *keys,
-            target,
-            deployment,
-            Some(expected),
-            events,
-        )?;
-        tx.commit().map_err(pg(target))?;
-        Ok(recorded)
+        let key = seal.key()?;
+        let appended = (|| {
+            let e = pg(target);
+            let mut tx = client.transaction().map_err(&e)?;
+            tx.execute(&stmts.lock_append, &[&keys.append])
+                .map_err(&e)?;
+            let head = match tx.query_opt(&stmts.tail, &[]).map_err(&e)? {
+                Some(row) => tail_of(
+                    Some(row.try_get(0).map_err(&e)?),
+                    Some(row.try_get(1).map_err(&e)?),
+                )?,
+                None => Tail::EMPTY,
+            };
+            seal.check(
+                &mut Rows {
+                    tx: &mut tx,
+                    target,
+                },
+                head,
+                None,
+            )?;
+            let recorded = Self::append_in(
+                &mut tx,
+                stmts,
+                target,
+                deployment,
+                Some(expected),
+                events,
+                key.as_ref(),
+            )?;
+            tx.commit().map_err(&e)?;
+            Ok(recorded)
+        })();
+        match appended {
+            Ok(recorded) => {
+                seal.appended(&recorded);
+                Ok(recorded)
+            }
+            Err(e) => {
+                seal.forget();
+                Err(e)
+            }
+        }
     }
 
     fn bulk_append(
@@ -586,12 +692,15 @@ impl Conn {
             target,
             keys,
             stmts,
+            ..
         } = self;
         let mut n = 0u64;
         for group in batches.chunks(per_commit.max(1)) {
             let mut tx = client.transaction().map_err(pg(target))?;
             for (deployment, events) in group {
-                n += Self::append_in(&mut tx, stmts, *keys, target, deployment, None, events)?.len()
+                tx.execute(&stmts.lock_append, &[&keys.append])
+                    .map_err(pg(target))?;
+                n += Self::append_in(&mut tx, stmts, target, deployment, None, events, None)?.len()
                     as u64;
             }
             tx.commit().map_err(pg(target))?;
@@ -608,6 +717,7 @@ impl Conn {
             target,
             keys,
             stmts,
+            ..
         } = self;
         let e = pg(target);
         let mut tx = client.transaction().map_err(&e)?;
@@ -639,6 +749,7 @@ impl Conn {
             target,
             keys,
             stmts,
+            ..
         } = self;
         let e = pg(target);
         let mut tx = client.transaction().map_err(&e)?;
@@ -729,21 +840,36 @@ impl PgStore {
     /// Connects to the database at `url` and creates or migrates the
     /// journal there.
     pub fn open(url: &PgUrl) -> Result<Self, StoreError> {
-        Self::start(url, false)
+        Self::start(url, false, Seal::none())
     }
 
     /// Connects to an existing journal, refusing a database that holds
     /// none (for read-only commands, which must not create state).
     pub fn open_existing(url: &PgUrl) -> Result<Self, StoreError> {
-        Self::start(url, true)
+        Self::start(url, true, Seal::none())
     }
 
-    fn start(url: &PgUrl, must_exist: bool) -> Result<Self, StoreError> {
+    /// [`Self::open`], checking and sealing appends as `seal` says.
+    pub fn open_sealed(url: &PgUrl, seal: Seal) -> Result<Self, StoreError> {
+        Self::start(url, false, seal)
+    }
+
+    /// [`Self::open_existing`], checking and sealing appends as `seal` says.
+    pub fn open_existing_sealed(url: &PgUrl, seal: Seal) -> Result<Self, StoreError> {
+        Self::start(url, true, seal)
+    }
+
+    fn start(url: &PgUrl, must_exist: bool, seal: Seal) -> Result<Self, StoreError> {
         let for_thread = url.clone();
-        let worker = Worker::spawn(url.redacted(), move || Conn::open(&for_thread, must_exist))?;
+        let seal = Arc::new(seal);
+        let for_conn = seal.clone();
+        let worker = Worker::spawn(url.redacted(), move || {
+            Conn::open(&for_thread, must_exist, for_conn)
+        })?;
         Ok(Self {
             url: url.clone(),
             worker,
+            seal,
         })
     }
 
@@ -815,6 +941,82 @@ impl PgStore {
     }
 }
 
+/// The rows an append's check reads, in its transaction.
+struct Rows<'a, 't> {
+    tx: &'a mut Transaction<'t>,
+    target: &'a str,
+}
+
+/// The columns of [`StoredEvent`], in order.
+const COLUMNS: &str =
+    "seq, deployment, stream_version, run, at, type, version, payload, prev_hash, hash";
+
+impl Rows<'_, '_> {
+    fn one(&mut self, sql: &str, seq: Option<i64>) -> Result<Option<StoredEvent>, StoreError> {
+        let row = match &seq {
+            Some(s) => self.tx.query_opt(sql, &[s]),
+            None => self.tx.query_opt(sql, &[]),
+        }
+        .map_err(pg(self.target))?;
+        row.map(|r| stored(&r, self.target)).transpose()
+    }
+}
+
+impl TailSource for Rows<'_, '_> {
+    fn last_checkpoint(&mut self) -> Result<Option<StoredEvent>, StoreError> {
+        self.one(
+            &format!(
+                "SELECT {COLUMNS} FROM events WHERE type = '{}' ORDER BY seq DESC LIMIT 1",
+                seal::CHECKPOINT
+            ),
+            None,
+        )
+    }
+
+    fn row(&mut self, seq: u64) -> Result<Option<StoredEvent>, StoreError> {
+        self.one(
+            &format!("SELECT {COLUMNS} FROM events WHERE seq = $1"),
+            Some(int(seq)?),
+        )
+    }
+
+    fn rows_from(
+        &mut self,
+        seq: u64,
+        visit: &mut dyn FnMut(StoredEvent) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let e = pg(self.target);
+        let from = int(seq)?;
+        let portal = self
+            .tx
+            .bind(
+                format!("SELECT {COLUMNS} FROM events WHERE seq >= $1 ORDER BY seq").as_str(),
+                &[&from],
+            )
+            .map_err(&e)?;
+        loop {
+            let rows = self.tx.query_portal(&portal, SCAN_CHUNK).map_err(&e)?;
+            for row in &rows {
+                visit(stored(row, self.target)?)?;
+            }
+            if rows.len() < SCAN_CHUNK as usize {
+                return Ok(());
+            }
+        }
+    }
+
+    fn finished_before(&mut self, run: &str, seq: u64) -> Result<bool, StoreError> {
+        let seq = int(seq)?;
+        self.tx
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM events WHERE run = $1 AND seq < $2 AND type = 'run_finished')",
+                &[&run, &seq],
+            )
+            .and_then(|r| r.try_get(0))
+            .map_err(pg(self.target))
+    }
+}
+
 impl EventStore for PgStore {
     fn append(
         &self,
@@ -825,6 +1027,10 @@ impl EventStore for PgStore {
         let deployment = deployment.clone();
         let events = events.to_vec();
         self.call(move |c| c.append(&deployment, expected, &events))
+    }
+
+    fn sealed_head(&self) -> Option<HeadRecord> {
+        self.seal.sealed_head()
     }
 
     fn stream_version(&self, deployment: &DeploymentId) -> Result<StreamVersion, StoreError> {
@@ -1015,7 +1221,7 @@ mod tests {
 
     #[test]
     fn migrations_are_numbered_in_order() {
-        for (i, (v, _, _)) in MIGRATIONS.iter().enumerate() {
+        for (i, (v, _, _, _)) in MIGRATIONS.iter().enumerate() {
             assert_eq!(*v, i as i64 + 1);
         }
         assert_eq!(MIGRATIONS.last().map(|m| m.0), Some(SCHEMA_VERSION));

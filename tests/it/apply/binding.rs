@@ -39,7 +39,14 @@ fn a_second_spec_with_the_same_name_is_refused_until_take_over() {
     let after = fabrik::sandbox::dump(&repo.path().join(".fabrik/sandbox.db")).unwrap();
     assert_eq!(before, after, "a refused apply changed the world");
 
-    let o = apply("prod/spec.yaml", &["--take-over", "--rotate", "API_TOKEN"]);
+    // The generated secrets stay as they were: prod gets staging's values
+    // (a take-over that lacked them would be refused as a silent rotation).
+    std::fs::copy(
+        repo.path().join("staging/.env"),
+        repo.path().join("prod/.env"),
+    )
+    .unwrap();
+    let o = apply("prod/spec.yaml", &["--take-over"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     // Bound to prod now: staging is the one refused.
     let o = apply("staging/spec.yaml", &[]);
@@ -99,4 +106,30 @@ fn commands_given_the_old_name_act_on_the_old_deployment_after_a_rename() {
     let dump = p.dump().to_string();
     assert!(dump.contains("renamed.example.com"), "{dump}");
     assert!(!dump.contains("\"quickstart.example.com\""), "{dump}");
+}
+
+#[test]
+fn gc_leaves_what_another_journal_made_alone() {
+    let p = Project::example("quickstart", &[]);
+    assert_eq!(p.apply().status.code(), Some(0));
+    // A second journal beside the first, against the same services (the
+    // sandbox world lives with the journals): it owns nothing, and what
+    // the first made carries the first's mark.
+    let other = ["--state", ".fabrik/other.db"];
+    let o = run(p
+        .cmd()
+        .args(other)
+        .args(["--output", "json", "gc", "--sandbox"]));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let listed: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(listed["orphans"], serde_json::json!([]), "{listed}");
+    let o = run(p.cmd().args(other).args(["gc", "--sandbox", "--delete"]));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(p.apply().status.code(), Some(0));
+    let o = p.run(&["status", "quickstart"]);
+    assert!(!stdout(&o).contains("gone"), "{}", stdout(&o));
+    assert_eq!(
+        p.dump()["coolify"]["applications"].as_array().map(Vec::len),
+        Some(1)
+    );
 }

@@ -146,7 +146,8 @@ fn an_apply_then_a_re_apply() {
             "run_state_changed",
             "spec_validated",
             "run_state_changed",
-            "run_finished"
+            "run_finished",
+            "journal_checkpoint"
         ]
     );
     assert_eq!(lines.last().unwrap()["outcome"], "no_changes");
@@ -200,10 +201,12 @@ fn a_run_stopped_by_its_preflight_ends_with_an_error_line() {
         "{last}"
     );
     assert!(!last["hints"].as_array().unwrap().is_empty(), "{last}");
-    // The run ends failed, and its lock is released in the journal too.
-    let finished = &lines[lines.len() - 3];
+    // The run ends failed, sealed by the checkpoint after its
+    // `run_finished`, and its lock is released in the journal too.
+    let finished = &lines[lines.len() - 4];
     assert_eq!(finished["type"], "run_finished");
     assert_eq!(finished["payload"]["outcome"], "failed");
+    assert_eq!(lines[lines.len() - 3]["type"], "journal_checkpoint");
     assert_eq!(lines[lines.len() - 2]["type"], "lock_released");
     // The error is rendered for people on stderr as well.
     assert!(stderr(&o).contains("error: "), "{}", stderr(&o));
@@ -388,6 +391,10 @@ fn samples() -> Vec<(&'static str, Value)> {
         (
             "lock_broken",
             json!({"previous": holder, "reason": "holder process is gone"}),
+        ),
+        (
+            "journal_checkpoint",
+            json!({"seq": 41, "head": hash, "key": "0123456789abcdef", "mac": hash}),
         ),
     ]
 }

@@ -302,6 +302,7 @@ fn a_journal_of_the_earlier_key_shape_keeps_its_records() {
             mark,
             desired_hash: None,
             adopted: false,
+            incomplete: None,
         }));
     }
     for to in [RunState::Deploying, RunState::Verifying, RunState::Complete] {

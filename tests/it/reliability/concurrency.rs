@@ -203,3 +203,42 @@ fn many_sandboxes_creating_one_new_world_at_once_all_start() {
     }
     assert!(failures.is_empty(), "{failures:#?}");
 }
+
+/// Issue: locks were keyed by the path of the journal as given, so the
+/// same journal reached through a symbolic link took a second lock (and
+/// one run of 8 then failed with exit 6). While one apply holds the lock,
+/// an apply of the same deployment through a link to the same file is
+/// refused with exit 3.
+#[test]
+fn one_journal_reached_through_a_symlink_has_one_lock_per_deployment() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("spec.yaml"), spec("alias")).unwrap();
+    let db = dir.path().join(".fabrik").join("state.db");
+    drop(SqliteStore::open(&db).unwrap());
+    std::os::unix::fs::symlink(&db, dir.path().join("link.db")).unwrap();
+    let mut first = crate::support::Running::start(
+        fabrik(dir.path())
+            .args(["apply", "spec.yaml", "--sandbox"])
+            .env("FABRIK_SANDBOX_FAULTS", "latency_ms=300"),
+    );
+    // Once the run is journaled, it holds the lock.
+    assert!(
+        first.wait_for("apply started", std::time::Duration::from_secs(60)),
+        "the first apply started"
+    );
+    let second = crate::support::run(fabrik(dir.path()).args([
+        "--state",
+        "link.db",
+        "apply",
+        "spec.yaml",
+        "--sandbox",
+    ]));
+    assert_eq!(second.status.code(), Some(3), "{}", stderr(&second));
+    assert!(
+        stderr(&second).contains("deployment alias is locked by run"),
+        "{}",
+        stderr(&second)
+    );
+    let first = first.finish();
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+}

@@ -402,3 +402,252 @@ fn hostile_exports_are_refused_in_bounded_time_and_memory() {
         assert!(err.contains("export.ndjson"), "{name}: {err}");
     }
 }
+
+/// What a hostile server answered in the issue: it erases the line,
+/// moves up, prints a success in green and retitles the terminal.
+const HOSTILE_BODY: &str = "\u{1b}[2K\r\u{1b}[1A\u{1b}[32mhostile is deployed and verified\u{1b}]0;pwned\u{7} \u{202e}desrever\u{8}";
+
+/// Whether `text` holds a character that acts on a terminal.
+fn acts_on_a_terminal(text: &str) -> Option<char> {
+    text.chars()
+        .find(|&c| c != '\n' && c != '\t' && fabrik::text::is_unsafe(c))
+}
+
+/// Every string in a JSON document.
+fn strings(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::String(s) => out.push(s.clone()),
+        serde_json::Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
+        serde_json::Value::Object(m) => m.values().for_each(|x| strings(x, out)),
+        _ => {}
+    }
+}
+
+/// Issue: provider bodies were quoted raw. A refusal whose text erases
+/// lines, fakes a success in green and retitles the terminal reached
+/// stderr, was stored in the journal and was printed again by every
+/// `fabrik status`. Now every control, bidirectional and zero-width
+/// character from outside is written as a visible escape, in what is
+/// printed and in what is journaled.
+#[test]
+fn a_provider_answer_with_terminal_escapes_is_printed_and_journaled_escaped() {
+    use crate::faults::LiveSandbox;
+    use crate::reliability::proxy::{Proxy, reencode_errors};
+    use fabrik::sandbox::FaultConfig;
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = LiveSandbox::start(
+        &dir.path().join("world.db"),
+        FaultConfig {
+            echo_422: true,
+            ..FaultConfig::default()
+        },
+    );
+    let coolify_url = sandbox.handle().coolify_url.clone();
+    let proxy = Proxy::start(
+        &sandbox,
+        &coolify_url,
+        std::sync::Arc::new(|_, body| {
+            reencode_errors(body, &|m| vec![format!("{HOSTILE_BODY} ({m})")])
+        }),
+    );
+    let p = dir.path().join("p");
+    std::fs::create_dir(&p).unwrap();
+    std::fs::write(
+        p.join("spec.yaml"),
+        format!(
+            "{HEAD}app:
+  image: traefik/whoami:v1.10
+  port: 80
+  domains: [https://hostile.example.com]
+retry: {{attempts: 1}}
+"
+        ),
+    )
+    .unwrap();
+    let fabrik_here = || {
+        let mut c = fabrik(&p);
+        for (k, v) in sandbox.env() {
+            c.env(k, v);
+        }
+        c.env("COOLIFY_URL", proxy.through(&coolify_url));
+        c
+    };
+    let o = fabrik_here().args(["apply", "spec.yaml"]).output().unwrap();
+    assert!(matches!(o.status.code(), Some(1 | 5 | 6)), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("hostile is deployed and verified") && err.contains("\\u{1b}[32m"),
+        "the answer is shown, escaped: {err}"
+    );
+    assert_eq!(acts_on_a_terminal(&err), None, "stderr: {err:?}");
+    assert_eq!(acts_on_a_terminal(&crate::support::stdout(&o)), None);
+    // The journal holds the text escaped: every string of every payload.
+    let mut texts = Vec::new();
+    for e in crate::support::journal_events(&p) {
+        strings(&e["payload"], &mut texts);
+    }
+    assert!(
+        texts.iter().any(|t| t.contains("hostile is deployed")),
+        "the answer was journaled"
+    );
+    for t in &texts {
+        assert_eq!(acts_on_a_terminal(t), None, "journaled: {t:?}");
+    }
+    for args in [
+        &["status", "hostile"][..],
+        &["history", "hostile"],
+        &["status"],
+    ] {
+        let o = fabrik_here().args(args).output().unwrap();
+        expect_exit(&o, 0, args);
+        let shown = format!("{}{}", crate::support::stdout(&o), stderr(&o));
+        assert_eq!(
+            acts_on_a_terminal(&shown),
+            None,
+            "fabrik {args:?}: {shown:?}"
+        );
+    }
+}
+
+/// A journal written before the escaping (the raw text of a hostile
+/// answer in a failure's error) is printed escaped all the same.
+#[test]
+fn raw_text_in_an_old_journal_is_printed_escaped() {
+    use fabrik::event::*;
+    use fabrik::id::{DeploymentId, RunId};
+    use fabrik::store::EventStore as _;
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        fabrik::store::sqlite::SqliteStore::open(&dir.path().join(".fabrik/state.db")).unwrap();
+    let d = DeploymentId::new("old").unwrap();
+    let run = RunId::from_u128(7);
+    let at = jiff::Timestamp::from_second(1_767_225_600).unwrap();
+    let events = vec![
+        Event::RunStarted(RunStarted {
+            command: RunCommand::Apply,
+            spec_path: Some("spec\u{1b}[2J.yaml".to_owned()),
+            spec_hash: None,
+            user: "u\u{7}".into(),
+            host: "h\r".into(),
+            pid: 1,
+            fabrik_version: "0.0.1".into(),
+            options: RunOptions::default(),
+        }),
+        Event::ResourceFailed(ResourceFailed {
+            resource: ResourceKey::new("app"),
+            kind: ResourceKind::Application,
+            action: Action::Create,
+            error: HOSTILE_BODY.into(),
+            outcome_unknown: false,
+        }),
+        Event::RunStateChanged(RunStateChanged {
+            from: fabrik::projection::RunState::Pending,
+            to: fabrik::projection::RunState::Failed,
+            reason: Some(HOSTILE_BODY.into()),
+        }),
+        Event::RunFinished(RunFinished {
+            outcome: RunOutcome::Failed,
+            exit_code: 1,
+            message: Some(HOSTILE_BODY.into()),
+        }),
+    ];
+    let news: Vec<NewEvent> = events
+        .into_iter()
+        .map(|event| NewEvent {
+            run: Some(run.clone()),
+            at,
+            event,
+        })
+        .collect();
+    store.append(&d, Default::default(), &news).unwrap();
+    drop(store);
+    for args in [
+        &["status", "old"][..],
+        &["status"],
+        &["history", "old"],
+        &["replay"],
+        &["replay", "--until", "2"],
+    ] {
+        let o = crate::support::run(fabrik(dir.path()).args(args));
+        expect_exit(&o, 0, args);
+        let shown = format!("{}{}", crate::support::stdout(&o), stderr(&o));
+        assert_eq!(
+            acts_on_a_terminal(&shown),
+            None,
+            "fabrik {args:?}: {shown:?}"
+        );
+    }
+    let o = crate::support::run(fabrik(dir.path()).args(["status", "old"]));
+    assert!(
+        crate::support::stdout(&o).contains("\\u{1b}[32mhostile is deployed"),
+        "the text is shown, escaped: {}",
+        crate::support::stdout(&o)
+    );
+}
+
+/// Issue: `COOLIFY_URL=http://192.0.2.2:…` received the bearer token with
+/// no word. Plain http to another machine is refused before anything is
+/// sent or journaled, naming the variable and how to opt in; with
+/// `--allow-insecure-http` (or `FABRIK_ALLOW_INSECURE_HTTP=1`) the run goes
+/// on to the network. Plain http to this machine stays allowed.
+#[test]
+fn credentials_never_go_over_plain_http_to_another_machine_unasked() {
+    const TOKEN: &str = "7|plainHttpTokenValue0123456789";
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("spec.yaml"),
+        format!(
+            "{HEAD}app:
+  image: traefik/whoami:v1.10
+  port: 80
+timeouts: {{request: 2s}}
+retry: {{attempts: 1}}
+"
+        ),
+    )
+    .unwrap();
+    let apply = |url: &str, opt_in: Option<(&str, &str)>| {
+        let mut c = fabrik(d);
+        c.args(["apply", "spec.yaml"])
+            .env("COOLIFY_URL", url)
+            .env("COOLIFY_TOKEN", TOKEN);
+        match opt_in {
+            Some(("--flag", _)) => {
+                c.arg("--allow-insecure-http");
+            }
+            Some((k, v)) => {
+                c.env(k, v);
+            }
+            None => {}
+        }
+        crate::support::run(&mut c)
+    };
+    let o = apply("http://192.0.2.2:8000", None);
+    let err = stderr(&o);
+    assert_ne!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("COOLIFY_URL is plain http to 192.0.2.2")
+            && err.contains("--allow-insecure-http")
+            && err.contains("FABRIK_ALLOW_INSECURE_HTTP=1"),
+        "{err}"
+    );
+    assert!(!err.contains(TOKEN) && !crate::support::stdout(&o).contains(TOKEN));
+    assert!(
+        !d.join(".fabrik").join("state.db").exists(),
+        "nothing was journaled"
+    );
+    // Opted in (either way), the check lets it through: the run gets as far
+    // as the network (where 192.0.2.2, a documentation address, fails).
+    for opt_in in [("--flag", ""), ("FABRIK_ALLOW_INSECURE_HTTP", "1")] {
+        let o = apply("http://192.0.2.2:8000", Some(opt_in));
+        let err = stderr(&o);
+        assert_ne!(o.status.code(), Some(0), "{err}");
+        assert!(!err.contains("plain http"), "{opt_in:?}: {err}");
+        assert!(err.contains("coolify"), "{opt_in:?}: {err}");
+    }
+    // To this machine, plain http is fine: the refusal is not what stops
+    // a run against a closed local port.
+    let o = apply("http://127.0.0.1:9", None);
+    assert!(!stderr(&o).contains("plain http"), "{}", stderr(&o));
+}

@@ -202,8 +202,89 @@ pub fn forms(value: &str) -> Vec<(String, Vec<u8>)> {
             }
         }
     }
+    // JSON escapes: PHP's `json_encode` (Laravel, so Coolify) writes `/` as
+    // `\/`; `\u` escapes of the characters JSON encoders escape on request
+    // (everything but letters and digits) or of every character, in either
+    // case of hex digits.
+    out.push((
+        "JSON with \\/".into(),
+        value.replace('/', "\\/").into_bytes(),
+    ));
+    for (name, all, upper) in [
+        ("JSON \\u escapes", false, false),
+        ("JSON \\u escapes (upper case)", false, true),
+        ("JSON \\u escapes of every character", true, false),
+        (
+            "JSON \\u escapes of every character (upper case)",
+            true,
+            true,
+        ),
+    ] {
+        out.push((name.into(), json_u(value, all, upper).into_bytes()));
+    }
+    out.push(("hex".into(), hex::encode(b).into_bytes()));
+    out.push(("hex (upper case)".into(), hex::encode_upper(b).into_bytes()));
     out.sort();
     out.dedup_by(|a, b| a.1 == b.1);
+    out
+}
+
+/// `text` with `\uXXXX` escapes: of every character (`all`), or of those
+/// that are not ASCII letters or digits.
+pub fn json_u(text: &str, all: bool, upper: bool) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        if !all && c.is_ascii_alphanumeric() {
+            out.push(c);
+            continue;
+        }
+        let mut units = [0u16; 2];
+        for u in c.encode_utf16(&mut units) {
+            if upper {
+                out.push_str(&format!("\\u{u:04X}"));
+            } else {
+                out.push_str(&format!("\\u{u:04x}"));
+            }
+        }
+    }
+    out
+}
+
+/// Every encoding a service might echo `text` in: JSON escapes, percent
+/// encoding in both cases, base64 and base64url of the text behind 0, 1
+/// and 2 other bytes (every alignment), hex in both cases.
+pub fn echo_forms(text: &str) -> Vec<String> {
+    let b = text.as_bytes();
+    let mut out = vec![
+        text.replace('/', "\\/"),
+        json_u(text, false, false),
+        json_u(text, false, true),
+        json_u(text, true, false),
+        json_u(text, true, true),
+        hex::encode(b),
+        hex::encode_upper(b),
+    ];
+    for upper in [false, true] {
+        let mut pct = String::new();
+        for &c in b {
+            if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b'~') {
+                pct.push(c as char);
+            } else if upper {
+                pct.push_str(&format!("%{c:02X}"));
+            } else {
+                pct.push_str(&format!("%{c:02x}"));
+            }
+        }
+        out.push(pct);
+    }
+    for engine in [
+        base64::engine::general_purpose::STANDARD,
+        base64::engine::general_purpose::URL_SAFE_NO_PAD,
+    ] {
+        for prefix in ["", "a", "ab"] {
+            out.push(engine.encode(format!("{prefix}{text}")));
+        }
+    }
     out
 }
 
@@ -477,6 +558,10 @@ fn no_secret_value_reaches_any_byte_fabrik_writes_or_prints() {
     // secrets (and nowhere else).
     let dotenv = fabrik::spec::dotenv::read(&s.project().join(".env")).unwrap();
     let generated = |name: &str| dotenv[name].expose().to_owned();
+    // The journal key, in the user's configuration directory (where the
+    // tests keep it: inside the project).
+    let key_path = s.project().join(".config/fabrik/journal.key");
+    let journal_key = std::fs::read_to_string(&key_path).unwrap();
     let secrets: Vec<(&str, String)> = vec![
         ("ENV_SECRET", ENV_SECRET.to_owned()),
         ("ENV_SECRET (changed)", ENV_SECRET_2.to_owned()),
@@ -490,6 +575,7 @@ fn no_secret_value_reaches_any_byte_fabrik_writes_or_prints() {
         ("CLOUDFLARE_API_TOKEN", CLOUDFLARE_TOKEN.to_owned()),
         ("UPTIME_KUMA_PASSWORD", KUMA_PASSWORD.to_owned()),
         ("COOLIFY_TOKEN (refused)", WRONG_TOKEN.to_owned()),
+        ("journal key", journal_key.trim().to_owned()),
     ];
     assert_eq!(generated("GEN_SECRET").len(), 32);
     assert_eq!(generated("SIGNING_KEY").len(), 48);
@@ -505,6 +591,7 @@ fn no_secret_value_reaches_any_byte_fabrik_writes_or_prints() {
         s.dir.path(),
         &|p| {
             p == dotenv_path
+                || p == key_path
                 || p.ends_with("remote-world.db")
                 || p.to_string_lossy().contains("remote-world.db-")
         },
@@ -762,4 +849,158 @@ fn debug_output_of_every_secret_holder_shows_no_value() {
     );
     let hits = search(&values, &texts);
     assert!(hits.is_empty(), "{hits:#?}");
+}
+
+/// Issue: a service that echoes a secret in another encoding than the one
+/// it was sent in put it on stdout, stderr, in the journal and in exports:
+/// Coolify is Laravel, whose JSON writes `/` as `\/`; `\u` escapes,
+/// lower-case percent-encoding, base64 at two of three alignments and hex
+/// passed too. Here a proxy in front of the sandbox's Coolify answers every
+/// error with the sandbox's own echo of the submitted values, re-encoded
+/// in every one of those forms; nothing Fabrik prints or writes holds any
+/// form of any secret.
+#[test]
+fn secrets_echoed_in_any_encoding_never_reach_output_or_the_journal() {
+    use crate::reliability::proxy::{Proxy, reencode_errors};
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = LiveSandbox::start(&dir.path().join("remote-world.db"), FaultConfig::default());
+    let coolify_url = sandbox.handle().coolify_url.clone();
+    let proxy = Proxy::start(
+        &sandbox,
+        &coolify_url,
+        Arc::new(|_, body| reencode_errors(body, &echo_forms)),
+    );
+    let project = dir.path().join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(
+        project.join(".env"),
+        format!("DOTENV_SECRET='{DOTENV_SECRET}'\nFABRIK_FINGERPRINT_KEY={FINGERPRINT_KEY}\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        project.join("spec.yaml"),
+        r#"name: echoed
+coolify:
+  project: default
+  environment: production
+  server: localhost
+app:
+  image: traefik/whoami:v1.10
+  port: 80
+  domains:
+    - https://echoed.example.com
+  env:
+    FROM_ENV: ${secret.ENV_SECRET}
+    FROM_DOTENV: ${secret.DOTENV_SECRET}
+    API_TOKEN: ${secret.API_TOKEN}
+secrets:
+  ENV_SECRET:
+  DOTENV_SECRET:
+  API_TOKEN:
+    generate: true
+verify:
+  timeout: 60s
+  http:
+    - url: https://echoed.example.com/
+      status: 200
+retry:
+  attempts: 2
+  initial_delay: 10ms
+  max_delay: 50ms
+"#,
+    )
+    .unwrap();
+    let mut outputs: Vec<(String, Output)> = Vec::new();
+    let mut run = |args: &[&str], env_secret: &str, codes: &[i32]| {
+        let mut c = fabrik(&project);
+        for (k, v) in sandbox.env() {
+            c.env(k, v);
+        }
+        c.env("COOLIFY_URL", proxy.through(&coolify_url))
+            .env("ENV_SECRET", env_secret)
+            .args(args);
+        let o = c.output().unwrap();
+        let code = o.status.code().unwrap_or(-1);
+        assert!(
+            codes.contains(&code),
+            "fabrik {}: exit {code}\n{}{}",
+            args.join(" "),
+            stdout(&o),
+            stderr(&o)
+        );
+        outputs.push((args.join(" "), o.clone()));
+        o
+    };
+    run(&["apply", "spec.yaml"], ENV_SECRET, &[0]);
+    // The environment changes: its update carries every secret, and the
+    // provider refuses it, echoing them.
+    sandbox.handle().set_faults(FaultConfig {
+        echo_422: true,
+        ..FaultConfig::default()
+    });
+    let echoed = run(&["apply", "spec.yaml"], ENV_SECRET_2, &[5, 6]);
+    assert!(
+        stderr(&echoed).contains("(HTTP 422)")
+            && stderr(&echoed).contains(fabrik::secret::REDACTED),
+        "the provider's echo was shown, scrubbed: {}",
+        stderr(&echoed)
+    );
+    run(
+        &["--output", "json", "apply", "spec.yaml"],
+        ENV_SECRET_3,
+        &[5, 6],
+    );
+    sandbox.handle().set_faults(FaultConfig::default());
+    for args in [
+        &["status", "echoed"][..],
+        &["history", "echoed"],
+        &["--output", "json", "status", "echoed"],
+        &["journal", "export", "-o", "export.json"],
+        &["journal", "export", "--format", "ndjson"],
+        &["replay", "--verify"],
+    ] {
+        run(args, ENV_SECRET_3, &[0]);
+    }
+    let dotenv = fabrik::spec::dotenv::read(&project.join(".env")).unwrap();
+    let secrets: Vec<(&str, String)> = vec![
+        ("ENV_SECRET", ENV_SECRET.to_owned()),
+        ("ENV_SECRET (changed)", ENV_SECRET_2.to_owned()),
+        ("ENV_SECRET (changed again)", ENV_SECRET_3.to_owned()),
+        ("DOTENV_SECRET", DOTENV_SECRET.to_owned()),
+        (
+            "API_TOKEN (generated)",
+            dotenv["API_TOKEN"].expose().to_owned(),
+        ),
+    ];
+    let mut haystacks: Vec<(String, Vec<u8>)> = Vec::new();
+    let dotenv_path = project.join(".env");
+    let config = project.join(".config");
+    files(
+        &project,
+        &|p| p == dotenv_path || p.starts_with(&config),
+        &mut haystacks,
+    );
+    for (label, o) in &outputs {
+        haystacks.push((format!("stdout of `fabrik {label}`"), o.stdout.clone()));
+        haystacks.push((format!("stderr of `fabrik {label}`"), o.stderr.clone()));
+    }
+    // The proxy did send every form: the remote side's answers hold them.
+    let sent = echo_forms(&format!("'{ENV_SECRET_2}'"));
+    assert!(sent.len() >= 15, "{} forms", sent.len());
+    let hits = search(&secrets, &haystacks);
+    assert!(
+        hits.is_empty(),
+        "{} secret value(s) found:\n{}",
+        hits.len(),
+        hits.iter()
+            .map(|(s, f, p)| format!("  {s} ({f}) in {p}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    eprintln!(
+        "encoded echoes: {} secrets x {} forms searched in {} haystacks: 0 hits",
+        secrets.len(),
+        forms(ENV_SECRET).len(),
+        haystacks.len()
+    );
 }

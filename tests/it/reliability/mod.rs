@@ -10,11 +10,13 @@
 //! property tests, each of which has a default sized to run in seconds).
 
 mod concurrency;
+mod forgery;
 mod hostile;
 mod leak;
 mod orchestration;
 mod permissions;
 mod props;
+pub mod proxy;
 mod tamper;
 mod tls;
 

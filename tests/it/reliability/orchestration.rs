@@ -3,6 +3,7 @@
 //! sweeping for leaks.
 
 use crate::faults::{Project, Spec};
+use crate::support::{fabrik, run, stderr};
 
 /// Regression: an update whose env write failed after the application's
 /// fields were changed (image tag patched, then a 422 on the env vars)
@@ -241,4 +242,117 @@ fn damaged_projections_are_rebuilt_by_migrating_the_journal() {
     let a: serde_json::Value = serde_json::from_str(&status.out).unwrap();
     let b: serde_json::Value = serde_json::from_str(&repaired.out).unwrap();
     assert_eq!(a["deployment"]["resources"], b["deployment"]["resources"]);
+}
+
+/// Issue: Uptime Kuma's "Too frequently" answer to a call other than
+/// login was taken as a refusal, so under 30% rate limiting half the
+/// runs failed. Its rate limiter refuses before doing anything: the call
+/// is retried with backoff, like an HTTP 429. Six seeded runs under 30%
+/// rate limiting of Uptime Kuma (none of them hits the login, which waits
+/// a minute) all succeed, and the journal shows the retries.
+#[test]
+fn uptime_kuma_rate_limits_are_waited_out() {
+    let spec = super::spec("limited").replace(
+        "    interval: 60s\n",
+        "    interval: 60s\n  - name: limited-home\n    url: https://limited.example.com/\n    interval: 60s\nretry:\n  attempts: 6\n  initial_delay: 10ms\n  max_delay: 50ms\n",
+    );
+    let mut retried = 0;
+    for seed in 1..=6 {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("spec.yaml"), &spec).unwrap();
+        let o = run(fabrik(dir.path())
+            .args(["apply", "spec.yaml", "--sandbox"])
+            .env(
+                "FABRIK_SANDBOX_FAULTS",
+                format!("rate_limit_rate=0.3,target=kuma,seed={seed}"),
+            ));
+        assert_eq!(o.status.code(), Some(0), "seed {seed}: {}", stderr(&o));
+        retried += crate::support::journal_events(dir.path())
+            .iter()
+            .filter(|e| {
+                e["type"] == "attempt_failed"
+                    && e["payload"]["reason"] == "rate limited"
+                    && e["payload"]["operation"]
+                        .as_str()
+                        .is_some_and(|op| op.starts_with("uptime kuma"))
+            })
+            .count();
+    }
+    assert!(retried > 0, "the rate limiter refused some calls");
+    eprintln!("uptime kuma under 30% rate limiting: 6 runs succeeded, {retried} calls retried");
+}
+
+/// Issue: when tagging a monitor failed after Uptime Kuma had added it,
+/// the error was journaled as a failed create: `status` said absent, the
+/// rollback left the monitor in place (and said it undid the run), and
+/// the next apply created a second one. A create of several calls that
+/// fails after the first is journaled as created, incomplete: the monitor
+/// is the run's, its rollback deletes it, and without a rollback the next
+/// apply keeps (and updates) that one instead of creating another.
+#[test]
+fn a_monitor_added_but_not_tagged_is_owned_undone_and_never_duplicated() {
+    let monitors = |dir: &std::path::Path| -> Vec<serde_json::Value> {
+        crate::support::sandbox_dump(dir)["uptime_kuma"]["monitors"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    let untagged = "error_rate=1,target=/socket.io/addMonitorTag";
+    for rollback in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("spec.yaml"), super::spec("tagless")).unwrap();
+        let mut apply = fabrik(dir.path());
+        apply
+            .args(["apply", "spec.yaml", "--sandbox"])
+            .env("FABRIK_SANDBOX_FAULTS", untagged);
+        if !rollback {
+            apply.arg("--no-rollback");
+        }
+        let o = run(&mut apply);
+        assert_ne!(o.status.code(), Some(0), "{}", stderr(&o));
+        let created: Vec<serde_json::Value> = crate::support::journal_events(dir.path())
+            .into_iter()
+            .filter(|e| e["type"] == "resource_created" && e["payload"]["kind"] == "monitor")
+            .collect();
+        assert_eq!(created.len(), 1, "the add is journaled: {created:?}");
+        assert!(
+            created[0]["payload"]["incomplete"]
+                .as_str()
+                .is_some_and(|e| e.contains("tag monitor")),
+            "as incomplete, naming the call that failed: {}",
+            created[0]
+        );
+        if rollback {
+            assert!(
+                monitors(dir.path()).is_empty(),
+                "the rollback deleted the monitor: {:?}",
+                monitors(dir.path())
+            );
+            continue;
+        }
+        let left = monitors(dir.path());
+        assert_eq!(left.len(), 1, "{left:?}");
+        let o = run(fabrik(dir.path()).args(["--output", "json", "status", "tagless"]));
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let status: serde_json::Value =
+            serde_json::from_str(crate::support::stdout(&o).trim()).unwrap();
+        let monitor = status["deployment"]["resources"]
+            .as_object()
+            .unwrap()
+            .values()
+            .find(|r| r["kind"] == "monitor")
+            .cloned()
+            .unwrap();
+        assert_eq!(monitor["status"], "present", "{monitor}");
+        assert_eq!(
+            monitor["remote_id"].as_str(),
+            Some(left[0]["id"].to_string().as_str()),
+            "{monitor}"
+        );
+        let o = run(fabrik(dir.path()).args(["apply", "spec.yaml", "--sandbox"]));
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let after = monitors(dir.path());
+        assert_eq!(after.len(), 1, "no second monitor: {after:?}");
+        assert_eq!(after[0]["id"], left[0]["id"]);
+    }
 }

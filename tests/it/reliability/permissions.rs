@@ -84,12 +84,16 @@ fn every_file_that_can_hold_secrets_is_private_whatever_the_umask() {
     }
     checked.sort();
     for expected in [
+        ".config/fabrik",
+        ".config/fabrik/journal.key",
+        ".config/fabrik/heads",
         ".env",
         ".fabrik",
         ".fabrik/locks",
         ".fabrik/locks/private.lock",
         ".fabrik/sandbox.db",
         ".fabrik/state.db",
+        ".fabrik/state.db-head",
         ".fabrik/state.db-shm",
         ".fabrik/state.db-wal",
         "copy",
@@ -138,4 +142,94 @@ fn a_readable_dotenv_that_gets_a_generated_secret_becomes_private() {
         "{text}"
     );
     assert_eq!(mode(&d.join(".env")), 0o600);
+}
+
+/// Issue: read-only commands failed on a read-only state directory (a
+/// journal kept on a read-only mount, or one whose files belong to
+/// another user who lets others read them). The directory and its files
+/// are made read-only for the user that runs the commands: as root,
+/// whom permissions do not stop, the commands run as `nobody` instead.
+#[test]
+fn reading_commands_work_on_a_read_only_state_directory() {
+    use std::os::unix::process::CommandExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("spec.yaml"), super::spec("frozen")).unwrap();
+    let args = ["apply", "spec.yaml", "--sandbox"];
+    expect_exit(
+        &crate::support::run(crate::support::fabrik(d).args(args)),
+        0,
+        &args,
+    );
+    let root = runs_as_root();
+    let nobody = 65534;
+    // Everything readable (and the directories enterable) by the user
+    // that reads; nothing writable by it.
+    let mut stack = vec![d.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        let dir_mode = if p.is_dir() { 0o500 } else { 0o400 };
+        if root {
+            std::os::unix::fs::chown(&p, Some(nobody), Some(nobody)).unwrap();
+        }
+        if p.is_dir() {
+            for e in std::fs::read_dir(&p).unwrap() {
+                stack.push(e.unwrap().path());
+            }
+        }
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(dir_mode)).unwrap();
+    }
+    let reader = |args: &[&str]| {
+        let mut c = crate::support::fabrik(d);
+        c.args(args);
+        if root {
+            c.uid(nobody).gid(nobody);
+        }
+        c.output().unwrap()
+    };
+    // A write is refused (the test does make the state read-only).
+    let o = reader(&["apply", "spec.yaml", "--sandbox"]);
+    assert_ne!(
+        o.status.code(),
+        Some(0),
+        "apply wrote to a read-only journal"
+    );
+    for args in [
+        &["status"][..],
+        &["status", "frozen"],
+        &["history", "frozen"],
+        &["lock", "status"],
+        &["journal", "export", "--format", "ndjson"],
+        &["replay"],
+        &["replay", "--verify"],
+    ] {
+        let o = reader(args);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "fabrik {}: {}",
+            args.join(" "),
+            stderr(&o)
+        );
+    }
+    // Put things back so that the temporary directory can be removed.
+    let mut stack = vec![d.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        let m = if p.is_dir() { 0o700 } else { 0o600 };
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(m)).unwrap();
+        if p.is_dir() {
+            for e in std::fs::read_dir(&p).unwrap() {
+                stack.push(e.unwrap().path());
+            }
+        }
+    }
+}
+
+/// Whether this process runs as root (whom file permissions do not stop).
+fn runs_as_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().next().map(|u| u == "0"))
+        .unwrap_or(false)
 }

@@ -74,7 +74,7 @@ pub async fn create(
     hash: Digest,
 ) -> Result<RemoteApp, EngineError> {
     let key = key();
-    let mark = OwnershipMark::new(ctx.deployment.clone(), ctx.run.clone());
+    let mark = ctx.mark();
     let (host, target, mark) = (&ctx.remote.providers.app, target(ctx)?, &mark);
     let app = bracket::create(
         ctx,
