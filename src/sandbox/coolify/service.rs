@@ -428,9 +428,12 @@ fn is_database(name: &str, image: &str) -> bool {
     DATABASE_NAMES.contains(&image) || DATABASE_NAMES.contains(&name)
 }
 
-/// The compose services of a file, each with its image and environment
-/// (keys and values as text).
-fn compose_services(doc: &Value) -> Vec<(String, String, Vec<(String, String)>)> {
+/// A compose service: its name, image and environment (keys and values as
+/// text).
+type ComposeService = (String, String, Vec<(String, String)>);
+
+/// The compose services of a file.
+fn compose_services(doc: &Value) -> Vec<ComposeService> {
     let Some(services) = doc.get("services").and_then(Value::as_object) else {
         return Vec::new();
     };
