@@ -10,7 +10,7 @@ use crate::event::{AttemptFailed, Event, ResourceKind};
 use crate::projection::DeploymentView;
 use crate::provider::registry::{Env, Need};
 use crate::provider::{
-    Connect, ConnectRequest, RetryEvent, RetryObserver, Target as CoolifyTarget,
+    Connect, ConnectRequest, RetryEvent, RetryObserver, ServerVersion, Target as CoolifyTarget,
 };
 use crate::spec::Spec;
 use crate::spec::secrets::ResolvedSecrets;
@@ -109,6 +109,25 @@ impl Scope<'_> {
     }
 }
 
+/// What the spec asks that this Coolify release cannot do, found before
+/// anything changes (not half-way, after the DNS records).
+fn unsupported(spec: &Spec, version: &ServerVersion) -> Option<EngineError> {
+    use crate::spec::model::{AppSource, BuildPack};
+    match &spec.app.source {
+        AppSource::Git(g)
+            if g.build_pack == BuildPack::Railpack && !version.supports_railpack() =>
+        {
+            Some(EngineError::Refused {
+                message: format!(
+                    "the railpack build pack exists from Coolify 4.1.0; this server runs {version}"
+                ),
+                hint: "use `build_pack: nixpacks`, or upgrade Coolify".to_owned(),
+            })
+        }
+        _ => None,
+    }
+}
+
 /// Connects and checks access: Coolify's target, the DNS zone, Uptime
 /// Kuma. On failure, what was connected so far comes back with the error
 /// (the failure path may still notify).
@@ -149,7 +168,12 @@ pub async fn connect(
     note(journal, "checking access to Coolify");
     let target = coolify_target(scope.spec);
     match connected.remote.providers.app.preflight(&target).await {
-        Ok(r) => connected.target = Some(r),
+        Ok(r) => {
+            if let Some(problem) = unsupported(scope.spec, &r.version) {
+                return Err((problem, Some(connected)));
+            }
+            connected.target = Some(r);
+        }
         Err(e) => {
             return Err((
                 EngineError::provider("checking Coolify", e),

@@ -546,6 +546,15 @@ pub struct DeployRequested {
     /// Whether the deploy is forced.
     #[serde(default)]
     pub force: bool,
+    /// Whether the application's newest deployment was looked up just
+    /// before the request (false in journals written before Fabrik did):
+    /// then any deployment newer than `previous` is the one this request
+    /// queued, whatever its status when a resumed run looks.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub baseline: bool,
+    /// That newest deployment, if the application had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<String>,
 }
 
 /// `deploy_triggered`: a Coolify deployment was requested.

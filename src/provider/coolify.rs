@@ -1,38 +1,54 @@
-//! [`AppHost`] on Coolify v4 (`/api/v1`), true to
-//! `contracts/coolify/NOTES.md`.
+//! [`AppHost`] on Coolify v4 (`/api/v1`), true to what the controllers do
+//! (read at coollabsio/coolify 379abb25 = 4.3.11, and at v4.0.0-beta.474,
+//! 4.1.0, 4.2.0 and 4.3.10 where they differ), not only to the OpenAPI file.
 //!
-//! Quirks this client handles (section numbers of the notes):
+//! Quirks this client handles (the file and line each follows is cited
+//! where the code does it; `AC` is `ApplicationsController.php`, `SC`
+//! `ServicesController.php`, `ADJ` `ApplicationDeploymentJob.php`):
 //! - every create goes out without `instant_deploy` effects (`false`) and is
-//!   read back, because a 201 can precede a 404 (§13.8);
+//!   read back, because a 201 can precede a 404;
 //! - the OpenAPI demands `environment_name` *and* `environment_uuid`, the
-//!   server one of them: both are sent, resolved in preflight (§14);
-//! - `build_pack` is never sent for image apps (stored as `dockerimage`,
-//!   which the PATCH check rejects, §4);
-//! - env vars are reconciled with list + bulk upsert + delete, identity
-//!   `(key, is_preview)`; single `POST …/envs` would 409 on an existing key
-//!   and is never used; `is_build_time` is never sent (§5, §13.5, §13.10);
-//! - deploys use POST (GET is 405 from 4.2), and the "already queued" reply
-//!   whose uuid was never saved falls back to the app's newest queued or
-//!   running deployment (§6, §13.2);
-//! - polling stops on `finished`, `failed` and `cancelled-by-user`, with a
-//!   client-side deadline (§7, §13.3, §13.11);
-//! - deletes are asynchronous: poll until 404 (§4).
+//!   server one of them: both are sent, resolved in preflight, where a
+//!   name is matched as Coolify stores it (lower-cased);
+//! - a github.com repository is stored as `owner/repo` on create and as
+//!   sent on PATCH: it is compared and PATCHed in that form
+//!   ([`body::stored_repository`]);
+//! - an inline Dockerfile app gets port 80 whatever is sent, and its
+//!   Dockerfile can never be PATCHed: the port is PATCHed after the create,
+//!   the Dockerfile compared with the last apply (the engine replaces the
+//!   app when it changed);
+//! - a one-click service's domains go to the template's public container
+//!   with its port; compose files are compared as data (Coolify
+//!   re-serialises them); a service's domains are read from its containers;
+//! - env vars are reconciled with list + bulk upsert + delete ([`env`]):
+//!   values compared trimmed, preview copies kept in step, secrets kept out
+//!   of builds, generated `SERVICE_*` variables never deleted;
+//! - deploys use POST (GET is 405 from 4.2); an "already queued" reply names
+//!   the app's queued or running deployment, and says whether it had
+//!   started (then it deploys the old configuration);
+//! - a service start is done when its containers, checked after the start,
+//!   run (`starting:*`, stale statuses and `running:unhealthy` are not);
+//! - 422 `errors` may be an object or a list;
+//! - deletes are asynchronous: poll until 404.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+mod body;
+mod env;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use base64::Engine as _;
 use reqwest::Method;
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
+use self::body::{split_domains, str_field, without_port};
 use super::error::{ErrorKind, FieldError, ForbiddenReason, ProviderError, ProviderName};
 use super::http::{self, Failure, Http, HttpConfig, Request, Response};
 use super::types::*;
 use super::{AppHost, Progress};
-use crate::ownership::{OWNER_TAG, OwnershipMark};
+use crate::ownership::OwnershipMark;
 use crate::secret::{Scrubber, SecretValue};
 
 const P: ProviderName = ProviderName::Coolify;
@@ -187,17 +203,51 @@ impl CoolifyClient {
     fn remote_app(kind: AppKind, v: &Value) -> Option<RemoteApp> {
         let uuid = v.get("uuid")?.as_str()?.to_owned();
         let description = str_field(v, "description");
+        // A Service has no `fqdn`: its domains are its containers' URLs,
+        // shown (with the container port) by the single read only.
+        let domains = match kind {
+            AppKind::Application => str_field(v, "fqdn")
+                .map(|f| split_domains(&f))
+                .unwrap_or_default(),
+            AppKind::Service => v
+                .get("applications")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|c| str_field(c, "fqdn"))
+                .flat_map(|f| split_domains(&f))
+                .map(|u| without_port(&u))
+                .collect(),
+        };
         Some(RemoteApp {
             kind,
             name: str_field(v, "name").unwrap_or_default(),
             mark: description.as_deref().and_then(OwnershipMark::parse),
             description,
-            domains: str_field(v, "fqdn")
-                .map(|f| split_domains(&f))
-                .unwrap_or_default(),
+            domains,
             status: str_field(v, "status"),
             uuid,
         })
+    }
+
+    /// The app's env vars as Coolify lists them.
+    async fn env_of(&self, app: &RemoteApp) -> Result<Vec<env::VEnvVar>, ProviderError> {
+        self.get(
+            "list environment variables",
+            &[app.kind.collection(), &app.uuid, "envs"],
+        )
+        .await
+    }
+
+    /// Where an app's env vars live. Coolify generates `SERVICE_*` variables
+    /// for services and compose applications; Fabrik makes compose files
+    /// services, never compose applications.
+    fn env_target(&self, app: &RemoteApp) -> env::EnvTarget {
+        env::EnvTarget {
+            kind: app.kind,
+            generates: app.kind == AppKind::Service,
+            scopes: self.known_version().is_none_or(|v| v.supports_env_scopes()),
+        }
     }
 
     async fn read_app(&self, kind: AppKind, uuid: &str) -> Result<Value, ProviderError> {
@@ -316,358 +366,20 @@ fn singular(kind: AppKind) -> &'static str {
     }
 }
 
-fn str_field(v: &Value, key: &str) -> Option<String> {
-    match v.get(key)? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
+/// An environment name as Coolify stores it: `Environment::customizeName()`
+/// lower-cases and trims it and turns `/` into `-`
+/// (`app/Models/Environment.php:143-146 @4.3.11`; lookups are exact,
+/// `AC:1300`).
+fn environment_name(name: &str) -> String {
+    name.trim().to_lowercase().replace('/', "-")
 }
 
-fn split_domains(fqdn: &str) -> Vec<String> {
-    fqdn.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
-/// `https://` in front of a bare host; trailing slashes removed.
-fn normalize_domain(d: &str) -> String {
-    let d = d.trim().trim_end_matches('/');
-    if d.contains("://") {
-        d.to_owned()
-    } else {
-        format!("https://{d}")
-    }
-}
-
-/// The description Fabrik stores: the user's text, then the mark.
-fn describe(desc: Option<&str>, mark: Option<&OwnershipMark>) -> String {
-    match (desc.map(str::trim).filter(|d| !d.is_empty()), mark) {
-        (Some(d), Some(m)) => format!("{d} | {}", m.to_text()),
-        (None, Some(m)) => m.to_text(),
-        (Some(d), None) => d.to_owned(),
-        (None, None) => String::new(),
-    }
-}
-
-fn b64(s: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(s.as_bytes())
-}
-
-fn ports(desired: &AppDesired) -> Option<String> {
-    (!desired.ports.is_empty()).then(|| {
-        desired
-            .ports
-            .iter()
-            .map(u16::to_string)
-            .collect::<Vec<_>>()
-            .join(",")
-    })
-}
-
-/// The request body of the create call for `desired`, and its path.
-fn create_body(
-    target: &ResolvedTarget,
-    desired: &AppDesired,
-    mark: &OwnershipMark,
-) -> (Vec<&'static str>, Map<String, Value>) {
-    let mut b = Map::new();
-    b.insert("project_uuid".into(), json!(target.project_uuid));
-    b.insert("server_uuid".into(), json!(target.server_uuid));
-    b.insert("environment_name".into(), json!(target.environment_name));
-    b.insert("environment_uuid".into(), json!(target.environment_uuid));
-    if let Some(d) = &target.destination_uuid {
-        b.insert("destination_uuid".into(), json!(d));
-    }
-    b.insert("name".into(), json!(desired.name));
-    b.insert(
-        "description".into(),
-        json!(describe(desired.description.as_deref(), Some(mark))),
-    );
-    b.insert("instant_deploy".into(), json!(false));
-    if target.version.supports_tags() {
-        b.insert("tags".into(), json!([OWNER_TAG, mark.deployment_tag()]));
-    }
-    let path: Vec<&'static str> = match &desired.source {
-        AppSource::Compose {
-            compose,
-            public_service,
-        } => {
-            b.insert("docker_compose_raw".into(), json!(b64(compose)));
-            if let Some(urls) = service_urls(desired, public_service.as_deref()) {
-                b.insert("urls".into(), urls);
-            }
-            return (vec!["services"], b);
-        }
-        AppSource::OneClick { service_type } => {
-            b.insert("type".into(), json!(service_type));
-            if let Some(urls) = service_urls(desired, Some(service_type)) {
-                b.insert("urls".into(), urls);
-            }
-            return (vec!["services"], b);
-        }
-        AppSource::DockerImage { image, tag } => {
-            b.insert("docker_registry_image_name".into(), json!(image));
-            b.insert(
-                "docker_registry_image_tag".into(),
-                json!(tag.as_deref().unwrap_or("latest")),
-            );
-            b.insert(
-                "ports_exposes".into(),
-                json!(ports(desired).unwrap_or_else(|| "80".into())),
-            );
-            vec!["applications", "dockerimage"]
-        }
-        AppSource::Dockerfile { dockerfile } => {
-            // Coolify takes ports_exposes from EXPOSE and ignores the field.
-            b.insert("dockerfile".into(), json!(b64(dockerfile)));
-            vec!["applications", "dockerfile"]
-        }
-        AppSource::Git {
-            repository,
-            branch,
-            build_pack,
-        } => {
-            b.insert("git_repository".into(), json!(repository));
-            b.insert("git_branch".into(), json!(branch));
-            b.insert("build_pack".into(), json!(build_pack.as_str()));
-            // Required up to 4.1.0: always sent.
-            b.insert(
-                "ports_exposes".into(),
-                json!(ports(desired).unwrap_or_else(|| "80".into())),
-            );
-            vec!["applications", "public"]
-        }
-    };
-    let compose_git = matches!(
-        desired.source,
-        AppSource::Git {
-            build_pack: BuildPack::DockerCompose,
-            ..
-        }
-    );
-    // `domains` is rejected for compose build packs (they take
-    // `docker_compose_domains` per service, which the spec has no names for).
-    if !desired.domains.is_empty() && !compose_git {
-        let d: Vec<String> = desired
-            .domains
-            .iter()
-            .map(|d| normalize_domain(d))
-            .collect();
-        b.insert("domains".into(), json!(d.join(",")));
-    }
-    if let Some(h) = &desired.health {
-        b.insert("health_check_enabled".into(), json!(true));
-        b.insert("health_check_path".into(), json!(h.path));
-        if let Some(p) = h.port {
-            b.insert("health_check_port".into(), json!(p.to_string()));
-        }
-        if let Some(i) = h.interval {
-            b.insert("health_check_interval".into(), json!(i));
-        }
-    }
-    (path, b)
-}
-
-/// A service's domains, as `POST /services` takes them: `[{name, url}]`
-/// where `name` is the compose service that receives them and `url` the
-/// comma-separated list. `None` when there is nothing to route.
-fn service_urls(desired: &AppDesired, service: Option<&str>) -> Option<Value> {
-    let service = service?;
-    if desired.domains.is_empty() {
-        return None;
-    }
-    let url: Vec<String> = desired
-        .domains
-        .iter()
-        .map(|d| normalize_domain(d))
-        .collect();
-    Some(json!([{"name": service, "url": url.join(",")}]))
-}
-
-/// The PATCH body that turns `current` into `desired`, and the names of the
-/// changed fields.
-fn update_body(
-    kind: AppKind,
-    current: &Value,
-    desired: &AppDesired,
-) -> Result<Map<String, Value>, String> {
-    let mut p = Map::new();
-    let cur = |k: &str| str_field(current, k);
-    fn set(p: &mut Map<String, Value>, k: &str, want: Value, have: Option<Value>) {
-        if have.as_ref() != Some(&want) {
-            p.insert(k.to_owned(), want);
-        }
-    }
-    set(
-        &mut p,
-        "name",
-        json!(desired.name),
-        cur("name").map(Value::String),
-    );
-    let current_desc = cur("description");
-    let mark = current_desc.as_deref().and_then(OwnershipMark::parse);
-    let want_desc = describe(desired.description.as_deref(), mark.as_ref());
-    set(
-        &mut p,
-        "description",
-        json!(want_desc),
-        Some(json!(current_desc.unwrap_or_default())),
-    );
-    if kind == AppKind::Service {
-        if let AppSource::Compose { compose, .. } = &desired.source
-            && cur("docker_compose_raw").as_deref().map(str::trim) != Some(compose.trim())
-        {
-            p.insert("docker_compose_raw".into(), json!(b64(compose)));
-        }
-        // Domains of a service live on its containers (`urls`). Coolify's
-        // read of a service does not always echo them back in that form, so
-        // they are sent whenever they cannot be seen to match.
-        let public = match &desired.source {
-            AppSource::Compose { public_service, .. } => public_service.as_deref(),
-            AppSource::OneClick { service_type } => Some(service_type.as_str()),
-            _ => None,
-        };
-        if let Some(urls) = service_urls(desired, public)
-            && current.get("urls") != Some(&urls)
-        {
-            p.insert("urls".into(), urls);
-        }
-        return Ok(p);
-    }
-    let build_pack = cur("build_pack").unwrap_or_default();
-    match &desired.source {
-        AppSource::DockerImage { image, tag } => {
-            if build_pack != "dockerimage" && !build_pack.is_empty() {
-                return Err(format!(
-                    "the application is built with {build_pack:?}, the spec asks for a docker image"
-                ));
-            }
-            set(
-                &mut p,
-                "docker_registry_image_name",
-                json!(image),
-                cur("docker_registry_image_name").map(Value::String),
-            );
-            set(
-                &mut p,
-                "docker_registry_image_tag",
-                json!(tag.as_deref().unwrap_or("latest")),
-                cur("docker_registry_image_tag").map(Value::String),
-            );
-        }
-        AppSource::Dockerfile { dockerfile } => {
-            if build_pack != "dockerfile" && !build_pack.is_empty() {
-                return Err(format!(
-                    "the application is built with {build_pack:?}, the spec asks for a Dockerfile"
-                ));
-            }
-            // Hidden without read:sensitive: then it is always sent.
-            if cur("dockerfile").as_deref().map(str::trim) != Some(dockerfile.trim()) {
-                p.insert("dockerfile".into(), json!(b64(dockerfile)));
-            }
-        }
-        AppSource::Git {
-            repository,
-            branch,
-            build_pack: bp,
-        } => {
-            if build_pack == "dockerimage" {
-                return Err(
-                    "the application runs a docker image, the spec asks for a git build".into(),
-                );
-            }
-            set(
-                &mut p,
-                "git_repository",
-                json!(repository),
-                cur("git_repository").map(Value::String),
-            );
-            set(
-                &mut p,
-                "git_branch",
-                json!(branch),
-                cur("git_branch").map(Value::String),
-            );
-            set(
-                &mut p,
-                "build_pack",
-                json!(bp.as_str()),
-                Some(json!(build_pack)),
-            );
-        }
-        AppSource::Compose { .. } | AppSource::OneClick { .. } => {
-            return Err("the spec asks for a service, the remote is an application".into());
-        }
-    }
-    let compose_git = build_pack == "dockercompose";
-    if !compose_git {
-        let want: BTreeSet<String> = desired
-            .domains
-            .iter()
-            .map(|d| normalize_domain(d))
-            .collect();
-        let have: BTreeSet<String> = cur("fqdn")
-            .map(|f| {
-                split_domains(&f)
-                    .iter()
-                    .map(|d| normalize_domain(d))
-                    .collect()
-            })
-            .unwrap_or_default();
-        if want != have {
-            let list: Vec<String> = desired
-                .domains
-                .iter()
-                .map(|d| normalize_domain(d))
-                .collect();
-            p.insert("domains".into(), json!(list.join(",")));
-        }
-    }
-    if let (Some(ports), false) = (
-        ports(desired),
-        matches!(desired.source, AppSource::Dockerfile { .. }),
-    ) {
-        set(
-            &mut p,
-            "ports_exposes",
-            json!(ports),
-            cur("ports_exposes").map(Value::String),
-        );
-    }
-    if let Some(h) = &desired.health {
-        set(
-            &mut p,
-            "health_check_enabled",
-            json!(true),
-            current.get("health_check_enabled").cloned(),
-        );
-        set(
-            &mut p,
-            "health_check_path",
-            json!(h.path),
-            cur("health_check_path").map(Value::String),
-        );
-        if let Some(port) = h.port {
-            set(
-                &mut p,
-                "health_check_port",
-                json!(port.to_string()),
-                cur("health_check_port").map(Value::String),
-            );
-        }
-        if let Some(i) = h.interval {
-            set(
-                &mut p,
-                "health_check_interval",
-                json!(i),
-                current.get("health_check_interval").cloned(),
-            );
-        }
-    }
-    Ok(p)
+/// Whether `s` looks like a Coolify uuid (cuid2-like: lower-case letters
+/// and digits, at least 20 of them).
+fn looks_like_uuid(s: &str) -> bool {
+    s.len() >= 20
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
 }
 
 #[derive(Debug, Deserialize)]
@@ -690,20 +402,6 @@ struct VCreated {
 }
 
 #[derive(Debug, Deserialize)]
-struct VEnvVar {
-    uuid: String,
-    key: String,
-    #[serde(default)]
-    value: Option<String>,
-    #[serde(default)]
-    is_preview: bool,
-    #[serde(default)]
-    is_literal: bool,
-    #[serde(default)]
-    is_multiline: bool,
-}
-
-#[derive(Debug, Deserialize)]
 struct VDeployReply {
     #[serde(default)]
     deployments: Vec<VDeployItem>,
@@ -719,7 +417,7 @@ struct VDeployItem {
     deployment_uuid: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 struct VDeployment {
     deployment_uuid: String,
     status: String,
@@ -727,6 +425,136 @@ struct VDeployment {
     deployment_url: Option<String>,
     #[serde(default)]
     commit: Option<String>,
+    #[serde(default)]
+    pull_request_id: Option<i64>,
+}
+
+/// What a service's status says about a start, read as Coolify computes it
+/// (`app/Models/Service.php:151-276`, `ContainerStatusAggregator`): while
+/// the start runs, `starting:*`; the containers' statuses are only as new
+/// as the last status check, so one from before the start proves nothing.
+#[derive(Debug, Default)]
+struct ServiceWatch {
+    /// The newest status check seen while the start ran (or at the first
+    /// read): only checks after it count.
+    before: Option<String>,
+    /// Consecutive reads that found the service up after `before`.
+    good: u32,
+    /// When it was first seen `running:unhealthy` after `before`.
+    unhealthy_since: Option<tokio::time::Instant>,
+}
+
+/// How long a service may stay `running:unhealthy` after its start before
+/// the start counts as failed.
+const UNHEALTHY_GRACE: Duration = Duration::from_secs(120);
+
+impl CoolifyClient {
+    /// The version read by preflight, if it ran.
+    fn known_version(&self) -> Option<ServerVersion> {
+        self.version.lock().ok().and_then(|v| v.clone())
+    }
+
+    fn refusal(&self, op: &str, r: body::Refusal) -> ProviderError {
+        match r {
+            body::Refusal::OtherBuild(msg) => {
+                ProviderError::new(P, op.to_owned(), ErrorKind::Unsupported)
+                    .with_message(msg)
+                    .with_hint(
+                        "coolify cannot change how an application is built; delete it and apply again",
+                    )
+            }
+            body::Refusal::DockerfileChanged => {
+                ProviderError::new(P, op.to_owned(), ErrorKind::Unsupported)
+                    .with_message(
+                        "coolify cannot change an inline Dockerfile: `dockerfile` is in no PATCH allow-list",
+                    )
+                    .with_hint("fabrik replaces the application to change its Dockerfile")
+            }
+            body::Refusal::Unsupported(msg) => {
+                ProviderError::new(P, op.to_owned(), ErrorKind::Unsupported).with_message(msg)
+            }
+        }
+    }
+
+    /// The status of a service start (see [`ServiceWatch`]).
+    async fn service_status(
+        &self,
+        deployment: &DeploymentRef,
+        watch: &mut ServiceWatch,
+    ) -> Result<DeploymentStatus, ProviderError> {
+        let v = self
+            .read_app(AppKind::Service, &deployment.app_uuid)
+            .await?;
+        let status = str_field(&v, "status").unwrap_or_default();
+        let checked = v
+            .get("applications")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .chain(
+                v.get("databases")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten(),
+            )
+            .map(|c| {
+                str_field(c, "last_online_at")
+                    .or_else(|| str_field(c, "updated_at"))
+                    .unwrap_or_default()
+            })
+            .collect::<Vec<String>>();
+        let newest = checked.iter().max().cloned();
+        let oldest = checked.iter().min().cloned();
+        let in_progress = DeploymentStatus {
+            state: DeploymentState::InProgress,
+            url: None,
+            commit: None,
+        };
+        if status.starts_with("starting") || watch.before.is_none() {
+            if newest > watch.before {
+                watch.before = newest;
+            }
+            watch.good = 0;
+            return Ok(in_progress);
+        }
+        // Statuses from a check before the start are stale.
+        if oldest <= watch.before {
+            return Ok(in_progress);
+        }
+        let (state, health) = status.split_once(':').unwrap_or((status.as_str(), ""));
+        let done = |state| DeploymentStatus {
+            state,
+            url: None,
+            commit: None,
+        };
+        match (state, health) {
+            ("running", "healthy" | "unknown") => {
+                watch.good += 1;
+                watch.unhealthy_since = None;
+                Ok(if watch.good >= 2 {
+                    done(DeploymentState::Finished)
+                } else {
+                    in_progress
+                })
+            }
+            ("running", _) => {
+                watch.good = 0;
+                let since = *watch
+                    .unhealthy_since
+                    .get_or_insert_with(tokio::time::Instant::now);
+                Ok(if since.elapsed() >= UNHEALTHY_GRACE {
+                    done(DeploymentState::Failed)
+                } else {
+                    in_progress
+                })
+            }
+            ("exited" | "degraded" | "restarting" | "dead", _) => Ok(done(DeploymentState::Failed)),
+            _ => {
+                watch.good = 0;
+                Ok(in_progress)
+            }
+        }
+    }
 }
 
 #[async_trait]
@@ -743,9 +571,15 @@ impl AppHost for CoolifyClient {
                 &["projects", &project.uuid, "environments"],
             )
             .await?;
-        let env = self.pick("environment", &target.environment, &envs, |e| {
-            (e.uuid.as_str(), e.name.as_str())
-        })?;
+        let env = match envs.iter().find(|e| e.uuid == target.environment) {
+            Some(e) => e,
+            None => self.pick(
+                "environment",
+                &environment_name(&target.environment),
+                &envs,
+                |e| (e.uuid.as_str(), e.name.as_str()),
+            )?,
+        };
         let servers: Vec<VNamed> = self.get("list servers", &["servers"]).await?;
         let server = self.pick("server", &target.server, &servers, |s| {
             (s.uuid.as_str(), s.name.as_str())
@@ -788,7 +622,25 @@ impl AppHost for CoolifyClient {
                 None => None,
             }
         } else {
-            target.destination.clone()
+            // Before 4.2 there is no route to list destinations, and the
+            // create matches `destination_uuid` by uuid only
+            // (`AC:1009-1020 @4.1.0`): a name would be refused half-way.
+            match &target.destination {
+                Some(d) if !looks_like_uuid(d) => {
+                    return Err(ProviderError::new(
+                        P,
+                        "resolve destination",
+                        ErrorKind::Unsupported,
+                    )
+                    .with_message(format!(
+                        "coolify {version} cannot look a destination up by name ({d:?})"
+                    ))
+                    .with_hint(
+                        "name the destination by its uuid (`destination: {uuid: ...}`), shown in Coolify under Servers → Destinations",
+                    ));
+                }
+                other => other.clone(),
+            }
         };
         self.probe_abilities().await?;
         Ok(ResolvedTarget {
@@ -874,60 +726,126 @@ impl AppHost for CoolifyClient {
         mark: &OwnershipMark,
     ) -> Result<RemoteApp, ProviderError> {
         let kind = desired.source.kind();
-        let (path, body) = create_body(target, desired, mark);
         let op = format!("create {}", singular(kind));
+        let (path, body) =
+            body::create_body(target, desired, mark).map_err(|r| self.refusal(&op, r))?;
         let req = Request::new(Method::POST, op.clone(), &path).json(&Value::Object(body));
         let (resp, req) = self.send(req).await?;
         let created: VCreated = resp.json(&self.http, &req)?;
-        // The create is made: a failure of the read-back leaves it existing.
-        match self.read_app(kind, &created.uuid).await {
-            Ok(v) => Self::remote_app(kind, &v).ok_or_else(|| {
-                ProviderError::new(P, op.clone(), ErrorKind::MalformedResponse)
-                    .with_message("the created resource has no uuid")
-                    .with_created(created.uuid.clone())
-            }),
+        // The create is made: a failure after it leaves it existing.
+        let current = match self.read_app(kind, &created.uuid).await {
+            Ok(v) => v,
             Err(e) if e.kind == ErrorKind::NotFound => {
-                Err(ProviderError::new(P, op, ErrorKind::NotFound)
+                return Err(ProviderError::new(P, op, ErrorKind::NotFound)
                     .with_message(format!(
                         "coolify answered 201 with uuid {} but the {} cannot be read back",
                         created.uuid,
                         singular(kind)
                     ))
-                    .with_hint("check the Coolify logs; the create failed after it was accepted"))
+                    .with_hint("check the Coolify logs; the create failed after it was accepted"));
             }
-            Err(e) => Err(e.with_created(created.uuid)),
+            Err(e) => return Err(e.with_created(created.uuid)),
+        };
+        let app = Self::remote_app(kind, &current).ok_or_else(|| {
+            ProviderError::new(P, op.clone(), ErrorKind::MalformedResponse)
+                .with_message("the created resource has no uuid")
+                .with_created(created.uuid.clone())
+        })?;
+        // What the create ignored (a Dockerfile app's port, forced to 80).
+        let fix = body::after_create(&current, desired);
+        if !fix.is_empty() {
+            let req = Request::new(
+                Method::PATCH,
+                format!("set the port of the new {}", singular(kind)),
+                &[kind.collection(), &app.uuid],
+            )
+            .json(&Value::Object(fix));
+            self.http
+                .send(&req)
+                .await
+                .map_err(|e| e.with_created(app.uuid.clone()))?;
         }
+        Ok(app)
     }
 
     async fn update_app(
         &self,
         app: &RemoteApp,
         desired: &AppDesired,
+        previous: Option<&AppDesired>,
     ) -> Result<Vec<String>, ProviderError> {
+        let op = format!("update {}", singular(app.kind));
         let current = self.read_app(app.kind, &app.uuid).await?;
-        let patch = update_body(app.kind, &current, desired).map_err(|msg| {
-            ProviderError::new(
-                P,
-                format!("update {}", singular(app.kind)),
-                ErrorKind::Unsupported,
-            )
-            .with_message(msg)
-            .with_hint(
-                "coolify cannot change how an application is built; delete it and apply again",
-            )
-        })?;
-        if patch.is_empty() {
+        let changes = body::changes(app.kind, &current, desired, previous)
+            .map_err(|r| self.refusal(&op, r))?;
+        if changes.is_empty() {
             return Ok(Vec::new());
         }
-        let changed: Vec<String> = patch.keys().cloned().collect();
-        let req = Request::new(
-            Method::PATCH,
-            format!("update {}", singular(app.kind)),
-            &[app.kind.collection(), &app.uuid],
-        )
-        .json(&Value::Object(patch));
+        let changed: Vec<String> = changes.iter().map(|c| c.field.clone()).collect();
+        let req = Request::new(Method::PATCH, op, &[app.kind.collection(), &app.uuid])
+            .json(&Value::Object(body::patch_of(&changes)));
         self.http.send(&req).await?;
         Ok(changed)
+    }
+
+    async fn app_drift(
+        &self,
+        app: &RemoteApp,
+        desired: &AppDesired,
+        previous: Option<&AppDesired>,
+    ) -> Result<Vec<crate::plan::Drift>, ProviderError> {
+        let op = format!("check {}", singular(app.kind));
+        let current = self.read_app(app.kind, &app.uuid).await?;
+        let mut out: Vec<crate::plan::Drift> = body::changes(app.kind, &current, desired, previous)
+            .map_err(|r| self.refusal(&op, r))?
+            .into_iter()
+            .map(|c| crate::plan::Drift {
+                field: c.field,
+                journal: Some(c.want),
+                remote: c.have,
+            })
+            .collect();
+        let remote = self.env_of(app).await?;
+        let plan = env::plan(self.env_target(app), &remote, &desired.env);
+        let secret: BTreeSet<&str> = desired
+            .env
+            .iter()
+            .filter(|d| matches!(d.value, EnvValue::Secret(_)))
+            .map(|d| d.key.as_str())
+            .collect();
+        let shown = |key: &str, v: Option<Value>| {
+            let bare = key.trim_end_matches(" (preview)");
+            if secret.contains(bare) {
+                v.map(|_| json!("(secret)"))
+            } else {
+                v
+            }
+        };
+        for label in plan.diff.created.iter().chain(&plan.diff.updated) {
+            let bare = label.trim_end_matches(" (preview)");
+            let want = desired
+                .env
+                .iter()
+                .find(|d| d.key == bare)
+                .map(|d| json!(d.value.expose()));
+            let have = remote
+                .iter()
+                .find(|r| r.key == bare && r.is_preview == label.ends_with(" (preview)"))
+                .and_then(|r| r.value.clone());
+            out.push(crate::plan::Drift {
+                field: format!("env.{label}"),
+                journal: shown(label, want),
+                remote: shown(label, have),
+            });
+        }
+        for label in &plan.diff.deleted {
+            out.push(crate::plan::Drift {
+                field: format!("env.{label}"),
+                journal: None,
+                remote: Some(json!("(set outside fabrik)")),
+            });
+        }
+        Ok(out)
     }
 
     async fn reconcile_env(
@@ -952,49 +870,9 @@ impl AppHost for CoolifyClient {
                 .with_message(format!("{} is declared twice", d.key)));
             }
         }
-        let remote: Vec<VEnvVar> = self
-            .get("list environment variables", &[col, &app.uuid, "envs"])
-            .await?;
-        let by_id: HashMap<(String, bool), &VEnvVar> = remote
-            .iter()
-            .map(|r| ((r.key.clone(), r.is_preview), r))
-            .collect();
-        let mut diff = EnvDiff::default();
-        let mut upsert = Vec::new();
-        let mut secrets = Scrubber::new();
-        for d in env {
-            if let EnvValue::Secret(s) = &d.value {
-                secrets.add(s);
-            }
-            let label = if d.is_preview {
-                format!("{} (preview)", d.key)
-            } else {
-                d.key.clone()
-            };
-            match by_id.get(&(d.key.clone(), d.is_preview)) {
-                None => diff.created.push(label),
-                Some(r) => match &r.value {
-                    None => diff.unverified.push(label),
-                    Some(v)
-                        if v == d.value.expose()
-                            && r.is_literal == d.is_literal
-                            && r.is_multiline == d.is_multiline =>
-                    {
-                        diff.unchanged.push(label);
-                        continue;
-                    }
-                    Some(_) => diff.updated.push(label),
-                },
-            }
-            upsert.push(json!({
-                "key": d.key,
-                "value": d.value.expose(),
-                "is_preview": d.is_preview,
-                "is_literal": d.is_literal,
-                "is_multiline": d.is_multiline,
-            }));
-        }
-        if !upsert.is_empty() {
+        let remote = self.env_of(app).await?;
+        let plan = env::plan(self.env_target(app), &remote, env);
+        if !plan.upsert.is_empty() {
             // Bulk is an upsert (single POST would 409 on existing keys). It
             // is not transactional: a 422 leaves earlier items saved, and a
             // rerun converges.
@@ -1003,40 +881,23 @@ impl AppHost for CoolifyClient {
                 "update environment variables",
                 &[col, &app.uuid, "envs", "bulk"],
             )
-            .json(&json!({ "data": upsert }))
-            .secrets(secrets);
+            .json(&json!({ "data": plan.upsert }))
+            .secrets(plan.secrets);
             self.http.send(&req).await?;
         }
-        let wanted: BTreeSet<(&str, bool)> =
-            env.iter().map(|d| (d.key.as_str(), d.is_preview)).collect();
-        for r in &remote {
-            if wanted.contains(&(r.key.as_str(), r.is_preview)) {
-                continue;
-            }
-            // Coolify manages these for compose services and refuses to
-            // delete them while the compose file references them.
-            if app.kind == AppKind::Service
-                && (r.key.starts_with("SERVICE_FQDN_") || r.key.starts_with("SERVICE_URL_"))
-            {
-                continue;
-            }
+        for (uuid, _) in &plan.delete {
             let req = Request::new(
                 Method::DELETE,
                 "delete environment variable",
-                &[col, &app.uuid, "envs", &r.uuid],
+                &[col, &app.uuid, "envs", uuid],
             );
             match self.http.send(&req).await {
                 Ok(_) => {}
                 Err(e) if e.kind == ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
             }
-            diff.deleted.push(if r.is_preview {
-                format!("{} (preview)", r.key)
-            } else {
-                r.key.clone()
-            });
         }
-        Ok(diff)
+        Ok(plan.diff)
     }
 
     async fn deploy(&self, app: &RemoteApp, force: bool) -> Result<DeploymentRef, ProviderError> {
@@ -1060,40 +921,41 @@ impl AppHost for CoolifyClient {
                 )
                 .with_message("the reply lists no deployment"));
         };
+        let reference = |uuid: Option<String>, already_queued: bool, started: bool| DeploymentRef {
+            kind: app.kind,
+            app_uuid: app.uuid.clone(),
+            deployment_uuid: uuid,
+            already_queued,
+            started,
+        };
         if app.kind == AppKind::Service {
-            return Ok(DeploymentRef {
-                kind: app.kind,
-                app_uuid: app.uuid.clone(),
-                deployment_uuid: None,
-                already_queued: false,
-            });
+            return Ok(reference(None, false, false));
         }
+        // "Deployment already queued for this commit." (`applications.php:46-64`):
+        // the uuid in the reply is a fresh one that was never saved
+        // (`DC:539`, `:550-551`). The deployment that made it skip is the
+        // app's queued or running one: a queued one reads the application
+        // when it starts (`ADJ:43`, `:214-221`), so it deploys what was just
+        // changed; one already in progress deploys what it read before.
         let already = item
             .message
             .as_deref()
             .is_some_and(|m| m.to_ascii_lowercase().contains("already queued"));
         if already {
-            // The uuid in this reply was never saved (404): use the running one.
-            if let Some(mut active) = self.active_deployment(app).await? {
-                active.already_queued = true;
-                return Ok(active);
-            }
-            // It finished in between: the newest one is the one we meant.
-            let newest = self.deployments_of(&app.uuid).await?.into_iter().next();
-            return Ok(DeploymentRef {
-                kind: app.kind,
-                app_uuid: app.uuid.clone(),
-                deployment_uuid: newest.map(|d| d.deployment_uuid),
-                already_queued: true,
-            });
+            let list = self.deployments_of(&app.uuid).await?;
+            return Ok(
+                match list
+                    .into_iter()
+                    .find(|d| matches!(d.status.as_str(), "queued" | "in_progress"))
+                {
+                    Some(d) => reference(Some(d.deployment_uuid), true, d.status == "in_progress"),
+                    // It ended in between: nothing deploys this change yet.
+                    None => reference(None, true, true),
+                },
+            );
         }
         match &item.deployment_uuid {
-            Some(uuid) => Ok(DeploymentRef {
-                kind: app.kind,
-                app_uuid: app.uuid.clone(),
-                deployment_uuid: Some(uuid.clone()),
-                already_queued: false,
-            }),
+            Some(uuid) => Ok(reference(Some(uuid.clone()), false, false)),
             None => Err(self
                 .http
                 .error(
@@ -1122,9 +984,46 @@ impl AppHost for CoolifyClient {
             .map(|d| DeploymentRef {
                 kind: app.kind,
                 app_uuid: app.uuid.clone(),
+                started: d.status == "in_progress",
                 deployment_uuid: Some(d.deployment_uuid),
                 already_queued: false,
             }))
+    }
+
+    async fn latest_deployment(&self, app: &RemoteApp) -> Result<Option<String>, ProviderError> {
+        if app.kind == AppKind::Service {
+            return Ok(None);
+        }
+        Ok(self
+            .deployments_of(&app.uuid)
+            .await?
+            .into_iter()
+            .next()
+            .map(|d| d.deployment_uuid))
+    }
+
+    async fn deployment_after(
+        &self,
+        app: &RemoteApp,
+        after: Option<&str>,
+    ) -> Result<Option<DeploymentRef>, ProviderError> {
+        if app.kind == AppKind::Service {
+            return Ok(None);
+        }
+        // Newest first (`created_at desc, id desc`, `app/Models/Application.php:1118-1222`).
+        let list = self.deployments_of(&app.uuid).await?;
+        let newer: Vec<VDeployment> = list
+            .into_iter()
+            .take_while(|d| Some(d.deployment_uuid.as_str()) != after)
+            .filter(|d| d.pull_request_id.unwrap_or(0) == 0)
+            .collect();
+        Ok(newer.into_iter().next().map(|d| DeploymentRef {
+            kind: app.kind,
+            app_uuid: app.uuid.clone(),
+            started: d.status != "queued",
+            deployment_uuid: Some(d.deployment_uuid),
+            already_queued: false,
+        }))
     }
 
     async fn deployment_status(
@@ -1132,19 +1031,9 @@ impl AppHost for CoolifyClient {
         deployment: &DeploymentRef,
     ) -> Result<DeploymentStatus, ProviderError> {
         let Some(uuid) = &deployment.deployment_uuid else {
-            // Services and databases keep no deployment row: read the status.
-            let v = self.read_app(deployment.kind, &deployment.app_uuid).await?;
-            let status = str_field(&v, "status").unwrap_or_default();
-            let state = if status.starts_with("running") {
-                DeploymentState::Finished
-            } else {
-                DeploymentState::InProgress
-            };
-            return Ok(DeploymentStatus {
-                state,
-                url: None,
-                commit: None,
-            });
+            return self
+                .service_status(deployment, &mut ServiceWatch::default())
+                .await;
         };
         match self
             .get::<VDeployment>("read deployment", &["deployments", uuid])
@@ -1172,8 +1061,13 @@ impl AppHost for CoolifyClient {
         progress: Progress<'_>,
     ) -> Result<DeploymentStatus, ProviderError> {
         let start = tokio::time::Instant::now();
+        let mut watch = ServiceWatch::default();
         loop {
-            let status = self.deployment_status(deployment).await?;
+            let status = if deployment.deployment_uuid.is_none() {
+                self.service_status(deployment, &mut watch).await?
+            } else {
+                self.deployment_status(deployment).await?
+            };
             progress(&status, start.elapsed());
             if status.state.is_terminal() {
                 return Ok(status);
@@ -1320,6 +1214,9 @@ fn classify(resp: &Response, scrubber: &Scrubber) -> Failure {
             kind = ErrorKind::Forbidden(reason);
             Some(hint)
         }
+        404 if text.starts_with("Invalid service type") => Some(
+            "this Coolify has no one-click service of that type (its list can differ from the one fabrik ships); pick a type from Coolify's catalogue".into(),
+        ),
         404 => Some(
             "the resource does not exist in this token's team; check the name or uuid, and that the token belongs to the right team".into(),
         ),
@@ -1351,7 +1248,13 @@ fn classify(resp: &Response, scrubber: &Scrubber) -> Failure {
             if !fields.is_empty() {
                 let list: Vec<String> = fields
                     .iter()
-                    .map(|f| format!("{}: {}", f.field, f.messages.join(" ")))
+                    .map(|f| {
+                        if f.field.is_empty() {
+                            f.messages.join(" ")
+                        } else {
+                            format!("{}: {}", f.field, f.messages.join(" "))
+                        }
+                    })
                     .collect();
                 message_out = format!("{text} {}", list.join("; "));
             }
@@ -1391,10 +1294,22 @@ fn token_hint() -> String {
     "check COOLIFY_TOKEN: send the whole token including its numeric prefix (12|…); it may have expired or belong to another team".into()
 }
 
-/// `errors` values may be a list of strings or one string.
+/// `errors` is an object whose values are a list of strings or one string,
+/// or a list of messages (the domain and service URL checks, `AC:2929-2936`,
+/// `SC:549-554 @4.3.11`), kept under the field `""`.
 fn field_errors(body: Option<&Value>, scrubber: &Scrubber) -> Vec<FieldError> {
-    let Some(Value::Object(errors)) = body.and_then(|b| b.get("errors")) else {
-        return Vec::new();
+    let errors = match body.and_then(|b| b.get("errors")) {
+        Some(Value::Object(errors)) => errors,
+        Some(Value::Array(list)) if !list.is_empty() => {
+            return vec![FieldError {
+                field: String::new(),
+                messages: list
+                    .iter()
+                    .map(|m| scrubber.scrub(m.as_str().unwrap_or(&m.to_string())))
+                    .collect(),
+            }];
+        }
+        _ => return Vec::new(),
     };
     let sorted: BTreeMap<&String, &Value> = errors.iter().collect();
     sorted
@@ -1419,70 +1334,42 @@ pub const DEFAULT_POLL: Duration = Duration::from_secs(5);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::id::DeploymentId;
-
-    fn mark() -> OwnershipMark {
-        OwnershipMark::new(
-            DeploymentId::new("blog").unwrap(),
-            "01jdx3v5q6m7n8p9r0s1t2v3w4".parse().unwrap(),
-        )
-    }
-
-    fn app(source: AppSource) -> AppDesired {
-        AppDesired {
-            name: "blog".into(),
-            description: Some("The blog".into()),
-            source,
-            domains: vec!["blog.example.com".into()],
-            ports: vec![3000],
-            health: None,
-            env: vec![],
-        }
-    }
 
     #[test]
-    fn describe_keeps_user_text_and_appends_the_mark() {
-        let d = describe(Some("The blog"), Some(&mark()));
-        assert_eq!(OwnershipMark::parse(&d), Some(mark()));
-        assert!(d.starts_with("The blog | managed-by=fabrik"));
-    }
-
-    #[test]
-    fn image_update_never_sends_build_pack() {
-        let current = json!({"uuid":"a","name":"blog","build_pack":"dockerimage",
-            "description": describe(Some("The blog"), Some(&mark())),
-            "docker_registry_image_name":"nginx","docker_registry_image_tag":"1",
-            "fqdn":"https://blog.example.com","ports_exposes":"3000"});
-        let p = update_body(
-            AppKind::Application,
-            &current,
-            &app(AppSource::DockerImage {
-                image: "nginx".into(),
-                tag: Some("2".into()),
-            }),
-        )
-        .unwrap();
-        assert_eq!(
-            p.keys().collect::<Vec<_>>(),
-            vec!["docker_registry_image_tag"]
-        );
-    }
-
-    #[test]
-    fn version_gates_tags() {
-        assert!(ServerVersion::parse("4.3.11").unwrap().supports_tags());
-        assert!(ServerVersion::parse("v4.2.0").unwrap().supports_tags());
-        assert!(!ServerVersion::parse("4.1.2").unwrap().supports_tags());
-        assert!(
-            !ServerVersion::parse("4.2.0-beta.1")
-                .unwrap()
-                .supports_tags()
-        );
-        assert!(
-            !ServerVersion::parse("4.0.0-beta.474")
-                .unwrap()
-                .supports_tags()
-        );
+    fn version_gates() {
+        let v = |s: &str| ServerVersion::parse(s).unwrap_or_else(|| panic!("{s}"));
+        assert!(v("4.3.11").supports_tags());
+        assert!(v("v4.2.0").supports_tags());
+        assert!(!v("4.1.2").supports_tags());
+        assert!(!v("4.2.0-beta.1").supports_tags());
+        assert!(!v("4.0.0-beta.474").supports_tags());
         assert_eq!(ServerVersion::parse("nope"), None);
+        assert!(v("4.1.0").supports_railpack());
+        assert!(!v("4.0.0-beta.474").supports_railpack());
+        assert!(v("4.0.0-beta.474").supports_env_scopes());
+        assert!(v("4.0.0-beta.435").supports_env_scopes());
+        assert!(!v("4.0.0-beta.434").supports_env_scopes());
+        assert!(v("4.3.11").supports_env_scopes());
+    }
+
+    #[test]
+    fn environment_names_are_matched_as_coolify_stores_them() {
+        assert_eq!(environment_name(" Production "), "production");
+        assert_eq!(environment_name("Staging/EU"), "staging-eu");
+        assert!(looks_like_uuid("hg0ks8kw4wok04g8cwck8sgo"));
+        assert!(!looks_like_uuid("localhost-coolify"));
+    }
+
+    #[test]
+    fn list_shaped_errors_keep_their_messages() {
+        let body = json!({"message": "Validation failed.", "errors": ["Service container with 'x' not found."]});
+        let f = field_errors(Some(&body), &Scrubber::new());
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].messages, vec!["Service container with 'x' not found."]);
+        let body = json!({"message": "Validation failed.", "errors": {"domains": "bad"}});
+        assert_eq!(
+            field_errors(Some(&body), &Scrubber::new())[0].field,
+            "domains"
+        );
     }
 }

@@ -237,6 +237,27 @@ pub struct FakeApps(FakeWorld);
 
 const COOLIFY: ProviderName = ProviderName::Coolify;
 
+/// The fields of `now` that differ from `was` (env aside).
+fn changed_fields(was: &AppDesired, now: &AppDesired) -> Vec<String> {
+    let mut changed = Vec::new();
+    if was.source != now.source {
+        changed.push("source".to_owned());
+    }
+    if was.domains != now.domains {
+        changed.push("domains".to_owned());
+    }
+    if was.ports != now.ports {
+        changed.push("ports".to_owned());
+    }
+    if was.health != now.health {
+        changed.push("health_check".to_owned());
+    }
+    if was.description != now.description {
+        changed.push("description".to_owned());
+    }
+    changed
+}
+
 fn remote(uuid: &str, a: &FakeApp) -> RemoteApp {
     RemoteApp {
         kind: a.kind,
@@ -328,6 +349,7 @@ impl AppHost for FakeApps {
         &self,
         app: &RemoteApp,
         desired: &AppDesired,
+        _previous: Option<&AppDesired>,
     ) -> Result<Vec<String>, ProviderError> {
         let mut s = self.0.state();
         let fault = s.fault("update_app");
@@ -335,23 +357,7 @@ impl AppHost for FakeApps {
         let Some(a) = s.apps.get_mut(&app.uuid) else {
             return Err(error(COOLIFY, "update application", ErrorKind::NotFound));
         };
-        let was = &a.desired;
-        let mut changed = Vec::new();
-        if was.source != desired.source {
-            changed.push("source".to_owned());
-        }
-        if was.domains != desired.domains {
-            changed.push("domains".to_owned());
-        }
-        if was.ports != desired.ports {
-            changed.push("ports".to_owned());
-        }
-        if was.health != desired.health {
-            changed.push("health_check".to_owned());
-        }
-        if was.description != desired.description {
-            changed.push("description".to_owned());
-        }
+        let changed = changed_fields(&a.desired, desired);
         a.desired = AppDesired {
             env: a.desired.env.clone(),
             ..desired.clone()
@@ -360,6 +366,33 @@ impl AppHost for FakeApps {
             return Err(lost(COOLIFY, "update application"));
         }
         Ok(changed)
+    }
+
+    async fn app_drift(
+        &self,
+        app: &RemoteApp,
+        desired: &AppDesired,
+        _previous: Option<&AppDesired>,
+    ) -> Result<Vec<crate::plan::Drift>, ProviderError> {
+        let mut s = self.0.state();
+        s.calls.push("app_drift");
+        let Some(a) = s.apps.get(&app.uuid) else {
+            return Err(error(COOLIFY, "check application", ErrorKind::NotFound));
+        };
+        let mut fields = changed_fields(&a.desired, desired);
+        for v in &desired.env {
+            if a.env.get(&v.key).map(String::as_str) != Some(v.value.expose()) {
+                fields.push(format!("env.{}", v.key));
+            }
+        }
+        Ok(fields
+            .into_iter()
+            .map(|field| crate::plan::Drift {
+                field,
+                journal: None,
+                remote: None,
+            })
+            .collect())
     }
 
     async fn reconcile_env(
@@ -416,7 +449,41 @@ impl AppHost for FakeApps {
             app_uuid: app.uuid.clone(),
             deployment_uuid: Some(uuid),
             already_queued: false,
+            started: false,
         })
+    }
+
+    async fn latest_deployment(&self, app: &RemoteApp) -> Result<Option<String>, ProviderError> {
+        let mut s = self.0.state();
+        s.calls.push("latest_deployment");
+        Ok(s.apps
+            .get(&app.uuid)
+            .and_then(|a| a.deployments.last().map(|(u, _)| u.clone())))
+    }
+
+    async fn deployment_after(
+        &self,
+        app: &RemoteApp,
+        after: Option<&str>,
+    ) -> Result<Option<DeploymentRef>, ProviderError> {
+        let mut s = self.0.state();
+        s.calls.push("deployment_after");
+        Ok(s.apps.get(&app.uuid).and_then(|a| {
+            let newer = match after {
+                None => &a.deployments[..],
+                Some(after) => match a.deployments.iter().position(|(u, _)| u == after) {
+                    Some(i) => &a.deployments[i + 1..],
+                    None => &a.deployments[..],
+                },
+            };
+            newer.last().map(|(u, st)| DeploymentRef {
+                kind: app.kind,
+                app_uuid: app.uuid.clone(),
+                deployment_uuid: Some(u.clone()),
+                already_queued: false,
+                started: *st != DeploymentState::Queued,
+            })
+        }))
     }
 
     async fn active_deployment(
@@ -430,11 +497,12 @@ impl AppHost for FakeApps {
                 .iter()
                 .rev()
                 .find(|(_, st)| !st.is_terminal())
-                .map(|(u, _)| DeploymentRef {
+                .map(|(u, st)| DeploymentRef {
                     kind: app.kind,
                     app_uuid: app.uuid.clone(),
                     deployment_uuid: Some(u.clone()),
                     already_queued: true,
+                    started: *st != DeploymentState::Queued,
                 })
         }))
     }

@@ -206,11 +206,29 @@ pub trait AppHost: Send + Sync {
 
     /// Reads the app, compares it with `desired` and PATCHes only the fields
     /// that differ. Returns the names of the changed fields (empty: no call).
+    ///
+    /// `previous` is what the last apply made the app (from the journal),
+    /// when known: fields the server hides or rewrites (a compose file it
+    /// re-serialises, a Dockerfile hidden without `read:sensitive`) are
+    /// compared with it instead of the remote value. A Dockerfile that
+    /// changed cannot be updated ([`ErrorKind::Unsupported`]): the engine
+    /// replaces the app.
     async fn update_app(
         &self,
         app: &RemoteApp,
         desired: &AppDesired,
+        previous: Option<&AppDesired>,
     ) -> Result<Vec<String>, ProviderError>;
+
+    /// The fields of the app that differ from `desired` (what
+    /// [`AppHost::update_app`] would change, env vars included, without
+    /// changing anything), each with both values; secret values never.
+    async fn app_drift(
+        &self,
+        app: &RemoteApp,
+        desired: &AppDesired,
+        previous: Option<&AppDesired>,
+    ) -> Result<Vec<crate::plan::Drift>, ProviderError>;
 
     /// Makes the app's environment exactly `env`: list, bulk upsert what
     /// differs, delete extras. Identity is key plus preview flag.
@@ -229,6 +247,22 @@ pub trait AppHost: Send + Sync {
     async fn active_deployment(
         &self,
         app: &RemoteApp,
+    ) -> Result<Option<DeploymentRef>, ProviderError>;
+
+    /// The id of the app's newest deployment, whatever its status (`None`:
+    /// none, or a service, which keeps no deployment rows): taken before a
+    /// deploy, so that a resumed run can tell its own deployment from older
+    /// ones.
+    async fn latest_deployment(&self, app: &RemoteApp) -> Result<Option<String>, ProviderError>;
+
+    /// The newest deployment of the app that is newer than `after` (any
+    /// deployment when `after` is `None`), whatever its status: the one a
+    /// deploy requested after [`AppHost::latest_deployment`] said `after`
+    /// queued, if it did.
+    async fn deployment_after(
+        &self,
+        app: &RemoteApp,
+        after: Option<&str>,
     ) -> Result<Option<DeploymentRef>, ProviderError>;
 
     /// One status read.

@@ -70,6 +70,26 @@ impl ServerVersion {
     pub fn supports_tags(&self) -> bool {
         self.at_least(4, 2, 0)
     }
+
+    /// The `railpack` build pack (`App\Enums\BuildPackTypes`, from 4.1.0).
+    pub fn supports_railpack(&self) -> bool {
+        self.at_least(4, 1, 0)
+    }
+
+    /// `is_runtime` and `is_buildtime` on env vars: from 4.0.0-beta.435
+    /// (before, `is_build_time` or nothing; every release since has them).
+    pub fn supports_env_scopes(&self) -> bool {
+        if self.at_least(4, 0, 0) {
+            return true;
+        }
+        (self.major, self.minor, self.patch) == (4, 0, 0)
+            && self
+                .pre
+                .as_deref()
+                .and_then(|p| p.strip_prefix("beta."))
+                .and_then(|n| n.parse::<u32>().ok())
+                .is_some_and(|n| n >= 435)
+    }
 }
 
 impl fmt::Display for ServerVersion {
@@ -154,6 +174,8 @@ pub enum AppSource {
         branch: String,
         /// How to build it.
         build_pack: BuildPack,
+        /// The rest of the build.
+        build: GitBuild,
     },
     /// A raw compose file: a Coolify *service* (`POST /services`,
     /// `docker_compose_raw` base64).
@@ -166,7 +188,8 @@ pub enum AppSource {
         public_service: Option<String>,
     },
     /// A one-click service template (`POST /services` with `type`); its
-    /// domains go to the template's service named like the type.
+    /// domains go to the template's public container
+    /// ([`crate::spec::services::template`]).
     OneClick {
         /// Template key, e.g. `ghost`.
         service_type: String,
@@ -183,7 +206,28 @@ impl AppSource {
     }
 }
 
-/// The container health check.
+/// How a git application is built, beyond its build pack. `None` leaves
+/// Coolify's default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GitBuild {
+    /// The commit to build (`git_commit_sha`); the branch head when absent.
+    pub commit: Option<String>,
+    /// The directory to build from (`base_directory`, default `/`).
+    pub base_directory: Option<String>,
+    /// The built files, for the static build pack (`publish_directory`).
+    pub publish_directory: Option<String>,
+    /// Install command override.
+    pub install_command: Option<String>,
+    /// Build command override.
+    pub build_command: Option<String>,
+    /// Start command override.
+    pub start_command: Option<String>,
+    /// The Dockerfile's path in the repository (`dockerfile_location`,
+    /// default `/Dockerfile`).
+    pub dockerfile_location: Option<String>,
+}
+
+/// The container health check (Coolify's `health_check_*` fields).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthCheck {
     /// HTTP path, e.g. `/health`.
@@ -192,6 +236,39 @@ pub struct HealthCheck {
     pub port: Option<u16>,
     /// Seconds between checks.
     pub interval: Option<u32>,
+    /// `GET`, `HEAD`, `POST` or `OPTIONS`.
+    pub method: String,
+    /// `http` or `https`.
+    pub scheme: String,
+    /// The status that counts as healthy (Coolify stores it; its generated
+    /// check only looks at curl's exit status).
+    pub return_code: u16,
+    /// Text the body must contain (stored, not checked by Coolify).
+    pub response_text: Option<String>,
+    /// Seconds one check may take.
+    pub timeout: u32,
+    /// Failed checks before the container is unhealthy.
+    pub retries: u32,
+    /// Seconds after start before failures count.
+    pub start_period: u32,
+}
+
+impl HealthCheck {
+    /// A check of `path` with Fabrik's defaults for the rest (the spec's).
+    pub fn of_path(path: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            port: None,
+            interval: Some(30),
+            method: "GET".into(),
+            scheme: "http".into(),
+            return_code: 200,
+            response_text: None,
+            timeout: 5,
+            retries: 3,
+            start_period: 10,
+        }
+    }
 }
 
 /// A value of an environment variable.
@@ -235,6 +312,9 @@ pub struct EnvVarDesired {
     pub is_literal: bool,
     /// Spans several lines.
     pub is_multiline: bool,
+    /// Also passed to the build (a Docker build argument, readable in the
+    /// image's history); otherwise the running container only.
+    pub is_buildtime: bool,
 }
 
 /// What an env reconciliation did, by key.
@@ -346,6 +426,9 @@ pub struct DeploymentRef {
     /// Whether Coolify said a deployment for this commit was already
     /// queued (the uuid was then taken from the app's deployment list).
     pub already_queued: bool,
+    /// For an `already_queued` deployment: it had already started, so it
+    /// deploys the application as it was before this request.
+    pub started: bool,
 }
 
 /// The phase of a deployment.

@@ -202,6 +202,7 @@ mod tests {
             &WorldInit {
                 seed: 0,
                 zones: vec![],
+                servers: vec![],
                 now: 0,
             },
         )

@@ -16,6 +16,9 @@ use crate::secret::SecretValue;
 pub const DATA_ENV: &str = "FABRIK_SANDBOX_DATA";
 /// Environment variable holding the fault config (JSON or `key=value,...`).
 pub const FAULTS_ENV: &str = "FABRIK_SANDBOX_FAULTS";
+/// Environment variable naming the Coolify version the in-process sandbox
+/// simulates (`4.3.11` when unset).
+pub const COOLIFY_VERSION_ENV: &str = "FABRIK_SANDBOX_COOLIFY_VERSION";
 
 /// Everything a sandbox needs to start.
 #[derive(Debug, Clone)]
@@ -38,6 +41,9 @@ pub struct SandboxConfig {
     pub kuma_version: String,
     /// Cloudflare zones besides `example.com`.
     pub zones: Vec<String>,
+    /// Coolify servers besides `localhost`, each with one destination
+    /// (`<name>-coolify`).
+    pub servers: Vec<String>,
     /// The credentials the simulated services accept.
     pub credentials: Credentials,
     /// Runtime switches (API disabled, IP not allowed, token abilities).
@@ -60,6 +66,7 @@ impl SandboxConfig {
             coolify_version: "4.3.11".to_owned(),
             kuma_version: "2.5.3".to_owned(),
             zones: Vec::new(),
+            servers: Vec::new(),
             credentials: Credentials::default(),
             settings: Settings::default(),
             clock: Clock::System,
@@ -68,13 +75,20 @@ impl SandboxConfig {
 
     /// The config of the in-process sandbox of a Fabrik run whose journal is
     /// `state`: data in `sandbox.db` beside it unless `FABRIK_SANDBOX_DATA`
-    /// says otherwise, faults from `FABRIK_SANDBOX_FAULTS`.
+    /// says otherwise, faults from `FABRIK_SANDBOX_FAULTS`, the Coolify
+    /// version from `FABRIK_SANDBOX_COOLIFY_VERSION`.
     pub fn for_state(state: &Path) -> Result<Self, SandboxError> {
-        Self::from_vars(
+        let mut config = Self::from_vars(
             state,
             std::env::var_os(DATA_ENV),
             std::env::var(FAULTS_ENV).ok(),
-        )
+        )?;
+        if let Ok(version) = std::env::var(COOLIFY_VERSION_ENV)
+            && !version.trim().is_empty()
+        {
+            config.coolify_version = version.trim().to_owned();
+        }
+        Ok(config)
     }
 
     /// [`SandboxConfig::for_state`] with the two variables given.

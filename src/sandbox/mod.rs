@@ -63,7 +63,8 @@ mod world;
 use std::path::Path;
 
 pub use self::config::{
-    Clock, Credentials, DATA_ENV, FAULTS_ENV, ManualClock, SandboxConfig, Settings,
+    COOLIFY_VERSION_ENV, Clock, Credentials, DATA_ENV, FAULTS_ENV, ManualClock, SandboxConfig,
+    Settings,
 };
 pub use self::error::SandboxError;
 pub use self::faults::{FaultConfig, FaultParseError, Injections};
@@ -77,4 +78,14 @@ pub use self::server::{BoundSandbox, SandboxHandle, SandboxInfo, bind, serve, st
 /// [`crate::ownership::OwnershipMark::parse`]) or null. Reads only.
 pub fn dump(data: &Path) -> Result<serde_json::Value, SandboxError> {
     world::dump_file(data, config::system_now_ms())
+}
+
+/// The requests the simulated Coolify received that could change
+/// something (every method but GET), oldest first, as a JSON array of
+/// `{at, service, method, path, query, body, status}`; the body as the
+/// controller saw it (trimmed, empty strings as null), env values and
+/// passwords as keyed fingerprints. For tests that check what a client
+/// sent. Reads only.
+pub fn requests(data: &Path) -> Result<serde_json::Value, SandboxError> {
+    world::requests_file(data, config::system_now_ms())
 }

@@ -107,6 +107,7 @@ pub async fn bind(addr: SocketAddr, config: SandboxConfig) -> Result<BoundSandbo
     let init = WorldInit {
         seed: config.faults.seed,
         zones: config.all_zones(),
+        servers: config.servers.clone(),
         now: config.clock.now_ms(),
     };
     let path = config.data.clone();

@@ -21,13 +21,16 @@ use rusqlite::{
 use super::SandboxError;
 
 /// The schema version this build writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// The schema, applied once to a fresh file.
 const SCHEMA: &str = include_str!("schema.sql");
 
 /// From version 1 to 2 (fresh files too, after [`SCHEMA`]).
 const SCHEMA_2: &str = include_str!("schema_2.sql");
+
+/// From version 2 to 3 (fresh files too, after [`SCHEMA_2`]).
+const SCHEMA_3: &str = include_str!("schema_3.sql");
 
 /// What a fresh world is seeded with.
 #[derive(Debug, Clone)]
@@ -37,6 +40,9 @@ pub(crate) struct WorldInit {
     pub(crate) seed: u64,
     /// Cloudflare zones that must exist (added on every open).
     pub(crate) zones: Vec<String>,
+    /// Coolify servers besides `localhost` that must exist (each with one
+    /// destination).
+    pub(crate) servers: Vec<String>,
     /// Creation time of the seeded resources.
     pub(crate) now: i64,
 }
@@ -107,6 +113,11 @@ impl Store {
             }
             if version < 2 {
                 tx.execute_batch(SCHEMA_2).map_err(open_err)?;
+            }
+            if version < 3 {
+                tx.execute_batch(SCHEMA_3).map_err(open_err)?;
+            }
+            if version < SCHEMA_VERSION {
                 tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
                     .map_err(open_err)?;
             }
@@ -121,6 +132,9 @@ impl Store {
             }
             for zone in &init.zones {
                 ensure_zone(&world, zone).map_err(open_err)?;
+            }
+            for server in &init.servers {
+                ensure_server(&world, server).map_err(open_err)?;
             }
             world.tx.commit().map_err(open_err)?;
         }
@@ -317,6 +331,28 @@ fn seed_coolify(tx: &Tx<'_>) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Adds the server `name` (with its destination `<name>-coolify`) unless
+/// it exists.
+fn ensure_server(tx: &Tx<'_>, name: &str) -> rusqlite::Result<()> {
+    let exists: Option<i64> = tx
+        .query_row("SELECT id FROM server WHERE name = ?1", [name], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    if exists.is_none() {
+        tx.execute(
+            "INSERT INTO server (uuid, name, description, ip, user, port, created_at, updated_at) VALUES (?1, ?2, NULL, '127.0.0.1', 'root', 22, ?3, ?3)",
+            params![tx.uuid()?, name, tx.now],
+        )?;
+        let server_id = tx.last_insert_rowid();
+        tx.execute(
+            "INSERT INTO destination (uuid, server_id, name, network, created_at, updated_at) VALUES (?1, ?2, ?3, ?3, ?4, ?4)",
+            params![tx.uuid()?, server_id, format!("{name}-coolify"), tx.now],
+        )?;
+    }
+    Ok(())
+}
+
 fn ensure_zone(tx: &Tx<'_>, zone: &str) -> rusqlite::Result<()> {
     let exists: Option<String> = tx
         .query_row("SELECT id FROM zone WHERE name = ?1", [zone], |r| r.get(0))
@@ -418,6 +454,7 @@ mod tests {
         WorldInit {
             seed: 7,
             zones: vec!["example.com".into()],
+            servers: vec![],
             now: 1_700_000_000_000,
         }
     }

@@ -75,7 +75,7 @@ pub(crate) fn site_for(tx: &Tx<'_>, host: &str) -> rusqlite::Result<Option<Site>
 }
 
 fn serving_app(tx: &Tx<'_>, app: &AppRow) -> rusqlite::Result<Option<DeploymentRow>> {
-    coolify::serving_deployment(tx, app.id)
+    coolify::serving_deployment(tx, app)
 }
 
 fn mark_of<'a>(texts: impl IntoIterator<Item = &'a str>) -> Value {
@@ -92,7 +92,7 @@ fn mark_of<'a>(texts: impl IntoIterator<Item = &'a str>) -> Value {
 
 /// A keyed fingerprint of an env value, so a dump shows whether a value
 /// changed without showing the value.
-fn fingerprint(tx: &Tx<'_>, value: &str) -> String {
+pub(crate) fn fingerprint(tx: &Tx<'_>, value: &str) -> String {
     let key = tx.derived_secret("dump-fingerprint");
     blake3::keyed_hash(&key, value.as_bytes()).to_hex()[..16].to_owned()
 }
@@ -108,6 +108,8 @@ fn dump_app(tx: &Tx<'_>, app: &AppRow) -> rusqlite::Result<Value> {
                 "is_preview": e.is_preview,
                 "is_literal": e.is_literal,
                 "is_shown_once": e.is_shown_once,
+                "is_buildtime": e.is_buildtime,
+                "is_runtime": e.is_runtime,
                 "value_fingerprint": e.value.as_deref().map(|v| fingerprint(tx, v)),
             })
         })
@@ -143,6 +145,7 @@ fn dump_app(tx: &Tx<'_>, app: &AppRow) -> rusqlite::Result<Value> {
         "image_tag": app.attr("docker_registry_image_tag"),
         "git_repository": app.attr("git_repository"),
         "git_branch": app.attr("git_branch"),
+        "config": app_config(app),
         "environment_id": app.environment_id,
         "stopped": app.stopped,
         "deleting": app.gone_at.is_some(),
@@ -152,6 +155,37 @@ fn dump_app(tx: &Tx<'_>, app: &AppRow) -> rusqlite::Result<Value> {
         "deployments": deployments,
         "ownership": mark_of(description.into_iter().chain(tags.iter().map(String::as_str))),
     }))
+}
+
+/// The build and health settings of an application as stored (what the
+/// dump shows besides image, repository and domains).
+fn app_config(app: &AppRow) -> Value {
+    const KEYS: &[&str] = &[
+        "ports_exposes",
+        "git_commit_sha",
+        "base_directory",
+        "publish_directory",
+        "install_command",
+        "build_command",
+        "start_command",
+        "dockerfile_location",
+        "health_check_enabled",
+        "health_check_path",
+        "health_check_port",
+        "health_check_method",
+        "health_check_scheme",
+        "health_check_return_code",
+        "health_check_response_text",
+        "health_check_interval",
+        "health_check_timeout",
+        "health_check_retries",
+        "health_check_start_period",
+    ];
+    Value::Object(
+        KEYS.iter()
+            .filter_map(|k| app.attrs.get(*k).map(|v| ((*k).to_owned(), v.clone())))
+            .collect(),
+    )
 }
 
 fn dump_service(tx: &Tx<'_>, svc: &ServiceRow) -> rusqlite::Result<Value> {
@@ -173,6 +207,7 @@ fn dump_service(tx: &Tx<'_>, svc: &ServiceRow) -> rusqlite::Result<Value> {
         "description": description,
         "service_type": svc.attr("service_type"),
         "urls": svc.urls(),
+        "containers": svc.container_view(),
         "running": svc.running(tx.now),
         "deleting": svc.gone_at.is_some(),
         "tags": tags,
@@ -288,6 +323,31 @@ pub(crate) fn dump(tx: &Tx<'_>) -> rusqlite::Result<Value> {
 pub(crate) fn dump_file(path: &std::path::Path, now: i64) -> Result<Value, SandboxError> {
     let store = Store::open_existing(path)?;
     store.run(TransactionBehavior::Deferred, now, dump)
+}
+
+/// The requests kept in `request_log`, oldest first: `{at, service,
+/// method, path, query, body, status}` (env values as fingerprints).
+pub(crate) fn requests_file(path: &std::path::Path, now: i64) -> Result<Value, SandboxError> {
+    let store = Store::open_existing(path)?;
+    store.run(TransactionBehavior::Deferred, now, |tx| {
+        let mut stmt = tx.prepare(
+            "SELECT at, service, method, path, query, body, status FROM request_log ORDER BY id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            let query: String = r.get(4)?;
+            let body: Option<String> = r.get(5)?;
+            Ok(json!({
+                "at": timestamp(r.get(0)?),
+                "service": r.get::<_, String>(1)?,
+                "method": r.get::<_, String>(2)?,
+                "path": r.get::<_, String>(3)?,
+                "query": serde_json::from_str::<Value>(&query).unwrap_or(Value::Null),
+                "body": body.and_then(|b| serde_json::from_str::<Value>(&b).ok()),
+                "status": r.get::<_, i64>(6)?,
+            }))
+        })?;
+        Ok(Value::Array(rows.collect::<rusqlite::Result<Vec<_>>>()?))
+    })
 }
 
 /// Answers a DNS question from the Cloudflare records: the records of

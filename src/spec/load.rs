@@ -305,12 +305,13 @@ pub fn check(
     // Which secrets are used is only known when every reference was read.
     let refs_unreadable = bad.iter().any(|p| {
         p.starts_with(&FieldPath::of("app.env"))
+            || p.starts_with(&FieldPath::of("app.build_env"))
             || p.section() == Some("notifications")
             || *p == FieldPath::of("app")
     });
     if let (Some(secrets), Some(app), false) = (&draft.secrets, &draft.app, refs_unreadable) {
         let mut used: BTreeSet<String> = BTreeSet::new();
-        for v in app.env.values() {
+        for v in app.env.values().chain(app.build_env.values()) {
             used.extend(v.secret_refs().into_iter().map(str::to_owned));
         }
         if let Some(n) = &draft.notifications {

@@ -53,6 +53,7 @@ mod conform;
 mod credential;
 mod host;
 mod load;
+pub mod patterns;
 mod rules;
 mod suggest;
 mod yaml;
@@ -62,6 +63,38 @@ pub use files::{DiskFiles, FileProblem, MemoryFiles, ProjectFiles};
 pub use load::{Checked, LoadOptions, Loaded, SpecError, check, load};
 pub use model::Spec;
 pub use yaml::Limits;
+
+/// A compose file as data (YAML 1.2 core types: numbers, booleans and
+/// nulls typed, mapping keys as text, entries in file order), or `None`
+/// when it does not parse. Two files with the same meaning give the same
+/// value whatever their comments, quoting or layout, which is how a
+/// compose file Coolify stored (re-serialised) is compared with the spec's.
+pub fn compose_document(text: &str) -> Option<serde_json::Value> {
+    fn value(node: &yaml::Node) -> serde_json::Value {
+        use serde_json::Value;
+        match &node.kind {
+            yaml::Kind::Scalar(s) => match s.typed() {
+                yaml::Typed::Null => Value::Null,
+                yaml::Typed::Bool(b) => Value::Bool(b),
+                yaml::Typed::Int(i) => Value::from(i),
+                yaml::Typed::Float(f) => {
+                    serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
+                }
+                yaml::Typed::Str(t) => Value::String(t.to_owned()),
+            },
+            yaml::Kind::Seq(items) => Value::Array(items.iter().map(value).collect()),
+            yaml::Kind::Map(entries) => Value::Object(
+                entries
+                    .iter()
+                    .map(|e| (e.key.clone(), value(&e.value)))
+                    .collect(),
+            ),
+        }
+    }
+    yaml::parse(text.as_bytes(), &Limits::default())
+        .ok()
+        .map(|(root, _)| value(&root))
+}
 
 /// The service names of a compose file, in file order; empty when it does
 /// not parse (validation reports that with its location).

@@ -439,6 +439,7 @@ pub async fn steps(
     let mut aligned = prepared.world.clone();
     aligned.align_keys(Some(&ctx.view()));
     let world = &aligned;
+    crate::engine::resource::app::refuse_unchangeable(&ctx, world).await?;
     zone_ready(&ctx, world).await?;
     let view = ctx.view();
     let plan = plan::plan(

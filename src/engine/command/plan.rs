@@ -163,6 +163,7 @@ pub async fn refresh(
     let ctx = connected.ctx(&journal, &view.deployment, &run, &req.interrupt);
     let mut world = prepared.world.clone();
     world.align_keys(Some(view));
+    crate::engine::resource::app::refuse_unchangeable(&ctx, &world).await?;
     let observed = observe(&ctx, &world).await?;
     Ok((observed, connected))
 }

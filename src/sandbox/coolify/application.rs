@@ -10,12 +10,13 @@ use super::deploy::{self, Queued};
 use super::fields::{self, Field, Kind};
 use super::project;
 use super::{
-    Call, Ctx, Owner, bool_field, check_fields, decode_base64, echo, invalid_field, message,
-    str_field,
+    Call, Ctx, Owner, bool_field, check_fields, decode_base64, echo, invalid, invalid_field,
+    invalid_list, message, str_field,
 };
 use crate::sandbox::reply::{Fail, Outcome, Reply};
 use crate::sandbox::store::{Tx, timestamp};
 use crate::sandbox::world;
+use crate::spec::patterns;
 
 /// The create endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,14 +44,19 @@ const CREATE_COMPOSE: &[Field] = &[
     ("instant_deploy", Kind::Bool),
 ];
 
-/// Build packs the git variants and PATCH accept.
-const BUILD_PACKS: &[&str] = &[
-    "nixpacks",
-    "railpack",
-    "static",
-    "dockerfile",
-    "dockercompose",
-];
+/// Build packs the git variants and PATCH accept (`App\Enums\BuildPackTypes`;
+/// `railpack` from v4.1.0, commit 793077d74f).
+fn build_pack_known(ctx: &Ctx, pack: &str) -> bool {
+    match pack {
+        "nixpacks" | "static" | "dockerfile" | "dockercompose" => true,
+        "railpack" => ctx.at_least(4, 1, 0),
+        _ => false,
+    }
+}
+
+/// The value of `source_type` for the public GitHub source, which makes the
+/// clone URL `https://github.com/{git_repository}` (`app/Models/Application.php:1749`).
+const GITHUB_SOURCE: &str = "App\\Models\\GithubApp";
 
 /// Request keys that steer the call instead of becoming attributes.
 const CONSUMED: &[&str] = &[
@@ -72,16 +78,19 @@ const CONSUMED: &[&str] = &[
     "docker_compose_raw",
 ];
 
-/// Fields hidden from tokens without `read:sensitive`.
+/// Fields hidden from tokens without `read:sensitive`: `Application::$hidden`
+/// (`app/Models/Application.php:236-247 @4.3.11`).
 const SENSITIVE: &[&str] = &[
-    "dockerfile",
-    "custom_labels",
-    "custom_nginx_configuration",
+    "http_basic_auth_password",
     "manual_webhook_secret_github",
     "manual_webhook_secret_gitlab",
     "manual_webhook_secret_bitbucket",
     "manual_webhook_secret_gitea",
-    "http_basic_auth_password",
+    "dockerfile",
+    "docker_compose",
+    "docker_compose_raw",
+    "custom_labels",
+    "custom_nginx_configuration",
 ];
 
 impl AppKind {
@@ -97,14 +106,12 @@ impl AppKind {
         })
     }
 
-    fn fields(self) -> &'static [Field] {
+    /// Every variant checks one shared list (`AC:1194 @4.3.11`), except
+    /// the compose variant of old versions.
+    fn fields(self, ctx: &Ctx) -> Vec<Field> {
         match self {
-            Self::Public => fields::CREATE_PUBLIC,
-            Self::GithubApp => fields::CREATE_GITHUB_APP,
-            Self::DeployKey => fields::CREATE_DEPLOY_KEY,
-            Self::Dockerfile => fields::CREATE_DOCKERFILE,
-            Self::DockerImage => fields::CREATE_DOCKERIMAGE,
-            Self::Compose => CREATE_COMPOSE,
+            Self::Compose => CREATE_COMPOSE.to_vec(),
+            _ => fields::create_application(ctx.version),
         }
     }
 
@@ -234,6 +241,13 @@ pub(crate) fn find_optional(tx: &Tx<'_>, uuid: &str) -> rusqlite::Result<Option<
     .optional()
 }
 
+/// The application row with this id, deleted or not.
+pub(crate) fn by_id(tx: &Tx<'_>, id: i64) -> rusqlite::Result<Option<AppRow>> {
+    tx.prepare_cached(&format!("SELECT {COLUMNS} FROM application WHERE id = ?1"))?
+        .query_row([id], AppRow::from_row)
+        .optional()
+}
+
 /// Removes applications whose asynchronous delete has completed.
 pub(crate) fn purge_gone(tx: &Tx<'_>) -> rusqlite::Result<()> {
     let gone = "SELECT id FROM application WHERE gone_at IS NOT NULL AND gone_at <= ?1";
@@ -303,15 +317,24 @@ pub(crate) fn render(tx: &Tx<'_>, ctx: &Ctx, app: &AppRow) -> rusqlite::Result<V
     Ok(Value::Object(out))
 }
 
-/// `<state>:<health>` as Coolify aggregates container states.
+/// `<state>:<health>` as `GetContainersStatus` formats it
+/// (`app/Actions/Docker/GetContainersStatus.php:108-118 @4.3.11`): `exited`
+/// has no suffix; a container without a Docker healthcheck (health check
+/// disabled) reports `running:unknown`.
 pub(crate) fn status(tx: &Tx<'_>, ctx: &Ctx, app: &AppRow) -> rusqlite::Result<String> {
     if app.stopped || app.gone_at.is_some() {
-        return Ok("exited:unhealthy".into());
+        return Ok("exited".into());
     }
-    Ok(match deploy::serving(tx, app.id)? {
+    let checked = app
+        .attrs
+        .get("health_check_enabled")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    Ok(match deploy::serving(tx, app)? {
+        Some(_) if !checked => "running:unknown".into(),
         Some(_) if ctx.health_fail => "running:unhealthy".into(),
         Some(_) => "running:healthy".into(),
-        None => "exited:unhealthy".into(),
+        None => "exited".into(),
     })
 }
 
@@ -336,59 +359,189 @@ pub(super) fn get(tx: &Tx<'_>, ctx: &Ctx, uuid: &str) -> Outcome {
     Ok(Reply::json(200, render(tx, ctx, &app)?))
 }
 
+/// The field rules of `sharedDataApplications()` (`bootstrap/helpers/api.php:113-205
+/// @4.3.11`) that Fabrik's fields meet, with Laravel's messages.
+fn check_rules(ctx: &Ctx, body: &Map<String, Value>) -> Result<(), Fail> {
+    let mut errors = Map::new();
+    let mut fail = |field: &str, message: String| {
+        errors.insert(field.to_owned(), json!([message]));
+    };
+    let text = |key: &str| body.get(key).and_then(Value::as_str);
+    if let Some(pack) = text("build_pack")
+        && !build_pack_known(ctx, pack)
+    {
+        fail("build_pack", "The selected build pack is invalid.".into());
+    }
+    if let Some(sha) = text("git_commit_sha")
+        && !patterns::is_commit(sha)
+    {
+        fail(
+            "git_commit_sha",
+            "The git commit sha field format is invalid.".into(),
+        );
+    }
+    for key in ["base_directory", "publish_directory"] {
+        if let Some(dir) = text(key)
+            && !patterns::is_directory_path(dir)
+        {
+            fail(
+                key,
+                format!("The {} field format is invalid.", key.replace('_', " ")),
+            );
+        }
+    }
+    if let Some(path) = text("dockerfile_location")
+        && !patterns::is_file_path(path)
+    {
+        fail(
+            "dockerfile_location",
+            "The dockerfile location field format is invalid.".into(),
+        );
+    }
+    for key in ["install_command", "build_command", "start_command"] {
+        if let Some(cmd) = text(key)
+            && !patterns::is_shell_safe_command(cmd)
+        {
+            fail(
+                key,
+                format!("The {} field format is invalid.", key.replace('_', " ")),
+            );
+        }
+    }
+    if let Some(path) = text("health_check_path")
+        && !patterns::is_health_path(path)
+    {
+        fail(
+            "health_check_path",
+            "The health check path field format is invalid.".into(),
+        );
+    }
+    if let Some(host) = text("health_check_host")
+        && !patterns::is_health_host(host)
+    {
+        fail(
+            "health_check_host",
+            "The health check host field format is invalid.".into(),
+        );
+    }
+    if let Some(m) = text("health_check_method")
+        && !matches!(m, "GET" | "HEAD" | "POST" | "OPTIONS")
+    {
+        fail(
+            "health_check_method",
+            "The selected health check method is invalid.".into(),
+        );
+    }
+    if let Some(m) = text("health_check_scheme")
+        && !matches!(m, "http" | "https")
+    {
+        fail(
+            "health_check_scheme",
+            "The selected health check scheme is invalid.".into(),
+        );
+    }
+    if let Some(ports) = text("ports_exposes")
+        && !valid_ports(ports)
+    {
+        fail(
+            "ports_exposes",
+            "The ports exposes field format is invalid.".into(),
+        );
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(invalid(errors).into())
+    }
+}
+
 /// `POST /applications/{variant}`.
 pub(super) fn create(tx: &Tx<'_>, ctx: &Ctx, call: &Call, kind: AppKind) -> Outcome {
     let body = call.json_object()?;
     if ctx.echo_422 {
         return Err(echo(&Value::Object(body)).into());
     }
-    let tags_allowed = ctx.at_least(4, 2, 0);
-    let accepted: Vec<Field> = kind
-        .fields()
-        .iter()
-        .copied()
-        .filter(|(name, _)| tags_allowed || *name != "tags")
-        .collect();
-    check_fields(&body, &accepted, &[], &kind.required(ctx))?;
+    check_fields(&body, &kind.fields(ctx), &[], &kind.required(ctx))?;
+    check_rules(ctx, &body)?;
     let place = project::resolve_place(tx, &body)?;
     let uuid = tx.uuid()?;
     let mut attrs = Map::new();
-    apply_fields(&mut attrs, &body)?;
+    apply_fields(&mut attrs, &body);
     match kind {
         AppKind::Public | AppKind::GithubApp | AppKind::DeployKey => {
-            let build_pack = str_field(&body, "build_pack").unwrap_or_default();
-            if !BUILD_PACKS.contains(&build_pack) {
-                return Err(
-                    invalid_field("build_pack", "The selected build pack is invalid.").into(),
-                );
-            }
-            if build_pack == "dockercompose" && str_field(&body, "domains").is_some() {
+            let repository = str_field(&body, "git_repository").unwrap_or_default();
+            if repository.contains(patterns::REPOSITORY_FORBIDDEN) {
                 return Err(invalid_field(
-                    "domains",
-                    "The domains field is not allowed for dockercompose applications. Use docker_compose_domains instead.",
+                    "git_repository",
+                    "The git repository contains invalid characters.",
                 )
                 .into());
             }
-            if kind == AppKind::GithubApp {
-                attrs.insert("source_id".into(), json!(1));
+            let build_pack = str_field(&body, "build_pack").unwrap_or_default();
+            if build_pack == "dockercompose" && body.contains_key("domains") {
+                let mut errors = Map::new();
+                errors.insert(
+                    "domains".into(),
+                    json!("The domains field cannot be used for dockercompose applications. Use docker_compose_domains instead to set domains for individual services."),
+                );
+                return Err(invalid(errors).into());
             }
-            if kind == AppKind::DeployKey {
-                attrs.insert("private_key_id".into(), json!(1));
+            match kind {
+                // A github.com URL is stored as `owner/repo` with the public
+                // GitHub source (`AC:1459-1465 @4.3.11`, the same at
+                // `AC:1238 @b474`); any other host keeps the URL.
+                AppKind::Public => {
+                    if let Ok(url) = url::Url::parse(repository)
+                        && url.host_str() == Some("github.com")
+                    {
+                        let mut segs = url.path_segments().into_iter().flatten();
+                        let short = format!(
+                            "{}/{}",
+                            segs.next().unwrap_or_default(),
+                            segs.next().unwrap_or_default()
+                        );
+                        attrs.insert("git_repository".into(), json!(short.trim()));
+                        attrs.insert("source_type".into(), json!(GITHUB_SOURCE));
+                        attrs.insert("source_id".into(), json!(0));
+                    }
+                }
+                // The private GitHub App variant strips the scheme and host
+                // (`AC:1621-1624 @4.3.11`).
+                AppKind::GithubApp => {
+                    let short = repository
+                        .replace("https://", "")
+                        .replace("http://", "")
+                        .replace("github.com/", "");
+                    let short = short.trim_matches('/');
+                    let short = short.strip_suffix(".git").unwrap_or(short);
+                    attrs.insert("git_repository".into(), json!(short));
+                    attrs.insert("source_type".into(), json!(GITHUB_SOURCE));
+                    attrs.insert("source_id".into(), json!(1));
+                }
+                _ => {
+                    attrs.insert("private_key_id".into(), json!(1));
+                }
             }
         }
         AppKind::Dockerfile => {
             let text = str_field(&body, "dockerfile").unwrap_or_default();
             let Some(dockerfile) = decode_base64(text) else {
-                return Err(invalid_field(
-                    "dockerfile",
-                    "The dockerfile should be base64 encoded.",
-                )
-                .into());
+                let mut errors = Map::new();
+                errors.insert(
+                    "dockerfile".into(),
+                    json!("The dockerfile should be base64 encoded."),
+                );
+                return Err(invalid(errors).into());
             };
             attrs.insert("build_pack".into(), json!("dockerfile"));
-            attrs.insert("ports_exposes".into(), json!(exposed_port(&dockerfile)));
+            // `get_port_from_dockerfile($request->dockerfile)` reads the
+            // request's still-base64 text, finds no `EXPOSE` line, and the
+            // port is forced to 80 whatever `ports_exposes` says
+            // (`AC:2090-2098 @4.3.11`; the same at `AC:1787 @b474`).
+            attrs.insert("ports_exposes".into(), json!(exposed_port(text)));
             attrs.insert("dockerfile".into(), json!(dockerfile));
             attrs.insert("git_repository".into(), json!("coollabsio/coolify"));
+            attrs.insert("git_branch".into(), json!("main"));
         }
         AppKind::DockerImage => {
             let name = str_field(&body, "docker_registry_image_name").unwrap_or_default();
@@ -411,20 +564,13 @@ pub(super) fn create(tx: &Tx<'_>, ctx: &Ctx, call: &Call, kind: AppKind) -> Outc
             attrs.insert("docker_compose_raw".into(), json!(compose));
         }
     }
-    if let Some(ports) = attrs.get("ports_exposes").and_then(Value::as_str)
-        && !valid_ports(ports)
-    {
-        return Err(invalid_field(
-            "ports_exposes",
-            "The ports exposes field format is invalid.",
-        )
-        .into());
-    }
     let name = str_field(&body, "name")
         .map(str::to_owned)
         .unwrap_or_else(|| generated_name(&attrs, kind, &uuid));
     attrs.insert("name".into(), json!(name));
-    // Domains.
+    // Domains; without any, `autogenerate_domain` (true unless sent false,
+    // `AC:1245`, applied at `:1514-1516 @4.3.11`) gives the application a
+    // public sslip.io URL on the server's address.
     let fqdn = match str_field(&body, "domains") {
         Some(domains) => Some(normalize_domains(domains)?),
         None if bool_field(&body, "autogenerate_domain").unwrap_or(true)
@@ -470,60 +616,55 @@ pub(super) fn create(tx: &Tx<'_>, ctx: &Ctx, call: &Call, kind: AppKind) -> Outc
         project::attach_tags(tx, Owner::Application, row.id, &names)?;
     }
     if bool_field(&body, "instant_deploy").unwrap_or(false) {
-        // The deployment uuid is not returned (notes §4).
-        deploy::queue(tx, ctx, &row, false, false)?;
+        // `no_questions_asked`: never skipped (`AC:1530-1534`); the
+        // deployment uuid is not returned.
+        deploy::queue(tx, ctx, &row, true, false)?;
     }
     Ok(Reply::json(201, json!({"uuid": uuid, "domains": fqdn})))
 }
 
-/// `PATCH /applications/{uuid}`.
+/// `PATCH /applications/{uuid}`: the fields of the version's allow-list
+/// (`AC:2801 @4.3.11`), stored as sent (`$request->only($allowedFields)`
+/// then `fill()`, `AC:3112-3122`): no GitHub shortening, no Dockerfile.
 pub(super) fn update(tx: &Tx<'_>, ctx: &Ctx, call: &Call, uuid: &str) -> Outcome {
     let body = call.json_object()?;
     let mut app = find(tx, uuid)?;
-    check_fields(&body, fields::UPDATE_APPLICATION, &[], &[])?;
-    if let Some(build_pack) = body.get("build_pack").and_then(Value::as_str)
-        && !BUILD_PACKS.contains(&build_pack)
-    {
-        return Err(invalid_field("build_pack", "The selected build pack is invalid.").into());
-    }
+    check_fields(&body, &fields::update_application(ctx.version), &[], &[])?;
+    check_rules(ctx, &body)?;
     let compose = app.build_pack() == "dockercompose";
-    if let Some(domains) = str_field(&body, "domains") {
+    if body.contains_key("domains") {
         if compose {
-            return Err(invalid_field(
-                "domains",
-                "The domains field is not allowed for dockercompose applications. Use docker_compose_domains instead.",
-            )
-            .into());
+            let mut errors = Map::new();
+            errors.insert(
+                "domains".into(),
+                json!("The domains field cannot be used for dockercompose applications. Use docker_compose_domains instead to set domains for individual services."),
+            );
+            return Err(invalid(errors).into());
         }
-        let fqdn = normalize_domains(domains)?;
+        // `validateApplicationDomains` answers a list (`AC:2929-2936`); an
+        // empty value (null after the middleware) clears the domains.
+        let fqdn = match str_field(&body, "domains") {
+            Some(domains) => Some(normalize_domains(domains).map_err(|_| {
+                Fail::from(invalid_list(vec![format!("Invalid domain: {domains}")]))
+            })?),
+            None => None,
+        };
         app.attrs.insert("fqdn".into(), json!(fqdn));
     }
-    apply_fields(&mut app.attrs, &body)?;
-    if let Some(text) = str_field(&body, "dockerfile") {
-        let Some(dockerfile) = decode_base64(text) else {
-            return Err(
-                invalid_field("dockerfile", "The dockerfile should be base64 encoded.").into(),
-            );
-        };
-        app.attrs.insert("dockerfile".into(), json!(dockerfile));
-    }
-    if let Some(ports) = app.attrs.get("ports_exposes").and_then(Value::as_str)
-        && !valid_ports(ports)
-    {
-        return Err(invalid_field(
-            "ports_exposes",
-            "The ports exposes field format is invalid.",
-        )
-        .into());
-    }
+    // A deployment that already started read the settings as they were.
+    deploy::freeze(tx, ctx, &app)?;
+    apply_fields(&mut app.attrs, &body);
     let domains_sent = body.contains_key("domains") || body.contains_key("docker_compose_domains");
     if domains_sent && !bool_field(&body, "force_domain_override").unwrap_or(false) {
         project::check_domain_conflicts(tx, &app.hosts(), Some(&app.uuid))?;
     }
     app.updated_at = tx.now;
     app.save(tx)?;
-    if bool_field(&body, "instant_deploy").unwrap_or(false) {
-        deploy::queue(tx, ctx, &app, false, false)?;
+    if bool_field(&body, "instant_deploy").unwrap_or(false)
+        && let Queued::Skipped(_) = deploy::queue(tx, ctx, &app, false, false)?
+    {
+        // `AC:3139-3151 @4.3.11`.
+        return Ok(message(200, "Deployment already queued for this commit."));
     }
     Ok(Reply::json(200, json!({"uuid": app.uuid})))
 }
@@ -540,20 +681,30 @@ pub(super) fn delete(tx: &Tx<'_>, ctx: &Ctx, uuid: &str) -> Outcome {
     Ok(message(200, "Application deletion request queued."))
 }
 
-/// `POST /applications/{uuid}/start`.
+/// `POST /applications/{uuid}/start` (`AC:4042-4095 @4.3.11`).
 pub(super) fn start(tx: &Tx<'_>, ctx: &Ctx, call: &Call, uuid: &str) -> Outcome {
     let mut app = find(tx, uuid)?;
     app.stopped = false;
     app.save(tx)?;
     let force = call.query_flag("force").unwrap_or(false);
-    Ok(match deploy::queue(tx, ctx, &app, force, false)? {
-        Queued::Saved(deployment) => Reply::json(
-            200,
-            json!({"message": "Deployment request queued.", "deployment_uuid": deployment}),
-        ),
-        // No uuid at all in this case (notes §6).
-        Queued::Skipped(_) => message(200, "Deployment already queued for this commit."),
-    })
+    // `instant_deploy` sets `no_questions_asked`: no de-duplication.
+    let instant = call.query_flag("instant_deploy").unwrap_or(false);
+    Ok(
+        match deploy::queue(tx, ctx, &app, force || instant, false)? {
+            Queued::Saved(deployment) => Reply::json(
+                200,
+                json!({"message": "Deployment request queued.", "deployment_uuid": deployment}),
+            ),
+            // `queue_full` is not handled here (`AC:4070`): the reply says
+            // queued, with a uuid that was never saved.
+            Queued::Full(unsaved) => Reply::json(
+                200,
+                json!({"message": "Deployment request queued.", "deployment_uuid": unsaved}),
+            ),
+            // No uuid at all in this case.
+            Queued::Skipped(_) => message(200, "Deployment already queued for this commit."),
+        },
+    )
 }
 
 /// `POST /applications/{uuid}/stop`.
@@ -570,7 +721,7 @@ pub(super) fn restart(tx: &Tx<'_>, ctx: &Ctx, uuid: &str) -> Outcome {
     app.stopped = false;
     app.save(tx)?;
     Ok(match deploy::queue(tx, ctx, &app, false, true)? {
-        Queued::Saved(deployment) => Reply::json(
+        Queued::Saved(deployment) | Queued::Full(deployment) => Reply::json(
             200,
             json!({"message": "Restart request queued.", "deployment_uuid": deployment}),
         ),
@@ -579,7 +730,7 @@ pub(super) fn restart(tx: &Tx<'_>, ctx: &Ctx, uuid: &str) -> Outcome {
 }
 
 /// Copies request fields onto the attributes (settings into `settings`).
-fn apply_fields(attrs: &mut Map<String, Value>, body: &Map<String, Value>) -> Result<(), Fail> {
+fn apply_fields(attrs: &mut Map<String, Value>, body: &Map<String, Value>) {
     for (key, value) in body {
         if key == "docker_compose_domains" {
             attrs.insert(key.clone(), json!(value.to_string()));
@@ -604,7 +755,6 @@ fn apply_fields(attrs: &mut Map<String, Value>, body: &Map<String, Value>) -> Re
             attrs.insert(key.to_owned(), value.clone());
         }
     }
-    Ok(())
 }
 
 /// Validates and normalises a comma-separated list of URLs.
@@ -628,24 +778,27 @@ fn valid_ports(ports: &str) -> bool {
     !ports.is_empty()
         && ports
             .split(',')
-            .all(|p| !p.trim().is_empty() && p.trim().bytes().all(|b| b.is_ascii_digit()))
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// The port of the first `EXPOSE` line, or 80.
-fn exposed_port(dockerfile: &str) -> String {
-    dockerfile
-        .lines()
+/// `get_port_from_dockerfile` (`bootstrap/helpers/docker.php:361-377
+/// @4.3.11`): the first line (split on `\n`) that starts with `EXPOSE`,
+/// cast to an integer; 80 when there is none (`AC:2091-2093`).
+fn exposed_port(text: &str) -> String {
+    text.split('\n')
         .map(str::trim)
-        .find_map(|line| {
-            let rest = line
-                .strip_prefix("EXPOSE")
-                .or_else(|| line.strip_prefix("expose"))?;
-            let port = rest.split_whitespace().next()?.split('/').next()?;
-            port.bytes()
-                .all(|b| b.is_ascii_digit())
-                .then(|| port.to_owned())
+        .find_map(|line| line.strip_prefix("EXPOSE"))
+        .map(|rest| {
+            let digits: String = rest
+                .trim()
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            digits.parse::<u32>().unwrap_or(0)
         })
-        .unwrap_or_else(|| "80".to_owned())
+        .filter(|p| *p > 0)
+        .unwrap_or(80)
+        .to_string()
 }
 
 /// Splits `registry:5000/image:tag` into image and tag; an explicit tag
@@ -716,9 +869,12 @@ mod tests {
     }
 
     #[test]
-    fn dockerfile_expose_sets_the_port() {
+    fn the_port_is_read_from_the_request_text() {
+        use base64::Engine as _;
         assert_eq!(exposed_port("FROM x\nEXPOSE 3000/tcp\n"), "3000");
         assert_eq!(exposed_port("FROM x\n"), "80");
+        let encoded = base64::engine::general_purpose::STANDARD.encode("FROM x\nEXPOSE 3000\n");
+        assert_eq!(exposed_port(&encoded), "80");
     }
 
     #[test]

@@ -5,6 +5,14 @@
 //! queueing time (one deployment at a time per application); its status is
 //! read off the clock. No background task moves anything, so progress is
 //! the same in every process sharing the data file.
+//!
+//! What a deployment deploys is the application as it is when the
+//! deployment *starts*: the job re-reads the application when a worker
+//! picks it up (`SerializesModels`, `app/Jobs/ApplicationDeploymentJob.php:43`,
+//! `:214-221 @4.3.11`). A row's `artifact` stays empty until then, and is
+//! frozen from the application's attributes by the first change of the
+//! application after the start ([`freeze`]); until frozen it is read off
+//! the current attributes.
 
 use rusqlite::{OptionalExtension, Row, params};
 use serde_json::{Value, json};
@@ -59,7 +67,8 @@ impl DeploymentRow {
         })
     }
 
-    /// The status at `now`.
+    /// The status at `now`. A build that cannot work (a clone URL that is
+    /// no repository) ends `failed`.
     pub(crate) fn status(&self, now: i64) -> &str {
         if self.cancelled_at.is_some_and(|t| t <= now) {
             "cancelled-by-user"
@@ -67,6 +76,8 @@ impl DeploymentRow {
             "queued"
         } else if now < self.finish_at {
             "in_progress"
+        } else if self.artifact.starts_with(UNBUILDABLE) {
+            "failed"
         } else {
             &self.outcome
         }
@@ -95,6 +106,35 @@ impl DeploymentRow {
     }
 }
 
+/// The prefix of the artifact of a build that fails.
+const UNBUILDABLE: &str = "!";
+
+/// The URL a git application is cloned from: for the public GitHub source
+/// `{html_url}/{git_repository}` (`app/Models/Application.php:1749
+/// @4.3.11`), otherwise the repository as stored.
+fn clone_url(app: &AppRow) -> String {
+    let repo = app.attr("git_repository").unwrap_or_default();
+    if app
+        .attr("source_type")
+        .is_some_and(|t| t.ends_with("GithubApp"))
+    {
+        format!("https://github.com/{repo}")
+    } else {
+        repo.to_owned()
+    }
+}
+
+/// Whether `url` names a repository: `https://host/owner/repo[.git]`.
+fn clonable(url: &str) -> bool {
+    url.matches("://").count() == 1
+        && url::Url::parse(url).is_ok_and(|u| {
+            let segs: Vec<&str> = u.path_segments().into_iter().flatten().collect();
+            matches!(u.scheme(), "http" | "https")
+                && segs.len() == 2
+                && segs.iter().all(|s| !s.is_empty())
+        })
+}
+
 /// What an application runs when deployed from its current attributes.
 pub(crate) fn artifact_of(app: &AppRow) -> String {
     let attr = |k: &str| app.attr(k).unwrap_or_default();
@@ -111,15 +151,34 @@ pub(crate) fn artifact_of(app: &AppRow) -> String {
             format!("compose {}", short_digest(attr("docker_compose_raw")))
         }
         pack => {
+            let url = clone_url(app);
+            if !clonable(&url) {
+                return format!("{UNBUILDABLE}clone failed: {url} is not a repository");
+            }
             let commit = match attr("git_commit_sha") {
                 "" | "HEAD" => String::new(),
                 sha => format!(" at {sha}"),
             };
-            format!(
-                "git {}@{}{commit} ({pack})",
-                attr("git_repository"),
-                attr("git_branch")
-            )
+            let mut options = String::new();
+            for key in [
+                "base_directory",
+                "publish_directory",
+                "install_command",
+                "build_command",
+                "start_command",
+                "dockerfile_location",
+            ] {
+                let default = match key {
+                    "base_directory" => "/",
+                    "dockerfile_location" => "/Dockerfile",
+                    _ => "",
+                };
+                let value = attr(key);
+                if !value.is_empty() && value != default {
+                    options.push_str(&format!(", {key}={value}"));
+                }
+            }
+            format!("git {url}@{}{commit} ({pack}{options})", attr("git_branch"))
         }
     }
 }
@@ -130,10 +189,13 @@ pub(crate) enum Queued {
     /// A new deployment was saved.
     Saved(String),
     /// One for the same commit is already queued or running; the uuid is
-    /// freshly generated and was never saved (notes §6).
+    /// freshly generated and was never saved.
     Skipped(String),
+    /// The server's queue is full; the uuid was never saved.
+    Full(String),
 }
 
+/// Rows, each with its artifact read off its application while unfrozen.
 fn rows(
     tx: &Tx<'_>,
     filter: &str,
@@ -141,11 +203,32 @@ fn rows(
 ) -> rusqlite::Result<Vec<DeploymentRow>> {
     let mut stmt = tx.prepare_cached(&format!("SELECT {COLUMNS} FROM deployment {filter}"))?;
     let rows = stmt.query_map(args, DeploymentRow::from_row)?;
-    rows.collect()
+    let mut rows: Vec<DeploymentRow> = rows.collect::<rusqlite::Result<_>>()?;
+    for d in rows.iter_mut().filter(|d| d.artifact.is_empty()) {
+        if let Some(app) = application::by_id(tx, d.application_id)? {
+            d.artifact = artifact_of(&app);
+        }
+    }
+    Ok(rows)
 }
 
-/// Queues a deployment of `app`, unless one for the same commit is active
-/// and `force` is off.
+/// Before `app` changes: the deployments that have started keep what they
+/// read when they started.
+pub(crate) fn freeze(tx: &Tx<'_>, _ctx: &Ctx, app: &AppRow) -> rusqlite::Result<()> {
+    tx.execute(
+        "UPDATE deployment SET artifact = ?2 WHERE application_id = ?1 AND artifact = '' AND start_at <= ?3",
+        params![app.id, artifact_of(app), tx.now],
+    )?;
+    Ok(())
+}
+
+/// `queue_application_deployment()` (`bootstrap/helpers/applications.php:14-108
+/// @4.3.11`, the same at `:47-64 @b474`): refused when the server already
+/// has `deployment_queue_limit` *queued* deployments (`:33-44`); skipped
+/// when one of the same application, commit (`git_commit_sha`, else
+/// `HEAD`), pull request and image tag (the preview tag: `NULL` here) is
+/// queued or in progress, unless `force` (`force_rebuild`, `rollback` or
+/// `no_questions_asked`) is set (`:46-64`).
 pub(crate) fn queue(
     tx: &Tx<'_>,
     ctx: &Ctx,
@@ -157,6 +240,9 @@ pub(crate) fn queue(
         Some(sha) if !sha.is_empty() => sha.to_owned(),
         _ => "HEAD".to_owned(),
     };
+    if queue_full(tx)? {
+        return Ok(Queued::Full(tx.uuid()?));
+    }
     let existing = rows(tx, "WHERE application_id = ?1 ORDER BY id", [app.id])?;
     let now = tx.now;
     if !force
@@ -184,7 +270,7 @@ pub(crate) fn queue(
             commit,
             force,
             restart_only,
-            artifact_of(app),
+            "",
             if ctx.deploy_fail { "failed" } else { "finished" },
             now,
             start_at,
@@ -194,13 +280,16 @@ pub(crate) fn queue(
     Ok(Queued::Saved(uuid))
 }
 
-/// The deployment an application is serving: its latest finished one.
-pub(crate) fn serving(tx: &Tx<'_>, application_id: i64) -> rusqlite::Result<Option<DeploymentRow>> {
-    tx.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM deployment WHERE application_id = ?1 AND cancelled_at IS NULL AND outcome = 'finished' AND finish_at <= ?2 ORDER BY finish_at DESC, id DESC LIMIT 1"
-    ))?
-    .query_row(params![application_id, tx.now], DeploymentRow::from_row)
-    .optional()
+/// The deployment an application is serving: its latest finished one
+/// (a failed one leaves the previous container running, `ADJ:4039-4047`).
+pub(crate) fn serving(tx: &Tx<'_>, app: &AppRow) -> rusqlite::Result<Option<DeploymentRow>> {
+    let mut done = rows(
+        tx,
+        "WHERE application_id = ?1 AND cancelled_at IS NULL AND outcome = 'finished' AND finish_at <= ?2 ORDER BY finish_at DESC, id DESC",
+        params![app.id, tx.now],
+    )?;
+    done.retain(|d| d.status(tx.now) == "finished");
+    Ok(done.into_iter().next())
 }
 
 /// All deployments of an application, newest first.
@@ -242,8 +331,6 @@ pub(crate) fn render(
         "pull_request_id": d.pull_request_id,
         "docker_registry_image_tag": null,
         "configuration_hash": null,
-        "configuration_snapshot": null,
-        "configuration_diff": null,
         "force_rebuild": d.force_rebuild,
         "commit": d.commit_sha,
         "commit_message": "",
@@ -295,6 +382,11 @@ fn logs(d: &DeploymentRow, app: &AppRow, now: i64) -> String {
     }
     match d.status(now) {
         "finished" => push(d.finish_at, "Rolling update completed.".into(), "stdout"),
+        "failed" if d.artifact.starts_with(UNBUILDABLE) => push(
+            d.finish_at,
+            d.artifact.trim_start_matches(UNBUILDABLE).to_owned(),
+            "stderr",
+        ),
         "failed" => push(
             d.finish_at,
             "New container is not healthy, rolling back to the old container.".into(),
@@ -453,6 +545,7 @@ pub(super) fn deploy(tx: &Tx<'_>, ctx: &Ctx, call: &Call) -> Outcome {
             .map(str::to_owned)
             .collect()
     };
+    // `/deploy` turns a full queue into 429 (`DC:548-549 @4.3.11`).
     if matches!((&uuids, &tags), (Some(_), None) | (None, Some(_))) && queue_full(tx)? {
         return Ok(
             message(429, "Deployment queue is full. Please try again later.")
@@ -502,14 +595,15 @@ pub(super) fn deploy(tx: &Tx<'_>, ctx: &Ctx, call: &Call) -> Outcome {
 }
 
 /// Whether the server's deployment queue (`deployment_queue_limit`) is
-/// full: that many deployments are queued or running.
+/// full: that many deployments are *queued* (running ones do not count,
+/// `applications.php:33-44 @4.3.11`).
 fn queue_full(tx: &Tx<'_>) -> rusqlite::Result<bool> {
-    let active: i64 = tx
+    let queued: i64 = tx
         .prepare_cached(
-            "SELECT count(*) FROM deployment WHERE cancelled_at IS NULL AND finish_at > ?1",
+            "SELECT count(*) FROM deployment WHERE cancelled_at IS NULL AND start_at > ?1",
         )?
         .query_row([tx.now], |r| r.get(0))?;
-    Ok(active >= QUEUE_LIMIT)
+    Ok(queued >= QUEUE_LIMIT)
 }
 
 /// Deploys one application or starts one service; `None` if no resource
@@ -521,7 +615,7 @@ fn deploy_one(tx: &Tx<'_>, ctx: &Ctx, uuid: &str, force: bool) -> rusqlite::Resu
             tx.execute("UPDATE application SET stopped = 0 WHERE id = ?1", [app.id])?;
         }
         return Ok(Some(match queue(tx, ctx, &app, force, false)? {
-            Queued::Saved(d) => json!({
+            Queued::Saved(d) | Queued::Full(d) => json!({
                 "message": format!("Application {} deployment queued.", app.name()),
                 "resource_uuid": app.uuid,
                 "deployment_uuid": d,
@@ -534,8 +628,11 @@ fn deploy_one(tx: &Tx<'_>, ctx: &Ctx, uuid: &str, force: bool) -> rusqlite::Resu
         }));
     }
     if let Some(name) = service::start_by_uuid(tx, ctx, uuid)? {
+        // The service entry carries `resource_uuid` but no deployment
+        // (`DC:453-457 @4.3.11`).
         return Ok(Some(json!({
             "message": format!("Service {name} started. It could take a while, be patient."),
+            "resource_uuid": uuid,
         })));
     }
     Ok(None)

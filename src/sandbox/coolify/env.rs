@@ -1,7 +1,24 @@
 //! Environment variables of applications and services, with Coolify's
-//! semantics: POST is not an upsert (409), PATCH finds by key and
-//! `is_preview`, bulk PATCH upserts item by item and stops at the first bad
-//! one (keeping the ones before), values hidden without `read:sensitive`.
+//! semantics (`AC:3312-3975`, `SC:1451-1880 @4.3.11`):
+//!
+//! - values arrive trimmed, an empty one as `null` (the input middleware,
+//!   see [`super::laravel_input`]);
+//! - application variables are identified by key and `is_preview`; a new
+//!   non-preview one gets a preview copy with the same value and flags
+//!   (`app/Models/EnvironmentVariable.php:95-119`); services have neither
+//!   (their key alone identifies a variable);
+//! - POST is not an upsert (409); PATCH and bulk items overwrite `value`
+//!   (a missing one becomes null), reset `is_literal` when it is missing,
+//!   set `is_multiline` and `is_shown_once` to what was sent, and change
+//!   `is_runtime`, `is_buildtime` and `comment` only when sent
+//!   (`AC:3365-3390`, `:3594-3670`); new ones default `is_runtime` and
+//!   `is_buildtime` to true;
+//! - bulk without `data` is a 400 (`AC:3557-3560`, `SC:1612-1613`), stops
+//!   at the first bad item keeping the ones before it;
+//! - values hidden without `read:sensitive`.
+//!
+//! Not simulated: a bulk request naming one key twice creates duplicates
+//! on the real server (the relations are cached for the request).
 
 use rusqlite::{OptionalExtension, Row, params};
 use serde_json::{Map, Value, json};
@@ -76,6 +93,48 @@ pub(crate) fn of_resource(tx: &Tx<'_>, owner: Owner, id: i64) -> rusqlite::Resul
     rows.collect()
 }
 
+/// A service's variable named `key`.
+pub(crate) fn find_service_key(
+    tx: &Tx<'_>,
+    id: i64,
+    key: &str,
+) -> rusqlite::Result<Option<EnvRow>> {
+    find_by_key(tx, Owner::Service, id, key, false)
+}
+
+/// Creates a service variable (a generated one: `firstOrCreate`).
+pub(crate) fn insert_service_key(
+    tx: &Tx<'_>,
+    id: i64,
+    key: &str,
+    value: Option<&str>,
+) -> rusqlite::Result<()> {
+    let mut item = Map::new();
+    item.insert("value".into(), json!(value));
+    insert(tx, Owner::Service, id, key, &item)?;
+    Ok(())
+}
+
+/// Sets a service variable, creating it if needed (`updateOrCreate`).
+pub(crate) fn upsert_service_key(
+    tx: &Tx<'_>,
+    id: i64,
+    key: &str,
+    value: Option<&str>,
+) -> rusqlite::Result<()> {
+    match find_service_key(tx, id, key)? {
+        Some(env) if env.value.as_deref() == value => Ok(()),
+        Some(env) => {
+            tx.execute(
+                "UPDATE env_var SET value = ?2, updated_at = ?3 WHERE id = ?1",
+                params![env.id, value, tx.now],
+            )?;
+            Ok(())
+        }
+        None => insert_service_key(tx, id, key, value),
+    }
+}
+
 fn find_by_key(
     tx: &Tx<'_>,
     owner: Owner,
@@ -83,6 +142,8 @@ fn find_by_key(
     key: &str,
     preview: bool,
 ) -> rusqlite::Result<Option<EnvRow>> {
+    // A service variable has no preview twin: the key alone identifies it.
+    let preview = preview && owner == Owner::Application;
     tx.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM env_var WHERE resource = ?1 AND resource_id = ?2 AND key = ?3 AND is_preview = ?4"
     ))?
@@ -116,10 +177,10 @@ fn render(ctx: &Ctx, owner: Owner, env: &EnvRow) -> Value {
     });
     if ctx.sensitive
         && !env.is_shown_once
-        && let (Some(value), Value::Object(map)) = (&env.value, &mut out)
+        && let Value::Object(map) = &mut out
     {
-        map.insert("value".into(), json!(value));
-        map.insert("real_value".into(), json!(value));
+        map.insert("value".into(), json!(env.value));
+        map.insert("real_value".into(), json!(env.value));
     }
     out
 }
@@ -195,7 +256,8 @@ fn upsert(
         .and_then(Value::as_str)
         .map(str::to_owned);
     match find_by_key(tx, owner, id, key, preview)? {
-        Some(mut env) => {
+        Some(mut env) if owner == Owner::Service => {
+            // `updateOrCreate(['key'], $item)` (`SC:1638-1641`): what is sent.
             if item.contains_key("value") {
                 env.value = value;
             }
@@ -205,27 +267,42 @@ fn upsert(
             env.is_literal = flag(item, "is_literal").unwrap_or(env.is_literal);
             env.is_multiline = flag(item, "is_multiline").unwrap_or(env.is_multiline);
             env.is_shown_once = flag(item, "is_shown_once").unwrap_or(env.is_shown_once);
+            save(tx, &env)?;
+            Ok(env)
+        }
+        Some(mut env) => {
+            env.value = value;
+            if item.contains_key("comment") {
+                env.comment = comment;
+            }
+            env.is_literal = flag(item, "is_literal").unwrap_or(false);
+            env.is_multiline = flag(item, "is_multiline").unwrap_or(false);
+            env.is_shown_once = flag(item, "is_shown_once").unwrap_or(false);
             env.is_runtime = flag(item, "is_runtime").unwrap_or(env.is_runtime);
             env.is_buildtime = flag(item, "is_buildtime").unwrap_or(env.is_buildtime);
-            env.updated_at = tx.now;
-            tx.execute(
-                "UPDATE env_var SET value = ?2, comment = ?3, is_literal = ?4, is_multiline = ?5, is_shown_once = ?6, is_runtime = ?7, is_buildtime = ?8, updated_at = ?9 WHERE id = ?1",
-                params![
-                    env.id,
-                    env.value,
-                    env.comment,
-                    env.is_literal,
-                    env.is_multiline,
-                    env.is_shown_once,
-                    env.is_runtime,
-                    env.is_buildtime,
-                    env.updated_at
-                ],
-            )?;
+            save(tx, &env)?;
             Ok(env)
         }
         None => insert(tx, owner, id, key, item),
     }
+}
+
+fn save(tx: &Tx<'_>, env: &EnvRow) -> rusqlite::Result<()> {
+    tx.execute(
+        "UPDATE env_var SET value = ?2, comment = ?3, is_literal = ?4, is_multiline = ?5, is_shown_once = ?6, is_runtime = ?7, is_buildtime = ?8, updated_at = ?9 WHERE id = ?1",
+        params![
+            env.id,
+            env.value,
+            env.comment,
+            env.is_literal,
+            env.is_multiline,
+            env.is_shown_once,
+            env.is_runtime,
+            env.is_buildtime,
+            tx.now
+        ],
+    )?;
+    Ok(())
 }
 
 fn insert(
@@ -241,7 +318,7 @@ fn insert(
         resource_id: id,
         key: key.to_owned(),
         value: item.get("value").and_then(Value::as_str).map(str::to_owned),
-        is_preview: flag(item, "is_preview").unwrap_or(false),
+        is_preview: owner == Owner::Application && flag(item, "is_preview").unwrap_or(false),
         is_literal: flag(item, "is_literal").unwrap_or(false),
         is_multiline: flag(item, "is_multiline").unwrap_or(false),
         is_shown_once: flag(item, "is_shown_once").unwrap_or(false),
@@ -272,10 +349,27 @@ fn insert(
             tx.now
         ],
     )?;
-    Ok(EnvRow {
+    let env = EnvRow {
         id: tx.last_insert_rowid(),
         ..env
-    })
+    };
+    // The `created` hook: a non-preview application variable gets a
+    // preview copy when none exists (`EnvironmentVariable.php:95-119`).
+    if owner == Owner::Application
+        && !env.is_preview
+        && find_by_key(tx, owner, id, key, true)?.is_none()
+    {
+        let mut copy = Map::new();
+        copy.insert("value".into(), json!(env.value));
+        copy.insert("is_preview".into(), json!(true));
+        copy.insert("is_literal".into(), json!(env.is_literal));
+        copy.insert("is_multiline".into(), json!(env.is_multiline));
+        copy.insert("is_runtime".into(), json!(env.is_runtime));
+        copy.insert("is_buildtime".into(), json!(env.is_buildtime));
+        copy.insert("comment".into(), json!(env.comment));
+        insert(tx, owner, id, key, &copy)?;
+    }
+    Ok(env)
 }
 
 /// `GET /{applications|services}/{uuid}/envs`.
@@ -305,7 +399,11 @@ pub(super) fn create(tx: &Tx<'_>, ctx: &Ctx, call: &Call, owner: Owner, uuid: &s
         ));
     }
     let env = insert(tx, owner, id, &key, &body)?;
-    Ok(Reply::json(201, json!({"uuid": env.uuid})))
+    Ok(match owner {
+        Owner::Application => Reply::json(201, json!({"uuid": env.uuid})),
+        // A service answers with the whole variable (`SC:1785`).
+        Owner::Service => Reply::json(201, render(ctx, owner, &env)),
+    })
 }
 
 /// `PATCH /{applications|services}/{uuid}/envs`: finds the variable by key
@@ -335,13 +433,18 @@ pub(super) fn bulk(tx: &Tx<'_>, ctx: &Ctx, call: &Call, owner: Owner, uuid: &str
     if ctx.echo_422 {
         return Err(echo(&Value::Object(body)).into());
     }
-    let Some(Value::Array(items)) = body.get("data") else {
-        let problem = if body.contains_key("data") {
-            "The data field must be an array."
-        } else {
-            "The data field is required."
-        };
-        return Err(invalid(Map::from_iter([("data".to_owned(), json!([problem]))])).into());
+    let items = match body.get("data") {
+        Some(Value::Array(items)) if !items.is_empty() => items,
+        None | Some(Value::Null) | Some(Value::Array(_)) => {
+            return Ok(message(400, "Bulk data is required."));
+        }
+        Some(_) => {
+            return Err(invalid(Map::from_iter([(
+                "data".to_owned(),
+                json!(["The data field must be an array."]),
+            )]))
+            .into());
+        }
     };
     let mut saved = Vec::new();
     for item in items {

@@ -465,7 +465,13 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> R
     };
     let now = shared.now();
     let read_only = route.read_only();
-    let work = move |tx: &Tx<'_>| settle(route.run(tx, &ctx, &call));
+    let work = move |tx: &Tx<'_>| {
+        let reply = settle(route.run(tx, &ctx, &call))?;
+        if !read_only {
+            log_request(tx, &call, &path, reply.status().as_u16())?;
+        }
+        Ok(reply)
+    };
     let result = if read_only {
         shared.store.read(now, work).await
     } else {
@@ -475,6 +481,41 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> R
         Ok(reply) => reply.into_response(),
         Err(_) => server_error().into_response(),
     }
+}
+
+/// Keeps a request that could change something in `request_log`, its
+/// body as the controller saw it, secret-bearing values as fingerprints.
+fn log_request(tx: &Tx<'_>, call: &Call, path: &str, status: u16) -> rusqlite::Result<()> {
+    fn redact(tx: &Tx<'_>, key: Option<&str>, v: &mut Value) {
+        match v {
+            Value::String(s)
+                if key.is_some_and(|k| {
+                    k == "value" || k.contains("password") || k.starts_with("manual_webhook_secret")
+                }) =>
+            {
+                *s = format!("fingerprint:{}", super::world::fingerprint(tx, s));
+            }
+            Value::Array(items) => items.iter_mut().for_each(|i| redact(tx, None, i)),
+            Value::Object(map) => map.iter_mut().for_each(|(k, v)| redact(tx, Some(k), v)),
+            _ => {}
+        }
+    }
+    let mut body = Value::Object(call.optional_json());
+    redact(tx, None, &mut body);
+    let mut query: Vec<(&String, &String)> = call.query.iter().collect();
+    query.sort();
+    tx.execute(
+        "INSERT INTO request_log (at, service, method, path, query, body, status) VALUES (?1, 'coolify', ?2, ?3, ?4, ?5, ?6)",
+        rusqlite::params![
+            tx.now,
+            call.method.as_str(),
+            path,
+            serde_json::to_string(&query).unwrap_or_default(),
+            body.to_string(),
+            status
+        ],
+    )?;
+    Ok(())
 }
 
 fn duration_ms(d: std::time::Duration) -> i64 {
@@ -518,6 +559,16 @@ pub(crate) fn invalid(errors: Map<String, Value>) -> Reply {
     Reply::json(
         422,
         json!({"message": "Validation failed.", "errors": errors}),
+    )
+}
+
+/// A 422 whose `errors` is a JSON list of messages, not an object: how the
+/// domain checks answer (`AC:2929-2936`, `:4469-4477`; `SC:549-554`,
+/// `:1266-1271` @4.3.11).
+pub(crate) fn invalid_list(messages: Vec<String>) -> Reply {
+    Reply::json(
+        422,
+        json!({"message": "Validation failed.", "errors": messages}),
     )
 }
 
@@ -606,7 +657,7 @@ impl Call {
         }
         match serde_json::from_slice::<Value>(&self.body) {
             Ok(Value::Object(map)) if map.is_empty() => Err(bad("Empty JSON.")),
-            Ok(Value::Object(map)) => Ok(map),
+            Ok(Value::Object(map)) => Ok(laravel_input(map)),
             Ok(Value::Array(items)) if items.is_empty() => Err(bad("Empty JSON.")),
             _ => Err(bad("Invalid JSON.")),
         }
@@ -616,7 +667,7 @@ impl Call {
     /// the query string or the body).
     pub(crate) fn optional_json(&self) -> Map<String, Value> {
         match serde_json::from_slice::<Value>(&self.body) {
-            Ok(Value::Object(map)) => map,
+            Ok(Value::Object(map)) => laravel_input(map),
             _ => Map::new(),
         }
     }
@@ -625,6 +676,55 @@ impl Call {
     pub(crate) fn is_get(&self) -> bool {
         self.method == Method::GET
     }
+}
+
+/// A request body as a controller sees it, after Laravel's global
+/// middleware `TrimStrings` then `ConvertEmptyStringsToNull`
+/// (`app/Http/Kernel.php:60-61 @4.3.11`): every string, at any depth, is
+/// trimmed (except `password`-like keys, `app/Http/Middleware/TrimStrings.php`),
+/// and an empty string becomes `null`.
+pub(crate) fn laravel_input(map: Map<String, Value>) -> Map<String, Value> {
+    fn clean(key: Option<&str>, v: Value) -> Value {
+        match v {
+            Value::String(s) => {
+                let keep = matches!(
+                    key,
+                    Some("password" | "current_password" | "password_confirmation")
+                );
+                let s = if keep {
+                    s
+                } else {
+                    s.trim_matches(|c: char| {
+                        c.is_whitespace() || c == '\u{feff}' || c == '\u{200b}'
+                    })
+                    .to_owned()
+                };
+                if s.is_empty() {
+                    Value::Null
+                } else {
+                    Value::String(s)
+                }
+            }
+            Value::Array(items) => {
+                Value::Array(items.into_iter().map(|i| clean(None, i)).collect())
+            }
+            Value::Object(map) => Value::Object(
+                map.into_iter()
+                    .map(|(k, v)| {
+                        let v = clean(Some(&k), v);
+                        (k, v)
+                    })
+                    .collect(),
+            ),
+            other => other,
+        }
+    }
+    map.into_iter()
+        .map(|(k, v)| {
+            let v = clean(Some(&k), v);
+            (k, v)
+        })
+        .collect()
 }
 
 /// Checks a body against an endpoint's accepted fields: unknown fields
@@ -665,6 +765,19 @@ pub(crate) fn check_fields(
             }
             Kind::Int if !(value.is_i64() || value.is_u64()) => {
                 Some(format!("The {human} field must be an integer."))
+            }
+            Kind::IntLike
+                if !(value.is_i64()
+                    || value.is_u64()
+                    || value.as_str().is_some_and(|s| s.parse::<i64>().is_ok())) =>
+            {
+                Some(format!("The {human} field must be an integer."))
+            }
+            Kind::Numeric
+                if !(value.is_number()
+                    || value.as_str().is_some_and(|s| s.parse::<f64>().is_ok())) =>
+            {
+                Some(format!("The {human} field must be a number."))
             }
             Kind::StrList
                 if !value

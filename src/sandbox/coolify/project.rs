@@ -42,17 +42,20 @@ pub(crate) fn resolve_place(tx: &Tx<'_>, body: &Map<String, Value>) -> Result<Pl
     let Some(project) = project else {
         return Err(message(404, "Project not found.").into());
     };
-    let environment: Option<i64> = tx
-        .query_row(
-            "SELECT id FROM environment WHERE project_id = ?1 AND (uuid = ?2 OR name = ?3)",
-            params![
-                project,
-                env_uuid.unwrap_or("\u{0}"),
-                env_name.unwrap_or("\u{0}")
-            ],
+    // By exact name first, then by uuid (`AC:1300-1302 @4.3.11`); names are
+    // stored lower-cased, so `Production` finds nothing.
+    let by = |column: &str, value: Option<&str>| -> rusqlite::Result<Option<i64>> {
+        tx.query_row(
+            &format!("SELECT id FROM environment WHERE project_id = ?1 AND {column} = ?2"),
+            params![project, value.unwrap_or("\u{0}")],
             |r| r.get(0),
         )
-        .optional()?;
+        .optional()
+    };
+    let environment = match by("name", env_name)? {
+        Some(id) => Some(id),
+        None => by("uuid", env_uuid)?,
+    };
     let Some(environment_id) = environment else {
         return Err(message(404, "Environment not found.").into());
     };
@@ -73,20 +76,28 @@ pub(crate) fn resolve_place(tx: &Tx<'_>, body: &Map<String, Value>) -> Result<Pl
         let rows = stmt.query_map([server], |r| Ok((r.get(0)?, r.get(1)?)))?;
         rows.collect::<rusqlite::Result<_>>()?
     };
-    let destination_id = match str_field(body, "destination_uuid") {
-        Some(uuid) => match destinations.iter().find(|(_, u)| u == uuid) {
+    // `AC:1316-1334 @4.3.11` (the same at `AC:1009-1020 @4.1.0`): with one
+    // destination, `destination_uuid` is ignored; with several it must be
+    // one of their uuids (a name is refused).
+    let destination_id = match (destinations.as_slice(), str_field(body, "destination_uuid")) {
+        ([], _) => return Err(message(400, "Server has no destinations.").into()),
+        ([(id, _)], _) => *id,
+        (_, None) => {
+            return Err(message(
+                400,
+                "Server has multiple destinations and you do not set destination_uuid.",
+            )
+            .into());
+        }
+        (many, Some(uuid)) => match many.iter().find(|(_, u)| u == uuid) {
             Some((id, _)) => *id,
-            None => return Err(message(404, "Destination not found.").into()),
-        },
-        None => match destinations.as_slice() {
-            [(id, _)] => *id,
-            [] => return Err(message(400, "Server has no destinations.").into()),
-            _ => {
-                return Err(message(
-                    400,
-                    "Server has multiple destinations and you do not set destination_uuid.",
-                )
-                .into());
+            None => {
+                let mut errors = Map::new();
+                errors.insert(
+                    "destination_uuid".into(),
+                    json!("Provided destination_uuid does not belong to the specified server."),
+                );
+                return Err(super::invalid(errors).into());
             }
         },
     };
@@ -394,7 +405,13 @@ pub(super) fn create_environment(tx: &Tx<'_>, call: &Call, uuid: &str) -> Outcom
     let body = call.json_object()?;
     let (id, _) = project_row(tx, uuid)?;
     check_fields(&body, &[("name", Kind::Str)], &[], &["name"])?;
-    let name = str_field(&body, "name").unwrap_or_default();
+    // `Environment::customizeName()`: lower-cased, trimmed, `/` → `-`
+    // (`app/Models/Environment.php:143-146 @4.3.11`, through
+    // `HasSafeStringAttribute::setNameAttribute`).
+    let name = str_field(&body, "name")
+        .unwrap_or_default()
+        .to_lowercase()
+        .replace('/', "-");
     let exists: Option<i64> = tx
         .query_row(
             "SELECT id FROM environment WHERE project_id = ?1 AND name = ?2",
@@ -432,7 +449,7 @@ pub(super) fn get_environment(tx: &Tx<'_>, ctx: &Ctx, project: &str, env: &str) 
     let mut services = Vec::new();
     for svc in service::live_service_rows(tx)? {
         if svc.environment_id == env_id {
-            services.push(service::render(tx, ctx, &svc)?);
+            services.push(service::render(tx, ctx, &svc, false)?);
         }
     }
     if let Value::Object(map) = &mut out {
@@ -465,7 +482,7 @@ pub(super) fn list_resources(tx: &Tx<'_>, ctx: &Ctx) -> Outcome {
         out.push(v);
     }
     for svc in service::live_service_rows(tx)? {
-        let mut v = service::render(tx, ctx, &svc)?;
+        let mut v = service::render(tx, ctx, &svc, false)?;
         if let Value::Object(map) = &mut v {
             map.insert("type".into(), json!("service"));
         }

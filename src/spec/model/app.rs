@@ -34,6 +34,8 @@ pub struct App {
     pub health_check: Option<HealthCheck>,
     /// Environment variables; values may reference secrets.
     pub env: BTreeMap<String, Interpolated>,
+    /// Variables the build receives too (Docker build arguments).
+    pub build_env: BTreeMap<String, Interpolated>,
 }
 
 /// The forms of application Coolify's API can create.
@@ -101,8 +103,9 @@ pub(crate) struct AppDoc {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
     /// The port the container listens on (`ports_exposes`). Required for
-    /// `image` and `git`; compose and one-click services declare their own
-    /// ports, and Coolify reads a Dockerfile's from its `EXPOSE`.
+    /// `image` and `git`; for `dockerfile`, the Dockerfile's first `EXPOSE`
+    /// when absent (80 without one); compose and one-click services declare
+    /// their own ports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 65535))]
     pub port: Option<u16>,
@@ -113,10 +116,17 @@ pub(crate) struct AppDoc {
     /// The container health check Coolify runs before it switches traffic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check: Option<HealthCheck>,
-    /// Environment variables. Values may reference declared secrets as
-    /// `${secret.NAME}`.
+    /// Environment variables of the running container. Values may
+    /// reference declared secrets as `${secret.NAME}`; a value that does is
+    /// never given to the build (Coolify would pass it as a Docker build
+    /// argument, readable in the image's history).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, Interpolated>,
+    /// Environment variables the build receives as well as the running
+    /// container (Docker build arguments; `dockerfile` and `git` only).
+    /// A secret here ends up in the image's layer history.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub build_env: BTreeMap<String, Interpolated>,
 }
 
 impl TryFrom<AppDoc> for App {
@@ -154,6 +164,7 @@ impl TryFrom<AppDoc> for App {
             domains: d.domains,
             health_check: d.health_check,
             env: d.env,
+            build_env: d.build_env,
         })
     }
 }
@@ -172,6 +183,7 @@ impl From<App> for AppDoc {
             domains: a.domains,
             health_check: a.health_check,
             env: a.env,
+            build_env: a.build_env,
         };
         match a.source {
             AppSource::Image(i) => d.image = Some(i),
@@ -593,6 +605,7 @@ mod tests {
             domains: vec![],
             health_check: None,
             env: BTreeMap::new(),
+            build_env: BTreeMap::new(),
         };
         assert!(App::try_from(doc.clone()).is_err());
         let one = AppDoc {

@@ -96,6 +96,7 @@ impl Spec {
             .app
             .env
             .values()
+            .chain(self.app.build_env.values())
             .flat_map(|v| v.secret_refs())
             .collect();
         if matches!(self.app.source, AppSource::Compose(_)) {

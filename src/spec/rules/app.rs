@@ -9,6 +9,7 @@ use crate::spec::model::app::APP_FORMS;
 use crate::spec::model::interpolated::is_variable_name;
 use crate::spec::model::{App, AppSource, BuildPack, CoolifyTarget, Domain, RemoteRef};
 use crate::spec::path::FieldPath;
+use crate::spec::patterns;
 use crate::spec::suggest;
 use crate::spec::yaml::Node;
 
@@ -176,7 +177,6 @@ fn check_source(app: &App, out: &mut Vec<Issue>) {
             port_required("container", out);
         }
         AppSource::Dockerfile(f) => {
-            port_refused("Coolify takes the port from the Dockerfile's `EXPOSE`", out);
             if let Some(c) = &f.content
                 && c.trim().is_empty()
             {
@@ -207,6 +207,70 @@ fn check_source(app: &App, out: &mut Vec<Issue>) {
                     )
                     .hint("e.g. `https://github.com/acme/site`; only public repositories are supported"),
                 ),
+            }
+            // `ValidGitRepositoryUrl` (`app/Rules/ValidGitRepositoryUrl.php:31-36
+            // @4.3.11`) refuses these anywhere in the URL.
+            if let Some(c) = g
+                .repository
+                .chars()
+                .find(|c| patterns::REPOSITORY_FORBIDDEN.contains(c))
+            {
+                out.push(
+                    Issue::error(
+                        p.key("repository"),
+                        format!("Coolify refuses `{}` in a repository URL", c.escape_debug()),
+                    )
+                    .hint("write the repository's plain https URL, without a query, fragment or credentials"),
+                );
+            }
+            for (key, value, ok, what) in [
+                (
+                    "base_directory",
+                    &g.base_directory,
+                    patterns::is_directory_path as fn(&str) -> bool,
+                    "a path starting with `/` of letters, digits and `._-/~@+`",
+                ),
+                (
+                    "publish_directory",
+                    &g.publish_directory,
+                    patterns::is_directory_path,
+                    "a path starting with `/` of letters, digits and `._-/~@+`",
+                ),
+                (
+                    "dockerfile_location",
+                    &g.dockerfile_location,
+                    patterns::is_file_path,
+                    "a file path starting with `/` of letters, digits and `._-/~@+`",
+                ),
+                (
+                    "install_command",
+                    &g.install_command,
+                    patterns::is_shell_safe_command,
+                    "words, quoted strings, `&&` and `||`, without `;`, `|`, `$`, `<`, `>` or a backtick (at most 1000 characters)",
+                ),
+                (
+                    "build_command",
+                    &g.build_command,
+                    patterns::is_shell_safe_command,
+                    "words, quoted strings, `&&` and `||`, without `;`, `|`, `$`, `<`, `>` or a backtick (at most 1000 characters)",
+                ),
+                (
+                    "start_command",
+                    &g.start_command,
+                    patterns::is_shell_safe_command,
+                    "words, quoted strings, `&&` and `||`, without `;`, `|`, `$`, `<`, `>` or a backtick (at most 1000 characters)",
+                ),
+            ] {
+                // Coolify's rules (`app/Support/ValidationPatterns.php`,
+                // `sharedDataApplications()` @4.3.11).
+                if let Some(v) = value
+                    && !ok(v)
+                {
+                    out.push(
+                        Issue::error(p.key(key), format!("Coolify refuses `{v}` as `{key}`"))
+                            .hint(format!("`{key}` must be {what}")),
+                    );
+                }
             }
             if let Some(why) = branch_problem(&g.branch) {
                 out.push(
@@ -293,6 +357,24 @@ fn check_source(app: &App, out: &mut Vec<Issue>) {
                         format!("`{kind}` is not a Coolify one-click service"),
                     )
                     .hint(hint),
+                );
+            }
+            if let Some(t) = crate::spec::services::template(kind)
+                && t.default_service.is_none()
+                && !app.domains.is_empty()
+            {
+                out.push(
+                    Issue::error(
+                        base.key("domains"),
+                        format!("the one-click service `{kind}` has no container that takes a domain"),
+                    )
+                    .reads(base.key("service"))
+                    .hint(format!(
+                        "remove `domains`: none of {}'s containers ({}) serves a URL in Coolify {}'s template",
+                        kind,
+                        t.services.join(", "),
+                        crate::spec::services::coolify_version()
+                    )),
                 );
             }
             port_refused("one-click services declare their own ports", out);
@@ -420,6 +502,27 @@ fn check_health(app: &App, out: &mut Vec<Issue>) {
             format!("{} is not an HTTP status code", h.status),
         ));
     }
+    // Coolify stores both, but its generated check only runs
+    // `curl -f <url> || wget ... || exit 1` (`app/Jobs/ApplicationDeploymentJob.php:3508-3558
+    // @4.3.11`): any 2xx or 3xx passes, whatever the body.
+    if h.status != crate::spec::model::app::default_status() {
+        out.push(
+            Issue::warning(
+                base.key("status"),
+                format!("Coolify's health check does not compare the status with {}: any 2xx or 3xx answer passes", h.status),
+            )
+            .hint("check the status with `verify.http` instead"),
+        );
+    }
+    if h.body_contains.is_some() {
+        out.push(
+            Issue::warning(
+                base.key("body_contains"),
+                "Coolify's health check does not read the body",
+            )
+            .hint("check the body with `verify.http` instead"),
+        );
+    }
     for (key, d, min) in [
         ("interval", h.interval, 1),
         ("timeout", h.timeout, 1),
@@ -453,9 +556,46 @@ fn check_health(app: &App, out: &mut Vec<Issue>) {
 }
 
 fn check_env(app: &App, ctx: &Context, out: &mut Vec<Issue>) {
-    let base = FieldPath::of("app").key("env");
+    check_env_map(app, &app.env, "env", ctx, out);
+    check_env_map(app, &app.build_env, "build_env", ctx, out);
+    let base = FieldPath::of("app").key("build_env");
+    if !app.build_env.is_empty()
+        && !matches!(app.source, AppSource::Dockerfile(_) | AppSource::Git(_))
+    {
+        out.push(
+            Issue::error(
+                base.clone(),
+                format!(
+                    "`build_env` applies to applications Coolify builds (`dockerfile`, `git`), not to `{}`",
+                    app.source.key()
+                ),
+            )
+            .at_key()
+            .hint("move the variables to `env`"),
+        );
+    }
+    for key in app.build_env.keys().filter(|k| app.env.contains_key(*k)) {
+        out.push(
+            Issue::error(
+                base.key(key),
+                format!("`{key}` is in both `env` and `build_env`"),
+            )
+            .at_key()
+            .hint("keep it in `build_env` (the running container gets it too), or in `env` (the build does not)"),
+        );
+    }
+}
+
+fn check_env_map(
+    app: &App,
+    map: &BTreeMap<String, crate::spec::model::Interpolated>,
+    section: &str,
+    ctx: &Context,
+    out: &mut Vec<Issue>,
+) {
+    let base = FieldPath::of("app").key(section);
     let compose = matches!(app.source, AppSource::Compose(_));
-    for (key, value) in &app.env {
+    for (key, value) in map {
         let path = base.key(key);
         if !is_variable_name(key) {
             out.push(

@@ -1,6 +1,9 @@
 //! `fabrik plan` and `fabrik apply` end to end: the real binary, in a
 //! project directory of its own, against the sandbox.
 //!
+//! - `coolify`: what a real Coolify does that the OpenAPI file does not
+//!   say, one test per behaviour, each failing on a client that followed
+//!   the OpenAPI file alone.
 //! - `forms`: every app form (image, Dockerfile, git, compose, one-click
 //!   service, the wordpress and static-site templates): apply, re-apply
 //!   without a single provider call, change one field and see only that
@@ -14,6 +17,7 @@
 
 mod binding;
 mod confirm;
+mod coolify;
 mod deletes;
 mod discovery;
 mod doctor;
@@ -49,6 +53,26 @@ impl Project {
             p.edit("spec.yaml", from, to);
         }
         p
+    }
+
+    /// A project holding `spec` as `spec.yaml` and each of `files`.
+    pub fn with_spec(spec: &str, files: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("spec.yaml"), spec).unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        Self { dir }
+    }
+
+    /// The requests the project's sandbox received that could change
+    /// something, oldest first.
+    pub fn requests(&self) -> Vec<Value> {
+        fabrik::sandbox::requests(&self.sandbox_data())
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
     }
 
     /// The project directory.

@@ -67,3 +67,50 @@ fn a_resume_watches_the_deployment_queued_before_the_crash() {
     assert_eq!(deps.len(), 1, "a second deployment was queued: {deps:#?}");
     assert_eq!(deps[0]["status"], "finished", "{deps:#?}");
 }
+
+/// The last event type of the journal of `dir`.
+fn last_event_type(dir: &Path) -> Option<String> {
+    let store = SqliteStore::open_existing(&dir.join(".fabrik").join("state.db")).ok()?;
+    let mut last = None;
+    store
+        .scan(&Scan::default(), &mut |e| {
+            last = Some(e.type_name.to_owned());
+            ControlFlow::Continue(())
+        })
+        .ok()?;
+    last
+}
+
+/// A crash right after Coolify accepted the deploy, resumed once that
+/// deployment has finished (a person resumes later): the resume finds the
+/// finished deployment instead of queueing another.
+#[test]
+fn a_resume_after_the_deployment_finished_deploys_nothing_more() {
+    // The side effect right after which the run stops with the deploy
+    // requested and answered, but nothing journaled about its answer.
+    let mut crashed = None;
+    for n in 1..=12 {
+        let dir = project::new(SPEC_V1);
+        let o = run(fabrik(dir.path())
+            .args(["apply", "spec.yaml", "--sandbox"])
+            .env("FABRIK_CRASH_AFTER_EFFECT", n.to_string()));
+        if o.status.signal() != Some(6) {
+            break;
+        }
+        if last_event_type(dir.path()).as_deref() == Some("deploy_requested")
+            && deployments(dir.path()).len() == 1
+        {
+            crashed = Some(dir);
+            break;
+        }
+    }
+    let dir = crashed.expect("a crash point right after the deploy request");
+    super::world::settle(dir.path()).unwrap();
+    let before = deployments(dir.path());
+    assert_eq!(before.len(), 1);
+    assert_eq!(before[0]["status"], "finished", "{before:#?}");
+    let resumed = run(fabrik(dir.path()).args(["resume", project::NAME, "--sandbox"]));
+    assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
+    let deps = deployments(dir.path());
+    assert_eq!(deps.len(), 1, "a second deployment was queued: {deps:#?}");
+}

@@ -2,8 +2,12 @@
 //! after each event it appends (`FABRIK_CRASH_AFTER_EVENT=N`) and right
 //! after each side effect it makes (`FABRIK_CRASH_AFTER_EFFECT=N`), then
 //! `fabrik resume` must finish the job exactly as the uncrashed command
-//! did: same exit code, same projection, same remote world, no duplicate,
-//! no orphan, an intact journal.
+//! did: same exit code, same projection, same remote world (as many
+//! deployments too), no duplicate, no orphan, an intact journal. Each
+//! crash is resumed twice, from two copies of the crashed project: at
+//! once, and after whatever the crashed run had started on the remote
+//! side (a deployment, a delete) has finished, as when a person resumes
+//! later.
 //!
 //! Needs the `failpoints` feature (`cargo test --all-features`). Runs the
 //! crash points in parallel worker processes; `FABRIK_CRASH_JOBS` sets how
@@ -23,7 +27,7 @@ use fabrik::store::EventStore;
 use fabrik::store::sqlite::SqliteStore;
 
 use super::project::{self, NAME, SPEC_V1, SPEC_V2};
-use super::world::{Outcome, compare, outcome, verify_journal};
+use super::world::{Outcome, compare, outcome, settle, verify_journal};
 use crate::support::{fabrik, run, stderr, stdout};
 
 const SIGABRT: i32 = 6;
@@ -249,6 +253,21 @@ fn check_point(s: &Scenario, dir: &Path, crash: Crash, base: &Baseline) -> Resul
         return Ok(Point::Finished);
     }
     let finished = finished(dir);
+    let later = tempfile::tempdir().unwrap();
+    project::copy(dir, later.path());
+    resume(s, dir, finished, base).map_err(|e| format!("resumed at once: {e}"))?;
+    settle(later.path())?;
+    match resume(s, later.path(), finished, base) {
+        Ok(()) => Ok(Point::Crashed),
+        Err(e) => Err(format!(
+            "resumed after the remote side settled: {e}\n(project kept in {})",
+            later.keep().display()
+        )),
+    }
+}
+
+/// `fabrik resume` in a crashed project, and the checks of its outcome.
+fn resume(s: &Scenario, dir: &Path, finished: bool, base: &Baseline) -> Result<(), String> {
     let r = run(&mut command(dir, RESUME, s.faults));
     let expected = if finished { 0 } else { s.code };
     if r.status.code() != Some(expected) {
@@ -265,8 +284,7 @@ fn check_point(s: &Scenario, dir: &Path, crash: Crash, base: &Baseline) -> Resul
             describe(&r)
         ));
     }
-    compare(dir, &base.outcome)?;
-    Ok(Point::Crashed)
+    compare(dir, &base.outcome)
 }
 
 /// A unit of work for the pool.

@@ -101,11 +101,11 @@ pub fn outcome(dir: &Path, name: &str) -> Result<Outcome, String> {
 }
 
 /// Removes generated ids and times, reduces an application's deployment
-/// history to its last deployment, and sorts every array of objects.
+/// history to how many there are and what the last one deployed, and
+/// sorts every array of objects.
 ///
-/// The deployment history is reduced because redeploying after a crash
-/// is a legitimate way to finish (a deployment is an action, not a
-/// resource); what must match is what the application ends up serving.
+/// The count is kept: a deploy is made exactly once whenever the run is
+/// resumed, so a resumed run has as many deployments as the uncrashed one.
 pub fn normalise(v: &mut Value) {
     match v {
         Value::Object(map) => {
@@ -116,7 +116,10 @@ pub fn normalise(v: &mut Value) {
                 let last = deps
                     .last()
                     .map(|d| json!({ "status": d.get("status"), "deployed": d.get("deployed") }));
-                map.insert("deployments".into(), json!(last));
+                map.insert(
+                    "deployments".into(),
+                    json!({ "count": deps.len(), "last": last }),
+                );
             }
             for (_, x) in map.iter_mut() {
                 normalise(x);
@@ -232,6 +235,44 @@ fn check_world(
         }
     }
     Ok(())
+}
+
+/// Waits until what a crashed run started on the remote side has finished:
+/// no deployment queued or running, no application or service being
+/// deleted. Returns the world then.
+pub fn settle(dir: &Path) -> Result<Value, String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        // A run that stopped before its first provider call has no world.
+        if !dir.join(".fabrik").join("sandbox.db").exists() {
+            return Ok(Value::Null);
+        }
+        let dump = run(fabrik(dir).args(["sandbox", "dump"]));
+        if !dump.status.success() {
+            return Err(format!("sandbox dump failed: {}", stderr(&dump)));
+        }
+        let world: Value = serde_json::from_str(&stdout(&dump)).map_err(|e| e.to_string())?;
+        let busy =
+            ["applications", "services"].iter().any(|k| {
+                world["coolify"][k]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|a| {
+                        a["deleting"] == true
+                            || a["deployments"].as_array().into_iter().flatten().any(|d| {
+                                matches!(d["status"].as_str(), Some("queued" | "in_progress"))
+                            })
+                    })
+            });
+        if !busy {
+            return Ok(world);
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(format!("the remote side never settled: {world:#}"));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 /// `fabrik replay --verify` passes in `dir`.

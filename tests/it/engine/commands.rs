@@ -31,6 +31,7 @@ async fn apply_creates_everything_and_a_second_apply_changes_nothing() {
         "find_zone",
         "find_monitors",
         "find_app",
+        "app_drift",
         "list_records",
     ];
     assert!(

@@ -120,9 +120,9 @@ pub fn image_app() -> AppDesired {
         domains: vec!["blog.example.com".into()],
         ports: vec![3000],
         health: Some(HealthCheck {
-            path: "/health".into(),
             port: None,
             interval: Some(30),
+            ..HealthCheck::of_path("/health")
         }),
         env: vec![],
     }
@@ -139,6 +139,12 @@ pub fn app_json(uuid: &str, name: &str, description: &str) -> Value {
         "health_check_enabled": true,
         "health_check_path": "/health",
         "health_check_interval": 30,
+        "health_check_method": "GET",
+        "health_check_scheme": "http",
+        "health_check_return_code": 200,
+        "health_check_timeout": 5,
+        "health_check_retries": 3,
+        "health_check_start_period": 10,
         "status": "running:healthy",
     })
 }
@@ -325,6 +331,12 @@ async fn create_image_app_sends_the_exact_body_with_tags_and_reads_back() {
             "health_check_enabled": true,
             "health_check_path": "/health",
             "health_check_interval": 30,
+            "health_check_method": "GET",
+            "health_check_scheme": "http",
+            "health_check_return_code": 200,
+            "health_check_timeout": 5,
+            "health_check_retries": 3,
+            "health_check_start_period": 10,
         })
     );
     assert_eq!(
@@ -380,6 +392,11 @@ async fn every_form_goes_to_its_endpoint_with_base64_where_required() {
         vec![Reply::json(200, json!({"uuid":"df","name":"blog"}))],
     );
     fake.on(
+        "PATCH",
+        "/api/v1/applications/df",
+        vec![Reply::json(200, json!({"uuid":"df"}))],
+    );
+    fake.on(
         "GET",
         "/api/v1/applications/git",
         vec![Reply::json(200, json!({"uuid":"git","name":"blog"}))],
@@ -402,11 +419,18 @@ async fn every_form_goes_to_its_endpoint_with_base64_where_required() {
     assert_eq!(body["dockerfile"], b64(dockerfile));
     assert!(body.get("ports_exposes").is_none());
     assert!(body.get("build_pack").is_none());
+    // Coolify ignores the port of a Dockerfile create and stores 80
+    // (`AC:2090-2098 @4.3.11`): it is PATCHed right after.
+    assert_eq!(
+        fake.find("PATCH", "/api/v1/applications/df")[0].json(),
+        json!({"ports_exposes": "3000"})
+    );
 
     d.source = AppSource::Git {
         repository: "https://github.com/acme/blog".into(),
         branch: "main".into(),
         build_pack: BuildPack::Nixpacks,
+        build: Default::default(),
     };
     client.create_app(&t, &d, &mark()).await.unwrap();
     let body = fake.find("POST", "/api/v1/applications/public")[0].json();
@@ -426,10 +450,11 @@ async fn every_form_goes_to_its_endpoint_with_base64_where_required() {
     assert_eq!(body["docker_compose_raw"], b64(compose));
     assert!(body.get("type").is_none());
     assert!(body.get("domains").is_none());
-    // A service takes its domains per compose service.
+    // A service takes its domains per compose service, with the port the
+    // proxy sends them to (`parsers.php:1839-1848 @4.3.11`).
     assert_eq!(
         body["urls"],
-        json!([{"name": "web", "url": "https://blog.example.com"}])
+        json!([{"name": "web", "url": "https://blog.example.com:3000"}])
     );
     assert_eq!(body["instant_deploy"], false);
 
@@ -442,7 +467,7 @@ async fn every_form_goes_to_its_endpoint_with_base64_where_required() {
     assert!(body.get("docker_compose_raw").is_none());
     assert_eq!(
         body["urls"],
-        json!([{"name": "ghost", "url": "https://blog.example.com"}])
+        json!([{"name": "ghost", "url": "https://blog.example.com:2368"}])
     );
     assert_eq!(body["tags"], json!(["fabrik", "fabrik-blog"]));
 
@@ -610,7 +635,7 @@ async fn update_patches_only_what_differs() {
     );
     // Same state: no PATCH at all (Coolify rejects an empty one).
     let changed = client
-        .update_app(&remote("app"), &image_app())
+        .update_app(&remote("app"), &image_app(), None)
         .await
         .unwrap();
     assert!(changed.is_empty());
@@ -625,7 +650,7 @@ async fn update_patches_only_what_differs() {
         "https://blog.example.com".into(),
         "www.blog.example.com".into(),
     ];
-    let changed = client.update_app(&remote("app"), &d).await.unwrap();
+    let changed = client.update_app(&remote("app"), &d, None).await.unwrap();
     assert_eq!(changed, vec!["docker_registry_image_tag", "domains"]);
     let patch = fake.find("PATCH", "/api/v1/applications/app")[0].json();
     assert_eq!(
@@ -650,19 +675,26 @@ async fn update_refuses_to_change_an_image_app_into_a_git_build() {
         repository: "r".into(),
         branch: "main".into(),
         build_pack: BuildPack::Static,
+        build: Default::default(),
     };
-    let err = client.update_app(&remote("app"), &d).await.unwrap_err();
+    let err = client
+        .update_app(&remote("app"), &d, None)
+        .await
+        .unwrap_err();
     assert_eq!(err.kind, ErrorKind::Unsupported);
     assert_eq!(fake.count("PATCH", "/api/v1/applications/app"), 0);
 }
 
+/// An env var as the engine makes it: a secret is kept out of the build.
 fn env(key: &str, value: EnvValue, preview: bool) -> EnvVarDesired {
+    let is_buildtime = matches!(value, EnvValue::Plain(_));
     EnvVarDesired {
         key: key.into(),
         value,
         is_preview: preview,
         is_literal: false,
         is_multiline: false,
+        is_buildtime,
     }
 }
 
@@ -675,7 +707,7 @@ async fn env_reconcile_upserts_the_difference_and_deletes_extras() {
         vec![Reply::json(200, json!([
             {"uuid":"e1","key":"SAME","value":"1","is_preview":false,"is_literal":false,"is_multiline":false},
             {"uuid":"e2","key":"CHANGED","value":"old","is_preview":false},
-            {"uuid":"e3","key":"HIDDEN","value":null,"is_preview":false},
+            {"uuid":"e3","key":"HIDDEN","is_preview":false},
             {"uuid":"e4","key":"EXTRA","value":"x","is_preview":false},
             {"uuid":"e5","key":"SAME","value":"preview-value","is_preview":true},
         ]))],
@@ -719,29 +751,44 @@ async fn env_reconcile_upserts_the_difference_and_deletes_extras() {
         .reconcile_env(&remote("app"), &desired)
         .await
         .unwrap();
+    // The preview copies Coolify makes of every variable
+    // (`EnvironmentVariable.php:95-119 @4.3.11`) are kept in step, never
+    // deleted; a new variable's copy is Coolify's to make.
     assert_eq!(
         diff,
         EnvDiff {
-            created: vec!["NEW".into()],
-            updated: vec!["CHANGED".into()],
+            created: vec![
+                "CHANGED (preview)".into(),
+                "HIDDEN (preview)".into(),
+                "NEW".into()
+            ],
+            updated: vec!["SAME (preview)".into(), "CHANGED".into()],
             unverified: vec!["HIDDEN".into()],
-            deleted: vec!["EXTRA".into(), "SAME (preview)".into()],
+            deleted: vec!["EXTRA".into()],
             unchanged: vec!["SAME".into()],
         }
     );
     let bulk = fake.find("PATCH", "/api/v1/applications/app/envs/bulk");
     assert_eq!(bulk.len(), 1);
+    let item = |key: &str, value: &str, preview: bool, build: bool| {
+        json!({"key": key, "value": value, "is_preview": preview, "is_literal": false,
+               "is_multiline": false, "is_runtime": true, "is_buildtime": build})
+    };
     assert_eq!(
         bulk[0].json(),
         json!({"data":[
-            {"key":"CHANGED","value":"new","is_preview":false,"is_literal":false,"is_multiline":false},
-            {"key":"HIDDEN","value":"hidden-secret-value","is_preview":false,"is_literal":false,"is_multiline":false},
-            {"key":"NEW","value":"brand-new-secret","is_preview":false,"is_literal":false,"is_multiline":false},
+            item("SAME", "1", true, true),
+            item("CHANGED", "new", false, true),
+            item("CHANGED", "new", true, true),
+            item("HIDDEN", "hidden-secret-value", false, false),
+            item("HIDDEN", "hidden-secret-value", true, false),
+            item("NEW", "brand-new-secret", false, false),
         ]})
     );
     assert!(!bulk[0].body.contains("is_build_time"));
     assert_eq!(fake.count("POST", "/api/v1/applications/app/envs"), 0);
     assert_eq!(fake.count("DELETE", "/api/v1/applications/app/envs/e4"), 1);
+    assert_eq!(fake.count("DELETE", "/api/v1/applications/app/envs/e5"), 0);
     assert_eq!(fake.count("DELETE", "/api/v1/applications/app/envs/e1"), 0);
 }
 
@@ -753,7 +800,8 @@ async fn env_reconcile_with_nothing_to_do_writes_nothing() {
         "/api/v1/applications/app/envs",
         vec![Reply::json(
             200,
-            json!([{"uuid":"e1","key":"A","value":"1","is_preview":false}]),
+            json!([{"uuid":"e1","key":"A","value":"1","is_preview":false},
+                   {"uuid":"e2","key":"A","value":" 1\n","is_preview":true}]),
         )],
     );
     let diff = client
@@ -834,6 +882,7 @@ async fn a_status_404_for_an_unsaved_uuid_is_looked_up_in_the_app_list() {
         app_uuid: "app".into(),
         deployment_uuid: Some("dep-x".into()),
         already_queued: false,
+        started: false,
     };
     assert_eq!(
         client.deployment_status(&r).await.unwrap().state,
@@ -865,6 +914,7 @@ async fn wait_polls_until_a_terminal_state_and_reports_progress() {
         app_uuid: "app".into(),
         deployment_uuid: Some("dep-1".into()),
         already_queued: false,
+        started: false,
     };
     let seen = Mutex::new(Vec::new());
     let progress = |s: &DeploymentStatus, e: Duration| {
@@ -906,6 +956,7 @@ async fn wait_gives_up_at_the_deadline_with_the_deployment_url() {
         app_uuid: "app".into(),
         deployment_uuid: Some("dep-1".into()),
         already_queued: false,
+        started: false,
     };
     let wait = WaitOptions {
         timeout: Duration::from_secs(30),

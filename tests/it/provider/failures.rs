@@ -134,6 +134,7 @@ async fn coolify_404_response() {
         app_uuid: "a".into(),
         deployment_uuid: Some("d".into()),
         already_queued: false,
+        started: false,
     };
     let e = client.deployment_status(&r).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::NotFound);
@@ -185,7 +186,7 @@ async fn update_with(reply: Reply) -> ProviderError {
     );
     fake.on("PATCH", "/api/v1/applications/app", vec![reply]);
     client
-        .update_app(&remote(), &image_app())
+        .update_app(&remote(), &image_app(), None)
         .await
         .unwrap_err()
 }
@@ -642,6 +643,7 @@ async fn secrets_echoed_by_the_server_are_scrubbed() {
         is_preview: false,
         is_literal: false,
         is_multiline: false,
+        is_buildtime: true,
     }];
     let e = client.reconcile_env(&remote(), &env).await.unwrap_err();
     let all = format!("{e}\n{}\n{e:?}", e.report());

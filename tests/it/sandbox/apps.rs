@@ -178,6 +178,18 @@ async fn a_failed_deployment_keeps_the_old_version_and_health_can_fail() {
     // other paths still answer.
     assert_eq!(fetch("/").await.status, 503);
     assert_eq!(fetch("/about").await.status, 200);
+    // Without a health check the container has no Docker healthcheck and
+    // reports `running:unknown`; with one, the failing check shows.
+    let got = sb
+        .coolify(Method::GET, &format!("/applications/{app}"), None)
+        .await;
+    assert_eq!(got.body["status"], "running:unknown");
+    sb.coolify(
+        Method::PATCH,
+        &format!("/applications/{app}"),
+        Some(json!({"health_check_enabled": true})),
+    )
+    .await;
     let got = sb
         .coolify(Method::GET, &format!("/applications/{app}"), None)
         .await;

@@ -61,6 +61,13 @@ static CONTRACT: LazyLock<Contract> = LazyLock::new(|| {
         .as_array_mut()
         .unwrap()
         .push(json!("dockerimage"));
+    // Patch 3: an empty env value is stored as null (the input middleware
+    // turns "" into null, `app/Http/Kernel.php:60-61`; the model keeps it,
+    // `app/Models/EnvironmentVariable.php:358-379 @4.3.11`).
+    for field in ["value", "real_value"] {
+        coolify["components"]["schemas"]["EnvironmentVariable"]["properties"][field]["type"] =
+            json!(["string", "null"]);
+    }
     Contract {
         coolify,
         cloudflare: load("cloudflare/dns-openapi.yaml"),

@@ -3,6 +3,11 @@
 use reqwest::Method;
 use serde_json::json;
 
+fn b64(text: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
 use super::support::Sandbox;
 
 #[tokio::test]
@@ -246,7 +251,7 @@ async fn applications_of_every_form_are_created_read_and_listed_by_tag() {
     assert_eq!(got.body["docker_registry_image_name"], "ghcr.io/acme/blog");
     assert_eq!(got.body["docker_registry_image_tag"], "1.0");
     assert_eq!(got.body["fqdn"], "https://blog.example.com");
-    assert_eq!(got.body["status"], "exited:unhealthy");
+    assert_eq!(got.body["status"], "exited");
     assert!(got.body.get("id").is_none(), "applications hide id");
 
     let public = sb
@@ -285,7 +290,9 @@ async fn applications_of_every_form_are_created_read_and_listed_by_tag() {
             None,
         )
         .await;
-    assert_eq!(df.body["ports_exposes"], "8081", "taken from EXPOSE");
+    // Coolify looks for `EXPOSE` in the request's base64 text, finds none
+    // and forces 80 (`AC:2090-2098 @4.3.11`).
+    assert_eq!(df.body["ports_exposes"], "80", "EXPOSE is never read");
     assert_eq!(df.body["fqdn"], serde_json::Value::Null);
     let not_base64 = sb
         .coolify(
@@ -443,7 +450,9 @@ async fn env_vars_follow_the_409_and_bulk_semantics() {
             json!({"message": "Environment variable already exists. Use PATCH request to update it."})
         )
     );
-    // Same key in the preview set is another variable.
+    // Same key in the preview set is another variable, which Coolify made
+    // as a copy when the normal one was created
+    // (`app/Models/EnvironmentVariable.php:95-119 @4.3.11`).
     let preview = sb
         .coolify(
             Method::POST,
@@ -451,7 +460,7 @@ async fn env_vars_follow_the_409_and_bulk_semantics() {
             Some(json!({"key": "DATABASE_URL", "value": "p", "is_preview": true})),
         )
         .await;
-    assert_eq!(preview.status, 201);
+    assert_eq!(preview.status, 409, "{preview:?}");
     let old_name = sb
         .coolify(
             Method::POST,
@@ -524,9 +533,10 @@ async fn env_vars_follow_the_409_and_bulk_semantics() {
         vec![
             ("DATABASE_URL".to_owned(), false),
             ("A".to_owned(), false),
-            ("DATABASE_URL".to_owned(), true)
+            ("DATABASE_URL".to_owned(), true),
+            ("A".to_owned(), true)
         ],
-        "normal vars first, then preview; NEVER not saved"
+        "normal vars first, then their preview copies; NEVER not saved"
     );
     assert_eq!(list.body[0]["value"], "postgres://z");
     let ok = sb
@@ -563,7 +573,7 @@ async fn env_vars_follow_the_409_and_bulk_semantics() {
             .as_array()
             .unwrap()
             .len(),
-        3
+        5
     );
 }
 
@@ -636,7 +646,8 @@ async fn deployments_progress_with_the_clock_and_skip_while_one_runs() {
     let got = sb
         .coolify(Method::GET, &format!("/applications/{app}"), None)
         .await;
-    assert_eq!(got.body["status"], "running:healthy");
+    // No health check, no Docker healthcheck: Coolify cannot tell.
+    assert_eq!(got.body["status"], "running:unknown");
     assert_eq!(
         sb.coolify(Method::GET, "/deployments", None).await.body,
         json!([])
@@ -817,7 +828,7 @@ async fn deletes_are_asynchronous() {
         .coolify(Method::GET, &format!("/applications/{app}"), None)
         .await;
     assert_eq!(during.status, 200);
-    assert_eq!(during.body["status"], "exited:unhealthy");
+    assert_eq!(during.body["status"], "exited");
     let (project, server) = sb.place().await;
     let reuse = json!({"project_uuid": project, "server_uuid": server, "environment_name": "production",
                        "docker_registry_image_name": "nginx", "domains": "https://app.example.com"});
@@ -872,7 +883,7 @@ async fn services_are_created_started_and_deleted() {
         422
     );
     let mut compose = base.clone();
-    compose["docker_compose_raw"] = json!("c2VydmljZXM6IHt9");
+    compose["docker_compose_raw"] = json!(b64("services:\n  web:\n    image: nginx:1.27\n"));
     compose["urls"] = json!([{"name": "web", "url": "https://svc.example.com"}]);
     compose["instant_deploy"] = json!(true);
     let created = sb.coolify(Method::POST, "/services", Some(compose)).await;
@@ -887,11 +898,18 @@ async fn services_are_created_started_and_deleted() {
         )
         .await;
     assert_eq!(envs.status, 201);
+    assert_eq!(envs.body["key"], "K", "a service answers with the variable");
     sb.finish_deploys();
+    // The containers' status comes from the next status check.
+    sb.advance_ms(200);
     let got = sb
         .coolify(Method::GET, &format!("/services/{uuid}"), None)
         .await;
     assert_eq!(got.body["status"], "running:healthy");
+    assert_eq!(
+        got.body["applications"][0]["fqdn"],
+        "https://svc.example.com"
+    );
     let stop = sb
         .coolify(Method::POST, &format!("/services/{uuid}/stop"), None)
         .await;

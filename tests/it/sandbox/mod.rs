@@ -11,4 +11,4 @@ mod faults;
 mod kuma;
 mod persistence;
 mod server;
-mod support;
+pub mod support;

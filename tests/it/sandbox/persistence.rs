@@ -99,7 +99,8 @@ async fn dump_shows_everything_with_ownership_and_no_secret() {
     let app = &dump["coolify"]["applications"][0];
     assert_eq!(app["ownership"], json!({"deployment": "blog", "run": RUN}));
     assert_eq!(app["tags"], json!(["fabrik", "fabrik-blog"]));
-    assert_eq!(app["env"].as_array().unwrap().len(), 2);
+    // Two variables and their preview copies.
+    assert_eq!(app["env"].as_array().unwrap().len(), 4);
     assert_eq!(app["deployments"][0]["status"], "finished");
     let record = &dump["cloudflare"]["zones"][0]["records"][0];
     assert_eq!(record["ownership"]["deployment"], "blog");

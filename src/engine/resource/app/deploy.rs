@@ -1,5 +1,18 @@
 //! Deploying the application and watching the deployment to its end.
+//!
+//! A deploy is made exactly once, whenever a crashed run is resumed: the
+//! application's newest deployment is read just before the request and
+//! journaled with it (`deploy_requested`), so a resumed run that never
+//! learnt what the request did takes any newer deployment as its own,
+//! queued, running or long finished, instead of asking again.
+//!
+//! Coolify skips a deploy while one of the same commit is queued or running
+//! (`bootstrap/helpers/applications.php:46-64 @4.3.11`; for an image the
+//! commit is always `HEAD`). A queued one reads the application when it
+//! starts, so it deploys what was just changed; one already running read it
+//! before: it is waited for, and the application deployed again.
 
+use std::ops::ControlFlow;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -8,40 +21,90 @@ use crate::engine::bracket::retry_unknown;
 use crate::engine::{Ctx, EngineError, note, record, with};
 use crate::event::{DeployRequested, DeployTriggered, DeploymentObserved, Event};
 use crate::failpoint;
-use crate::provider::{DeploymentRef, DeploymentState, DeploymentStatus, RemoteApp, WaitOptions};
+use crate::provider::{
+    AppKind, DeploymentRef, DeploymentState, DeploymentStatus, RemoteApp, WaitOptions,
+};
+use crate::store::Scan;
+
+/// How many times a deploy waits for a deployment that started before the
+/// change and asks again, before it forces one (a rebuild without cache).
+const STALE_WAITS: u32 = 2;
 
 /// Deploys the application and waits until the deployment ends. Errors
 /// unless it finished.
 pub async fn deploy(ctx: &Ctx<'_>, app: &RemoteApp, timeout: Duration) -> Result<(), EngineError> {
     ctx.check_interrupt()?;
+    let host = &ctx.remote.providers.app;
+    let baseline = app.kind == AppKind::Application;
+    let previous = if baseline {
+        host.latest_deployment(app)
+            .await
+            .map_err(|e| EngineError::provider("reading the application's deployments", e))?
+    } else {
+        None
+    };
     record(
         ctx.journal,
         Event::DeployRequested(DeployRequested {
             resource: key(),
             remote_id: app.uuid.clone(),
             force: false,
+            baseline,
+            previous: previous.clone(),
         }),
     )?;
+    let dref = request(ctx, app, previous.as_deref(), timeout).await?;
+    wait(ctx, app, dref, timeout, true).await
+}
+
+/// Asks for the deployment until one deploys what the application is now.
+async fn request(
+    ctx: &Ctx<'_>,
+    app: &RemoteApp,
+    previous: Option<&str>,
+    timeout: Duration,
+) -> Result<DeploymentRef, EngineError> {
     let host = &ctx.remote.providers.app;
     let mut attempt = 0;
-    let dref = loop {
+    let mut stale = 0;
+    loop {
         attempt += 1;
-        match host.deploy(app, false).await {
+        let force = stale >= STALE_WAITS;
+        match host.deploy(app, force).await {
             Ok(d) => {
                 failpoint::effect_done();
-                break d;
+                if !(d.already_queued && d.started) {
+                    return Ok(d);
+                }
+                stale += 1;
+                // A deployment in progress read the application before the
+                // change; or the one that made Coolify skip ended in between.
+                if let Some(uuid) = &d.deployment_uuid {
+                    note(
+                        ctx.journal,
+                        &format!(
+                            "deploy: deployment {uuid} started before this change and deploys what came before it; waiting for it to end, then deploying again"
+                        ),
+                    );
+                    host.wait_deployment(
+                        &d,
+                        WaitOptions {
+                            timeout,
+                            poll_interval: ctx.remote.pace.poll,
+                        },
+                        &|_, _| {},
+                    )
+                    .await
+                    .map_err(|e| EngineError::provider("waiting for an earlier deployment", e))?;
+                }
             }
             Err(e) if e.outcome_unknown() => {
                 note(
                     ctx.journal,
                     "deploy: outcome unknown, looking for the deployment",
                 );
-                let active = host
-                    .active_deployment(app)
-                    .await
-                    .map_err(|e| EngineError::provider("looking up the deployment", e))?;
-                if let Some(d) = active {
-                    break d;
+                if let Some(d) = queued_since(ctx, app, previous).await? {
+                    return Ok(d);
                 }
                 if !retry_unknown(ctx, attempt, &e).await? {
                     return Err(EngineError::provider("deploying the application", e));
@@ -49,16 +112,65 @@ pub async fn deploy(ctx: &Ctx<'_>, app: &RemoteApp, timeout: Duration) -> Result
             }
             Err(e) => return Err(EngineError::provider("deploying the application", e)),
         }
-    };
-    wait(ctx, app, dref, timeout, true).await
+    }
+}
+
+/// The deployment a request made after `previous` queued, if there is one
+/// (whatever its status); `None` for services, which keep no rows.
+async fn queued_since(
+    ctx: &Ctx<'_>,
+    app: &RemoteApp,
+    previous: Option<&str>,
+) -> Result<Option<DeploymentRef>, EngineError> {
+    ctx.remote
+        .providers
+        .app
+        .deployment_after(app, previous)
+        .await
+        .map_err(|e| EngineError::provider("looking up the deployment", e))
+}
+
+/// The last `deploy_requested` this run journaled.
+fn last_request(ctx: &Ctx<'_>) -> Result<Option<DeployRequested>, EngineError> {
+    let store = with(ctx.journal, |r| r.store().clone());
+    let mut found = None;
+    let mut bad = None;
+    store.scan(
+        &Scan {
+            deployment: Some(ctx.deployment.clone()),
+            run: Some(ctx.run.clone()),
+            until_seq: None,
+        },
+        &mut |e| {
+            if e.type_name == "deploy_requested" {
+                match e.decode() {
+                    Ok(r) => {
+                        if let Event::DeployRequested(d) = r.event {
+                            found = Some(d);
+                        }
+                    }
+                    Err(err) => {
+                        bad = Some(err);
+                        return ControlFlow::Break(());
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        },
+    )?;
+    match bad {
+        Some(e) => Err(e.into()),
+        None => Ok(found),
+    }
 }
 
 /// For a resumed run whose application was left as the run wanted it:
 /// watches the deployment the run queued before it stopped instead of
-/// queueing another. When the run had asked for one without learning
-/// whether it was queued, Coolify's active deployment of the application
-/// is taken; otherwise (and for services, whose deployments have no id)
-/// the application is deployed as usual.
+/// queueing another. When the run had asked for one without learning what
+/// came of it, the deployment newer than the one journaled with the
+/// request is the run's (finished by now or not); otherwise (and for
+/// services, whose deployments have no id) the application is deployed as
+/// usual.
 pub async fn deploy_resumed(
     ctx: &Ctx<'_>,
     app: &RemoteApp,
@@ -78,21 +190,27 @@ pub async fn deploy_resumed(
             app_uuid: app.uuid.clone(),
             deployment_uuid: Some(uuid),
             already_queued: true,
+            started: false,
         };
         return wait(ctx, app, dref, timeout, false).await;
     }
     if earlier.status.as_deref() == Some("requested") {
-        let active = ctx
-            .remote
-            .providers
-            .app
-            .active_deployment(app)
-            .await
-            .map_err(|e| EngineError::provider("looking up the deployment", e))?;
-        if let Some(dref) = active.filter(|d| d.deployment_uuid.is_some()) {
+        let request = last_request(ctx)?.filter(|r| r.remote_id == app.uuid);
+        let found = match &request {
+            Some(r) if r.baseline => queued_since(ctx, app, r.previous.as_deref()).await?,
+            // Journaled before the baseline was: the active deployment.
+            _ => ctx
+                .remote
+                .providers
+                .app
+                .active_deployment(app)
+                .await
+                .map_err(|e| EngineError::provider("looking up the deployment", e))?,
+        };
+        if let Some(dref) = found.filter(|d| d.deployment_uuid.is_some()) {
             note(
                 ctx.journal,
-                "deploy: the deployment asked for before the run stopped is queued; watching it",
+                "deploy: the deployment asked for before the run stopped was queued; watching it",
             );
             return wait(ctx, app, dref, timeout, true).await;
         }

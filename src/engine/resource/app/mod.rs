@@ -19,7 +19,9 @@ use crate::id::Digest;
 use crate::ownership::OwnershipMark;
 use crate::plan::{Observed, Step, StepAction};
 use crate::projection::{PendingIntent, ResourceView};
-use crate::provider::{AppDesired, AppKind, AppLookup, RemoteApp, ResolvedTarget, WaitOptions};
+use crate::provider::{
+    AppDesired, AppKind, AppLookup, AppSource, RemoteApp, ResolvedTarget, WaitOptions,
+};
 use crate::spec::secrets::ResolvedSecrets;
 use state::AppState;
 
@@ -145,9 +147,127 @@ async fn reconcile_env(
     }
 }
 
+/// What the journal knows the application is now: the state of its last
+/// change when that change succeeded (`known`), and the state of the last
+/// completed apply (`committed`).
+struct Prior {
+    known: Option<AppState>,
+    committed: Option<AppState>,
+}
+
+fn prior(ctx: &Ctx<'_>) -> Result<Prior, EngineError> {
+    let view = ctx.view();
+    let Some(r) = view.resources.get(&key()) else {
+        return Ok(Prior {
+            known: None,
+            committed: None,
+        });
+    };
+    let clean = r.pending.is_none()
+        && r.last_error.is_none()
+        && r.status == crate::projection::ResourceStatus::Present;
+    let known = if clean { decode::<AppState>(r)? } else { None };
+    let committed = match r.committed.as_ref().and_then(|c| c.desired.as_ref()) {
+        Some(v) => Some(decode_value::<AppState>(
+            r.key.clone(),
+            KIND,
+            r.committed.as_ref().map(|c| c.run.clone()),
+            v,
+        )?),
+        None => None,
+    };
+    Ok(Prior { known, committed })
+}
+
+/// Whether the application must be replaced to become `desired`: its
+/// inline Dockerfile changed, and `dockerfile` is in no PATCH allow-list
+/// (`ApplicationsController.php:2801 @4.3.11`, every version), so a new
+/// application is the only way to carry the new text.
+fn needs_replacing(prior: &Prior, desired: &AppDesired) -> bool {
+    let AppSource::Dockerfile { dockerfile } = &desired.source else {
+        return false;
+    };
+    let before = prior.known.as_ref().or(prior.committed.as_ref());
+    matches!(
+        before.map(|s| &s.source),
+        Some(state::SourceState::Dockerfile { dockerfile: old }) if old != dockerfile
+    )
+}
+
+/// What the application is, as far as Coolify can never change it: an
+/// application or a service, and a service's form (a compose file, or
+/// the one-click type).
+fn form(s: &state::SourceState) -> String {
+    match s {
+        state::SourceState::Compose { .. } => "a compose service".to_owned(),
+        state::SourceState::Service { service_type } => {
+            format!("the one-click service {service_type:?}")
+        }
+        _ => "an application".to_owned(),
+    }
+}
+
+/// Refuses, before anything changes, a spec that asks Coolify for what it
+/// cannot do to the application the journal knows: move it to another
+/// project, environment, server or destination (no API moves one), or turn
+/// it into another kind or one-click type (no PATCH field holds them,
+/// `ServicesController.php:1177 @4.3.11`). Deleting it to create it anew
+/// would lose its volumes, so that is left to the user. Naming the same
+/// place otherwise (a uuid for its name) is no move.
+pub async fn refuse_unchangeable(ctx: &Ctx<'_>, world: &World) -> Result<(), EngineError> {
+    let view = ctx.view();
+    let Some(r) = view.resources.get(&key()).filter(|r| r.exists()) else {
+        return Ok(());
+    };
+    let Some(before) = decode::<AppState>(r)? else {
+        return Ok(());
+    };
+    let hint = "put the spec back as it was; to have it anyway, `fabrik destroy` the deployment (the application's volumes go with it) and apply the spec again";
+    let (was, wants) = (form(&before.source), form(&world.app_state.source));
+    if was != wants {
+        return Err(EngineError::Refused {
+            message: format!(
+                "the deployment runs {was} on Coolify, the spec asks for {wants}; Coolify cannot turn one into the other"
+            ),
+            hint: hint.to_owned(),
+        });
+    }
+    let (Some(from), Some(to)) = (&before.target, &world.app_state.target) else {
+        return Ok(());
+    };
+    if from == to {
+        return Ok(());
+    }
+    let now = target(ctx)?;
+    let then = ctx
+        .remote
+        .providers
+        .app
+        .preflight(&from.target())
+        .await
+        .map_err(|e| EngineError::provider("resolving where the application is", e))?;
+    let same = (
+        &then.project_uuid,
+        &then.environment_uuid,
+        &then.server_uuid,
+    ) == (&now.project_uuid, &now.environment_uuid, &now.server_uuid)
+        && (to.destination.is_none() || then.destination_uuid == now.destination_uuid);
+    if same {
+        return Ok(());
+    }
+    Err(EngineError::Refused {
+        message: format!(
+            "the spec moves the application from {} to {}; Coolify cannot move an application",
+            from.describe(),
+            to.describe()
+        ),
+        hint: hint.to_owned(),
+    })
+}
+
 /// Updates the application in place (fields that differ, then env vars;
-/// re-created when it vanished). Returns the app and whether anything
-/// changed.
+/// re-created when it vanished, replaced when only a new application can
+/// be what is wanted). Returns the app and whether anything changed.
 pub async fn update(
     ctx: &Ctx<'_>,
     desired: &AppDesired,
@@ -166,6 +286,7 @@ pub async fn update(
     } else {
         Action::Update
     };
+    let prior = prior(ctx)?;
     s.intent(
         ctx,
         action,
@@ -179,7 +300,23 @@ pub async fn update(
         let app = create(ctx, desired, state, hash).await?;
         return Ok((app, true));
     };
-    let mut fields = match ctx.remote.providers.app.update_app(&app, desired).await {
+    if needs_replacing(&prior, desired) {
+        note(
+            ctx.journal,
+            "the Dockerfile changed, which Coolify cannot update: replacing the application",
+        );
+        delete(ctx, app.kind, Some(app.uuid.clone())).await?;
+        let app = create(ctx, desired, state, hash).await?;
+        return Ok((app, true));
+    }
+    let previous = prior.known.as_ref().map(state::without_env);
+    let mut fields = match ctx
+        .remote
+        .providers
+        .app
+        .update_app(&app, desired, previous.as_ref())
+        .await
+    {
         Ok(c) => {
             if !c.is_empty() {
                 failpoint::effect_done();
@@ -325,12 +462,52 @@ impl Kind for Apps {
         let Some(id) = &r.remote_id else {
             return Ok(None);
         };
-        Ok(Some(
-            match find(ctx, world.app.source.kind(), &world.app.name, Some(id)).await? {
-                None => Observed::Missing,
-                Some(_) => Observed::InSync,
-            },
-        ))
+        let Some(app) = find(ctx, world.app.source.kind(), &world.app.name, Some(id)).await? else {
+            return Ok(Some(Observed::Missing));
+        };
+        // What the journal says the application is. Its env values are
+        // known where the spec's are the same (same text, or same secret
+        // fingerprints); the rest cannot be compared.
+        let Some(recorded) = decode::<AppState>(r)? else {
+            return Ok(Some(Observed::InSync));
+        };
+        let mut journal = state::without_env(&recorded);
+        let scoped = |s: &AppState, k: &str| {
+            s.env
+                .get(k)
+                .map(|v| (v.clone(), false))
+                .or_else(|| s.build_env.get(k).map(|v| (v.clone(), true)))
+        };
+        journal.env = world
+            .app
+            .env
+            .iter()
+            .filter(|e| {
+                let now = scoped(&world.app_state, &e.key);
+                now.is_some() && scoped(&recorded, &e.key) == now
+            })
+            .cloned()
+            .collect();
+        let drift = ctx
+            .remote
+            .providers
+            .app
+            .app_drift(&app, &journal, Some(&state::without_env(&recorded)))
+            .await
+            .map_err(|e| EngineError::provider("checking the application", e))?;
+        // Variables whose journaled value cannot be compared are not drift.
+        let unknown = |field: &str| {
+            field.strip_prefix("env.").is_some_and(|k| {
+                let k = k.trim_end_matches(" (preview)");
+                scoped(&recorded, k).is_some() && !journal.env.iter().any(|e| e.key == k)
+            })
+        };
+        let drift: Vec<_> = drift.into_iter().filter(|d| !unknown(&d.field)).collect();
+        Ok(Some(if drift.is_empty() {
+            Observed::InSync
+        } else {
+            Observed::Drifted(drift)
+        }))
     }
 
     async fn restore(

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::desired::DesiredError;
 use crate::id::Digest;
 use crate::provider::{
-    AppDesired, AppKind, AppSource, BuildPack, EnvValue, EnvVarDesired, HealthCheck,
+    AppDesired, AppKind, AppSource, BuildPack, EnvValue, EnvVarDesired, GitBuild, HealthCheck,
 };
 use crate::spec::model::{self, Interpolated, Spec};
 use crate::spec::secrets::ResolvedSecrets;
@@ -61,11 +61,36 @@ pub enum SourceState {
         branch: String,
         /// Build pack.
         build_pack: String,
+        /// Pinned commit (absent in states journaled before it was kept).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        commit: Option<String>,
+        /// Directory built from.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        base_directory: Option<String>,
+        /// Where the built files are (static).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        publish_directory: Option<String>,
+        /// Install command.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        install_command: Option<String>,
+        /// Build command.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        build_command: Option<String>,
+        /// Start command.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        start_command: Option<String>,
+        /// Dockerfile path in the repository.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dockerfile_location: Option<String>,
     },
     /// A compose file (a Coolify service).
     Compose {
         /// Its text.
         compose: String,
+        /// The service its domains go to (absent in states journaled
+        /// before it was kept, and when the file has one service).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        public_service: Option<String>,
     },
     /// A one-click service type.
     Service {
@@ -89,11 +114,70 @@ pub struct AppState {
     pub ports: Vec<u16>,
     /// Health check.
     pub health: Option<HealthState>,
-    /// Env vars by key.
+    /// Env vars by key (the running container's; one built from secrets
+    /// is never given to the build).
     pub env: BTreeMap<String, EnvState>,
+    /// Env vars the build receives too (absent in states journaled before
+    /// there were any).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub build_env: BTreeMap<String, EnvState>,
+    /// Where on Coolify it lives, as the spec names it (absent in states
+    /// journaled before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<TargetState>,
 }
 
-/// An application's health check as the journal keeps it.
+/// The Coolify project, environment, server and destination, each as the
+/// spec names it (a name or a uuid).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetState {
+    /// Project.
+    pub project: String,
+    /// Environment.
+    pub environment: String,
+    /// Server.
+    pub server: String,
+    /// Destination, when named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination: Option<String>,
+}
+
+impl TargetState {
+    /// The spec's target.
+    pub fn of(t: &model::CoolifyTarget) -> Self {
+        Self {
+            project: t.project.text().to_owned(),
+            environment: t.environment.text().to_owned(),
+            server: t.server.text().to_owned(),
+            destination: t.destination.as_ref().map(|d| d.text().to_owned()),
+        }
+    }
+
+    /// `project/environment on server` (`, destination d`), escaped.
+    pub fn describe(&self) -> String {
+        let place = format!("{}/{} on {}", self.project, self.environment, self.server);
+        let place = match &self.destination {
+            Some(d) => format!("{place}, destination {d}"),
+            None => place,
+        };
+        crate::text::printable_line(&place).into_owned()
+    }
+
+    /// As the app host takes it.
+    pub fn target(&self) -> crate::provider::Target {
+        crate::provider::Target {
+            project: self.project.clone(),
+            environment: self.environment.clone(),
+            server: self.server.clone(),
+            destination: self.destination.clone(),
+        }
+    }
+}
+
+/// An application's health check as the journal keeps it. The fields after
+/// `interval` were added later: a state journaled before has the spec's
+/// defaults, and a field at its default is not written (so states of
+/// earlier runs and of this one compare equal when nothing changed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HealthState {
     /// Path probed.
@@ -102,6 +186,106 @@ pub struct HealthState {
     pub port: Option<u16>,
     /// Seconds between probes.
     pub interval: Option<u32>,
+    /// HTTP method.
+    #[serde(default = "default_method", skip_serializing_if = "is_default_method")]
+    pub method: String,
+    /// Scheme inside the container.
+    #[serde(default = "default_scheme", skip_serializing_if = "is_default_scheme")]
+    pub scheme: String,
+    /// Status that counts as healthy.
+    #[serde(default = "default_status", skip_serializing_if = "is_default_status")]
+    pub status: u16,
+    /// Text the body must contain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_contains: Option<String>,
+    /// Seconds one probe may take.
+    #[serde(
+        default = "default_timeout",
+        skip_serializing_if = "is_default_timeout"
+    )]
+    pub timeout: u32,
+    /// Failed probes before the container is unhealthy.
+    #[serde(
+        default = "default_retries",
+        skip_serializing_if = "is_default_retries"
+    )]
+    pub retries: u32,
+    /// Seconds after start before failures count.
+    #[serde(
+        default = "default_start_period",
+        skip_serializing_if = "is_default_start_period"
+    )]
+    pub start_period: u32,
+}
+
+// The spec's defaults (`spec::model::app::HealthCheck`).
+fn default_method() -> String {
+    "GET".to_owned()
+}
+fn is_default_method(m: &str) -> bool {
+    m == "GET"
+}
+fn default_scheme() -> String {
+    "http".to_owned()
+}
+fn is_default_scheme(s: &str) -> bool {
+    s == "http"
+}
+fn default_status() -> u16 {
+    200
+}
+fn is_default_status(s: &u16) -> bool {
+    *s == 200
+}
+fn default_timeout() -> u32 {
+    5
+}
+fn is_default_timeout(t: &u32) -> bool {
+    *t == 5
+}
+fn default_retries() -> u32 {
+    3
+}
+fn is_default_retries(r: &u32) -> bool {
+    *r == 3
+}
+fn default_start_period() -> u32 {
+    10
+}
+fn is_default_start_period(s: &u32) -> bool {
+    *s == 10
+}
+
+impl HealthState {
+    fn of(h: &HealthCheck) -> Self {
+        Self {
+            path: h.path.clone(),
+            port: h.port,
+            interval: h.interval,
+            method: h.method.clone(),
+            scheme: h.scheme.clone(),
+            status: h.return_code,
+            body_contains: h.response_text.clone(),
+            timeout: h.timeout,
+            retries: h.retries,
+            start_period: h.start_period,
+        }
+    }
+
+    fn check(&self) -> HealthCheck {
+        HealthCheck {
+            path: self.path.clone(),
+            port: self.port,
+            interval: self.interval,
+            method: self.method.clone(),
+            scheme: self.scheme.clone(),
+            return_code: self.status,
+            response_text: self.body_contains.clone(),
+            timeout: self.timeout,
+            retries: self.retries,
+            start_period: self.start_period,
+        }
+    }
 }
 
 impl AppState {
@@ -139,6 +323,32 @@ fn only_compose_service(text: &str) -> Option<String> {
 
 fn secs(d: model::Duration) -> u32 {
     u32::try_from(d.get().as_secs()).unwrap_or(u32::MAX)
+}
+
+/// The port of a Dockerfile's first `EXPOSE` line (as Coolify's UI reads
+/// it, `app/Livewire/Project/New/SimpleDockerfile.php:50`; its API reads
+/// the base64 text instead and always finds none).
+pub fn exposed_port(dockerfile: &str) -> Option<u16> {
+    dockerfile.lines().find_map(|line| {
+        let rest = line.trim().strip_prefix("EXPOSE")?;
+        let first = rest.split_whitespace().next()?;
+        first.split('/').next()?.parse().ok()
+    })
+}
+
+fn git_state(g: &model::GitSource, bp: BuildPack) -> SourceState {
+    SourceState::Git {
+        repository: g.repository.clone(),
+        branch: g.branch.clone(),
+        build_pack: bp.as_str().to_owned(),
+        commit: g.commit.clone(),
+        base_directory: g.base_directory.clone(),
+        publish_directory: g.publish_directory.clone(),
+        install_command: g.install_command.clone(),
+        build_command: g.build_command.clone(),
+        start_command: g.start_command.clone(),
+        dockerfile_location: g.dockerfile_location.clone(),
+    }
 }
 
 /// The spec's application: the provider request and its journal form.
@@ -192,18 +402,8 @@ fn map_spec(
                 model::BuildPack::Static => BuildPack::Static,
                 model::BuildPack::Dockerfile => BuildPack::Dockerfile,
             };
-            (
-                AppSource::Git {
-                    repository: g.repository.clone(),
-                    branch: g.branch.clone(),
-                    build_pack: bp,
-                },
-                SourceState::Git {
-                    repository: g.repository.clone(),
-                    branch: g.branch.clone(),
-                    build_pack: bp.as_str().to_owned(),
-                },
-            )
+            let state = git_state(g, bp);
+            (source_of(&state), state)
         }
         model::AppSource::Compose(c) => {
             let text = c.text().unwrap_or_default().to_owned();
@@ -216,9 +416,12 @@ fn map_spec(
             (
                 AppSource::Compose {
                     compose: text.clone(),
-                    public_service,
+                    public_service: public_service.clone(),
                 },
-                SourceState::Compose { compose: text },
+                SourceState::Compose {
+                    compose: text,
+                    public_service: c.public_service.clone(),
+                },
             )
         }
         model::AppSource::Service(t) => (
@@ -232,32 +435,63 @@ fn map_spec(
     };
     let mut env = Vec::new();
     let mut env_state = BTreeMap::new();
-    let mut push = |key: &str, value: &Interpolated| -> Result<(), DesiredError> {
+    let mut build_env_state = BTreeMap::new();
+    let mut push = |key: &str, value: &Interpolated, build: bool| -> Result<(), DesiredError> {
         if skip_unresolved && value.secret_refs().iter().any(|n| secrets.get(n).is_none()) {
             return Ok(());
         }
         let (v, s) = env_value(key, value, secrets)?;
-        env.push(env_var(key, v));
-        env_state.insert(key.to_owned(), s);
+        env.push(env_var(key, v, build));
+        let scope = if build {
+            &mut build_env_state
+        } else {
+            &mut env_state
+        };
+        scope.insert(key.to_owned(), s);
         Ok(())
     };
     for (key, value) in &a.env {
-        push(key, value)?;
+        push(key, value, false)?;
+    }
+    for (key, value) in &a.build_env {
+        push(key, value, true)?;
     }
     // Compose files read every declared secret as `${NAME}`.
     if matches!(a.source, model::AppSource::Compose(_)) {
         for name in spec.secrets.keys() {
             if !a.env.contains_key(name) {
-                push(name, &Interpolated(format!("${{secret.{name}}}")))?;
+                push(name, &Interpolated(format!("${{secret.{name}}}")), false)?;
             }
         }
     }
     let domains: Vec<String> = a.parsed_domains().iter().map(|d| d.url()).collect();
-    let ports: Vec<u16> = a.port.into_iter().collect();
+    let ports: Vec<u16> = match (&a.source, a.port) {
+        (_, Some(p)) => vec![p],
+        (model::AppSource::Dockerfile(f), None) => {
+            vec![f.text().and_then(exposed_port).unwrap_or(80)]
+        }
+        _ => Vec::new(),
+    };
     let health = a.health_check.as_ref().map(|h| HealthCheck {
         path: h.path.clone(),
         port: h.port,
         interval: Some(secs(h.interval)),
+        method: match h.method {
+            model::app::HealthMethod::Get => "GET",
+            model::app::HealthMethod::Head => "HEAD",
+            model::app::HealthMethod::Post => "POST",
+        }
+        .to_owned(),
+        scheme: match h.scheme {
+            model::app::HealthScheme::Http => "http",
+            model::app::HealthScheme::Https => "https",
+        }
+        .to_owned(),
+        return_code: h.status,
+        response_text: h.body_contains.clone(),
+        timeout: secs(h.timeout),
+        retries: u32::from(h.retries),
+        start_period: secs(h.start_period),
     });
     let name = a.resource_name(spec.name.as_str()).to_owned();
     let state = AppState {
@@ -266,12 +500,10 @@ fn map_spec(
         source: source_state,
         domains: domains.clone(),
         ports: ports.clone(),
-        health: health.as_ref().map(|h| HealthState {
-            path: h.path.clone(),
-            port: h.port,
-            interval: h.interval,
-        }),
+        health: health.as_ref().map(HealthState::of),
         env: env_state,
+        build_env: build_env_state,
+        target: Some(TargetState::of(&spec.coolify)),
     };
     Ok((
         AppDesired {
@@ -287,13 +519,17 @@ fn map_spec(
     ))
 }
 
-fn env_var(key: &str, value: EnvValue) -> EnvVarDesired {
+/// An env var as sent: a value built from secrets never reaches the build
+/// unless the spec asks (`build_env`).
+fn env_var(key: &str, value: EnvValue, build: bool) -> EnvVarDesired {
+    let is_buildtime = build || matches!(value, EnvValue::Plain(_));
     EnvVarDesired {
         key: key.to_owned(),
         value,
         is_preview: false,
         is_literal: true,
         is_multiline: false,
+        is_buildtime,
     }
 }
 
@@ -344,7 +580,12 @@ pub fn from_state(
 ) -> Result<(AppDesired, Vec<String>), DesiredError> {
     let mut env = Vec::new();
     let mut drifted = Vec::new();
-    for (key, v) in &state.env {
+    let scopes = state
+        .env
+        .iter()
+        .map(|e| (e, false))
+        .chain(state.build_env.iter().map(|e| (e, true)));
+    for ((key, v), build) in scopes {
         let value = match v {
             EnvState::Plain(p) => EnvValue::Plain(p.clone()),
             EnvState::Secret {
@@ -361,9 +602,20 @@ pub fn from_state(
                 value
             }
         };
-        env.push(env_var(key, value));
+        env.push(env_var(key, value, build));
     }
-    let source = match &state.source {
+    Ok((
+        AppDesired {
+            env,
+            ..without_env(state)
+        },
+        drifted,
+    ))
+}
+
+/// The git source of a journaled state.
+fn source_of(state: &SourceState) -> AppSource {
+    match state {
         SourceState::Image { image, tag } => AppSource::DockerImage {
             image: image.clone(),
             tag: tag.clone(),
@@ -375,6 +627,13 @@ pub fn from_state(
             repository,
             branch,
             build_pack,
+            commit,
+            base_directory,
+            publish_directory,
+            install_command,
+            build_command,
+            start_command,
+            dockerfile_location,
         } => AppSource::Git {
             repository: repository.clone(),
             branch: branch.clone(),
@@ -385,33 +644,44 @@ pub fn from_state(
                 "dockercompose" => BuildPack::DockerCompose,
                 _ => BuildPack::Nixpacks,
             },
+            build: GitBuild {
+                commit: commit.clone(),
+                base_directory: base_directory.clone(),
+                publish_directory: publish_directory.clone(),
+                install_command: install_command.clone(),
+                build_command: build_command.clone(),
+                start_command: start_command.clone(),
+                dockerfile_location: dockerfile_location.clone(),
+            },
         },
-        // A restore goes through an update, which leaves a service's URLs
-        // as they are; only a create needs the public service.
-        SourceState::Compose { compose } => AppSource::Compose {
+        SourceState::Compose {
+            compose,
+            public_service,
+        } => AppSource::Compose {
             compose: compose.clone(),
-            public_service: None,
+            public_service: public_service
+                .clone()
+                .or_else(|| only_compose_service(compose)),
         },
         SourceState::Service { service_type } => AppSource::OneClick {
             service_type: service_type.clone(),
         },
-    };
-    Ok((
-        AppDesired {
-            name: state.name.clone(),
-            description: state.description.clone(),
-            source,
-            domains: state.domains.clone(),
-            ports: state.ports.clone(),
-            health: state.health.as_ref().map(|h| HealthCheck {
-                path: h.path.clone(),
-                port: h.port,
-                interval: h.interval,
-            }),
-            env,
-        },
-        drifted,
-    ))
+    }
+}
+
+/// What a journaled state made the application, without its env (which
+/// needs the secrets of the moment): what an update compares hidden or
+/// rewritten fields with.
+pub fn without_env(state: &AppState) -> AppDesired {
+    AppDesired {
+        name: state.name.clone(),
+        description: state.description.clone(),
+        source: source_of(&state.source),
+        domains: state.domains.clone(),
+        ports: state.ports.clone(),
+        health: state.health.as_ref().map(HealthState::check),
+        env: Vec::new(),
+    }
 }
 
 #[cfg(test)]
