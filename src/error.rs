@@ -104,6 +104,21 @@ impl Error {
         }
     }
 
+    /// Whether the error is stdout closed by its reader (`fabrik ... |
+    /// head`): not a failure, the reader had enough.
+    pub fn is_broken_pipe(&self) -> bool {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(e) = cause {
+            if let Some(io) = e.downcast_ref::<std::io::Error>()
+                && io.kind() == std::io::ErrorKind::BrokenPipe
+            {
+                return true;
+            }
+            cause = e.source();
+        }
+        false
+    }
+
     /// The process exit code for this error.
     pub fn exit_code(&self) -> i32 {
         if self.damaged_database() {

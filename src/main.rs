@@ -15,6 +15,8 @@ fn main() -> ExitCode {
     let mut out = fabrik::output::Output::stdio(cli.output);
     let code = match fabrik::cli::run(cli, &mut out) {
         Ok(code) => code,
+        // The reader of stdout had enough (`| head`): a quiet success.
+        Err(err) if err.is_broken_pipe() => 0,
         Err(err) => {
             out.error(&err);
             err.exit_code()

@@ -92,6 +92,14 @@ pub fn export(
     };
     result.map(|_| 0).map_err(|e| match e {
         ExportError::Store(s) => Error::Store(s),
+        // Its reader had enough (`| head`): kept as is, for a quiet end.
+        ExportError::Write(source) if source.kind() == std::io::ErrorKind::BrokenPipe => {
+            Error::Io {
+                action: "cannot export to",
+                path: "<stdout>".into(),
+                source,
+            }
+        }
         other => Error::Io {
             action: "cannot export to",
             path: file.map_or_else(|| "<stdout>".into(), Path::to_path_buf),

@@ -36,6 +36,7 @@ pub fn serve(
             hint: Some("e.g. --faults latency_ms=100,error_rate=0.3,seed=7".to_owned()),
         })?;
     }
+    let creds = config.credentials.clone();
     let rt = super::common::runtime()?;
     rt.block_on(async {
         let bound = crate::sandbox::bind(addr, config)
@@ -48,10 +49,22 @@ pub fn serve(
                 "sandbox listening on {} (apps: http {}, https {}); Ctrl-C stops it",
                 info.api_url, info.app_http, info.app_https
             ));
-            out.diag(&format!(
-                "point fabrik at it: COOLIFY_URL={} CLOUDFLARE_API_URL={} UPTIME_KUMA_URL={} FABRIK_SANDBOX_URL={}",
-                info.coolify_url, info.cloudflare_url, info.kuma_url, info.api_url
-            ));
+            // Test values, not secrets: what the sandbox accepts, for a
+            // user to paste into another shell.
+            out.diag("point fabrik at it (paste into a shell; these are the sandbox's test credentials):");
+            for (name, value) in [
+                ("COOLIFY_URL", info.coolify_url.as_str()),
+                ("COOLIFY_TOKEN", creds.coolify_token.expose()),
+                ("CLOUDFLARE_API_URL", info.cloudflare_url.as_str()),
+                ("CLOUDFLARE_API_TOKEN", creds.cloudflare_token.expose()),
+                ("UPTIME_KUMA_URL", info.kuma_url.as_str()),
+                ("UPTIME_KUMA_USERNAME", creds.kuma_username.as_str()),
+                ("UPTIME_KUMA_PASSWORD", creds.kuma_password.expose()),
+                ("FABRIK_SANDBOX_URL", info.api_url.as_str()),
+            ] {
+                out.diag(&format!("export {name}={}", shell_word(value)));
+            }
+            out.diag("faults: --faults KEY=VALUE,... (docs/sandbox.md)");
         }
         bound
             .run(async {
@@ -76,4 +89,17 @@ pub fn dump(cli: &Cli, data: Option<&Path>, out: &mut Output) -> Result<i32, Err
     let text = serde_json::to_string_pretty(&world).unwrap_or_default();
     out.line(&text)?;
     Ok(exit::OK)
+}
+
+/// `value` as one shell word (single-quoted unless it is plain).
+fn shell_word(value: &str) -> String {
+    let plain = !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:@%+=,".contains(c));
+    if plain {
+        value.to_owned()
+    } else {
+        format!("'{}'", value.replace('\'', "'\\''"))
+    }
 }

@@ -483,3 +483,33 @@ fn resuming_a_run_killed_before_its_first_event_names_the_next_command() {
         "{out}"
     );
 }
+
+/// `fabrik journal export | head -1` (and `status`, `history` piped to a
+/// reader that stops early) ends quietly with success: the reader had
+/// enough. The export is far larger than a pipe's buffer, so the writes
+/// after the reader left do fail.
+#[test]
+fn a_reader_that_stops_early_ends_the_command_quietly() {
+    use std::io::BufRead as _;
+    let (dir, _) = project(Shape {
+        deployments: 40,
+        runs: 5,
+        records: 2,
+        seed: 3,
+    });
+    let mut child = fabrik(dir.path())
+        .args(["journal", "export", "--format", "ndjson"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with('{'), "{first}");
+    // The reader is gone (its end of the pipe dropped with it).
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "", "nothing said about the closed pipe");
+}

@@ -97,3 +97,54 @@ impl Project {
         self.run(&["apply", "spec.yaml"])
     }
 }
+
+/// What `sandbox serve` prints is enough: its `export` lines, pasted into
+/// the environment of a real-mode `fabrik apply`, deploy the quickstart.
+#[test]
+fn the_printed_exports_point_fabrik_at_the_served_sandbox() {
+    use std::io::BufRead as _;
+    let p = Project::example("quickstart", &[]);
+    let mut child = crate::support::fabrik(p.path())
+        .args(["sandbox", "serve", "--addr", "127.0.0.1:0", "--data"])
+        .arg(p.path().join("world.db"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut exports = Vec::new();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(pair) = line.strip_prefix("export ") {
+            let (k, v) = pair.split_once('=').unwrap();
+            exports.push((k.to_owned(), v.trim_matches('\'').to_owned()));
+            if k == "FABRIK_SANDBOX_URL" {
+                break;
+            }
+        }
+    }
+    let names: Vec<&str> = exports.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "COOLIFY_URL",
+            "COOLIFY_TOKEN",
+            "CLOUDFLARE_API_URL",
+            "CLOUDFLARE_API_TOKEN",
+            "UPTIME_KUMA_URL",
+            "UPTIME_KUMA_USERNAME",
+            "UPTIME_KUMA_PASSWORD",
+            "FABRIK_SANDBOX_URL"
+        ]
+    );
+    let o = run(p.cmd().envs(exports).args(["apply", "spec.yaml"]));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("quickstart is deployed and verified"),
+        "{}",
+        stdout(&o)
+    );
+}
