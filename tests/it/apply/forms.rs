@@ -219,6 +219,30 @@ fn lifecycle(case: Case, check_change: impl FnOnce(&Value, &Value)) {
             assert!(!text.contains(secret), "a secret value leaked");
         }
     }
+
+    // Destroy: nothing of the deployment is left.
+    let live = p.json(&["status", case.deployment]);
+    let ids: Vec<(String, String)> = keys
+        .iter()
+        .map(|(key, kind)| {
+            let id = &live["deployment"]["resources"][key.as_str()]["remote_id"];
+            (kind.clone(), id.as_str().unwrap().to_owned())
+        })
+        .collect();
+    let gone = p.run(&["destroy", case.deployment, "--sandbox"]);
+    ok(&gone);
+    assert!(
+        stdout(&gone).starts_with(&format!("{} destroyed", case.deployment)),
+        "{}",
+        stdout(&gone)
+    );
+    let world = p.dump();
+    for (kind, id) in &ids {
+        assert!(
+            find_resource(&world, kind, id).is_none(),
+            "{kind} {id} is still there after destroy:\n{world:#}"
+        );
+    }
 }
 
 /// A re-apply of an unchanged spec exits 0 and says "no changes": refreshed

@@ -10,9 +10,9 @@ use super::{Policies, Policy, Project, Ran, Spec, of_type, shop_resources};
 /// Where the run fails, and how.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
-    /// The CNAME `www.example.com` is refused: an A record that Fabrik
-    /// does not own already holds the name (Cloudflare error 81053). The A
-    /// record `shop.example.com`, created beside it, exists.
+    /// One DNS record is created, then every further create fails (the
+    /// sandbox's `creates_before_error=1`, retries included): the run
+    /// fails in PROVISIONING with one record made.
     Provisioning,
     /// Every Coolify deployment ends `failed` (`deploy_fail`): both
     /// records and the application exist.
@@ -90,8 +90,29 @@ fn scenario(phase: Phase, policies: Policies, no_rollback: bool) {
     let flags: &[&str] = if no_rollback { &["--no-rollback"] } else { &[] };
     let ran = p.apply(phase.faults(), flags);
 
-    // The prediction, from the policies alone.
-    let created = phase.created(&spec);
+    // The prediction, from the policies alone. DNS records are created
+    // concurrently: when only one create may succeed (provisioning), the
+    // one that did is read from the journal; it must be exactly one.
+    let mut created = phase.created(&spec);
+    if phase == Phase::Provisioning {
+        let made: Vec<String> = p
+            .events()
+            .iter()
+            .filter(|e| e["type"] == "resource_created")
+            .map(|e| e["payload"]["resource"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            made.len(),
+            1,
+            "one record made before the failure: {made:?}"
+        );
+        created = Phase::Deploying
+            .created(&spec)
+            .into_iter()
+            .filter(|(_, _, key)| *key == made[0])
+            .collect();
+        assert_eq!(created.len(), 1, "{made:?}");
+    }
     let undone_now = |kind: &str| !no_rollback && policies.of(kind) == Policy::Auto;
     let mut predicted = BTreeSet::new();
     predicted.extend(

@@ -324,6 +324,26 @@ fn a_look_alike_domain_is_refused_with_its_punycode() {
     );
 }
 
+/// The same rule in every field that holds a host: a monitor's URL and a
+/// webhook's URL (verify checks and domains above).
+#[test]
+fn a_look_alike_host_is_refused_in_monitor_and_webhook_urls() {
+    let err = refused(
+        &format!(
+            "{IMAGE_APP}monitors:\n  - {{name: a, url: \"https://shоp.example.com/health\"}}\nnotifications:\n  webhooks:\n    - {{name: ops, url: \"https://hооks.example.com/x\", events: [failed]}}\n"
+        ),
+        &[
+            "mixes Latin and Cyrillic letters",
+            "`xn--shp-ted.example.com`",
+        ],
+    );
+    assert!(err.contains("field: monitors[0].url"), "{err}");
+    assert!(
+        err.contains("field: notifications.webhooks[0].url"),
+        "{err}"
+    );
+}
+
 #[test]
 fn internal_targets_and_plain_http_webhooks_warn() {
     valid_with(

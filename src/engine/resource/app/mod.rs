@@ -3,6 +3,7 @@
 //! in [`deploy`].
 
 pub mod deploy;
+mod mapping;
 pub mod state;
 
 use std::time::Duration;
