@@ -34,6 +34,22 @@ pub fn export(
         until_seq: None,
     };
     let store = open_existing(cli)?;
+    // An export of nothing that exists is a mistake to say, not an empty
+    // file to hand on.
+    if let Some(d) = &scan.deployment
+        && store.deployment(d)?.is_none()
+    {
+        return Err(super::common::engine(
+            crate::engine::LookupError::NoDeployment(d.clone()).into(),
+        ));
+    }
+    if let Some(r) = &scan.run
+        && store.run(r)?.is_none()
+    {
+        return Err(super::common::engine(
+            crate::engine::LookupError::NoRun(r.clone()).into(),
+        ));
+    }
     let header = ExportHeader {
         format: export::FORMAT.to_owned(),
         format_version: export::FORMAT_VERSION,

@@ -90,7 +90,13 @@ fn expected_heads(cli: &Cli, given: &[String]) -> Result<Vec<ExpectedHead>, Erro
         StateLocation::Sqlite(path) => Some(path.as_path()),
         StateLocation::Postgres(_) => None,
     };
-    out.extend(ExpectedHead::recorded(database, &location.identity()));
+    let journal = database
+        .and_then(|path| crate::store::sqlite::SqliteStore::open_existing(path).ok())
+        .and_then(|store| crate::store::EventStore::journal_id(&store).ok());
+    out.extend(ExpectedHead::recorded(
+        database,
+        &crate::store::seal_identity(&location, journal.as_ref()),
+    ));
     Ok(out)
 }
 

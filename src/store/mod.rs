@@ -416,6 +416,18 @@ impl std::fmt::Display for StateLocation {
     }
 }
 
+/// What the head record beside the journal key is kept under: the
+/// journal's location and, for SQLite, its id. A new journal made where
+/// another was (its `.fabrik/` deleted to start over) is another journal,
+/// not the old one with its history lost; an older copy of the same
+/// journal put back in its place is still caught.
+pub fn seal_identity(location: &StateLocation, journal: Option<&JournalId>) -> String {
+    match journal {
+        Some(j) => format!("{}\njournal {}", location.identity(), j.as_str()),
+        None => location.identity(),
+    }
+}
+
 /// Opens (creating and migrating if needed) the journal at `location`, for
 /// a command: its appends are checked first and sealed with the journal
 /// key of the environment ([`Seal::from_environment`]).
@@ -423,7 +435,8 @@ pub fn open(location: &StateLocation) -> Result<Box<dyn EventStore>, StoreError>
     Ok(match location {
         StateLocation::Sqlite(path) => {
             let store = sqlite::SqliteStore::open(path)?;
-            Box::new(store.sealed(Seal::from_environment(location.identity())))
+            let id = store.journal_id().ok();
+            Box::new(store.sealed(Seal::from_environment(seal_identity(location, id.as_ref()))))
         }
         StateLocation::Postgres(url) => Box::new(postgres::PgStore::open_sealed(
             url,
@@ -440,7 +453,8 @@ pub fn open_existing(location: &StateLocation) -> Result<Box<dyn EventStore>, St
     Ok(match location {
         StateLocation::Sqlite(path) => {
             let store = sqlite::SqliteStore::open_existing(path)?;
-            Box::new(store.sealed(Seal::from_environment(location.identity())))
+            let id = store.journal_id().ok();
+            Box::new(store.sealed(Seal::from_environment(seal_identity(location, id.as_ref()))))
         }
         StateLocation::Postgres(url) => Box::new(postgres::PgStore::open_existing_sealed(
             url,

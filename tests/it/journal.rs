@@ -513,3 +513,22 @@ fn a_reader_that_stops_early_ends_the_command_quietly() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(stderr(&o), "", "nothing said about the closed pipe");
 }
+
+/// An export of a deployment or run the journal does not have fails,
+/// naming it, instead of writing an empty export.
+#[test]
+fn an_export_of_an_unknown_deployment_or_run_fails_naming_it() {
+    let (dir, _) = project(SMALL);
+    let o = run(fabrik(dir.path()).args(["journal", "export", "--deployment", "nope"]));
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no deployment named nope"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(stdout(&o), "");
+    let o =
+        run(fabrik(dir.path()).args(["journal", "export", "--run", "0000000000005g00000000zzzz"]));
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no run"), "{}", stderr(&o));
+}

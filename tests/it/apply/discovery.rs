@@ -75,3 +75,18 @@ fn missing_credentials_are_named_all_at_once_and_nothing_is_created() {
     assert!(!p.path().join(".fabrik").exists(), "a journal was created");
     assert!(!p.path().join(".env").exists(), "secrets were generated");
 }
+
+/// Starting over: `.fabrik/` deleted, the next apply makes a new journal
+/// where the old one was. The head record the old journal left beside the
+/// journal key names another journal, not lost history of this one.
+#[test]
+fn a_new_journal_where_a_deleted_one_was_is_not_refused() {
+    let p = super::Project::example("quickstart", &[]);
+    assert_eq!(p.apply().status.code(), Some(0));
+    assert_eq!(p.apply().status.code(), Some(0));
+    std::fs::remove_dir_all(p.path().join(".fabrik")).unwrap();
+    let o = p.apply();
+    assert_eq!(o.status.code(), Some(0), "{}", crate::support::stderr(&o));
+    let o = p.run(&["replay", "--verify"]);
+    assert_eq!(o.status.code(), Some(0), "{}", crate::support::stderr(&o));
+}
