@@ -39,6 +39,18 @@ pub enum Observed {
     Missing,
 }
 
+impl Observed {
+    /// A resource that exists, with the fields it shows otherwise: in sync
+    /// when there are none.
+    pub fn of(drift: Vec<Drift>) -> Self {
+        if drift.is_empty() {
+            Self::InSync
+        } else {
+            Self::Drifted(drift)
+        }
+    }
+}
+
 /// One field the remote side shows otherwise than the journal says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Drift {

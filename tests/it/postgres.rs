@@ -1048,13 +1048,11 @@ fn normalised_world(dir: &std::path::Path, store: &dyn EventStore) -> serde_json
     let runs = store.runs(&dep(crate::crash::project::NAME)).unwrap();
     let dump = crate::support::run(crate::support::fabrik(dir).args(["sandbox", "dump"]));
     assert!(dump.status.success(), "{}", crate::support::stderr(&dump));
-    let mut text = crate::support::stdout(&dump);
-    for (i, r) in runs.iter().enumerate() {
-        text = text.replace(r.run.as_str(), &format!("run-{}", i + 1));
-    }
-    // The journal's id (one per database) in the ownership marks.
-    let journal = store.journal_id().unwrap().tag().to_string();
-    text = text.replace(&journal, "journal");
+    let text = crate::crash::world::anonymised(
+        crate::support::stdout(&dump),
+        &runs,
+        &store.journal_id().unwrap(),
+    );
     let mut world: serde_json::Value = serde_json::from_str(&text).unwrap();
     crate::crash::world::normalise(&mut world);
     world

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Prepared;
 use super::refresh::observe;
+use crate::engine::desired::World;
 use crate::engine::recorder::{Quiet, Recorder};
 use crate::engine::{Connected, EngineError, Journal, Request, preflight};
 use crate::event::ResourceKey;
@@ -146,10 +147,12 @@ fn scratch(req: &Request, view: &DeploymentView) -> Journal {
     )))
 }
 
-/// Connects and looks at every resource the journal says exists.
+/// Connects and looks at every resource the journal says exists, for
+/// `world` (the spec's, its record keys aligned with `view`).
 pub async fn refresh(
     req: &Request,
     prepared: &Prepared,
+    world: &World,
     view: &DeploymentView,
 ) -> Result<(Observations, Connected), EngineError> {
     let journal = scratch(req, view);
@@ -161,10 +164,8 @@ pub async fn refresh(
     connected.journal = Some(req.store.journal_id()?.tag());
     let run = crate::id::RunId::generate();
     let ctx = connected.ctx(&journal, &view.deployment, &run, &req.interrupt);
-    let mut world = prepared.world.clone();
-    world.align_keys(Some(view));
-    crate::engine::resource::app::refuse_unchangeable(&ctx, &world).await?;
-    let observed = observe(&ctx, &world).await?;
+    crate::engine::resource::app::refuse_unchangeable(&ctx, world).await?;
+    let observed = observe(&ctx, world).await?;
     Ok((observed, connected))
 }
 
@@ -183,7 +184,7 @@ pub async fn plan(
     world.align_keys(Some(&view));
     let world = &world;
     let (observed, connected) = if refresh && worth_refreshing(&view) {
-        let (o, c) = self::refresh(req, prepared, &view).await?;
+        let (o, c) = self::refresh(req, prepared, world, &view).await?;
         (Some(o), Some(c))
     } else {
         (None, None)

@@ -436,11 +436,7 @@ impl Kind for Monitors {
         let drift = decode::<MonitorState>(r)?
             .map(|state| state.drift(remote))
             .unwrap_or_default();
-        Ok(Some(if drift.is_empty() {
-            Observed::InSync
-        } else {
-            Observed::Drifted(drift)
-        }))
+        Ok(Some(Observed::of(drift)))
     }
 
     async fn restore(

@@ -47,6 +47,7 @@ use super::seal::{self, TailSource};
 use super::{
     EventStore, HeadRecord, JournalKey, Scan, Seal, StoreError, StoredEvent, Tail, encode_sealed,
 };
+use super::{parse_run, parse_view};
 use crate::event::{NewEvent, RecordedEvent};
 use crate::id::{DeploymentId, Digest, JournalId, RunId, Seq, StreamVersion};
 use crate::projection::{DeploymentView, Projection, RunView, apply_to};
@@ -480,14 +481,6 @@ fn save_runs<'a>(
             .map_err(pg(target))?;
     }
     Ok(())
-}
-
-fn parse_view(deployment: &str, body: &str) -> Result<DeploymentView, StoreError> {
-    super::parse_view(deployment, body)
-}
-
-fn parse_run(run: &str, body: &str) -> Result<RunView, StoreError> {
-    super::parse_run(run, body)
 }
 
 fn digest(seq: u64, bytes: &[u8], what: &str) -> Result<Digest, StoreError> {

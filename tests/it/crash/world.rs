@@ -87,17 +87,26 @@ pub fn outcome(dir: &Path, name: &str) -> Result<Outcome, String> {
     }
     let world: Value = serde_json::from_str(&stdout(&dump)).map_err(|e| e.to_string())?;
     check_world(&world, &view, name)?;
-    let mut text = world.to_string();
-    for (id, label) in &labels {
-        text = text.replace(id.as_str(), label);
-    }
-    // The journal's id (random per journal) in the ownership marks.
     let journal = store.journal_id().map_err(|e| e.to_string())?;
-    text = text.replace(&journal.tag().to_string(), "journal");
+    let text = anonymised(world.to_string(), &runs, &journal);
     let mut world: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
     normalise(&mut world);
     drop(store);
     Ok(Outcome { projection, world })
+}
+
+/// `text` with each run id replaced by its position in the history
+/// (`run-1`, …) and the journal's id (random per journal) in ownership
+/// marks by `journal`: the same across crashed and uncrashed timelines.
+pub fn anonymised(
+    mut text: String,
+    runs: &[fabrik::projection::RunView],
+    journal: &fabrik::id::JournalId,
+) -> String {
+    for (i, r) in runs.iter().enumerate() {
+        text = text.replace(r.run.as_str(), &format!("run-{}", i + 1));
+    }
+    text.replace(&journal.tag().to_string(), "journal")
 }
 
 /// Removes generated ids and times, reduces an application's deployment

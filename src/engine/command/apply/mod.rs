@@ -169,7 +169,7 @@ pub async fn carry_out(
             (a.observed.clone(), None)
         }
         None if refresh && view.resources.values().any(|r| r.exists()) => {
-            let (o, c) = super::plan::refresh(&base, &prepared, &view).await?;
+            let (o, c) = super::plan::refresh(&base, &prepared, world, &view).await?;
             (Some(o), Some(c))
         }
         None => (None, None),

@@ -504,11 +504,7 @@ impl Kind for Apps {
             })
         };
         let drift: Vec<_> = drift.into_iter().filter(|d| !unknown(&d.field)).collect();
-        Ok(Some(if drift.is_empty() {
-            Observed::InSync
-        } else {
-            Observed::Drifted(drift)
-        }))
+        Ok(Some(Observed::of(drift)))
     }
 
     async fn restore(

@@ -408,11 +408,7 @@ impl Kind for Records {
         let diff = decode::<RecordState>(r)?
             .map(|c| c.drift(&remote))
             .unwrap_or_default();
-        Ok(Some(if diff.is_empty() {
-            Observed::InSync
-        } else {
-            Observed::Drifted(diff)
-        }))
+        Ok(Some(Observed::of(diff)))
     }
 
     async fn restore(
