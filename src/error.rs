@@ -199,6 +199,11 @@ impl Error {
                 ];
             }
             Some(StoreError::Key(e)) => return vec![e.hint()],
+            Some(e) if e.is_disk_full() && matches!(self, Self::Store(_)) => {
+                return vec![
+                    "the disk holding the journal is full: free space on it and run the command again (nothing was journaled)".to_owned(),
+                ];
+            }
             _ => {}
         }
         if let Self::Store(StoreError::Decode {

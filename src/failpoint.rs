@@ -4,6 +4,10 @@
 //!   event this process appended is durable.
 //! - `FABRIK_CRASH_AFTER_EFFECT=N` aborts right after the N-th provider call
 //!   with a side effect returned success, before its outcome is journaled.
+//! - `FABRIK_JOURNAL_PAGE_ROOM=N` lets a SQLite journal grow by at most N
+//!   pages from the size it had when it was opened (`PRAGMA
+//!   max_page_count`): SQLite then fails the append that needs one more page
+//!   with `SQLITE_FULL`, the error a full disk gives, on SQLite's own path.
 //!
 //! The abort is `std::process::abort`: no unwinding, no destructors, no
 //! flushing: as close to `kill -9` as a process can do to itself. Without
@@ -40,6 +44,18 @@ mod imp {
             std::process::abort();
         }
     }
+}
+
+/// How many pages a SQLite journal may grow by, when a test says so.
+pub fn journal_page_room() -> Option<u64> {
+    #[cfg(feature = "failpoints")]
+    {
+        std::env::var("FABRIK_JOURNAL_PAGE_ROOM")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+    }
+    #[cfg(not(feature = "failpoints"))]
+    None
 }
 
 /// Called after `n` events this process appended became durable.

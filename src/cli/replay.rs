@@ -100,6 +100,27 @@ fn expected_heads(cli: &Cli, given: &[String]) -> Result<Vec<ExpectedHead>, Erro
     Ok(out)
 }
 
+/// Committed history the journal no longer holds, said in words: a head
+/// recorded beside the database or the key names an event past the
+/// journal's end (a WAL cut or a restored older copy). A cheap check for
+/// commands that only read; `replay --verify` also checks the hashes.
+pub(super) fn history_gone(
+    cli: &Cli,
+    store: &dyn crate::store::EventStore,
+) -> Result<Option<String>, Error> {
+    let len = store.len()?;
+    Ok(expected_heads(cli, &[])?
+        .into_iter()
+        .find_map(|head| match head.seq {
+            Some(seq) if seq > len => Some(format!(
+                "the journal ends at event {len}, but {} names event {seq} (hash {}): committed history is gone; `fabrik replay --verify` checks the rest, and a backup of the journal brings it back",
+                head.what,
+                head.hash.short()
+            )),
+            _ => None,
+        }))
+}
+
 fn replay_store(
     cli: &Cli,
     args: &ReplayArgs,

@@ -56,6 +56,12 @@ pub fn run(cli: &Cli, deployment: Option<&str>, out: &mut Output) -> Result<i32,
             }
         }
     }
+    // Shown after what the journal holds, which may help, but not as if
+    // nothing were wrong.
+    if let Some(gone) = super::replay::history_gone(cli, store.as_ref())? {
+        out.diag(&format!("error: {gone}"));
+        return Ok(crate::exit::INTEGRITY);
+    }
     Ok(0)
 }
 

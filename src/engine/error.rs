@@ -176,6 +176,19 @@ impl EngineError {
                     "set UPTIME_KUMA_URL, UPTIME_KUMA_USERNAME and UPTIME_KUMA_PASSWORD".to_owned()
                 }
             }),
+            Self::Record(RecordError::Cut { run, .. }) => Some(if self.is_disk_full() {
+                format!(
+                    "the disk holding the journal is full: free space on it, then finish the run with `fabrik resume {run}` (everything journaled before this point is kept)"
+                )
+            } else {
+                format!(
+                    "once the journal can be written again, finish the run with `fabrik resume {run}`"
+                )
+            }),
+            Self::Store(e) if e.is_disk_full() => Some(
+                "the disk holding the journal is full: free space on it and run the command again"
+                    .to_owned(),
+            ),
             Self::Lookup(LookupError::NoRun(_)) => {
                 Some("`fabrik history DEPLOYMENT` lists the runs".to_owned())
             }
@@ -196,7 +209,7 @@ impl EngineError {
     pub fn exit_code(&self) -> i32 {
         match self {
             Self::Locked(_) => exit::LOCKED,
-            Self::OpenRun { .. } => exit::NEEDS_ATTENTION,
+            Self::OpenRun { .. } | Self::Record(RecordError::Cut { .. }) => exit::NEEDS_ATTENTION,
             Self::Record(RecordError::Store(StoreError::Conflict { .. })) => exit::LOCKED,
             Self::Record(RecordError::Store(
                 StoreError::Corrupt { .. }
@@ -215,6 +228,15 @@ impl EngineError {
                 }
             },
             _ => exit::UNEXPECTED,
+        }
+    }
+
+    /// The journal's disk is full.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            Self::Record(e) => e.is_disk_full(),
+            Self::Store(e) => e.is_disk_full(),
+            _ => false,
         }
     }
 

@@ -54,6 +54,27 @@ pub enum RecordError {
     /// A decision refused the event.
     #[error("refused by the run state machine")]
     Decision(#[from] DecisionError),
+    /// The storage under the journal failed while a run was open: the run
+    /// stops where its journal ends, for `fabrik resume` to finish once the
+    /// journal can be written again.
+    #[error("run {run} stopped after its last journaled step")]
+    Cut {
+        /// The run.
+        run: RunId,
+        /// Why.
+        #[source]
+        source: StoreError,
+    },
+}
+
+impl RecordError {
+    /// The run's journal could not be written because its disk is full.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            Self::Store(e) | Self::Cut { source: e, .. } => e.is_disk_full(),
+            Self::Decision(_) => false,
+        }
+    }
 }
 
 /// Writes one run's events.
@@ -191,7 +212,8 @@ impl Recorder {
             }
             apply_to(&mut view, &mut runs, e);
         }
-        let recorded = tokio_safe(|| self.store.append(&self.deployment, self.version, &news))?;
+        let recorded = tokio_safe(|| self.store.append(&self.deployment, self.version, &news))
+            .map_err(|e| self.failed(e))?;
         for rec in &recorded {
             self.head = Some(JournalHead {
                 seq: rec.seq,
@@ -311,6 +333,19 @@ impl Recorder {
         (self.clock)()
     }
 
+    /// Why an append failed: a failure of the storage while this run is
+    /// in the journal cuts the run there ([`RecordError::Cut`]).
+    fn failed(&self, e: StoreError) -> RecordError {
+        if e.is_storage() && self.runs.contains_key(&self.run) {
+            RecordError::Cut {
+                run: self.run.clone(),
+                source: e,
+            }
+        } else {
+            RecordError::Store(e)
+        }
+    }
+
     /// Appends one event of this run. Durable when it returns.
     pub fn record(&mut self, event: Event) -> Result<RecordedEvent, RecordError> {
         let event = scrub_event(event, &self.scrubber);
@@ -322,7 +357,8 @@ impl Recorder {
         let mut recorded = tokio_safe(|| {
             self.store
                 .append(&self.deployment, self.version, std::slice::from_ref(&new))
-        })?;
+        })
+        .map_err(|e| self.failed(e))?;
         let Some(rec) = recorded.pop() else {
             return Err(RecordError::Store(StoreError::Backend(
                 "append returned no event".to_owned(),

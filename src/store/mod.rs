@@ -206,6 +206,38 @@ pub enum StoreError {
     Backend(String),
 }
 
+impl StoreError {
+    /// The storage under the journal failed (the database or the file
+    /// system), as opposed to a conflict with another writer or a journal
+    /// that fails its checks.
+    pub fn is_storage(&self) -> bool {
+        matches!(
+            self,
+            Self::Sqlite { .. } | Self::Postgres { .. } | Self::Io { .. }
+        )
+    }
+
+    /// The journal's disk is full: SQLite's `SQLITE_FULL`, the file
+    /// system's `ENOSPC`, or PostgreSQL's `disk_full` (SQLSTATE 53100).
+    pub fn is_disk_full(&self) -> bool {
+        const ENOSPC: i32 = 28;
+        match self {
+            Self::Sqlite {
+                source: rusqlite::Error::SqliteFailure(f, _),
+                ..
+            } => f.code == rusqlite::ErrorCode::DiskFull,
+            Self::Io { source, .. } => {
+                source.kind() == std::io::ErrorKind::StorageFull
+                    || source.raw_os_error() == Some(ENOSPC)
+            }
+            Self::Postgres { source, .. } => {
+                source.code() == Some(&::postgres::error::SqlState::DISK_FULL)
+            }
+            _ => false,
+        }
+    }
+}
+
 /// The contract of a journal backend.
 ///
 /// Appends are atomic (all events of one call or none), carry the expected

@@ -275,6 +275,18 @@ impl SqliteStore {
             true,
         )
         .map_err(|e| sql(path, e))?;
+        if let Some(room) = crate::failpoint::journal_page_room() {
+            let pages: u64 = conn
+                .query_row("PRAGMA page_count", [], |r| r.get(0))
+                .map_err(|e| sql(path, e))?;
+            let _: u64 = conn
+                .query_row(
+                    &format!("PRAGMA max_page_count = {}", pages + room),
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(|e| sql(path, e))?;
+        }
         Ok(())
     }
 

@@ -10,6 +10,7 @@
 //! property tests, each of which has a default sized to run in seconds).
 
 mod concurrency;
+mod disk;
 mod forgery;
 mod hostile;
 mod leak;

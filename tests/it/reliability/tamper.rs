@@ -669,3 +669,54 @@ fn an_event_taken_out_of_a_deployment_export_is_found() {
         stderr(&o)
     );
 }
+
+/// A journal that opens at an earlier commit than the last one recorded
+/// (here an older copy of its files put back, as a WAL cut also leaves it)
+/// is named by `status`, a command that only reads: it shows what the
+/// journal holds, then says that committed history is gone (exit 7).
+/// Before, only `replay --verify` and writing commands said so.
+#[test]
+fn status_says_when_committed_history_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("spec.yaml"), super::spec("older")).unwrap();
+    let apply = |d: &Path| run(fabrik(d).args(["apply", "spec.yaml", "--sandbox"]));
+    let o = apply(d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let state = d.join(".fabrik");
+    let files = ["state.db", "state.db-wal", "state.db-shm"];
+    let older: Vec<(PathBuf, Option<Vec<u8>>)> = files
+        .iter()
+        .map(|f| (state.join(f), std::fs::read(state.join(f)).ok()))
+        .collect();
+    let s = run(fabrik(d).args(["status"]));
+    assert_eq!(s.status.code(), Some(0), "{}", stderr(&s));
+    std::fs::write(
+        d.join("spec.yaml"),
+        super::spec("older").replace("whoami:v1.10", "whoami:v1.9"),
+    )
+    .unwrap();
+    let o = apply(d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for (path, bytes) in &older {
+        match bytes {
+            Some(b) => std::fs::write(path, b).unwrap(),
+            None => {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
+    let s = run(fabrik(d).args(["status"]));
+    assert_eq!(s.status.code(), Some(7), "{}", stderr(&s));
+    assert!(
+        stdout(&s).contains("older"),
+        "status still shows what the journal holds: {}",
+        stdout(&s)
+    );
+    assert!(
+        stderr(&s).contains("committed history is gone")
+            && stderr(&s).contains("the head record beside the database"),
+        "{}",
+        stderr(&s)
+    );
+}

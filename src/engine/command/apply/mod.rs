@@ -14,6 +14,7 @@ use super::plan::{Approved, Observations};
 use super::{Prepared, spec_path_text, step_word};
 use crate::engine::desired::World;
 use crate::engine::preflight;
+use crate::engine::recorder::RecordError;
 use crate::engine::run::{End, Locked, Run, Started, transition};
 use crate::engine::{Connected, EngineError, Interrupt, Report, Request, record, scrub, with};
 use crate::event::{
@@ -401,6 +402,12 @@ pub async fn conclude(
         }
         Err(failure) => failure,
     };
+    if matches!(err, EngineError::Record(RecordError::Cut { .. })) {
+        // The journal cannot be written: nothing more can be done on the
+        // record, so nothing more is done; `fabrik resume` goes on from
+        // the last event once it can be.
+        return Err(err);
+    }
     let reason = scrub(&run.journal, &err.text());
     let state = run.state();
     let resume = format!("fabrik resume {}", run.id);
