@@ -12,7 +12,10 @@ use serde::{Deserialize, Serialize};
 ///
 /// Lower-case letters, digits and inner hyphens, 1 to 63 characters (a DNS
 /// label), so it fits every remote marker (Coolify tags are lower-cased, a
-/// Cloudflare comment is short) without escaping.
+/// Cloudflare comment is short) without escaping. A deployment of a spec's
+/// environment is `name@environment` (`web@staging`), the environment
+/// following the same rule in at most [`MAX_ENVIRONMENT`] characters:
+/// each environment has a stream, a lock and a history of its own.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct DeploymentId(String);
@@ -27,24 +30,58 @@ pub struct InvalidDeploymentId {
     pub reason: &'static str,
 }
 
+/// The longest environment name.
+pub const MAX_ENVIRONMENT: usize = 20;
+
+/// Why `label` breaks the naming rule of names and environments.
+fn label_problem(
+    label: &str,
+    max: usize,
+    what: &'static [&'static str; 2],
+) -> Option<&'static str> {
+    if label.is_empty() {
+        Some(what[0])
+    } else if label.len() > max {
+        Some(what[1])
+    } else if !label
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        Some("use lower-case letters, digits and hyphens only")
+    } else if label.starts_with('-') || label.ends_with('-') {
+        Some("it may not start or end with a hyphen")
+    } else {
+        None
+    }
+}
+
+/// Why `env` is not a valid environment name, if it is not.
+pub fn environment_problem(env: &str) -> Option<&'static str> {
+    label_problem(
+        env,
+        MAX_ENVIRONMENT,
+        &[
+            "the environment is empty",
+            "the environment is longer than 20 characters",
+        ],
+    )
+}
+
 impl DeploymentId {
-    /// Checks `name` against the naming rule.
+    /// Checks `name` against the naming rule (`name` or
+    /// `name@environment`).
     pub fn new(name: impl Into<String>) -> Result<Self, InvalidDeploymentId> {
         let name = name.into();
-        let reason = if name.is_empty() {
-            Some("it is empty")
-        } else if name.len() > 63 {
-            Some("it is longer than 63 characters")
-        } else if !name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        {
-            Some("use lower-case letters, digits and hyphens only")
-        } else if name.starts_with('-') || name.ends_with('-') {
-            Some("it may not start or end with a hyphen")
-        } else {
-            None
+        let (base, env) = match name.split_once('@') {
+            Some((b, e)) => (b, Some(e)),
+            None => (name.as_str(), None),
         };
+        let reason = label_problem(
+            base,
+            63,
+            &["it is empty", "it is longer than 63 characters"],
+        )
+        .or_else(|| env.and_then(environment_problem));
         match reason {
             Some(reason) => Err(InvalidDeploymentId { name, reason }),
             None => Ok(Self(name)),
@@ -54,6 +91,22 @@ impl DeploymentId {
     /// The name as text.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The deployment's name without its environment.
+    pub fn base(&self) -> &str {
+        self.0.split_once('@').map_or(self.0.as_str(), |(b, _)| b)
+    }
+
+    /// The environment, for a deployment of one.
+    pub fn environment(&self) -> Option<&str> {
+        self.0.split_once('@').map(|(_, e)| e)
+    }
+
+    /// The deployment of this name in `environment` (`web` in `staging`:
+    /// `web@staging`).
+    pub fn in_environment(&self, environment: &str) -> Result<Self, InvalidDeploymentId> {
+        Self::new(format!("{}@{environment}", self.base()))
     }
 }
 
@@ -354,6 +407,21 @@ mod tests {
         assert!(DeploymentId::new("-blog").is_err());
         assert!(DeploymentId::new("blog_x").is_err());
         assert!(DeploymentId::new("a".repeat(64)).is_err());
+    }
+
+    #[test]
+    fn a_deployment_of_an_environment_is_name_at_environment() {
+        let d = DeploymentId::new("web@staging").unwrap();
+        assert_eq!((d.base(), d.environment()), ("web", Some("staging")));
+        let plain = DeploymentId::new("web").unwrap();
+        assert_eq!((plain.base(), plain.environment()), ("web", None));
+        assert_eq!(plain.in_environment("prod").unwrap().as_str(), "web@prod");
+        assert_eq!(d.in_environment("prod").unwrap().as_str(), "web@prod");
+        for bad in ["web@", "@staging", "web@Staging", "web@a@b", "web@-x"] {
+            assert!(DeploymentId::new(bad).is_err(), "{bad}");
+        }
+        assert!(DeploymentId::new(format!("web@{}", "e".repeat(21))).is_err());
+        assert!(DeploymentId::new(format!("web@{}", "e".repeat(20))).is_ok());
     }
 
     #[test]

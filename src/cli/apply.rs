@@ -38,18 +38,21 @@ pub(super) fn spec_behind(path: &Path) -> PathBuf {
 
 /// `fabrik apply SPEC|PLAN`.
 pub fn apply(cli: &Cli, args: &ApplyArgs, out: &mut Output) -> Result<i32, Error> {
-    let (spec, mut approved): (PathBuf, Option<Approved>) = match saved_plan(&args.spec)? {
-        Some(saved) => {
-            out.diag(&format!(
-                "applying the plan saved in {} for {}",
-                args.spec.display(),
-                saved.deployment
-            ));
-            (PathBuf::from(saved.spec), Some(saved.approved))
-        }
-        None => (args.spec.clone(), None),
-    };
-    let loaded = super::spec::load(&spec, out)?;
+    let (spec, mut approved, environment): (PathBuf, Option<Approved>, Option<String>) =
+        match saved_plan(&args.spec)? {
+            Some(saved) => {
+                out.diag(&format!(
+                    "applying the plan saved in {} for {}",
+                    args.spec.display(),
+                    saved.deployment
+                ));
+                // The plan's environment, whatever --env says.
+                let environment = saved.deployment.environment().map(str::to_owned);
+                (PathBuf::from(saved.spec), Some(saved.approved), environment)
+            }
+            None => (args.spec.clone(), None, cli.env.clone()),
+        };
+    let loaded = super::spec::load(&spec, environment.as_deref(), out)?;
     // Every missing credential at once, before anything is created. An
     // offline apply (`--refresh=false`) may need no provider at all; when
     // it does, its preflight names every missing one the same way.
@@ -118,7 +121,8 @@ pub fn redeploy(
         let spec = PathBuf::from(run.spec_path.clone().unwrap_or_default());
         // The file may name another deployment now (a rename): redeploying
         // it would apply that one.
-        let now = crate::engine::command::load_spec(&spec).map_err(engine)?;
+        let now = crate::engine::command::load_spec(&spec, run.deployment.environment())
+            .map_err(engine)?;
         if now.spec.name != run.deployment {
             return Err(Error::Usage {
                 message: format!(
@@ -185,7 +189,7 @@ fn refuse_unattended(command: &str) -> Result<(), Error> {
 
 /// `fabrik plan SPEC`.
 pub fn plan(cli: &Cli, args: &PlanArgs, out: &mut Output) -> Result<i32, Error> {
-    let loaded = super::spec::load(&args.spec, out)?;
+    let loaded = super::spec::load(&args.spec, cli.env.as_deref(), out)?;
     let spec_arg = args.spec.display().to_string();
     let sandbox = args.sandbox || journaled_sandbox(cli, &spec_arg, out);
     let rt = runtime()?;

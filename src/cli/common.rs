@@ -90,6 +90,7 @@ pub(super) fn request(
         interrupt: watch_interrupt(out),
         observer: Box::new(Progress::new(out.clone())),
         lock_wait,
+        environment: cli.env.clone(),
     })
 }
 
@@ -121,6 +122,7 @@ pub(super) fn request_reading(
         interrupt: watch_interrupt(out),
         observer: Box::new(Progress::new(out.clone())),
         lock_wait: None,
+        environment: cli.env.clone(),
     })
 }
 
@@ -178,7 +180,7 @@ pub(super) fn journaled_sandbox(cli: &Cli, target_arg: &str, out: &mut Output) -
     } else {
         let path = std::path::Path::new(target_arg);
         let name = if path.is_file() {
-            crate::engine::command::load_spec(path)
+            crate::engine::command::load_spec(path, cli.env.as_deref())
                 .ok()
                 .map(|l| l.spec.name)
         } else {

@@ -14,7 +14,7 @@ use crate::output::Output;
 /// `fabrik doctor SPEC [--sandbox]`: exit 0 when everything checked is
 /// fine, 1 otherwise (each problem listed with its hint).
 pub fn doctor(cli: &Cli, spec: &Path, sandbox: bool, out: &mut Output) -> Result<i32, Error> {
-    let loaded = super::spec::load(spec, out)?;
+    let loaded = super::spec::load(spec, cli.env.as_deref(), out)?;
     let rt = runtime()?;
     let base = request_reading(cli, sandbox, out, &rt)?;
     // Nothing is written: secrets the spec would generate are made for

@@ -6,10 +6,36 @@ use super::{Cli, deployment_arg, open_existing};
 use crate::error::Error;
 use crate::output::{Output, table};
 
-/// Lists a deployment's runs, oldest first.
+/// Lists a deployment's runs, oldest first; for a name whose deployment
+/// has environments (and no `NAME@ENV` given), those of each environment.
 pub fn run(cli: &Cli, deployment: &str, out: &mut Output) -> Result<i32, Error> {
     let id = deployment_arg(deployment)?;
     let store = open_existing(cli)?;
+    if id.environment().is_none() && store.runs(&id)?.is_empty() {
+        let environments: Vec<_> = store
+            .deployments()?
+            .into_iter()
+            .filter(|d| d.base() == id.as_str() && d.environment().is_some())
+            .collect();
+        if !environments.is_empty() {
+            if out.is_json() {
+                let mut docs = Vec::new();
+                for d in &environments {
+                    docs.push(json!({ "deployment": d, "runs": store.runs(d)? }));
+                }
+                out.json(&json!({ "deployment": id, "environments": docs }))?;
+                return Ok(0);
+            }
+            for (i, d) in environments.iter().enumerate() {
+                if i > 0 {
+                    out.line("")?;
+                }
+                out.line(&format!("{d}:"))?;
+                run(cli, d.as_str(), out)?;
+            }
+            return Ok(0);
+        }
+    }
     let runs = store.runs(&id)?;
     if runs.is_empty() {
         return Err(Error::Usage {

@@ -44,6 +44,18 @@ pub struct Cli {
     #[arg(long, global = true, env = "FABRIK_ALLOW_INSECURE_HTTP", value_parser = clap::builder::FalseyValueParser::new())]
     pub allow_insecure_http: bool,
 
+    /// The environment of a spec that declares `environments` (its
+    /// deployment is `NAME@ENV`); a deployment name given to a command means
+    /// that deployment in this environment.
+    #[arg(
+        long = "env",
+        short = 'e',
+        global = true,
+        env = "FABRIK_ENV",
+        value_name = "ENV"
+    )]
+    pub env: Option<String>,
+
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -429,6 +441,7 @@ fn discover_journal(cli: &mut Cli, out: &mut Output) {
 
 /// Runs the parsed command line; returns the exit code.
 pub fn run(mut cli: Cli, out: &mut Output) -> Result<i32, Error> {
+    in_environment(&mut cli)?;
     discover_journal(&mut cli, out);
     warn_sandbox_routing(&cli, out);
     match &cli.command {
@@ -534,6 +547,54 @@ fn warn_sandbox_routing(cli: &Cli, out: &mut Output) {
             "warning: FABRIK_SANDBOX_URL={url}: the checks of the deployed service connect to that sandbox and trust its certificate authority; unset it to verify the real service"
         ));
     }
+}
+
+/// With `--env ENV`, a deployment name given to a command names that
+/// deployment in ENV (`web` becomes `web@ENV`); run ids, spec files and
+/// names that already say their environment are left as they are.
+fn in_environment(cli: &mut Cli) -> Result<(), Error> {
+    let Some(env) = cli.env.clone().filter(|e| !e.is_empty()) else {
+        cli.env = None;
+        return Ok(());
+    };
+    if let Some(problem) = crate::id::environment_problem(&env) {
+        return Err(Error::Usage {
+            message: format!("--env {env:?}: {problem}"),
+            hint: Some("environment names are lower-case letters, digits and hyphens".to_owned()),
+        });
+    }
+    let named = |target: &mut String| {
+        if !target.contains('@')
+            && !crate::id::RunId::looks_like(target)
+            && !std::path::Path::new(target.as_str()).is_file()
+        {
+            *target = format!("{target}@{env}");
+        }
+    };
+    match &mut cli.command {
+        Command::Resume { target, .. }
+        | Command::Rollback { target, .. }
+        | Command::Destroy { target, .. }
+        | Command::Redeploy { target, .. }
+        | Command::History { deployment: target }
+        | Command::Lock {
+            command: LockCommand::Release {
+                deployment: target, ..
+            },
+        } => named(target),
+        Command::Status {
+            deployment: Some(target),
+        }
+        | Command::Journal {
+            command:
+                JournalCommand::Export {
+                    deployment: Some(target),
+                    ..
+                },
+        } => named(target),
+        _ => {}
+    }
+    Ok(())
 }
 
 /// Parses a deployment name argument.

@@ -12,8 +12,8 @@ use crate::spec::{self, LoadOptions, Loaded, SpecError};
 
 /// Loads and validates a spec; prints its warnings (and, on failure, every
 /// error) as `FILE:LINE:COL: message`.
-pub fn load(path: &Path, out: &mut Output) -> Result<Loaded, Error> {
-    match spec::load(path, &LoadOptions::default()) {
+pub fn load(path: &Path, environment: Option<&str>, out: &mut Output) -> Result<Loaded, Error> {
+    match spec::load(path, &LoadOptions::in_environment(environment)) {
         Ok(loaded) => {
             if !out.is_json() {
                 for w in &loaded.warnings {
@@ -34,16 +34,55 @@ pub fn load(path: &Path, out: &mut Output) -> Result<Loaded, Error> {
     }
 }
 
-/// `fabrik validate SPEC`: exit 0 (warnings allowed) or 4.
-pub fn validate(_cli: &Cli, path: &Path, out: &mut Output) -> Result<i32, Error> {
-    let result = spec::load(path, &LoadOptions::default());
-    let (diags, ok, name) = match &result {
-        Ok(l) => (l.warnings.clone(), true, Some(l.spec.name.to_string())),
-        Err(e @ SpecError::Invalid { .. }) => (e.diagnostics(), false, None),
-        Err(e) => return Err(Error::Spec(Box::new(clone_read(e)))),
+/// `fabrik validate SPEC`: exit 0 (warnings allowed) or 4. A spec that
+/// declares environments is checked in each (or in `--env`'s only): a
+/// problem found in some of them only names them.
+pub fn validate(cli: &Cli, path: &Path, out: &mut Output) -> Result<i32, Error> {
+    let environments: Vec<Option<String>> = match &cli.env {
+        Some(e) => vec![Some(e.clone())],
+        None => {
+            let declared = spec::declared_environments(path, &LoadOptions::default());
+            if declared.is_empty() {
+                vec![None]
+            } else {
+                declared.into_iter().map(Some).collect()
+            }
+        }
     };
+    let mut found: Vec<(spec::Diagnostic, Vec<String>)> = Vec::new();
+    let mut ok = true;
+    let mut names = Vec::new();
+    for env in &environments {
+        let (diags, valid) = match spec::load(path, &LoadOptions::in_environment(env.as_deref())) {
+            Ok(l) => {
+                names.push(l.spec.name.to_string());
+                (l.warnings.clone(), true)
+            }
+            Err(e @ SpecError::Invalid { .. }) => (e.diagnostics(), false),
+            Err(e) => return Err(Error::Spec(Box::new(clone_read(&e)))),
+        };
+        ok &= valid;
+        for d in diags {
+            match found.iter_mut().find(|(f, _)| *f == d) {
+                Some((_, envs)) => envs.extend(env.clone()),
+                None => found.push((d, env.iter().cloned().collect())),
+            }
+        }
+    }
+    let diags: Vec<spec::Diagnostic> = found
+        .into_iter()
+        .map(|(mut d, envs)| {
+            if environments.len() > 1 && envs.len() < environments.len() {
+                d.message = format!("{} (environment {})", d.message, envs.join(", "));
+            }
+            d
+        })
+        .collect();
+    let name = (names.len() == 1).then(|| names[0].clone());
     if out.is_json() {
-        out.json(&json!({ "valid": ok, "deployment": name, "diagnostics": diags }))?;
+        out.json(
+            &json!({ "valid": ok, "deployment": name, "deployments": names, "diagnostics": diags }),
+        )?;
     } else {
         for d in &diags {
             out.diag(&d.to_string());

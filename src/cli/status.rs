@@ -10,6 +10,23 @@ use crate::projection::{DeploymentView, ResourceStatus, RunView};
 /// Shows all deployments, or one deployment in detail.
 pub fn run(cli: &Cli, deployment: Option<&str>, out: &mut Output) -> Result<i32, Error> {
     let store = open_existing(cli)?;
+    // A name without an environment, of a deployment that has
+    // environments: every environment of it, side by side.
+    let environments = match deployment {
+        Some(name) if !name.contains('@') => {
+            let id = deployment_arg(name)?;
+            if store.deployment(&id)?.is_some() {
+                Vec::new()
+            } else {
+                let ids = store.deployments()?;
+                ids.into_iter()
+                    .filter(|d| d.base() == id.as_str() && d.environment().is_some())
+                    .collect()
+            }
+        }
+        _ => Vec::new(),
+    };
+    let deployment = deployment.filter(|_| environments.is_empty());
     match deployment {
         Some(name) => {
             let id = deployment_arg(name)?;
@@ -30,7 +47,12 @@ pub fn run(cli: &Cli, deployment: Option<&str>, out: &mut Output) -> Result<i32,
         None => {
             let mut rows = Vec::new();
             let mut docs = Vec::new();
-            for id in store.deployments()? {
+            let ids = if environments.is_empty() {
+                store.deployments()?
+            } else {
+                environments
+            };
+            for id in ids {
                 let Some(view) = store.deployment(&id)? else {
                     continue;
                 };

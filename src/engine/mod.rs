@@ -111,6 +111,8 @@ pub struct Request {
     pub observer: Box<dyn Observer>,
     /// `--lock-timeout`.
     pub lock_wait: Option<Duration>,
+    /// `--env`: the environment of the spec files the command loads.
+    pub environment: Option<String>,
 }
 
 impl std::fmt::Debug for Request {

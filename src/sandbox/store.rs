@@ -306,8 +306,10 @@ fn read_seed(conn: &Connection) -> rusqlite::Result<u64> {
     Ok(text.parse().unwrap_or(0))
 }
 
-/// The Coolify resources every world starts with: project `default`,
-/// environment `production`, server `localhost` with one destination.
+/// The Coolify resources every world starts with: project `default` with
+/// environments `production` (every new Coolify project has it) and
+/// `staging` (for specs with environments), server `localhost` with one
+/// destination.
 fn seed_coolify(tx: &Tx<'_>) -> rusqlite::Result<()> {
     let now = tx.now;
     tx.execute(
@@ -317,6 +319,10 @@ fn seed_coolify(tx: &Tx<'_>) -> rusqlite::Result<()> {
     let project = tx.last_insert_rowid();
     tx.execute(
         "INSERT INTO environment (uuid, project_id, name, description, created_at, updated_at) VALUES (?1, ?2, 'production', NULL, ?3, ?3)",
+        params![tx.uuid()?, project, now],
+    )?;
+    tx.execute(
+        "INSERT INTO environment (uuid, project_id, name, description, created_at, updated_at) VALUES (?1, ?2, 'staging', NULL, ?3, ?3)",
         params![tx.uuid()?, project, now],
     )?;
     tx.execute(

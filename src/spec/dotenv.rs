@@ -263,7 +263,30 @@ fn regular(path: &Path, target: &Path) -> Result<Option<PathBuf>, DotenvError> {
 }
 
 /// Reads and parses the `.env` at `path`; empty when there is none.
+///
+/// The `.env.<environment>` of an environment (`.env.staging`) is read
+/// over the project's `.env` beside it: a name in both takes the value of
+/// the environment's file.
 pub fn read(path: &Path) -> Result<Entries, DotenvError> {
+    let mut entries = read_one(path)?;
+    if let Some(shared) = shared_layer(path) {
+        for (name, value) in read_one(&shared)? {
+            entries.entry(name).or_insert(value);
+        }
+    }
+    Ok(entries)
+}
+
+/// The project's `.env` under the `.env.<environment>` at `path`, if that
+/// is what `path` is.
+pub fn shared_layer(path: &Path) -> Option<std::path::PathBuf> {
+    let name = path.file_name()?.to_str()?;
+    let env = name.strip_prefix(".env.")?;
+    (crate::id::environment_problem(env).is_none() && env != "example")
+        .then(|| path.with_file_name(".env"))
+}
+
+fn read_one(path: &Path) -> Result<Entries, DotenvError> {
     let Some(real) = real_path(path)? else {
         return Ok(Entries::new());
     };

@@ -27,6 +27,19 @@ use crate::id::Digest;
 pub struct LoadOptions {
     /// Caps on the size and shape of the spec and of the files it names.
     pub limits: Limits,
+    /// The environment to load (`--env`), for a spec that declares
+    /// `environments`.
+    pub environment: Option<String>,
+}
+
+impl LoadOptions {
+    /// The defaults, in `environment` when one is given.
+    pub fn in_environment(environment: Option<&str>) -> Self {
+        Self {
+            environment: environment.map(str::to_owned),
+            ..Self::default()
+        }
+    }
 }
 
 /// A valid spec and what came with it.
@@ -46,10 +59,14 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    /// The project's `.env`: beside the spec (the default when no
-    /// `--env-file` is given).
+    /// The project's `.env`, beside the spec; for a spec's environment,
+    /// `.env.<environment>` beside it, read over `.env` (where generated
+    /// secrets of that environment are kept).
     pub fn default_dotenv(&self) -> PathBuf {
-        self.dir.join(".env")
+        match self.spec.name.environment() {
+            Some(env) => self.dir.join(format!(".env.{env}")),
+            None => self.dir.join(".env"),
+        }
     }
 }
 
@@ -100,6 +117,17 @@ impl SpecError {
             }
         }
     }
+}
+
+/// The environments the spec at `path` declares (empty when it declares
+/// none, or cannot be read or parsed: loading it then says why).
+pub fn declared_environments(path: &Path, opts: &LoadOptions) -> Vec<String> {
+    std::fs::read(path)
+        .ok()
+        .filter(|b| b.len() <= opts.limits.max_bytes)
+        .and_then(|b| yaml::parse(&b, &opts.limits).ok())
+        .map(|(tree, _)| super::environments::declared(&tree))
+        .unwrap_or_default()
 }
 
 /// Reads, checks and lints the spec at `path`.
@@ -219,6 +247,14 @@ pub fn check(
         );
         return Err(run.finish(Some(&tree)));
     }
+    let environment = opts
+        .environment
+        .as_deref()
+        .filter(|_| !super::environments::declared(&tree).is_empty());
+    run.issues.extend(super::environments::select(
+        &mut tree,
+        opts.environment.as_deref(),
+    ));
     run.issues.extend(template::expand(&mut tree));
     let mut broken: BTreeSet<String> = BTreeSet::new();
     if tree.get("app").is_none() && tree.get("template").is_none() {
@@ -246,7 +282,13 @@ pub fn check(
         .map(|i| i.path.clone())
         .collect();
 
-    let draft = draft(json, &broken, &bad, &mut run.issues);
+    let mut draft = draft(json, &broken, &bad, &mut run.issues);
+    // The deployment of an environment is `name@environment`.
+    if let (Some(env), Some(name)) = (environment, draft.name.as_mut())
+        && let Ok(n) = name.in_environment(env)
+    {
+        *name = n;
+    }
     let ctx = Context {
         records_complete: !bad
             .iter()
@@ -264,7 +306,6 @@ pub fn check(
             .filter(|r| !follows_from(r, &bad)),
     );
 
-    let mut draft = draft;
     let mut compose_refs: Option<BTreeSet<String>> = None;
     if let Some(app) = draft.app.as_mut() {
         match &mut app.source {
@@ -588,6 +629,7 @@ fn assemble(d: Draft) -> Option<Spec> {
         rollback: d.rollback.unwrap_or_default(),
         retry: d.retry.unwrap_or_default(),
         timeouts: d.timeouts.unwrap_or_default(),
+        environments: std::collections::BTreeMap::new(),
     })
 }
 

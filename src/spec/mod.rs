@@ -51,6 +51,7 @@ pub mod template;
 mod compose;
 mod conform;
 mod credential;
+mod environments;
 mod host;
 mod load;
 pub mod patterns;
@@ -60,7 +61,7 @@ mod yaml;
 
 pub use diagnostic::{Diagnostic, Severity};
 pub use files::{DiskFiles, FileProblem, MemoryFiles, ProjectFiles};
-pub use load::{Checked, LoadOptions, Loaded, SpecError, check, load};
+pub use load::{Checked, LoadOptions, Loaded, SpecError, check, declared_environments, load};
 pub use model::Spec;
 pub use yaml::Limits;
 

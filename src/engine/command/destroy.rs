@@ -18,7 +18,7 @@ use crate::projection::ResourceStatus;
 pub async fn destroy(mut req: Request, target: &str) -> Result<Report, EngineError> {
     let path = Path::new(target);
     let loaded = if path.is_file() {
-        load_spec(path)?
+        load_spec(path, req.environment.as_deref())?
     } else {
         let run = find_run(
             req.store.as_ref(),

@@ -76,16 +76,19 @@ pub fn spec_of(run: &RunView) -> Result<Loaded, EngineError> {
         .spec_path
         .as_deref()
         .ok_or_else(|| LookupError::NoSpec(run.run.clone()))?;
-    let mut loaded = load_spec(Path::new(path))?;
+    let mut loaded = load_spec(Path::new(path), run.deployment.environment())?;
     loaded.spec.name = run.deployment.clone();
     Ok(loaded)
 }
 
-/// Loads and validates a spec file.
-pub fn load_spec(path: &Path) -> Result<Loaded, EngineError> {
-    crate::spec::load(path, &LoadOptions::default()).map_err(|e| EngineError::Spec {
-        path: path.to_owned(),
-        source: Box::new(e),
+/// Loads and validates a spec file (in `environment`, for a spec that
+/// declares environments).
+pub fn load_spec(path: &Path, environment: Option<&str>) -> Result<Loaded, EngineError> {
+    crate::spec::load(path, &LoadOptions::in_environment(environment)).map_err(|e| {
+        EngineError::Spec {
+            path: path.to_owned(),
+            source: Box::new(e),
+        }
     })
 }
 

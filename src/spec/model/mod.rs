@@ -84,6 +84,14 @@ pub struct Spec {
     /// Time limits.
     #[serde(default)]
     pub timeouts: Timeouts,
+    /// Environments (`staging`, `production`, ...), each a mapping of the
+    /// top-level fields it overrides (any but `name`): mappings merge key
+    /// by key, lists and values are replaced. A spec with environments is
+    /// applied to one at a time (`--env NAME`), as deployment
+    /// `name@environment`. A loaded spec is one environment's, with this
+    /// left empty.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub environments: BTreeMap<String, Option<serde_json::Map<String, serde_json::Value>>>,
 }
 
 impl Spec {
@@ -107,7 +115,7 @@ impl Spec {
 }
 
 /// The top-level keys of a spec.
-pub const TOP_LEVEL_KEYS: [&str; 12] = [
+pub const TOP_LEVEL_KEYS: [&str; 13] = [
     "name",
     "coolify",
     "app",
@@ -120,6 +128,7 @@ pub const TOP_LEVEL_KEYS: [&str; 12] = [
     "rollback",
     "retry",
     "timeouts",
+    "environments",
 ];
 
 /// `app` is required in the model but may come from a template, so the

@@ -21,6 +21,7 @@ mod coolify;
 mod deletes;
 mod discovery;
 mod doctor;
+mod environments;
 mod forms;
 mod plan;
 mod preflight;

@@ -101,6 +101,7 @@ impl Bench {
             interrupt,
             observer,
             lock_wait: None,
+            environment: None,
         }
     }
 
