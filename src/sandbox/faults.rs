@@ -309,6 +309,7 @@ impl Faults {
             Ok(state) => state,
             Err(poisoned) => poisoned.into_inner(),
         };
+        trace(service, path);
         let config = &state.config;
         let applies = match &config.target {
             None => service != Service::Apps,
@@ -356,6 +357,28 @@ impl Faults {
             latency: Duration::from_millis(latency_ms),
             injected,
         }
+    }
+}
+
+/// With `FABRIK_SANDBOX_TRACE=FILE`, appends one JSON line per request
+/// (an Uptime Kuma event counts as one) to FILE: when it arrived (`ms`
+/// since the epoch, before any injected latency), the service and the path.
+/// The benchmarks count requests and sequential round trips from it.
+fn trace(service: Service, path: &str) {
+    use std::io::Write as _;
+    let Some(file) = std::env::var_os("FABRIK_SANDBOX_TRACE").filter(|f| !f.is_empty()) else {
+        return;
+    };
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let line = serde_json::json!({"ms": ms as u64, "service": service.name(), "path": path});
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)
+    {
+        let _ = writeln!(f, "{line}");
     }
 }
 

@@ -26,3 +26,39 @@ fn every_fault_key_is_documented() {
         );
     }
 }
+
+/// `FABRIK_SANDBOX_TRACE=FILE` lists every request the sandbox received,
+/// one JSON line each, for the three APIs and the deployed app: what the
+/// round-trip benchmark (`scripts/roundtrips.py`) counts.
+#[test]
+fn the_request_trace_lists_every_request_of_a_run() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::support::copy_pristine(&crate::support::examples().join("quickstart"), dir.path());
+    let trace = dir.path().join("trace.ndjson");
+    let o = crate::support::run(
+        crate::support::fabrik(dir.path())
+            .env("FABRIK_SANDBOX_TRACE", &trace)
+            .args(["apply", "spec.yaml", "--sandbox"]),
+    );
+    crate::support::expect_exit(&o, 0, &["apply"]);
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&trace)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let has = |service: &str, path: &str| {
+        lines
+            .iter()
+            .any(|l| l["service"] == service && l["path"].as_str().unwrap().starts_with(path))
+    };
+    assert!(has("coolify", "/api/v1/version"), "{lines:?}");
+    assert!(has("coolify", "/api/v1/deploy"), "{lines:?}");
+    assert!(has("cloudflare", "/client/v4/zones"), "{lines:?}");
+    assert!(has("kuma", "/socket.io/add"), "{lines:?}");
+    assert!(has("apps", "/health"), "{lines:?}");
+    let times: Vec<u64> = lines.iter().map(|l| l["ms"].as_u64().unwrap()).collect();
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1] + 1000),
+        "arrival times in order"
+    );
+}
