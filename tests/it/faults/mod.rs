@@ -9,6 +9,7 @@
 //! world), and compares `fabrik sandbox dump` with what the policies
 //! predict.
 
+mod checks;
 mod cleanup;
 mod notify;
 mod phases;
