@@ -793,8 +793,9 @@ pub fn judge(
         compared_with,
     };
     if ev.answers.is_empty() {
+        let why = format!("{name} has no {kind} answer ({status})");
         return Err((
-            CheckError(format!("{name} has no {kind} answer ({status})")),
+            CheckError(crate::text::printable_line(&why).into_owned()),
             Some(ev),
         ));
     }
@@ -844,8 +845,17 @@ pub fn judge(
         }
         DnsExpectation::Any => None,
     };
+    // Answers are text from outside: escaped before they are shown or
+    // journaled.
+    let mut ev = ev;
+    for a in &mut ev.answers {
+        *a = crate::text::printable_line(a).into_owned();
+    }
     match problem {
-        Some(p) => Err((CheckError(p), Some(ev))),
+        Some(p) => Err((
+            CheckError(crate::text::printable_line(&p).into_owned()),
+            Some(ev),
+        )),
         None => Ok(ev),
     }
 }
@@ -1132,6 +1142,11 @@ mod tests {
                 "shop.test.",
                 RData::AAAA(AAAA("2001:db8::1".parse().unwrap())),
             ),
+            // Another TXT record of the name, made for another purpose.
+            (
+                "shop.test.",
+                RData::TXT(TXT::new(vec!["site-verification=abc".into()])),
+            ),
         ])
         .await;
         let v = through(ns, None);
@@ -1144,7 +1159,13 @@ mod tests {
             )
             .await
             .unwrap();
-        assert_eq!(txt.answers, vec!["v=spf1 include:_spf.example.net -all"]);
+        assert_eq!(
+            txt.answers,
+            vec![
+                "v=spf1 include:_spf.example.net -all",
+                "site-verification=abc"
+            ]
+        );
         let cname = v
             .dns("www.shop.test", RecordType::Cname, &records(&["shop.test"]))
             .await
@@ -1156,6 +1177,16 @@ mod tests {
             "2001:DB8:0:0:0:0:0:1",
         )]);
         v.dns("shop.test", RecordType::Aaaa, &listed).await.unwrap();
+        // Every listed value must be among the answers.
+        let listed = DnsExpectation::Listed(vec!["203.0.113.10".into(), "203.0.113.99".into()]);
+        let (err, _) = v
+            .dns("shop.test", RecordType::A, &listed)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.0,
+            "shop.test resolves to 203.0.113.10, 203.0.113.11, not 203.0.113.99"
+        );
         // The spec's records, as a set: one address missing fails, and
         // says what it saw.
         let (err, ev) = v
@@ -1187,6 +1218,37 @@ mod tests {
             .await
             .unwrap();
         assert!(any.compared_with.starts_with("any answer"), "{any:?}");
+    }
+
+    #[test]
+    fn the_system_routing_asks_the_system_s_name_servers() {
+        // The system's configuration, or the defaults when it cannot be
+        // read.
+        let expected = hickory_resolver::system_conf::read_system_conf()
+            .map_or_else(|_| ResolverConfig::default(), |(config, _)| config);
+        let addrs = |c: &ResolverConfig| -> Vec<SocketAddr> {
+            c.name_servers().iter().map(|n| n.socket_addr).collect()
+        };
+        let v = Verifier::new(Routing::System, None, Duration::from_secs(3)).unwrap();
+        let resolver = v.resolver.unwrap();
+        assert_eq!(addrs(resolver.config()), addrs(&expected));
+        assert_eq!(resolver.options().timeout, Duration::from_secs(3));
+        assert_eq!(resolver.options().cache_size, 0);
+    }
+
+    #[test]
+    fn answers_are_escaped_before_they_are_shown() {
+        let listed = DnsExpectation::Listed(vec!["x".into()]);
+        let (err, ev) = judge(
+            "t.test",
+            RecordType::Txt,
+            &listed,
+            vec!["\u{1b}[31mred".into()],
+            "NOERROR",
+        )
+        .unwrap_err();
+        assert!(!err.0.contains('\u{1b}'), "{err}");
+        assert!(!ev.unwrap().answers[0].contains('\u{1b}'));
     }
 
     #[tokio::test]
