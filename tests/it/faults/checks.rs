@@ -61,9 +61,7 @@ fn answers(evidence: &Value) -> Vec<String> {
 /// Changes a record of the world by hand, as a person in Cloudflare's
 /// dashboard would (the record keeps Fabrik's mark).
 fn edit_record(p: &Project, kind: &str, name: &str, patch: Value) {
-    let sandbox = LiveSandbox::start(&p.data(), FaultConfig::default());
-    let h = sandbox.handle();
-    let record = p.dump()["cloudflare"]["zones"][0]["records"]
+    let id = p.dump()["cloudflare"]["zones"][0]["records"]
         .as_array()
         .unwrap()
         .iter()
@@ -72,28 +70,7 @@ fn edit_record(p: &Project, kind: &str, name: &str, patch: Value) {
         .as_str()
         .unwrap()
         .to_owned();
-    let url = format!(
-        "{}/zones/{}/dns_records/{record}",
-        h.cloudflare_url,
-        sandbox.zone_id()
-    );
-    let token = h.credentials.cloudflare_token.expose().to_owned();
-    let v: Value = sandbox.block_on(async {
-        reqwest::Client::builder()
-            .no_proxy()
-            .build()
-            .unwrap()
-            .patch(url)
-            .bearer_auth(token)
-            .json(&patch)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    });
-    assert_eq!(v["success"], json!(true), "{v}");
+    LiveSandbox::start(&p.data(), FaultConfig::default()).edit_record(&id, &patch);
 }
 
 #[test]
