@@ -382,7 +382,14 @@ const AUTO_TTL: i64 = 300;
 pub(crate) fn resolve(tx: &Tx<'_>, name: &str, record_type: &str) -> rusqlite::Result<Value> {
     let question = name.trim().trim_end_matches('.').to_lowercase();
     let record_type = record_type.trim().to_uppercase();
-    let reply = |status: &str, answers: Vec<Value>| json!({"name": question, "type": record_type, "status": status, "answers": answers});
+    let reply = |status: &str, answers: Vec<Value>| {
+        json!({
+            "name": question,
+            "type": record_type,
+            "status": status,
+            "answers": answers,
+        })
+    };
     let zones = cloudflare::zones(tx)?;
     let zone_of = |n: &str| {
         zones
