@@ -24,6 +24,7 @@ use super::{
 };
 use crate::id::DeploymentId;
 use crate::ownership::OwnershipMark;
+use crate::spec::model::{self as spec, DnsExpectation};
 use crate::verify::{CheckError, CheckResult, DnsEvidence, HttpEvidence, Probe, TlsEvidence};
 
 /// How an aimed fault fails a call.
@@ -935,6 +936,8 @@ impl Probe for FakeProbe {
             status,
             elapsed_ms: 1,
             body_start: String::new(),
+            addresses: Vec::new(),
+            unreachable: Vec::new(),
         };
         if status == expect_status {
             Ok(ev)
@@ -960,34 +963,28 @@ impl Probe for FakeProbe {
                 issuer: "CN=fake".to_owned(),
                 not_after: "2099-01-01T00:00:00Z".to_owned(),
                 days_left: 365,
+                addresses: Vec::new(),
+                unreachable: Vec::new(),
             })
         } else {
             Err((CheckError(format!("cannot connect to {host}:443")), None))
         }
     }
 
-    async fn dns(&self, name: &str, kind: &str, expect: Option<&str>) -> CheckResult<DnsEvidence> {
+    async fn dns(
+        &self,
+        name: &str,
+        kind: spec::RecordType,
+        expected: &DnsExpectation,
+    ) -> CheckResult<DnsEvidence> {
         let answers: Vec<String> = self
             .0
             .state()
             .records
             .values()
-            .filter(|r| r.record.name == name && r.record.kind == kind)
-            .map(|r| r.record.content.clone())
+            .filter(|r| r.record.name == name && r.record.kind == kind.as_str())
+            .map(|r| spec::canonical_content(kind, &r.record.content))
             .collect();
-        let ev = DnsEvidence {
-            name: name.to_owned(),
-            answers,
-        };
-        match expect {
-            _ if ev.answers.is_empty() => {
-                Err((CheckError(format!("{name} has no {kind} answer")), Some(ev)))
-            }
-            Some(want) if !ev.answers.iter().any(|a| a == want) => Err((
-                CheckError(format!("{name} does not resolve to {want}")),
-                Some(ev),
-            )),
-            _ => Ok(ev),
-        }
+        crate::verify::judge(name, kind, expected, answers, "NOERROR")
     }
 }

@@ -463,7 +463,7 @@ impl Registry {
         .map_err(|e| ConnectError::Verifier(e.0))?;
         let pace = match endpoints.routing {
             Routing::Sandbox { .. } => Pace::local(),
-            Routing::System => Pace::default(),
+            Routing::System | Routing::Nameserver(_) => Pace::default(),
         };
         Ok(Connection {
             retry: http_config(spec, None).retry,

@@ -31,7 +31,7 @@ const COMMENT_LIMIT: usize = 100;
 const TYPES: &[&str] = &["A", "AAAA", "CAA", "CNAME", "MX", "NS", "PTR", "TXT"];
 
 /// Types that can be proxied.
-const PROXIABLE: &[&str] = &["A", "AAAA", "CNAME"];
+pub(crate) const PROXIABLE: &[&str] = &["A", "AAAA", "CNAME"];
 
 /// A success envelope.
 fn ok(result: Value) -> Reply {

@@ -1,6 +1,8 @@
 //! Views across the whole world: which site answers a host name, the DNS
 //! answer for a name, and the JSON dump of everything.
 
+use std::net::{Ipv4Addr, Ipv6Addr};
+
 use rusqlite::TransactionBehavior;
 use serde_json::{Map, Value, json};
 
@@ -10,6 +12,7 @@ use super::coolify::{self, AppRow, DeploymentRow, ServiceRow};
 use super::kuma;
 use super::store::{Store, Tx, timestamp};
 use crate::ownership::OwnershipMark;
+use crate::spec::model::{RecordType, canonical_content, txt_encode};
 
 /// The lower-case host names in a comma-separated list of URLs (or bare
 /// host names).
@@ -350,13 +353,43 @@ pub(crate) fn requests_file(path: &std::path::Path, now: i64) -> Result<Value, S
     })
 }
 
-/// Answers a DNS question from the Cloudflare records: the records of
-/// `record_type` at `name`, following CNAMEs inside the sandbox zones.
-/// `status` is `NOERROR`, `NXDOMAIN` (no record at all at the name) or
-/// `REFUSED` (the name is in no sandbox zone).
+/// The TTL Cloudflare serves for an automatic TTL (`1`) and for every
+/// proxied record: "all proxied records have a TTL of Auto, which is set
+/// to 300 seconds" (cloudflare-docs `dns/proxy-status/index.mdx`;
+/// `dns/manage-dns-records/reference/ttl.mdx`).
+const AUTO_TTL: i64 = 300;
+
+/// Answers a DNS question as a resolver would get it from Cloudflare: the
+/// records of `record_type` at `name`, following CNAMEs inside the sandbox
+/// zones. `status` is `NOERROR`, `NXDOMAIN` (no record at all at the name),
+/// `REFUSED` (the name is in no sandbox zone) or `SERVFAIL` (its zone is
+/// not active; `reason` says why). As Cloudflare answers:
+///
+/// - an A or AAAA question about a proxied name gets Cloudflare's edge
+///   addresses, never the origin ("A DNS query to the proxied record
+///   `blog.example.com` will be answered with a Cloudflare anycast IP
+///   address instead of `192.0.2.1`", cloudflare-docs
+///   `dns/proxy-status/index.mdx`), of both families whatever the records'
+///   family (IPv6 compatibility is on for every plan, cloudflare-docs
+///   `src/content/plans/index.json` `network.ipv6`);
+/// - a proxied CNAME is flattened: resolvers get the edge addresses and
+///   never the CNAME ("Proxied CNAME records are flattened by default",
+///   cloudflare-docs `dns/cname-flattening/set-up-cname-flattening.mdx`);
+/// - TXT contents are quoted character-strings of at most 255 bytes, as
+///   they travel in DNS (RFC 1035 §3.3.14), whether they were stored
+///   quoted or not (cloudflare notes §3);
+/// - an automatic TTL is served as 300 seconds.
 pub(crate) fn resolve(tx: &Tx<'_>, name: &str, record_type: &str) -> rusqlite::Result<Value> {
     let question = name.trim().trim_end_matches('.').to_lowercase();
     let record_type = record_type.trim().to_uppercase();
+    let reply = |status: &str, answers: Vec<Value>| {
+        json!({
+            "name": question,
+            "type": record_type,
+            "status": status,
+            "answers": answers,
+        })
+    };
     let zones = cloudflare::zones(tx)?;
     let zone_of = |n: &str| {
         zones
@@ -366,9 +399,30 @@ pub(crate) fn resolve(tx: &Tx<'_>, name: &str, record_type: &str) -> rusqlite::R
             .cloned()
     };
     let Some(zone) = zone_of(&question) else {
-        return Ok(
-            json!({"name": question, "type": record_type, "status": "REFUSED", "answers": []}),
-        );
+        return Ok(reply("REFUSED", Vec::new()));
+    };
+    if zone.status != "active" {
+        // Not active: the registrar does not delegate the zone to
+        // Cloudflare's nameservers yet (pending: "the nameservers are not
+        // switched"), or no longer does (moved), or Cloudflare "does not
+        // respond to any DNS queries" (initializing): cloudflare-docs
+        // `dns/zone-setups/reference/domain-status.mdx`. Resolvers follow
+        // the delegation, so no resolver reaches these records.
+        let mut r = reply("SERVFAIL", Vec::new());
+        r["reason"] = json!(format!(
+            "zone {} is {}: the registrar does not delegate it to Cloudflare's nameservers, so resolvers do not reach its records",
+            zone.name, zone.status
+        ));
+        return Ok(r);
+    }
+    let answer = |r: &cloudflare::Record| {
+        let content = if r.record_type == "TXT" {
+            txt_encode(&canonical_content(RecordType::Txt, &r.content))
+        } else {
+            r.content.clone()
+        };
+        let ttl = if r.ttl == 1 { AUTO_TTL } else { r.ttl };
+        json!({"name": r.name, "type": r.record_type, "content": content, "ttl": ttl})
     };
     let mut answers = Vec::new();
     let mut current = question.clone();
@@ -382,28 +436,77 @@ pub(crate) fn resolve(tx: &Tx<'_>, name: &str, record_type: &str) -> rusqlite::R
             }
             break;
         }
+        let proxied = at_name
+            .iter()
+            .any(|r| r.proxied && cloudflare::PROXIABLE.contains(&r.record_type.as_str()));
+        if proxied && matches!(record_type.as_str(), "A" | "AAAA") {
+            answers.extend(edge_addresses(&current, &record_type).into_iter().map(
+                |ip| json!({"name": current, "type": record_type, "content": ip, "ttl": AUTO_TTL}),
+            ));
+            break;
+        }
+        let visible = |r: &&cloudflare::Record| !(r.proxied && r.record_type == "CNAME");
         let exact: Vec<&cloudflare::Record> = at_name
             .iter()
+            .filter(visible)
             .filter(|r| r.record_type == record_type)
             .collect();
-        let answer = |r: &cloudflare::Record| json!({"name": r.name, "type": r.record_type, "content": r.content, "ttl": r.ttl, "proxied": r.proxied});
         if !exact.is_empty() {
             answers.extend(exact.into_iter().map(answer));
             break;
         }
-        match at_name.iter().find(|r| r.record_type == "CNAME") {
+        match at_name
+            .iter()
+            .filter(visible)
+            .find(|r| r.record_type == "CNAME")
+        {
             Some(cname) => {
                 answers.push(answer(cname));
                 current = cname.content.clone();
                 match zone_of(&current) {
-                    Some(z) => current_zone = z,
-                    None => break,
+                    Some(z) if z.status == "active" => current_zone = z,
+                    _ => break,
                 }
             }
             None => break,
         }
     }
-    Ok(json!({"name": question, "type": record_type, "status": status, "answers": answers}))
+    Ok(reply(status, answers))
+}
+
+/// The edge addresses the sandbox gives a proxied `name`: two, derived
+/// from the name (so that answers are stable), in ranges Cloudflare
+/// publishes (<https://www.cloudflare.com/ips-v4>: `104.16.0.0/13`,
+/// `172.64.0.0/13`; <https://www.cloudflare.com/ips-v6>:
+/// `2606:4700::/32`).
+fn edge_addresses(name: &str, record_type: &str) -> Vec<String> {
+    let h = blake3::hash(name.as_bytes());
+    let b = h.as_bytes();
+    let v4 = [
+        Ipv4Addr::new(104, 16 | (b[0] & 7), b[1], b[2]),
+        Ipv4Addr::new(172, 64 | (b[3] & 7), b[4], b[5]),
+    ];
+    if record_type == "AAAA" {
+        v4.iter()
+            .zip([0x3030u16, 0x3031])
+            .map(|(a, net)| {
+                let o = a.octets();
+                Ipv6Addr::new(
+                    0x2606,
+                    0x4700,
+                    net,
+                    0,
+                    0,
+                    0,
+                    u16::from_be_bytes([o[0], o[1]]),
+                    u16::from_be_bytes([o[2], o[3]]),
+                )
+                .to_string()
+            })
+            .collect()
+    } else {
+        v4.iter().map(Ipv4Addr::to_string).collect()
+    }
 }
 
 #[cfg(test)]
@@ -417,6 +520,24 @@ mod tests {
             vec!["app.example.com", "b.example.com", "c.example.com"]
         );
         assert!(hosts_of("").is_empty());
+    }
+
+    #[test]
+    fn edge_addresses_are_cloudflare_s_and_stable() {
+        for (name, kind) in [("shop.example.com", "A"), ("www.example.com", "AAAA")] {
+            let first = edge_addresses(name, kind);
+            assert_eq!(first, edge_addresses(name, kind));
+            assert_eq!(first.len(), 2);
+            for ip in &first {
+                let ip: std::net::IpAddr = ip.parse().unwrap();
+                assert_eq!(ip.is_ipv6(), kind == "AAAA", "{ip}");
+                assert!(crate::spec::model::cloudflare_edge(ip), "{ip}");
+            }
+        }
+        assert_ne!(
+            edge_addresses("a.example.com", "A"),
+            edge_addresses("b.example.com", "A")
+        );
     }
 
     #[test]

@@ -1,7 +1,11 @@
 //! Shared helpers: running the real binary, building journals.
 
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use fabrik::generate::{Shape, generate};
 use fabrik::store::EventStore;
@@ -392,5 +396,148 @@ impl Drop for SandboxServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// One request a receiver got.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    /// The request line's target: path and query.
+    pub target: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Hit {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap()
+    }
+}
+
+/// A webhook receiver on loopback: answers 204, or never answers (`hang`:
+/// it holds each connection for at most a minute, then closes it).
+pub struct Receiver {
+    pub url: String,
+    hits: Arc<Mutex<Vec<Hit>>>,
+}
+
+impl Receiver {
+    pub fn start(hang: bool) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let hits = Arc::new(Mutex::new(Vec::new()));
+        let seen = hits.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(64) {
+                let Ok(mut stream) = stream else { break };
+                let seen = seen.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut headers = Vec::new();
+                    let mut line = String::new();
+                    let _ = reader.read_line(&mut line);
+                    let target = line
+                        .split_whitespace()
+                        .nth(1)
+                        .unwrap_or_default()
+                        .to_owned();
+                    loop {
+                        line.clear();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                            break;
+                        }
+                        if let Some((k, v)) = line.trim().split_once(':') {
+                            headers.push((k.trim().to_owned(), v.trim().to_owned()));
+                        }
+                    }
+                    let len = headers
+                        .iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+                        .and_then(|(_, v)| v.parse::<usize>().ok())
+                        .unwrap_or(0);
+                    let mut body = vec![0; len];
+                    let _ = reader.read_exact(&mut body);
+                    seen.lock().unwrap().push(Hit {
+                        target,
+                        headers,
+                        body: String::from_utf8_lossy(&body).into_owned(),
+                    });
+                    if hang {
+                        std::thread::sleep(Duration::from_secs(60));
+                    } else {
+                        let _ = stream.write_all(
+                            b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                        );
+                    }
+                });
+            }
+        });
+        Self { url, hits }
+    }
+
+    pub fn hits(&self) -> Vec<Hit> {
+        self.hits.lock().unwrap().clone()
+    }
+}
+
+/// Runs the `standardwebhooks` npm package (the reference JavaScript
+/// verifier, installed by `scripts/test`) on one delivery.
+pub fn verify_with_reference(key: &str, h: &Hit) -> Result<(), String> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    assert!(
+        root.join("node_modules/standardwebhooks").is_dir(),
+        "run `npm ci` (scripts/test does) to install the standardwebhooks verifier"
+    );
+    let script = r#"
+const { Webhook } = require("standardwebhooks");
+const [key, id, ts, sig] = process.argv.slice(1);
+let body = "";
+process.stdin.on("data", (d) => (body += d));
+process.stdin.on("end", () => {
+  try {
+    // Its tolerance is 5 minutes: check as of the delivery's own time.
+    const wh = new Webhook(key);
+    const realNow = Date.now;
+    Date.now = () => Number(ts) * 1000;
+    wh.verify(body, { "webhook-id": id, "webhook-timestamp": ts, "webhook-signature": sig });
+    Date.now = realNow;
+    console.log("verified");
+  } catch (e) {
+    console.log("refused: " + e.message);
+    process.exit(3);
+  }
+});
+"#;
+    let mut child = std::process::Command::new("node")
+        .current_dir(root)
+        .arg("-e")
+        .arg(script)
+        .arg(key)
+        .arg(h.header("webhook-id").unwrap())
+        .arg(h.header("webhook-timestamp").unwrap())
+        .arg(h.header("webhook-signature").unwrap())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("node is installed");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(h.body.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if out.status.success() && text.trim() == "verified" {
+        Ok(())
+    } else {
+        Err(text)
     }
 }

@@ -60,11 +60,19 @@ pub async fn verify(ctx: &Ctx<'_>, spec: &crate::spec::Spec) -> Result<(), Engin
                 .await
             {
                 Ok(ev) => {
-                    let evidence = serde_json::json!({
+                    let mut evidence = serde_json::json!({
                         "status": ev.status,
                         "attempts": attempt,
                         "elapsed_ms": ev.elapsed_ms,
                     });
+                    for (key, list) in [
+                        ("addresses", &ev.addresses),
+                        ("unreachable", &ev.unreachable),
+                    ] {
+                        if !list.is_empty() {
+                            evidence[key] = serde_json::json!(list);
+                        }
+                    }
                     passed(ctx, &name, evidence)?;
                     break;
                 }
@@ -115,30 +123,24 @@ pub async fn verify(ctx: &Ctx<'_>, spec: &crate::spec::Spec) -> Result<(), Engin
     }
     for c in &v.dns {
         let name = format!("dns {} {}", c.kind.as_str(), c.name);
-        let expects: Vec<Option<&str>> = if c.expect.is_empty() {
-            vec![None]
-        } else {
-            c.expect.iter().map(|e| Some(e.as_str())).collect()
-        };
-        for want in expects {
-            let mut attempt = 0u64;
-            loop {
-                attempt += 1;
-                match probe.dns(&c.name, c.kind.as_str(), want).await {
-                    Ok(ev) => {
-                        passed(ctx, &name, evidence(&ev))?;
-                        break;
+        let expected = c.expectation(spec.dns.as_ref());
+        let mut attempt = 0u64;
+        loop {
+            attempt += 1;
+            match probe.dns(&c.name, c.kind, &expected).await {
+                Ok(ev) => {
+                    passed(ctx, &name, evidence(&ev))?;
+                    break;
+                }
+                Err((err, ev)) => {
+                    if Instant::now() + interval > deadline {
+                        return Err(failed(ctx, &name, evidence(&ev), err.0)?);
                     }
-                    Err((err, ev)) => {
-                        if Instant::now() + interval > deadline {
-                            return Err(failed(ctx, &name, evidence(&ev), err.0)?);
-                        }
-                        note(
-                            ctx.journal,
-                            &format!("{name}: {}, attempt {attempt}", err.0),
-                        );
-                        tokio::time::sleep(interval).await;
-                    }
+                    note(
+                        ctx.journal,
+                        &format!("{name}: {}, attempt {attempt}", err.0),
+                    );
+                    tokio::time::sleep(interval).await;
                 }
             }
         }

@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
@@ -195,6 +196,68 @@ impl Dns {
             .iter()
             .map(|r| (record_key(r.kind, &self.fqdn(r), &r.content), r))
             .collect()
+    }
+
+    /// Whether Cloudflare proxies `fqdn`: one of its A, AAAA or CNAME
+    /// records is proxied. "If any one of them is proxied, all A/AAAA
+    /// records on that name are treated as proxied" (cloudflare-docs
+    /// `dns/proxy-status/index.mdx`, "Mix proxied and unproxied").
+    pub fn proxied(&self, fqdn: &str) -> bool {
+        self.records
+            .iter()
+            .any(|r| r.proxied && r.kind.proxiable() && self.fqdn(r) == fqdn)
+    }
+}
+
+/// The ranges Cloudflare answers proxied names with, as published at
+/// <https://www.cloudflare.com/ips-v4> and <https://www.cloudflare.com/ips-v6>
+/// (cloudflare-docs `fundamentals/concepts/cloudflare-ip-addresses.mdx`:
+/// "shared by all proxied hostnames"). "A DNS query to the proxied record
+/// `blog.example.com` will be answered with a Cloudflare anycast IP address
+/// instead of `192.0.2.1`" (cloudflare-docs `dns/proxy-status/index.mdx`).
+const CLOUDFLARE_V4: &[(Ipv4Addr, u8)] = &[
+    (Ipv4Addr::new(173, 245, 48, 0), 20),
+    (Ipv4Addr::new(103, 21, 244, 0), 22),
+    (Ipv4Addr::new(103, 22, 200, 0), 22),
+    (Ipv4Addr::new(103, 31, 4, 0), 22),
+    (Ipv4Addr::new(141, 101, 64, 0), 18),
+    (Ipv4Addr::new(108, 162, 192, 0), 18),
+    (Ipv4Addr::new(190, 93, 240, 0), 20),
+    (Ipv4Addr::new(188, 114, 96, 0), 20),
+    (Ipv4Addr::new(197, 234, 240, 0), 22),
+    (Ipv4Addr::new(198, 41, 128, 0), 17),
+    (Ipv4Addr::new(162, 158, 0, 0), 15),
+    (Ipv4Addr::new(104, 16, 0, 0), 13),
+    (Ipv4Addr::new(104, 24, 0, 0), 14),
+    (Ipv4Addr::new(172, 64, 0, 0), 13),
+    (Ipv4Addr::new(131, 0, 72, 0), 22),
+];
+
+/// The IPv6 half of [`CLOUDFLARE_V4`]'s list.
+const CLOUDFLARE_V6: &[(Ipv6Addr, u8)] = &[
+    (Ipv6Addr::new(0x2400, 0xcb00, 0, 0, 0, 0, 0, 0), 32),
+    (Ipv6Addr::new(0x2606, 0x4700, 0, 0, 0, 0, 0, 0), 32),
+    (Ipv6Addr::new(0x2803, 0xf800, 0, 0, 0, 0, 0, 0), 32),
+    (Ipv6Addr::new(0x2405, 0xb500, 0, 0, 0, 0, 0, 0), 32),
+    (Ipv6Addr::new(0x2405, 0x8100, 0, 0, 0, 0, 0, 0), 32),
+    (Ipv6Addr::new(0x2a06, 0x98c0, 0, 0, 0, 0, 0, 0), 29),
+    (Ipv6Addr::new(0x2c0f, 0xf248, 0, 0, 0, 0, 0, 0), 32),
+];
+
+/// Whether `ip` is one of Cloudflare's edge addresses (what a proxied
+/// name resolves to).
+pub fn cloudflare_edge(ip: IpAddr) -> bool {
+    fn within(addr: u128, net: u128, prefix: u8, bits: u8) -> bool {
+        let shift = u32::from(bits - prefix);
+        addr >> shift == net >> shift
+    }
+    match ip {
+        IpAddr::V4(a) => CLOUDFLARE_V4
+            .iter()
+            .any(|(net, p)| within(u32::from(a).into(), u32::from(*net).into(), *p, 32)),
+        IpAddr::V6(a) => CLOUDFLARE_V6
+            .iter()
+            .any(|(net, p)| within(u128::from(a), u128::from(*net), *p, 128)),
     }
 }
 

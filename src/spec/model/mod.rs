@@ -30,7 +30,8 @@ pub use app::{
     GitSource, HealthCheck,
 };
 pub use dns::{
-    Dns, DnsRecord, RecordType, Ttl, canonical_content, record_key, txt_decode, txt_encode,
+    Dns, DnsRecord, RecordType, Ttl, canonical_content, cloudflare_edge, record_key, txt_decode,
+    txt_encode,
 };
 pub use duration::Duration;
 pub use interpolated::Interpolated;
@@ -40,7 +41,7 @@ pub use policy::{RetryPolicy, Rollback, RollbackPolicy, Timeouts};
 pub use secrets::SecretDecl;
 pub use target::{CoolifyTarget, RemoteRef, UuidRef};
 pub use template::{TemplateName, TemplateUse};
-pub use verify::{DnsCheck, HttpCheck, TlsCheck, Verify};
+pub use verify::{DnsCheck, DnsExpectation, HttpCheck, TlsCheck, Verify};
 
 /// One deployment: an application on Coolify with its DNS records,
 /// verification, monitors and notifications.

@@ -87,3 +87,56 @@ pub struct DnsCheck {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub expect: Vec<String>,
 }
+
+/// What a DNS check compares the answers with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DnsExpectation {
+    /// The check's `expect:` values (canonical): each must be among the
+    /// answers.
+    Listed(Vec<String>),
+    /// The contents of the spec's records of this name and type
+    /// (canonical, sorted): for A, AAAA and CNAME the answers must be
+    /// exactly these (a resolver hands out every address, so one more
+    /// sends visitors elsewhere); for TXT each must be among the answers
+    /// (a name's TXT records serve unrelated purposes, such as SPF and
+    /// site verification, so others may stand beside them).
+    Records(Vec<String>),
+    /// The name is proxied and the question is A or AAAA: every answer
+    /// must be one of Cloudflare's edge addresses, never the origin
+    /// (see [`super::dns::cloudflare_edge`]).
+    CloudflareEdge,
+    /// Nothing to compare with: the check lists no values and the spec
+    /// has no record of this name and type. Any answer passes.
+    Any,
+}
+
+impl DnsCheck {
+    /// What this check compares the answers with, given the spec's
+    /// `dns` section.
+    pub fn expectation(&self, dns: Option<&super::Dns>) -> DnsExpectation {
+        let canonical = |c: &str| super::canonical_content(self.kind, c);
+        if !self.expect.is_empty() {
+            return DnsExpectation::Listed(self.expect.iter().map(|e| canonical(e)).collect());
+        }
+        let Some(dns) = dns else {
+            return DnsExpectation::Any;
+        };
+        let name = super::dns::canonical_name(&self.name);
+        if matches!(self.kind, RecordType::A | RecordType::Aaaa) && dns.proxied(&name) {
+            return DnsExpectation::CloudflareEdge;
+        }
+        let mut contents: Vec<String> = dns
+            .records
+            .iter()
+            .filter(|r| r.kind == self.kind && dns.fqdn(r) == name)
+            .map(|r| canonical(&r.content))
+            .collect();
+        contents.sort();
+        contents.dedup();
+        if contents.is_empty() {
+            DnsExpectation::Any
+        } else {
+            DnsExpectation::Records(contents)
+        }
+    }
+}

@@ -1,8 +1,10 @@
 //! Rules for `verify`.
 
+use std::net::IpAddr;
+
 use super::{check_hostname, host_issue, http_url_host};
 use crate::spec::diagnostic::Issue;
-use crate::spec::model::{App, Dns, Verify};
+use crate::spec::model::{App, Dns, RecordType, Verify, cloudflare_edge};
 use crate::spec::path::FieldPath;
 use crate::spec::suggest;
 
@@ -111,7 +113,42 @@ pub(crate) fn check(
         for (j, e) in c.expect.iter().enumerate() {
             super::dns::check_content(c.kind, e, &name, &path.key("expect").index(j), out);
         }
-        if c.expect.is_empty() && records_complete {
+        let proxied = dns.is_some_and(|d| d.proxied(&name));
+        let addressed = matches!(c.kind, RecordType::A | RecordType::Aaaa);
+        if proxied && addressed {
+            // Resolvers get Cloudflare's addresses for a proxied name,
+            // never the origin (cloudflare-docs `dns/proxy-status/index.mdx`):
+            // any other value can never be an answer.
+            for (j, e) in c.expect.iter().enumerate() {
+                if e.trim()
+                    .parse::<IpAddr>()
+                    .is_ok_and(|ip| !cloudflare_edge(ip))
+                {
+                    out.push(
+                        Issue::error(
+                            path.key("expect").index(j),
+                            format!("`{}` can never be an answer: `{name}` is proxied, so resolvers get Cloudflare's addresses", e.trim()),
+                        )
+                        .reads(FieldPath::of("dns.records"))
+                        .hint("remove `expect` (the check then accepts Cloudflare's addresses only), or set `proxied: false` on the record"),
+                    );
+                }
+            }
+        }
+        if proxied && c.kind == RecordType::Cname {
+            // "Proxied CNAME records are flattened by default, as they
+            // return Cloudflare anycast IPs" (cloudflare-docs
+            // `dns/proxy-status/index.mdx`): no resolver sees the CNAME.
+            out.push(
+                Issue::error(
+                    path.key("type"),
+                    format!("`{name}` is proxied, so Cloudflare flattens its CNAME: resolvers never see it"),
+                )
+                .reads(FieldPath::of("dns.records"))
+                .hint("check `type: A` (Cloudflare's addresses), or set `proxied: false` on the record"),
+            );
+        }
+        if c.expect.is_empty() && records_complete && !(proxied && addressed) {
             let declared = dns.is_some_and(|d| {
                 d.records
                     .iter()

@@ -9,6 +9,7 @@
 //! world), and compares `fabrik sandbox dump` with what the policies
 //! predict.
 
+mod checks;
 mod cleanup;
 mod notify;
 mod phases;
@@ -473,21 +474,38 @@ impl LiveSandbox {
         content: &str,
         comment: Option<&str>,
     ) -> String {
-        let h = self.handle();
-        let url = format!("{}/zones/{}/dns_records", h.cloudflare_url, self.zone_id());
         let mut body = json!({"type": kind, "name": name, "content": content, "ttl": 1});
         if let Some(c) = comment {
             body["comment"] = json!(c);
         }
+        let v = self.records_call(reqwest::Method::POST, "", &body);
+        v["result"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Changes a DNS record through the Cloudflare API, as a person in
+    /// the dashboard would.
+    pub fn edit_record(&self, id: &str, patch: &Value) {
+        self.records_call(reqwest::Method::PATCH, &format!("/{id}"), patch);
+    }
+
+    /// A successful call under `/zones/ZONE/dns_records` of zone
+    /// `example.com`.
+    fn records_call(&self, method: reqwest::Method, path: &str, body: &Value) -> Value {
+        let h = self.handle();
+        let url = format!(
+            "{}/zones/{}/dns_records{path}",
+            h.cloudflare_url,
+            self.zone_id()
+        );
         let token = h.credentials.cloudflare_token.expose().to_owned();
         let v: Value = self.block_on(async {
             reqwest::Client::builder()
                 .no_proxy()
                 .build()
                 .unwrap()
-                .post(url)
+                .request(method, url)
                 .bearer_auth(token)
-                .json(&body)
+                .json(body)
                 .send()
                 .await
                 .unwrap()
@@ -496,7 +514,7 @@ impl LiveSandbox {
                 .unwrap()
         });
         assert_eq!(v["success"], json!(true), "{v}");
-        v["result"]["id"].as_str().unwrap().to_owned()
+        v
     }
 
     /// GETs a URL of a deployed app (its name resolved by the sandbox, its

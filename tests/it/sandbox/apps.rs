@@ -320,6 +320,98 @@ async fn dns_questions_are_answered_from_the_records() {
 }
 
 #[tokio::test]
+async fn dns_answers_are_what_cloudflare_serves_not_what_it_stores() {
+    let sb = Sandbox::start().await;
+    let zone = sb.zone_id().await;
+    let records = format!("/zones/{zone}/dns_records");
+    let long = "k".repeat(300);
+    for body in [
+        json!({"type": "A", "name": "shop", "content": "203.0.113.10", "proxied": true}),
+        json!({"type": "CNAME", "name": "www", "content": "origin.example.net", "proxied": true}),
+        json!({"type": "AAAA", "name": "v6", "content": "2001:DB8:0:0:0:0:0:10"}),
+        json!({"type": "TXT", "name": "txt", "content": "v=spf1 -all"}),
+        json!({"type": "TXT", "name": "long", "content": long}),
+    ] {
+        let resp = sb.cf(Method::POST, &records, Some(body)).await;
+        assert_eq!(resp.status, 200, "{resp:?}");
+    }
+    let ask = |name: &'static str, kind: &'static str| {
+        let h = &sb.handle;
+        async move { h.resolve(name, kind).await.unwrap() }
+    };
+    let contents = |answer: &serde_json::Value| -> Vec<String> {
+        answer["answers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["content"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let edge = |answer: &serde_json::Value, v6: bool| {
+        let got = contents(answer);
+        assert_eq!(got.len(), 2, "{answer}");
+        for ip in got {
+            let ip: std::net::IpAddr = ip.parse().unwrap();
+            assert_eq!(ip.is_ipv6(), v6, "{answer}");
+            assert!(fabrik::spec::model::cloudflare_edge(ip), "{answer}");
+        }
+        for a in answer["answers"].as_array().unwrap() {
+            assert_eq!(a["ttl"], 300, "{answer}");
+        }
+    };
+    // A proxied record answers with Cloudflare's addresses, of both
+    // families, never the origin.
+    edge(&ask("shop.example.com", "A").await, false);
+    edge(&ask("shop.example.com", "AAAA").await, true);
+    assert_eq!(
+        ask("shop.example.com", "A").await,
+        ask("shop.example.com", "A").await
+    );
+    // A proxied CNAME is flattened: addresses, and no CNAME to be seen.
+    let flat = ask("www.example.com", "A").await;
+    edge(&flat, false);
+    assert!(!flat.to_string().contains("origin.example.net"), "{flat}");
+    let cname = ask("www.example.com", "CNAME").await;
+    assert_eq!(
+        (cname["status"].clone(), cname["answers"].clone()),
+        (json!("NOERROR"), json!([]))
+    );
+    // AAAA as stored (compressed), TXT as it travels: quoted strings of
+    // at most 255 bytes; an automatic TTL is 300 seconds.
+    let v6 = ask("v6.example.com", "AAAA").await;
+    assert_eq!(contents(&v6), vec!["2001:db8::10"]);
+    assert_eq!(v6["answers"][0]["ttl"], 300);
+    assert_eq!(
+        contents(&ask("txt.example.com", "TXT").await),
+        vec!["\"v=spf1 -all\""]
+    );
+    assert_eq!(
+        contents(&ask("long.example.com", "TXT").await),
+        vec![format!("\"{}\" \"{}\"", "k".repeat(255), "k".repeat(45))]
+    );
+    // A zone that is not active is not delegated to Cloudflare: no
+    // resolver reaches its records.
+    let resp = sb
+        .admin(
+            Method::PUT,
+            "/zone",
+            Some(json!({"name": "example.com", "status": "pending"})),
+        )
+        .await;
+    assert_eq!(resp.status, 200, "{resp:?}");
+    let pending = ask("v6.example.com", "AAAA").await;
+    assert_eq!(pending["status"], "SERVFAIL", "{pending}");
+    assert_eq!(pending["answers"], json!([]));
+    assert!(
+        pending["reason"]
+            .as_str()
+            .unwrap()
+            .contains("zone example.com is pending"),
+        "{pending}"
+    );
+}
+
+#[tokio::test]
 async fn faults_reach_the_apps_only_when_targeted() {
     let sb = Sandbox::start().await;
     let domain = "app.example.com";

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 mod corpus;
 mod examples;
+mod fields_dns;
 mod hardening;
 mod init;
 mod props;
