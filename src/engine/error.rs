@@ -89,17 +89,46 @@ pub enum EngineError {
     /// Verification failed.
     #[error("{0}")]
     Verification(String),
-    /// The deployment did not finish.
-    #[error("the deployment ended {status}{}", url.as_deref().map(|u| format!(" (see {u})")).unwrap_or_default())]
+    /// The deployment did not finish. Its build log's last lines follow
+    /// the first line of the message, so that nobody has to open Coolify
+    /// to learn why.
+    #[error("the deployment ended {status}{}{log}", url.as_deref().map(|u| format!(" (see {u})")).unwrap_or_default())]
     DeployFailed {
         /// How it ended.
         status: String,
         /// Where to look at it in Coolify.
         url: Option<String>,
+        /// The end of its build log.
+        log: LogTail,
     },
     /// The run was interrupted.
     #[error("interrupted")]
     Interrupted,
+}
+
+/// The end of a failed deployment's build log, as a failure shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum LogTail {
+    /// Not read (a service keeps no build log, or reading it failed).
+    #[default]
+    Unread,
+    /// Its last lines, scrubbed and escaped.
+    Lines(Vec<String>),
+    /// The token may not read build logs.
+    Hidden,
+}
+
+/// On the error's line: only what stands in for the lines (their block
+/// is [`EngineError::details`]).
+impl std::fmt::Display for LogTail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Unread | Self::Lines(_) => Ok(()),
+            Self::Hidden => {
+                f.write_str("; the build log needs a token with read:sensitive to be shown here")
+            }
+        }
+    }
 }
 
 /// A resource's journaled state that cannot be decoded: named by the
@@ -215,6 +244,25 @@ impl EngineError {
                 }
             },
             _ => exit::UNEXPECTED,
+        }
+    }
+
+    /// What the error's line details, below it: the end of a failed
+    /// deployment's build log.
+    pub fn details(&self) -> Option<String> {
+        match self {
+            Self::DeployFailed {
+                log: LogTail::Lines(lines),
+                ..
+            } if !lines.is_empty() => {
+                let mut out = "  build log (last lines):".to_owned();
+                for l in lines {
+                    out.push_str("\n    ");
+                    out.push_str(l);
+                }
+                Some(out)
+            }
+            _ => None,
         }
     }
 

@@ -33,6 +33,7 @@
 
 mod body;
 mod env;
+mod log;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
@@ -1099,6 +1100,72 @@ impl AppHost for CoolifyClient {
             }
             tokio::time::sleep(wait.poll_interval).await;
         }
+    }
+
+    /// `GET /applications/{uuid}/logs?lines=N` (ability `read`,
+    /// `routes/api.php:246`): `{"logs": "..."}` from the app's first
+    /// container, ANSI colours removed, or 400 "Application is not
+    /// running." (`AC:2449-2488`); `lines` is capped at 10000
+    /// (`bootstrap/helpers/docker.php:1480-1488`). A service's logs are
+    /// per container (`SC:918-959` needs `sub_service_name`): not read.
+    async fn runtime_logs(
+        &self,
+        kind: AppKind,
+        uuid: &str,
+        lines: u32,
+    ) -> Result<String, ProviderError> {
+        if kind == AppKind::Service {
+            return Err(ProviderError::new(
+                P,
+                "read service logs",
+                ErrorKind::Unsupported,
+            )
+            .with_message("coolify gives a service's logs container by container")
+            .with_hint("read them in Coolify (the service's Logs tab); `fabrik logs` reads those of applications"));
+        }
+        let req = Request::new(
+            Method::GET,
+            "read application logs",
+            &["applications", uuid, "logs"],
+        )
+        .query("lines", lines.min(10_000).to_string());
+        let resp = match self.http.send(&req).await {
+            Ok(resp) => resp,
+            Err(e) if e.status == Some(400) && e.message.contains("not running") => {
+                return Err(e.with_hint(
+                    "the application has no running container: its deployment may have failed (`fabrik logs NAME --build` shows the build log) or it was stopped in Coolify",
+                ));
+            }
+            Err(e) => return Err(e),
+        };
+        #[derive(Deserialize)]
+        struct VLogs {
+            #[serde(default)]
+            logs: Option<String>,
+        }
+        let v: VLogs = resp.json(&self.http, &req)?;
+        Ok(v.logs.unwrap_or_default())
+    }
+
+    /// The `logs` field of `GET /deployments/{uuid}` ([`log`]).
+    async fn build_log(&self, deployment_uuid: &str) -> Result<BuildLog, ProviderError> {
+        let req = Request::new(
+            Method::GET,
+            "read deployment",
+            &["deployments", deployment_uuid],
+        );
+        let resp = self.http.send(&req).await?;
+        let v: Value = resp.json(&self.http, &req)?;
+        let url = self.absolute(str_field(&v, "deployment_url"));
+        log::build_log(&v, url).map_err(|e| {
+            self.http
+                .error(
+                    &req,
+                    ErrorKind::MalformedResponse,
+                    Some(resp.status.as_u16()),
+                )
+                .with_message(e.to_string())
+        })
     }
 
     async fn delete_app(

@@ -12,13 +12,15 @@
 //! - [`reconcile`]: after a crash, what intents without outcome left;
 //! - [`rollback`]: undoing a failed run (after a failure, or asked for);
 //! - [`destroy`]: deleting everything a deployment owns;
-//! - [`gc`]: remote resources marked as Fabrik's that no deployment owns.
+//! - [`gc`]: remote resources marked as Fabrik's that no deployment owns;
+//! - [`logs`]: an application's runtime log and its latest build log.
 
 pub mod apply;
 pub mod destroy;
 pub mod doctor;
 pub mod execute;
 pub mod gc;
+pub mod logs;
 pub mod plan;
 pub mod reconcile;
 pub mod refresh;

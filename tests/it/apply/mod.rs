@@ -22,6 +22,7 @@ mod deletes;
 mod discovery;
 mod doctor;
 mod forms;
+mod logs;
 mod plan;
 mod preflight;
 mod releases;
