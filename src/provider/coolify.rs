@@ -127,6 +127,16 @@ impl CoolifyClient {
         let resp = self.http.send(&req).await?;
         let text = resp.text();
         let version = ServerVersion::parse(&text).ok_or_else(|| {
+            // A website or login page that answers any path with 200.
+            if let Some(form) = resp.non_json_form().filter(|f| *f == "an HTML page") {
+                return self.http.not_the_service(
+                    &req,
+                    "COOLIFY_URL",
+                    resp.status.as_u16(),
+                    form,
+                    "a version like 4.3.11 from /api/v1/version",
+                );
+            }
             self.http
                 .error(
                     &req,

@@ -25,6 +25,7 @@ mod forms;
 mod logs;
 mod plan;
 mod preflight;
+mod reach;
 mod releases;
 mod rotation;
 mod serve;
