@@ -104,6 +104,19 @@ pub enum EngineError {
     /// The run was interrupted.
     #[error("interrupted")]
     Interrupted,
+    /// Several checks before any change failed: each one, on a line.
+    #[error("{} problems found before changing anything:{}", problems.len(), listed(problems))]
+    Preflight {
+        /// What each check found, in the order of the services.
+        problems: Vec<EngineError>,
+    },
+}
+
+fn listed(problems: &[EngineError]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("\n  - {}", p.text()))
+        .collect()
 }
 
 /// The end of a failed deployment's build log, as a failure shows it.
@@ -185,6 +198,32 @@ impl EngineError {
         }
     }
 
+    /// `problems` as one error: none is `None`, one is itself, several
+    /// are [`EngineError::Preflight`].
+    pub fn all(mut problems: Vec<EngineError>) -> Option<Self> {
+        match problems.len() {
+            0 => None,
+            1 => problems.pop(),
+            _ => Some(Self::Preflight { problems }),
+        }
+    }
+
+    /// Every hint to show: each problem's for [`EngineError::Preflight`].
+    pub fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Preflight { problems } => {
+                let mut hints: Vec<String> = Vec::new();
+                for h in problems.iter().filter_map(Self::hint) {
+                    if !hints.contains(&h) {
+                        hints.push(h);
+                    }
+                }
+                hints
+            }
+            other => other.hint().into_iter().collect(),
+        }
+    }
+
     /// The hint to show, if any.
     pub fn hint(&self) -> Option<String> {
         match self {
@@ -224,6 +263,9 @@ impl EngineError {
     /// The process exit code this error ends a command with.
     pub fn exit_code(&self) -> i32 {
         match self {
+            Self::Preflight { problems } => {
+                problems.first().map_or(exit::UNEXPECTED, Self::exit_code)
+            }
             Self::Locked(_) => exit::LOCKED,
             Self::OpenRun { .. } => exit::NEEDS_ATTENTION,
             Self::Record(RecordError::Store(StoreError::Conflict { .. })) => exit::LOCKED,

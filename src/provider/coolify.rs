@@ -570,18 +570,42 @@ impl CoolifyClient {
 
 #[async_trait]
 impl AppHost for CoolifyClient {
+    /// The lookups that do not depend on each other go out at once, in two
+    /// rounds (the version, projects, servers and the ability probes; then
+    /// the project's environments and the destinations): the same requests
+    /// as one after another, in two round trips instead of seven. What is
+    /// wrong is reported in the order the lookups depend on each other.
     async fn preflight(&self, target: &Target) -> Result<ResolvedTarget, ProviderError> {
-        let version = self.server_version().await?;
-        let projects: Vec<VNamed> = self.get("list projects", &["projects"]).await?;
+        let (version, projects, servers, abilities) = tokio::join!(
+            self.server_version(),
+            self.get::<Vec<VNamed>>("list projects", &["projects"]),
+            self.get::<Vec<VNamed>>("list servers", &["servers"]),
+            self.probe_abilities(),
+        );
+        let version = version?;
+        let projects = projects?;
         let project = self.pick("project", &target.project, &projects, |p| {
             (p.uuid.as_str(), p.name.as_str())
         })?;
-        let envs: Vec<VNamed> = self
-            .get(
-                "list environments",
-                &["projects", &project.uuid, "environments"],
-            )
-            .await?;
+        let servers = servers?;
+        let server = self.pick("server", &target.server, &servers, |s| {
+            (s.uuid.as_str(), s.name.as_str())
+        });
+        let destinations = async {
+            match (&server, version.supports_tags()) {
+                (Ok(_), true) => Some(
+                    self.get::<Vec<VDestination>>("list destinations", &["destinations"])
+                        .await,
+                ),
+                _ => None,
+            }
+        };
+        let envs_path = ["projects", project.uuid.as_str(), "environments"];
+        let (envs, destinations) = tokio::join!(
+            self.get::<Vec<VNamed>>("list environments", &envs_path),
+            destinations
+        );
+        let envs = envs?;
         let env = match envs.iter().find(|e| e.uuid == target.environment) {
             Some(e) => e,
             None => self.pick(
@@ -591,12 +615,9 @@ impl AppHost for CoolifyClient {
                 |e| (e.uuid.as_str(), e.name.as_str()),
             )?,
         };
-        let servers: Vec<VNamed> = self.get("list servers", &["servers"]).await?;
-        let server = self.pick("server", &target.server, &servers, |s| {
-            (s.uuid.as_str(), s.name.as_str())
-        })?;
-        let destination_uuid = if version.supports_tags() {
-            let all: Vec<VDestination> = self.get("list destinations", &["destinations"]).await?;
+        let server = server?;
+        let destination_uuid = if let Some(all) = destinations {
+            let all = all?;
             let mine: Vec<VDestination> = all
                 .into_iter()
                 .filter(|d| d.server_uuid.as_deref().is_none_or(|s| s == server.uuid))
@@ -653,7 +674,7 @@ impl AppHost for CoolifyClient {
                 other => other.clone(),
             }
         };
-        self.probe_abilities().await?;
+        abilities?;
         Ok(ResolvedTarget {
             version,
             project_uuid: project.uuid.clone(),

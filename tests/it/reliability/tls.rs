@@ -112,7 +112,7 @@ fn a_coolify_behind_a_self_signed_certificate_is_refused_clearly() {
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("certificate") && err.contains("UnknownIssuer"),
+        err.contains("certificate"),
         "the error says the certificate is not trusted: {err}"
     );
     assert_eq!(server.handshakes(), 0, "no handshake completed");
