@@ -8,7 +8,7 @@
 
 use serde::Serialize;
 
-use super::{Prepared, find_run, spec_of, view};
+use super::{Prepared, run_with_spec, spec_of, view};
 use crate::engine::resource::{app, decode};
 use crate::engine::{EngineError, Request};
 use crate::provider::registry::Need;
@@ -103,12 +103,7 @@ impl Logs {
 /// Reads the logs of the deployment `target` names (a deployment name or
 /// a run id).
 pub async fn logs(req: &Request, target: &str, wanted: Wanted) -> Result<Logs, EngineError> {
-    let run = find_run(
-        req.store.as_ref(),
-        target,
-        |r| r.spec_path.is_some(),
-        "run with a spec",
-    )?;
+    let run = run_with_spec(req.store.as_ref(), target)?;
     let deployment = run.deployment.clone();
     let view = view(req.store.as_ref(), &deployment)?;
     let found = view

@@ -69,6 +69,12 @@ pub fn find_run(
     })
 }
 
+/// The latest run of the deployment `target` names (or the run it names)
+/// that was started from a spec file.
+pub fn run_with_spec(store: &dyn EventStore, target: &str) -> Result<RunView, EngineError> {
+    find_run(store, target, |r| r.spec_path.is_some(), "run with a spec")
+}
+
 /// Loads the spec a run was started with (its journaled absolute path),
 /// for that run's deployment: when the file's `name` changed since (a
 /// rename), it still describes how to reach the services, but the
