@@ -243,7 +243,7 @@ impl Error {
                 "another process wrote to this deployment's journal; run `fabrik lock status`"
                     .to_owned(),
             ],
-            Self::Engine(e) => e.hint().into_iter().collect(),
+            Self::Engine(e) => e.hints(),
             Self::Spec(e) => match **e {
                 crate::spec::SpecError::Invalid { .. } => {
                     vec!["`fabrik validate SPEC` lists every problem".to_owned()]

@@ -140,7 +140,14 @@ pub(super) fn print_report(report: &Report, out: &mut Output) -> Result<(), Erro
         .as_ref()
         .map(|r| format!(" (run {r})"))
         .unwrap_or_default();
-    out.line(&format!("{}{run}", report.message))?;
+    // The summary, then what details it (a build log's end) below.
+    match report.message.split_once('\n') {
+        Some((summary, details)) => {
+            out.line(&format!("{summary}{run}"))?;
+            out.line(details)?;
+        }
+        None => out.line(&format!("{}{run}", report.message))?,
+    }
     if !report.urls.is_empty() {
         out.line(&format!("  urls:    {}", report.urls.join(", ")))?;
     }

@@ -10,6 +10,7 @@ mod history;
 mod journal;
 mod lifecycle;
 mod lock;
+mod logs;
 pub mod progress;
 pub mod reference;
 mod replay;
@@ -100,6 +101,22 @@ pub enum Command {
         spec: PathBuf,
         /// Check against the built-in simulator instead of the real
         /// services.
+        #[arg(long)]
+        sandbox: bool,
+    },
+    /// Print a deployment's application logs from Coolify: what it prints
+    /// while it runs, then the build log of its latest deployment.
+    Logs {
+        /// The deployment (or a run id of it).
+        target: String,
+        /// How many of the last lines of the runtime log (at most 10000).
+        #[arg(long, short = 'n', value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10000))]
+        lines: u32,
+        /// Only the build log of the latest deployment.
+        #[arg(long)]
+        build: bool,
+        /// Read from the built-in simulator (implied when the deployment's
+        /// last run was made against it).
         #[arg(long)]
         sandbox: bool,
     },
@@ -481,6 +498,12 @@ pub fn run(mut cli: Cli, out: &mut Output) -> Result<i32, Error> {
             yes,
         } => apply::redeploy(&cli, target, *sandbox, *yes, out),
         Command::Doctor { spec, sandbox } => doctor::doctor(&cli, spec, *sandbox, out),
+        Command::Logs {
+            target,
+            lines,
+            build,
+            sandbox,
+        } => logs::logs(&cli, target, *lines, *build, *sandbox, out),
         Command::Resume { target, sandbox } => lifecycle::resume(&cli, target, *sandbox, out),
         Command::Rollback {
             target,
@@ -573,6 +596,7 @@ fn in_environment(cli: &mut Cli) -> Result<(), Error> {
     };
     match &mut cli.command {
         Command::Resume { target, .. }
+        | Command::Logs { target, .. }
         | Command::Rollback { target, .. }
         | Command::Destroy { target, .. }
         | Command::Redeploy { target, .. }

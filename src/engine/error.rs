@@ -89,17 +89,59 @@ pub enum EngineError {
     /// Verification failed.
     #[error("{0}")]
     Verification(String),
-    /// The deployment did not finish.
-    #[error("the deployment ended {status}{}", url.as_deref().map(|u| format!(" (see {u})")).unwrap_or_default())]
+    /// The deployment did not finish. Its build log's last lines follow
+    /// the first line of the message, so that nobody has to open Coolify
+    /// to learn why.
+    #[error("the deployment ended {status}{}{log}", url.as_deref().map(|u| format!(" (see {u})")).unwrap_or_default())]
     DeployFailed {
         /// How it ended.
         status: String,
         /// Where to look at it in Coolify.
         url: Option<String>,
+        /// The end of its build log.
+        log: LogTail,
     },
     /// The run was interrupted.
     #[error("interrupted")]
     Interrupted,
+    /// Several checks before any change failed: each one, on a line.
+    #[error("{} problems found before changing anything:{}", problems.len(), listed(problems))]
+    Preflight {
+        /// What each check found, in the order of the services.
+        problems: Vec<EngineError>,
+    },
+}
+
+fn listed(problems: &[EngineError]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("\n  - {}", p.text()))
+        .collect()
+}
+
+/// The end of a failed deployment's build log, as a failure shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum LogTail {
+    /// Not read (a service keeps no build log, or reading it failed).
+    #[default]
+    Unread,
+    /// Its last lines, scrubbed and escaped.
+    Lines(Vec<String>),
+    /// The token may not read build logs.
+    Hidden,
+}
+
+/// On the error's line: only what stands in for the lines (their block
+/// is [`EngineError::details`]).
+impl std::fmt::Display for LogTail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Unread | Self::Lines(_) => Ok(()),
+            Self::Hidden => {
+                f.write_str("; the build log needs a token with read:sensitive to be shown here")
+            }
+        }
+    }
 }
 
 /// A resource's journaled state that cannot be decoded: named by the
@@ -156,6 +198,32 @@ impl EngineError {
         }
     }
 
+    /// `problems` as one error: none is `None`, one is itself, several
+    /// are [`EngineError::Preflight`].
+    pub fn all(mut problems: Vec<EngineError>) -> Option<Self> {
+        match problems.len() {
+            0 => None,
+            1 => problems.pop(),
+            _ => Some(Self::Preflight { problems }),
+        }
+    }
+
+    /// Every hint to show: each problem's for [`EngineError::Preflight`].
+    pub fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Preflight { problems } => {
+                let mut hints: Vec<String> = Vec::new();
+                for h in problems.iter().filter_map(Self::hint) {
+                    if !hints.contains(&h) {
+                        hints.push(h);
+                    }
+                }
+                hints
+            }
+            other => other.hint().into_iter().collect(),
+        }
+    }
+
     /// The hint to show, if any.
     pub fn hint(&self) -> Option<String> {
         match self {
@@ -208,6 +276,9 @@ impl EngineError {
     /// The process exit code this error ends a command with.
     pub fn exit_code(&self) -> i32 {
         match self {
+            Self::Preflight { problems } => {
+                problems.first().map_or(exit::UNEXPECTED, Self::exit_code)
+            }
             Self::Locked(_) => exit::LOCKED,
             Self::OpenRun { .. } | Self::Record(RecordError::Cut { .. }) => exit::NEEDS_ATTENTION,
             Self::Record(RecordError::Store(StoreError::Conflict { .. })) => exit::LOCKED,
@@ -237,6 +308,25 @@ impl EngineError {
             Self::Record(e) => e.is_disk_full(),
             Self::Store(e) => e.is_disk_full(),
             _ => false,
+        }
+    }
+
+    /// What the error's line details, below it: the end of a failed
+    /// deployment's build log.
+    pub fn details(&self) -> Option<String> {
+        match self {
+            Self::DeployFailed {
+                log: LogTail::Lines(lines),
+                ..
+            } if !lines.is_empty() => {
+                let mut out = "  build log (last lines):".to_owned();
+                for l in lines {
+                    out.push_str("\n    ");
+                    out.push_str(l);
+                }
+                Some(out)
+            }
+            _ => None,
         }
     }
 

@@ -36,7 +36,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-pub use error::{EngineError, LookupError, StateError};
+pub use error::{EngineError, LogTail, LookupError, StateError};
 
 use crate::event::{Event, RecordedEvent, RunOutcome};
 use crate::id::{DeploymentId, JournalTag, RunId};

@@ -1,7 +1,7 @@
 //! Before any change: the providers handed in are connected, and every one
 //! the run needs is checked (credentials, the Coolify target, the DNS zone,
-//! Uptime Kuma), so a run fails before it changes anything when one is
-//! wrong.
+//! Uptime Kuma), all at once, so a run fails before it changes anything
+//! when one is wrong, naming every problem found.
 
 use std::sync::{Arc, Mutex};
 
@@ -10,7 +10,8 @@ use crate::event::{AttemptFailed, Event, ResourceKind};
 use crate::projection::DeploymentView;
 use crate::provider::registry::{Env, Need};
 use crate::provider::{
-    Connect, ConnectRequest, RetryEvent, RetryObserver, ServerVersion, Target as CoolifyTarget,
+    Connect, ConnectRequest, Providers, ResolvedTarget, RetryEvent, RetryObserver, ServerVersion,
+    Target as CoolifyTarget, Zone,
 };
 use crate::spec::Spec;
 use crate::spec::secrets::ResolvedSecrets;
@@ -165,64 +166,134 @@ pub async fn connect(
         retries,
         journal: Some(tag.tag()),
     };
-    note(journal, "checking access to Coolify");
-    let target = coolify_target(scope.spec);
-    match connected.remote.providers.app.preflight(&target).await {
-        Ok(r) => {
-            if let Some(problem) = unsupported(scope.spec, &r.version) {
-                return Err((problem, Some(connected)));
-            }
-            connected.target = Some(r);
-        }
-        Err(e) => {
-            return Err((
-                EngineError::provider("checking Coolify", e),
-                Some(connected),
-            ));
-        }
-    }
     let zone_name = match scope.zone_name() {
         Ok(z) => z,
         Err(e) => return Err((e, Some(connected))),
     };
-    if let (Some(zone), Some(client)) = (zone_name, &connected.remote.providers.dns) {
-        note(journal, "checking access to the DNS provider");
-        match client.find_zone(&zone).await {
-            Ok(z) => connected.zone = Some(z),
-            Err(e) => {
-                return Err((
-                    EngineError::provider(format!("finding zone {zone}"), e),
-                    Some(connected),
-                ));
-            }
+    note(journal, "checking access to the services");
+    let found = check(&connected.remote.providers, scope.spec, zone_name).await;
+    let mut problems = Vec::new();
+    match found.coolify.result {
+        Ok(t) => connected.target = Some(t),
+        Err(e) => problems.push(e),
+    }
+    match found.dns.map(|f| f.result) {
+        Some(Ok(z)) => connected.zone = Some(z),
+        Some(Err(e)) => problems.push(e),
+        None => {}
+    }
+    for f in [found.monitors, found.notifications].into_iter().flatten() {
+        if let Err(e) = f.result {
+            problems.push(e);
         }
     }
-    if let Some(m) = &connected.remote.providers.monitors {
-        note(journal, "checking access to the monitors provider");
-        if let Err(e) = m.find_owned(&scope.spec.name).await {
-            return Err((
-                EngineError::provider("checking Uptime Kuma", e),
-                Some(connected),
-            ));
+    match EngineError::all(problems) {
+        None => Ok(connected),
+        Some(e) => Err((e, Some(connected))),
+    }
+}
+
+/// One check of [`check`]: which service, what was checked, what came of
+/// it.
+#[derive(Debug)]
+pub struct Finding<T> {
+    /// `coolify`, `dns`, `monitors`.
+    pub service: &'static str,
+    /// What was checked.
+    pub what: String,
+    /// What it found.
+    pub result: Result<T, EngineError>,
+}
+
+/// What [`check`] found, service by service.
+#[derive(Debug)]
+pub struct Findings {
+    /// Coolify: the API, the token's abilities, the project, environment
+    /// and server (and that the server's version can do what the spec asks).
+    pub coolify: Finding<ResolvedTarget>,
+    /// The DNS zone, when there is one to check.
+    pub dns: Option<Finding<Zone>>,
+    /// The Uptime Kuma login, when there are monitors.
+    pub monitors: Option<Finding<()>>,
+    /// That Uptime Kuma has the notifications the monitors name (after a
+    /// login that worked).
+    pub notifications: Option<Finding<()>>,
+}
+
+/// Every check of what the spec needs of `providers`, nothing changed: the
+/// services are independent, so they are asked at once (Coolify's own
+/// lookups likewise, [`crate::provider::AppHost::preflight`]). Shared by
+/// apply's preflight and `fabrik doctor`.
+pub async fn check(providers: &Providers, spec: &Spec, zone: Option<String>) -> Findings {
+    let target = coolify_target(spec);
+    let coolify = async {
+        let result = match providers.app.preflight(&target).await {
+            Ok(r) => match unsupported(spec, &r.version) {
+                Some(problem) => Err(problem),
+                None => Ok(r),
+            },
+            Err(e) => Err(EngineError::provider("checking Coolify", e)),
+        };
+        Finding {
+            service: "coolify",
+            what: format!(
+                "Coolify: project {}, environment {}, server {}",
+                target.project, target.environment, target.server
+            ),
+            result,
         }
+    };
+    let dns = async {
+        let (client, zone) = (providers.dns.as_ref()?, zone?);
+        Some(Finding {
+            service: "dns",
+            what: format!("DNS: zone {zone}"),
+            result: client
+                .find_zone(&zone)
+                .await
+                .map_err(|e| EngineError::provider(format!("finding zone {zone}"), e)),
+        })
+    };
+    let monitors = async {
+        let Some(m) = &providers.monitors else {
+            return (None, None);
+        };
+        let login = m
+            .find_owned(&spec.name)
+            .await
+            .map(|_| ())
+            .map_err(|e| EngineError::provider("checking Uptime Kuma", e));
         // An unknown id makes Uptime Kuma save a monitor and then fail
         // (kuma notes §2): refused here, before any change.
-        match m.notification_ids().await {
-            Ok(Some(known)) => {
-                if let Err(e) = known_notifications(scope.spec, &known) {
-                    return Err((e, Some(connected)));
-                }
-            }
-            Ok(None) => {}
-            Err(e) => {
-                return Err((
-                    EngineError::provider("reading Uptime Kuma's notifications", e),
-                    Some(connected),
-                ));
-            }
-        }
+        let notifications = match login {
+            Ok(()) => Some(Finding {
+                service: "monitors",
+                what: "Uptime Kuma: the monitors' notifications".to_owned(),
+                result: match m.notification_ids().await {
+                    Ok(Some(known)) => known_notifications(spec, &known),
+                    Ok(None) => Ok(()),
+                    Err(e) => Err(EngineError::provider(
+                        "reading Uptime Kuma's notifications",
+                        e,
+                    )),
+                },
+            }),
+            Err(_) => None,
+        };
+        let login = Finding {
+            service: "monitors",
+            what: "Uptime Kuma: login and monitors".to_owned(),
+            result: login,
+        };
+        (Some(login), notifications)
+    };
+    let (coolify, dns, (monitors, notifications)) = tokio::join!(coolify, dns, monitors);
+    Findings {
+        coolify,
+        dns,
+        monitors,
+        notifications,
     }
-    Ok(connected)
 }
 
 /// Where in Coolify the spec's application lives.

@@ -33,6 +33,7 @@
 
 mod body;
 mod env;
+mod log;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
@@ -126,6 +127,16 @@ impl CoolifyClient {
         let resp = self.http.send(&req).await?;
         let text = resp.text();
         let version = ServerVersion::parse(&text).ok_or_else(|| {
+            // A website or login page that answers any path with 200.
+            if let Some(form) = resp.non_json_form().filter(|f| *f == "an HTML page") {
+                return self.http.not_the_service(
+                    &req,
+                    "COOLIFY_URL",
+                    resp.status.as_u16(),
+                    form,
+                    "a version like 4.3.11 from /api/v1/version",
+                );
+            }
             self.http
                 .error(
                     &req,
@@ -559,18 +570,42 @@ impl CoolifyClient {
 
 #[async_trait]
 impl AppHost for CoolifyClient {
+    /// The lookups that do not depend on each other go out at once, in two
+    /// rounds (the version, projects, servers and the ability probes; then
+    /// the project's environments and the destinations): the same requests
+    /// as one after another, in two round trips instead of seven. What is
+    /// wrong is reported in the order the lookups depend on each other.
     async fn preflight(&self, target: &Target) -> Result<ResolvedTarget, ProviderError> {
-        let version = self.server_version().await?;
-        let projects: Vec<VNamed> = self.get("list projects", &["projects"]).await?;
+        let (version, projects, servers, abilities) = tokio::join!(
+            self.server_version(),
+            self.get::<Vec<VNamed>>("list projects", &["projects"]),
+            self.get::<Vec<VNamed>>("list servers", &["servers"]),
+            self.probe_abilities(),
+        );
+        let version = version?;
+        let projects = projects?;
         let project = self.pick("project", &target.project, &projects, |p| {
             (p.uuid.as_str(), p.name.as_str())
         })?;
-        let envs: Vec<VNamed> = self
-            .get(
-                "list environments",
-                &["projects", &project.uuid, "environments"],
-            )
-            .await?;
+        let servers = servers?;
+        let server = self.pick("server", &target.server, &servers, |s| {
+            (s.uuid.as_str(), s.name.as_str())
+        });
+        let destinations = async {
+            match (&server, version.supports_tags()) {
+                (Ok(_), true) => Some(
+                    self.get::<Vec<VDestination>>("list destinations", &["destinations"])
+                        .await,
+                ),
+                _ => None,
+            }
+        };
+        let envs_path = ["projects", project.uuid.as_str(), "environments"];
+        let (envs, destinations) = tokio::join!(
+            self.get::<Vec<VNamed>>("list environments", &envs_path),
+            destinations
+        );
+        let envs = envs?;
         let env = match envs.iter().find(|e| e.uuid == target.environment) {
             Some(e) => e,
             None => self.pick(
@@ -580,12 +615,9 @@ impl AppHost for CoolifyClient {
                 |e| (e.uuid.as_str(), e.name.as_str()),
             )?,
         };
-        let servers: Vec<VNamed> = self.get("list servers", &["servers"]).await?;
-        let server = self.pick("server", &target.server, &servers, |s| {
-            (s.uuid.as_str(), s.name.as_str())
-        })?;
-        let destination_uuid = if version.supports_tags() {
-            let all: Vec<VDestination> = self.get("list destinations", &["destinations"]).await?;
+        let server = server?;
+        let destination_uuid = if let Some(all) = destinations {
+            let all = all?;
             let mine: Vec<VDestination> = all
                 .into_iter()
                 .filter(|d| d.server_uuid.as_deref().is_none_or(|s| s == server.uuid))
@@ -642,7 +674,7 @@ impl AppHost for CoolifyClient {
                 other => other.clone(),
             }
         };
-        self.probe_abilities().await?;
+        abilities?;
         Ok(ResolvedTarget {
             version,
             project_uuid: project.uuid.clone(),
@@ -1099,6 +1131,72 @@ impl AppHost for CoolifyClient {
             }
             tokio::time::sleep(wait.poll_interval).await;
         }
+    }
+
+    /// `GET /applications/{uuid}/logs?lines=N` (ability `read`,
+    /// `routes/api.php:246`): `{"logs": "..."}` from the app's first
+    /// container, ANSI colours removed, or 400 "Application is not
+    /// running." (`AC:2449-2488`); `lines` is capped at 10000
+    /// (`bootstrap/helpers/docker.php:1480-1488`). A service's logs are
+    /// per container (`SC:918-959` needs `sub_service_name`): not read.
+    async fn runtime_logs(
+        &self,
+        kind: AppKind,
+        uuid: &str,
+        lines: u32,
+    ) -> Result<String, ProviderError> {
+        if kind == AppKind::Service {
+            return Err(ProviderError::new(
+                P,
+                "read service logs",
+                ErrorKind::Unsupported,
+            )
+            .with_message("coolify gives a service's logs container by container")
+            .with_hint("read them in Coolify (the service's Logs tab); `fabrik logs` reads those of applications"));
+        }
+        let req = Request::new(
+            Method::GET,
+            "read application logs",
+            &["applications", uuid, "logs"],
+        )
+        .query("lines", lines.min(10_000).to_string());
+        let resp = match self.http.send(&req).await {
+            Ok(resp) => resp,
+            Err(e) if e.status == Some(400) && e.message.contains("not running") => {
+                return Err(e.with_hint(
+                    "the application has no running container: its deployment may have failed (`fabrik logs NAME --build` shows the build log) or it was stopped in Coolify",
+                ));
+            }
+            Err(e) => return Err(e),
+        };
+        #[derive(Deserialize)]
+        struct VLogs {
+            #[serde(default)]
+            logs: Option<String>,
+        }
+        let v: VLogs = resp.json(&self.http, &req)?;
+        Ok(v.logs.unwrap_or_default())
+    }
+
+    /// The `logs` field of `GET /deployments/{uuid}` ([`log`]).
+    async fn build_log(&self, deployment_uuid: &str) -> Result<BuildLog, ProviderError> {
+        let req = Request::new(
+            Method::GET,
+            "read deployment",
+            &["deployments", deployment_uuid],
+        );
+        let resp = self.http.send(&req).await?;
+        let v: Value = resp.json(&self.http, &req)?;
+        let url = self.absolute(str_field(&v, "deployment_url"));
+        log::build_log(&v, url).map_err(|e| {
+            self.http
+                .error(
+                    &req,
+                    ErrorKind::MalformedResponse,
+                    Some(resp.status.as_u16()),
+                )
+                .with_message(e.to_string())
+        })
     }
 
     async fn delete_app(

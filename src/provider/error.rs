@@ -35,6 +35,28 @@ impl fmt::Display for ProviderName {
     }
 }
 
+impl ProviderName {
+    /// Its name in a sentence.
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Coolify => "Coolify",
+            Self::Cloudflare => "Cloudflare",
+            Self::UptimeKuma => "Uptime Kuma",
+            Self::Webhook => "webhook",
+        }
+    }
+
+    /// The variable its URL is configured in (webhooks are in the spec).
+    pub fn url_variable(self) -> Option<&'static str> {
+        match self {
+            Self::Coolify => Some("COOLIFY_URL"),
+            Self::Cloudflare => Some("CLOUDFLARE_API_URL"),
+            Self::UptimeKuma => Some("UPTIME_KUMA_URL"),
+            Self::Webhook => None,
+        }
+    }
+}
+
 /// Why the service refused a request it understood (HTTP 403).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ForbiddenReason {

@@ -16,11 +16,12 @@ use async_trait::async_trait;
 
 use super::registry::{Connect, ConnectError, ConnectRequest, Need};
 use super::{
-    AppDesired, AppHost, AppKind, AppLookup, Connection, DeleteOutcome, DeploymentRef,
-    DeploymentState, DeploymentStatus, Dns, EnvDiff, EnvVarDesired, ErrorKind, MonitorDesired,
-    MonitorId, Monitors, Notification, Notifier, NotifierEntry, OwnedRemote, Pace, Progress,
-    ProviderError, ProviderName, Providers, RecordDesired, RecordType, RemoteApp, RemoteMonitor,
-    RemoteRecord, ResolvedTarget, RetryPolicy, ServerVersion, Target, WaitOptions, Zone,
+    AppDesired, AppHost, AppKind, AppLookup, BuildLog, Connection, DeleteOutcome, DeploymentRef,
+    DeploymentState, DeploymentStatus, Dns, EnvDiff, EnvVarDesired, ErrorKind, LogLine, LogStream,
+    MonitorDesired, MonitorId, Monitors, Notification, Notifier, NotifierEntry, OwnedRemote, Pace,
+    Progress, ProviderError, ProviderName, Providers, RecordDesired, RecordType, RemoteApp,
+    RemoteMonitor, RemoteRecord, ResolvedTarget, RetryPolicy, ServerVersion, Target, WaitOptions,
+    Zone,
 };
 use crate::id::DeploymentId;
 use crate::ownership::OwnershipMark;
@@ -561,6 +562,59 @@ impl AppHost for FakeApps {
             }
             tokio::task::yield_now().await;
         }
+    }
+
+    async fn runtime_logs(
+        &self,
+        _kind: AppKind,
+        uuid: &str,
+        lines: u32,
+    ) -> Result<String, ProviderError> {
+        let mut s = self.0.state();
+        s.calls.push("runtime_logs");
+        let a = s
+            .apps
+            .get(uuid)
+            .ok_or_else(|| error(COOLIFY, "read application logs", ErrorKind::NotFound))?;
+        if !matches!(a.deployments.last(), Some((_, DeploymentState::Finished))) {
+            return Err(error(
+                COOLIFY,
+                "read application logs",
+                ErrorKind::Validation { fields: Vec::new() },
+            )
+            .with_message("the application is not running"));
+        }
+        let all: Vec<String> = a
+            .env
+            .iter()
+            .map(|(k, v)| format!("{} started with {k}={v}", a.name))
+            .collect();
+        let from = all.len().saturating_sub(lines as usize);
+        Ok(all[from..].join("\n"))
+    }
+
+    async fn build_log(&self, deployment_uuid: &str) -> Result<BuildLog, ProviderError> {
+        let mut s = self.0.state();
+        s.calls.push("build_log");
+        let found = s.apps.values().find_map(|a| {
+            a.deployments
+                .iter()
+                .find(|(u, _)| u == deployment_uuid)
+                .map(|(_, state)| (a.name.clone(), state.clone()))
+        });
+        let (name, state) =
+            found.ok_or_else(|| error(COOLIFY, "read deployment", ErrorKind::NotFound))?;
+        let mut lines = vec![LogLine {
+            stream: LogStream::Stdout,
+            text: format!("Starting deployment of {name}."),
+        }];
+        if state == DeploymentState::Failed {
+            lines.push(LogLine {
+                stream: LogStream::Stderr,
+                text: "Deployment failed.".to_owned(),
+            });
+        }
+        Ok(BuildLog::Lines(lines))
     }
 
     async fn delete_app(

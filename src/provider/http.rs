@@ -243,6 +243,29 @@ impl Response {
         })
     }
 
+    /// What the body is when it is not JSON: `an HTML page`, `an empty
+    /// body` or `a non-JSON body`; `None` for JSON.
+    pub fn non_json_form(&self) -> Option<&'static str> {
+        if serde_json::from_slice::<serde_json::Value>(&self.body).is_ok() {
+            return None;
+        }
+        let html = self
+            .headers
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.contains("html"))
+            || String::from_utf8_lossy(&self.body[..self.body.len().min(512)])
+                .to_ascii_lowercase()
+                .contains("<html");
+        Some(if self.body.iter().all(u8::is_ascii_whitespace) {
+            "an empty body"
+        } else if html {
+            "an HTML page"
+        } else {
+            "a non-JSON body"
+        })
+    }
+
     /// The body as trimmed text.
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).trim().to_owned()
@@ -494,6 +517,19 @@ impl Http {
         if status.is_success() {
             return Ok(response);
         }
+        // An error answer that is not JSON does not come from a JSON API:
+        // the URL leads elsewhere (a website, a proxy's page, a login).
+        if let Some(variable) = self.provider.url_variable()
+            && status.is_client_error()
+            && status != StatusCode::TOO_MANY_REQUESTS
+            && let Some(form) = response.non_json_form()
+        {
+            let expected = format!("JSON from {}", self.path_of(req));
+            return Err((
+                self.not_the_service(req, variable, status.as_u16(), form, &expected),
+                None,
+            ));
+        }
         let scrubber = self.scrubber(req);
         let failure = (self.classify)(&response, &scrubber);
         let delay = match &failure.kind {
@@ -505,6 +541,33 @@ impl Http {
         err.hint = failure.hint;
         err.code = failure.code;
         Err((err, delay))
+    }
+
+    /// The answer to `req` (status, and its body's `form`) says that the
+    /// URL in `variable` is not this service's API, which would have
+    /// answered `expected`.
+    pub fn not_the_service(
+        &self,
+        req: &Request,
+        variable: &str,
+        status: u16,
+        form: &str,
+        expected: &str,
+    ) -> ProviderError {
+        let name = self.provider.title();
+        self.error(req, ErrorKind::MalformedResponse, Some(status))
+            .with_message(format!(
+                "{variable} {}: this server answered {status} with {form}; it does not look like a {name} API (expected {expected})",
+                origin(&self.base)
+            ))
+            .with_hint(match self.provider {
+                ProviderName::Coolify => format!(
+                    "set {variable} to the address of the Coolify instance itself (not a website, proxy page or login in front of it)"
+                ),
+                _ => format!(
+                    "set {variable} to the address of the {name} API, or unset it for the default"
+                ),
+            })
     }
 
     fn too_large(&self, req: &Request, status: StatusCode) -> ProviderError {
@@ -547,38 +610,152 @@ impl Http {
             )),
             _ => None,
         };
-        let hint = untrusted_certificate(&e)
-            .map(|why| {
-                format!(
-                    "the certificate of {} is not trusted ({why}); fabrik always verifies certificates: give the service a certificate from a public CA, or add the CA that signed it to this machine's trust store",
-                    origin(&self.base)
-                )
-            })
-            .or(hint);
+        let timed_out = kind
+            == ErrorKind::Timeout {
+                request_sent: false,
+            };
         let mut err = self.error(req, kind, None);
         err.hint = hint;
+        if let Some(u) = unreachable(&self.base, self.provider.url_variable(), &e, timed_out) {
+            err.message = u.message;
+            err.hint = Some(u.hint);
+        }
         err.source = Some(Box::new(e.without_url()));
         err
     }
 }
 
-/// Why the server's certificate was refused, when that is what failed.
-fn untrusted_certificate(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+/// Why a connection to a service failed, in words: the sentence names the
+/// URL, the hint says what to do. Found by walking the error's sources
+/// (reqwest's, tungstenite's: both wrap rustls and I/O errors), so every
+/// provider, and `fabrik doctor` through them, says the same thing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Unreachable {
+    /// What happened, naming the URL.
+    pub message: String,
+    /// What to do.
+    pub hint: String,
+}
+
+/// What is known of a failed connection's cause.
+enum Cause {
+    PlainHttp,
+    Certificate(rustls::CertificateError),
+    Refused,
+    NoSuchHost,
+}
+
+fn cause_of(e: &(dyn std::error::Error + 'static)) -> Option<Cause> {
     let mut source = Some(e);
     while let Some(s) = source {
-        if let Some(rustls::Error::InvalidCertificate(why)) = s.downcast_ref::<rustls::Error>() {
-            return Some(format!("{why:?}"));
+        match s.downcast_ref::<rustls::Error>() {
+            Some(rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType)) => {
+                return Some(Cause::PlainHttp);
+            }
+            Some(rustls::Error::InvalidCertificate(why)) => {
+                return Some(Cause::Certificate(why.clone()));
+            }
+            _ => {}
         }
-        // An I/O error's source() skips the error it wraps: look inside.
-        source = match s
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-        {
-            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
-            None => s.source(),
-        };
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::ConnectionRefused {
+                return Some(Cause::Refused);
+            }
+            // An I/O error's source() skips the error it wraps: look inside.
+            if let Some(inner) = io.get_ref() {
+                source = Some(inner as &(dyn std::error::Error + 'static));
+                continue;
+            }
+        }
+        // hyper-util's resolver: "dns error" around getaddrinfo's failure.
+        if s.to_string().starts_with("dns error") {
+            return Some(Cause::NoSuchHost);
+        }
+        source = s.source();
     }
     None
+}
+
+/// `url` (an origin, `https://host:port`) could not be reached because of
+/// `e`; `timed_out` when opening the connection took too long. `variable`
+/// is where the URL was configured. `None` when the cause is not one of
+/// those explained.
+pub(crate) fn unreachable(
+    url: &url::Url,
+    variable: Option<&str>,
+    e: &(dyn std::error::Error + 'static),
+    timed_out: bool,
+) -> Option<Unreachable> {
+    let shown = origin(url);
+    let host = url.host_str().unwrap_or_default().to_owned();
+    let set = |what: String| match variable {
+        Some(v) => format!("{what} in {v}"),
+        None => what,
+    };
+    let (message, hint) = match cause_of(e) {
+        Some(Cause::PlainHttp) => {
+            let mut plain = url.clone();
+            let _ = plain.set_scheme("http");
+            (
+                format!("{shown}: this port speaks plain HTTP, not TLS"),
+                set(format!(
+                    "use {} (or the port where the service serves HTTPS)",
+                    origin(&plain)
+                )),
+            )
+        }
+        Some(Cause::Certificate(why)) => {
+            let what = match &why {
+                rustls::CertificateError::UnknownIssuer => {
+                    "its certificate is signed by an authority this machine does not trust (self-signed, or a private CA)".to_owned()
+                }
+                rustls::CertificateError::Expired
+                | rustls::CertificateError::ExpiredContext { .. } => {
+                    "its certificate has expired".to_owned()
+                }
+                rustls::CertificateError::NotValidYet
+                | rustls::CertificateError::NotValidYetContext { .. } => {
+                    "its certificate is not valid yet (is this machine's clock right?)".to_owned()
+                }
+                rustls::CertificateError::NotValidForName
+                | rustls::CertificateError::NotValidForNameContext { .. } => {
+                    format!("its certificate is not valid for the name {host}")
+                }
+                other => format!("its certificate is not accepted ({other:?})"),
+            };
+            let hint = match &why {
+                rustls::CertificateError::NotValidForName
+                | rustls::CertificateError::NotValidForNameContext { .. } => set(format!(
+                    "use the name the certificate is issued for, or give the service a certificate for {host},"
+                )),
+                rustls::CertificateError::Expired
+                | rustls::CertificateError::ExpiredContext { .. } => {
+                    format!("renew the certificate of {shown};")
+                }
+                _ => format!(
+                    "give {shown} a certificate from a public CA (Let's Encrypt), or add the CA that signed it to this machine's trust store;"
+                ),
+            };
+            (
+                format!("{shown}: {what}"),
+                format!("{hint} fabrik always verifies certificates"),
+            )
+        }
+        Some(Cause::Refused) => (
+            format!("{shown}: nothing accepts connections on this port (connection refused)"),
+            set("check that the service runs and listens there, and the port".to_owned()),
+        ),
+        Some(Cause::NoSuchHost) => (
+            format!("{shown}: the name {host} does not resolve"),
+            set("check the host name".to_owned()),
+        ),
+        None if timed_out => (
+            format!("{shown}: no connection within the connect timeout"),
+            format!("check that {shown} is reachable from this machine (address, port, firewall)"),
+        ),
+        None => return None,
+    };
+    Some(Unreachable { message, hint })
 }
 
 /// `scheme://host:port` of a URL, never its credentials or path.
@@ -677,6 +854,51 @@ mod tests {
             HeaderValue::from_static("soon"),
         );
         assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn certificate_problems_are_said_in_words_naming_the_url() {
+        let url = url::Url::parse("https://coolify.example.com/api/v1").unwrap();
+        let said = |e: rustls::CertificateError| {
+            let e = std::io::Error::other(rustls::Error::InvalidCertificate(e));
+            unreachable(&url, Some("COOLIFY_URL"), &e, false).unwrap()
+        };
+        let expired = said(rustls::CertificateError::Expired);
+        assert_eq!(
+            expired.message,
+            "https://coolify.example.com: its certificate has expired"
+        );
+        assert!(
+            expired
+                .hint
+                .starts_with("renew the certificate of https://coolify.example.com")
+        );
+        let name = said(rustls::CertificateError::NotValidForName);
+        assert_eq!(
+            name.message,
+            "https://coolify.example.com: its certificate is not valid for the name coolify.example.com"
+        );
+        assert!(name.hint.contains("in COOLIFY_URL"), "{}", name.hint);
+        let ca = said(rustls::CertificateError::UnknownIssuer);
+        assert!(
+            ca.message
+                .contains("an authority this machine does not trust")
+        );
+        let plain = std::io::Error::other(rustls::Error::InvalidMessage(
+            rustls::InvalidMessage::InvalidContentType,
+        ));
+        let plain = unreachable(&url, Some("COOLIFY_URL"), &plain, false).unwrap();
+        assert_eq!(
+            plain.hint,
+            "use http://coolify.example.com (or the port where the service serves HTTPS) in COOLIFY_URL"
+        );
+        let other = std::io::Error::other("something else");
+        assert_eq!(unreachable(&url, None, &other, false), None);
+        let slow = unreachable(&url, None, &other, true).unwrap();
+        assert!(
+            slow.message
+                .contains("no connection within the connect timeout")
+        );
     }
 
     #[test]

@@ -133,6 +133,24 @@ impl KumaClient {
             }
             _ => "check that UPTIME_KUMA_URL is reachable and is Uptime Kuma 1.23 or 2.x (Socket.IO at /socket.io/)".into(),
         });
+        if let (SocketIoError::Connect { source, .. }, Ok(url)) =
+            (&e, url::Url::parse(self.config.url.trim()))
+        {
+            let source: &(dyn std::error::Error + 'static) = source.as_ref();
+            if let Some(u) = super::http::unreachable(&url, P.url_variable(), source, false) {
+                err.message = u.message;
+                err.hint = Some(u.hint);
+            } else if let Some(answer) = not_socket_io(source) {
+                err.message = format!(
+                    "UPTIME_KUMA_URL {}: this server answered {answer}; it does not look like Uptime Kuma (expected a Socket.IO endpoint at /socket.io/)",
+                    super::http::origin(&url)
+                );
+                err.hint = Some(
+                    "set UPTIME_KUMA_URL to the address Uptime Kuma's web interface opens at"
+                        .into(),
+                );
+            }
+        }
         err.source = Some(Box::new(e));
         err
     }
@@ -769,6 +787,26 @@ impl Monitors for KumaClient {
         out.sort_by_key(|m| m.id);
         Ok(out)
     }
+}
+
+/// What a server said instead of opening the websocket: an HTTP answer
+/// (`404 with an HTML page`), when that is why the handshake failed.
+fn not_socket_io(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    use tokio_tungstenite::tungstenite::Error as WsError;
+    let mut source = Some(e);
+    while let Some(s) = source {
+        if let Some(WsError::Http(resp)) = s.downcast_ref::<WsError>() {
+            let html = resp
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|t| t.contains("html"));
+            let what = if html { "an HTML page" } else { "no websocket" };
+            return Some(format!("{} with {what}", resp.status().as_u16()));
+        }
+        source = s.source();
+    }
+    None
 }
 
 #[cfg(test)]

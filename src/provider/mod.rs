@@ -281,6 +281,18 @@ pub trait AppHost: Send + Sync {
         progress: Progress<'_>,
     ) -> Result<DeploymentStatus, ProviderError>;
 
+    /// The last `lines` lines the app's running container printed. An
+    /// app with no running container is an error saying so.
+    async fn runtime_logs(
+        &self,
+        kind: AppKind,
+        uuid: &str,
+        lines: u32,
+    ) -> Result<String, ProviderError>;
+
+    /// The build log of one deployment (see [`BuildLog`]).
+    async fn build_log(&self, deployment_uuid: &str) -> Result<BuildLog, ProviderError>;
+
     /// Deletes an app (asynchronous in Coolify) and, with `wait`, polls until
     /// it is gone. A missing app is `already_gone`.
     async fn delete_app(

@@ -491,6 +491,39 @@ pub struct DeploymentStatus {
     pub commit: Option<String>,
 }
 
+/// Which stream a build log line was written to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogStream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+/// One line of a deployment's build log, as the service sent it (neither
+/// scrubbed nor escaped: the caller does both before showing or keeping it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    /// Its stream.
+    pub stream: LogStream,
+    /// Its text, without the line break.
+    pub text: String,
+}
+
+/// A deployment's build log, as far as the token may read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuildLog {
+    /// Its lines, oldest first, without the service's command noise.
+    Lines(Vec<LogLine>),
+    /// The token may not read it (Coolify shows it only to tokens with
+    /// `read:sensitive`); where to read it instead.
+    Hidden {
+        /// The deployment's page in the service's UI.
+        url: Option<String>,
+    },
+}
+
 /// How long and how often to poll.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WaitOptions {

@@ -366,7 +366,16 @@ impl SandboxServer {
 
     /// Merges `patch` into the runtime switches (`PUT /_sandbox/settings`).
     pub fn put_settings(&self, patch: serde_json::Value) {
-        let url = format!("{}/_sandbox/settings", self.api_url());
+        self.put("settings", patch);
+    }
+
+    /// Replaces the fault config (`PUT /_sandbox/faults`).
+    pub fn put_faults(&self, faults: serde_json::Value) {
+        self.put("faults", faults);
+    }
+
+    fn put(&self, what: &str, patch: serde_json::Value) {
+        let url = format!("{}/_sandbox/{what}", self.api_url());
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -383,7 +392,7 @@ impl SandboxServer {
                 .unwrap()
                 .status()
         });
-        assert_eq!(status, 200, "PUT /_sandbox/settings {patch}");
+        assert_eq!(status, 200, "PUT /_sandbox/{what} {patch}");
     }
 
     /// The whole simulated world, read from the data file.

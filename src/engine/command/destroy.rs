@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use super::rollback::{Stopped, stopped};
-use super::{Prepared, find_run, load_spec, spec_of, spec_path_text, view};
+use super::{Prepared, load_spec, run_with_spec, spec_of, spec_path_text, view};
 use crate::engine::desired::World;
 use crate::engine::preflight;
 use crate::engine::resource::{self, Doomed};
@@ -20,12 +20,7 @@ pub async fn destroy(mut req: Request, target: &str) -> Result<Report, EngineErr
     let loaded = if path.is_file() {
         load_spec(path, req.environment.as_deref())?
     } else {
-        let run = find_run(
-            req.store.as_ref(),
-            target,
-            |r| r.spec_path.is_some(),
-            "run with a spec",
-        )?;
+        let run = run_with_spec(req.store.as_ref(), target)?;
         spec_of(&run)?
     };
     let deployment = loaded.spec.name.clone();

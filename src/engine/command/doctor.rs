@@ -2,12 +2,11 @@
 //! once, each problem in one report, nothing changed and nothing
 //! journaled.
 //!
-//! A run's preflight stops at its first problem (it is about to change
-//! things); the doctor goes on, so that one command shows everything to
-//! fix: the credentials that are not set, then for each service whether it
-//! answers, and what the spec names there (Coolify's project, environment
-//! and server; the DNS zone; Uptime Kuma and the notifications the
-//! monitors use).
+//! The same checks as a run's preflight ([`preflight::check`]), each
+//! reported on its own line: the credentials that are not set, then for
+//! each service whether it answers, and what the spec names there
+//! (Coolify's project, environment and server; the DNS zone; Uptime Kuma
+//! and the notifications the monitors use).
 
 use serde::Serialize;
 
@@ -39,6 +38,13 @@ impl Check {
             what,
             problem: None,
             hint: None,
+        }
+    }
+
+    fn of<T>(f: preflight::Finding<T>) -> Self {
+        match f.result {
+            Ok(_) => Self::ok(f.service, f.what),
+            Err(e) => Self::failed(f.service, f.what, &e),
         }
     }
 
@@ -90,55 +96,11 @@ pub async fn doctor(connector: &dyn Connect, prepared: &Prepared) -> Vec<Check> 
             return checks;
         }
     };
-    let providers = &remote.providers;
-    let target = preflight::coolify_target(spec);
-    let what = format!(
-        "Coolify: project {}, environment {}, server {}",
-        target.project, target.environment, target.server
-    );
-    checks.push(match providers.app.preflight(&target).await {
-        Ok(_) => Check::ok("coolify", what),
-        Err(e) => Check::failed(
-            "coolify",
-            what,
-            &EngineError::provider("checking Coolify", e),
-        ),
-    });
-    if let (Some(dns), Some(d)) = (&providers.dns, &spec.dns) {
-        let zone = d.zone_name();
-        let what = format!("DNS: zone {zone}");
-        checks.push(match dns.find_zone(&zone).await {
-            Ok(_) => Check::ok("dns", what),
-            Err(e) => Check::failed(
-                "dns",
-                what,
-                &EngineError::provider(format!("finding zone {zone}"), e),
-            ),
-        });
-    }
-    if let Some(m) = &providers.monitors {
-        let what = "Uptime Kuma: login and monitors".to_owned();
-        checks.push(match m.find_owned(&spec.name).await {
-            Ok(_) => Check::ok("monitors", what),
-            Err(e) => Check::failed(
-                "monitors",
-                what,
-                &EngineError::provider("checking Uptime Kuma", e),
-            ),
-        });
-        let what = "Uptime Kuma: the monitors' notifications".to_owned();
-        checks.push(match m.notification_ids().await {
-            Ok(Some(known)) => match preflight::known_notifications(spec, &known) {
-                Ok(()) => Check::ok("monitors", what),
-                Err(e) => Check::failed("monitors", what, &e),
-            },
-            Ok(None) => Check::ok("monitors", what),
-            Err(e) => Check::failed(
-                "monitors",
-                what,
-                &EngineError::provider("reading Uptime Kuma's notifications", e),
-            ),
-        });
-    }
+    let zone = spec.dns.as_ref().map(|d| d.zone_name());
+    let found = preflight::check(&remote.providers, spec, zone).await;
+    checks.push(Check::of(found.coolify));
+    checks.extend(found.dns.map(Check::of));
+    checks.extend(found.monitors.map(Check::of));
+    checks.extend(found.notifications.map(Check::of));
     checks
 }

@@ -12,13 +12,15 @@
 //! - [`reconcile`]: after a crash, what intents without outcome left;
 //! - [`rollback`]: undoing a failed run (after a failure, or asked for);
 //! - [`destroy`]: deleting everything a deployment owns;
-//! - [`gc`]: remote resources marked as Fabrik's that no deployment owns.
+//! - [`gc`]: remote resources marked as Fabrik's that no deployment owns;
+//! - [`logs`]: an application's runtime log and its latest build log.
 
 pub mod apply;
 pub mod destroy;
 pub mod doctor;
 pub mod execute;
 pub mod gc;
+pub mod logs;
 pub mod plan;
 pub mod reconcile;
 pub mod refresh;
@@ -65,6 +67,12 @@ pub fn find_run(
         }
         .into()
     })
+}
+
+/// The latest run of the deployment `target` names (or the run it names)
+/// that was started from a spec file.
+pub fn run_with_spec(store: &dyn EventStore, target: &str) -> Result<RunView, EngineError> {
+    find_run(store, target, |r| r.spec_path.is_some(), "run with a spec")
 }
 
 /// Loads the spec a run was started with (its journaled absolute path),

@@ -8,7 +8,7 @@ use super::{Prepared, find_run, spec_of, spec_path_text, view};
 use crate::engine::desired::World;
 use crate::engine::preflight;
 use crate::engine::resource::{self, Doomed};
-use crate::engine::run::{End, Run, Started};
+use crate::engine::run::{End, Run, Started, detailed};
 use crate::engine::{Ctx, EngineError, LookupError, Report, Request, record, scrub, with};
 use crate::event::{
     Action, Event, Policy, ResourceKey, RollbackPlanned, RollbackStep, RollbackStepDone,
@@ -399,11 +399,12 @@ pub fn stopped(
         return End::interrupted(format!("{}interrupted", how.what), &run.id);
     }
     let text = scrub(&run.journal, &e.text());
+    let details = e.details().map(|d| scrub(&run.journal, &d));
     End::new(
         RunOutcome::NeedsAttention,
-        format!("{}failed: {text}", how.failed),
+        detailed(format!("{}failed: {text}", how.failed), &details),
     )
-    .journaling(text)
+    .journaling(detailed(text, &details))
     .then(vec![how.retry])
 }
 

@@ -130,6 +130,16 @@ impl End {
     }
 }
 
+/// A message with the lines that detail its reason (a failed
+/// deployment's build log, [`crate::engine::EngineError::details`]) below
+/// it.
+pub fn detailed(message: String, details: &Option<String>) -> String {
+    match details {
+        Some(d) => format!("{message}\n{d}"),
+        None => message,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

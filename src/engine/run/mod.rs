@@ -28,7 +28,7 @@ use crate::store::lock::HeldLock;
 
 use super::notify::Dispatch;
 use end::notifications;
-pub use end::{End, Stop, ending};
+pub use end::{End, Stop, detailed, ending};
 pub use owner::{holder, refuse_open_run, take_lock, who};
 
 /// What a new run journals about itself in `run_started` (who runs it is

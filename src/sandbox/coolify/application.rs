@@ -359,6 +359,43 @@ pub(super) fn get(tx: &Tx<'_>, ctx: &Ctx, uuid: &str) -> Outcome {
     Ok(Reply::json(200, render(tx, ctx, &app)?))
 }
 
+/// `GET /applications/{uuid}/logs?lines=N` (ability `read`,
+/// `routes/api.php:246`; `AC:2449-2488 @4.3.11`): the last `lines` lines of
+/// the first container's output, or 400 "Application is not running."
+/// when there is none or it is not running (`:2463-2479`). `lines` is
+/// read by `normalizeLogLines` (`bootstrap/helpers/docker.php:1480-1488`):
+/// 100 unless a positive integer, at most 10000. The simulated container
+/// prints what it runs, its environment (as many programs do at start,
+/// values and all: what Fabrik shows must be scrubbed) and its port.
+pub(super) fn logs(tx: &Tx<'_>, call: &Call, uuid: &str) -> Outcome {
+    let app = find(tx, uuid)?;
+    let serving = if app.stopped {
+        None
+    } else {
+        deploy::serving(tx, &app)?
+    };
+    let Some(d) = serving else {
+        return Ok(message(400, "Application is not running."));
+    };
+    let lines = match call
+        .query("lines")
+        .and_then(|l| l.trim().parse::<i64>().ok())
+    {
+        Some(n) if n > 0 => n.min(10_000) as usize,
+        _ => 100,
+    };
+    let mut out = vec![format!("Starting {}", d.artifact)];
+    for env in super::env::of_resource(tx, Owner::Application, app.id)? {
+        if !env.is_preview && env.is_runtime {
+            out.push(format!("env {}={}", env.key, env.value.unwrap_or_default()));
+        }
+    }
+    let port = app.attr("ports_exposes").unwrap_or("80");
+    out.push(format!("Listening on :{port}"));
+    let from = out.len().saturating_sub(lines);
+    Ok(Reply::json(200, json!({"logs": out[from..].join("\n")})))
+}
+
 /// The field rules of `sharedDataApplications()` (`bootstrap/helpers/api.php:113-205
 /// @4.3.11`) that Fabrik's fields meet, with Laravel's messages.
 fn check_rules(ctx: &Ctx, body: &Map<String, Value>) -> Result<(), Fail> {

@@ -353,49 +353,104 @@ pub(crate) fn render(
     if ctx.sensitive
         && let Value::Object(map) = &mut out
     {
-        map.insert("logs".into(), json!(logs(d, app, now)));
+        map.insert("logs".into(), json!(logs(d, app, &server_name, now)));
     }
     Ok(out)
 }
 
-/// The deployment log as Coolify stores it: a JSON string of entries.
-fn logs(d: &DeploymentRow, app: &AppRow, now: i64) -> String {
-    let mut entries = Vec::new();
-    let mut push = |at: i64, output: String, kind: &str| {
-        let order = entries.len() + 1;
-        entries.push(json!({
-            "command": null,
+/// The deployment log as Coolify stores it: a JSON string of entries
+/// `{command, output, type, timestamp, hidden, batch, order}`, the first
+/// without `order` (`app/Models/ApplicationDeploymentQueue.php:182-217`,
+/// `app/Traits/ExecuteRemoteCommand.php:173-196 @4.3.11`). What the job
+/// writes, by how the deployment ends (`app/Jobs/ApplicationDeploymentJob.php
+/// @4.3.11`): the start (`:600`), each command it runs, hidden (`:1309-1320`),
+/// the rolling update (`:1939-1977`); a container that is not healthy
+/// (`:4045`); an exception, between two rules, its message visible and its
+/// class, location and trace hidden (`failed()`, `:5016-5040`).
+fn logs(d: &DeploymentRow, app: &AppRow, server: &str, now: i64) -> String {
+    let mut entries: Vec<Value> = Vec::new();
+    let mut push = |at: i64, output: &str, kind: &str, hidden: bool, command: Option<&str>| {
+        let mut entry = json!({
+            "command": command,
             "output": output,
             "type": kind,
             "timestamp": timestamp(at),
-            "hidden": false,
+            "hidden": hidden,
             "batch": 1,
-            "order": order,
-        }));
+        });
+        if !entries.is_empty()
+            && let Value::Object(map) = &mut entry
+        {
+            map.insert("order".into(), json!(entries.len() + 1));
+        }
+        entries.push(entry);
     };
     if now >= d.start_at && d.cancelled_at.is_none_or(|c| c > d.start_at) {
+        let at = d.start_at;
+        let what = d.artifact.trim_start_matches(UNBUILDABLE);
         push(
-            d.start_at,
-            format!("Starting deployment of {} ({}).", app.name(), d.artifact),
+            at,
+            &format!(
+                "Starting deployment of {} ({what}) to {server}.",
+                app.name()
+            ),
             "stdout",
+            false,
+            None,
+        );
+        let image = app.attr("docker_registry_image_name").unwrap_or("builder");
+        let pull = format!("docker pull {image} 2>/dev/null");
+        push(
+            at,
+            &format!("Status: Image is up to date for {image}"),
+            "stdout",
+            true,
+            Some(&pull),
         );
     }
+    let end = d.finish_at;
     match d.status(now) {
-        "finished" => push(d.finish_at, "Rolling update completed.".into(), "stdout"),
-        "failed" if d.artifact.starts_with(UNBUILDABLE) => push(
-            d.finish_at,
-            d.artifact.trim_start_matches(UNBUILDABLE).to_owned(),
-            "stderr",
-        ),
-        "failed" => push(
-            d.finish_at,
-            "New container is not healthy, rolling back to the old container.".into(),
-            "stderr",
-        ),
+        "finished" => {
+            push(end, "Rolling update started.", "stdout", false, None);
+            push(end, "Rolling update completed.", "stdout", false, None);
+        }
+        "failed" if d.artifact.starts_with(UNBUILDABLE) => {
+            let rule = "========================================";
+            let why = d.artifact.trim_start_matches(UNBUILDABLE);
+            push(end, rule, "stderr", false, None);
+            push(
+                end,
+                &format!("Deployment failed: {why}"),
+                "stderr",
+                false,
+                None,
+            );
+            push(end, "Error type: RuntimeException", "stderr", true, None);
+            push(
+                end,
+                "Location: /var/www/html/app/Traits/ExecuteRemoteCommand.php:243",
+                "stderr",
+                true,
+                None,
+            );
+            push(end, rule, "stderr", false, None);
+        }
+        "failed" => {
+            push(end, "Rolling update started.", "stdout", false, None);
+            push(
+                end,
+                "New container is not healthy, rolling back to the old container.",
+                "stdout",
+                false,
+                None,
+            );
+        }
         "cancelled-by-user" => push(
             d.cancelled_at.unwrap_or(now),
-            "Deployment cancelled by user.".into(),
+            "Deployment cancelled by user.",
             "stderr",
+            false,
+            None,
         ),
         _ => {}
     }

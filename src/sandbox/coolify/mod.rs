@@ -126,6 +126,7 @@ enum Route {
     StartApplication(String),
     StopApplication(String),
     RestartApplication(String),
+    ApplicationLogs(String),
     ListEnvs(Owner, String),
     CreateEnv(Owner, String),
     UpdateEnv(Owner, String),
@@ -214,6 +215,7 @@ impl Route {
             ["applications", _] if get => R::GetApplication(s(1)),
             ["applications", _] if patch => R::UpdateApplication(s(1)),
             ["applications", _] if delete => R::DeleteApplication(s(1)),
+            ["applications", _, "logs"] if get => R::ApplicationLogs(s(1)),
             ["applications", _, "start" | "stop" | "restart"] if post_only => R::PostOnly,
             ["applications", _, "start"] if lifecycle => R::StartApplication(s(1)),
             ["applications", _, "stop"] if lifecycle => R::StopApplication(s(1)),
@@ -271,6 +273,7 @@ impl Route {
             | Self::Team
             | Self::ListApplications
             | Self::GetApplication(_)
+            | Self::ApplicationLogs(_)
             | Self::ListEnvs(..)
             | Self::ListResourceTags(..)
             | Self::ListDeployments
@@ -324,6 +327,7 @@ impl Route {
             R::StartApplication(uuid) => application::start(tx, ctx, call, uuid),
             R::StopApplication(uuid) => application::stop(tx, uuid),
             R::RestartApplication(uuid) => application::restart(tx, ctx, uuid),
+            R::ApplicationLogs(uuid) => application::logs(tx, call, uuid),
             R::ListEnvs(owner, uuid) => env::list(tx, ctx, *owner, uuid),
             R::CreateEnv(owner, uuid) => env::create(tx, ctx, call, *owner, uuid),
             R::UpdateEnv(owner, uuid) => env::update(tx, ctx, call, *owner, uuid),

@@ -207,3 +207,70 @@ fn a_wrong_uptime_kuma_password() {
     );
     assert!(err.contains("UPTIME_KUMA_PASSWORD"), "{err}");
 }
+
+/// Apply checks every service before it changes anything, and names every
+/// problem it found in one error (as `fabrik doctor` does), not only the
+/// first.
+#[test]
+fn every_problem_at_once() {
+    let err = fails_before_any_change(
+        "every_problem",
+        Wrong {
+            spec: &[
+                ("server: localhost", "server: build-box"),
+                (
+                    "    interval: 60s",
+                    "    interval: 60s\n    notifications: [99]",
+                ),
+            ],
+            env: &["CLOUDFLARE_API_TOKEN"],
+            ..Wrong::default()
+        },
+    );
+    assert!(
+        err.contains("error: 3 problems found before changing anything:"),
+        "{err}"
+    );
+    for problem in [
+        "no server named \"build-box\"",
+        "finding zone example.com: cloudflare find zone failed: forbidden",
+        "notification 99 does not exist in Uptime Kuma",
+    ] {
+        assert!(err.contains(problem), "{problem}\n{err}");
+    }
+    // Each problem's hint.
+    assert!(
+        err.contains("hint: servers visible to this token: localhost"),
+        "{err}"
+    );
+    assert!(err.contains("hint: use the id of a notification"), "{err}");
+}
+
+/// The checks of the three services, and Coolify's own lookups, go out at
+/// once: with every answer delayed, the whole check takes about as long as
+/// the longest chain of lookups that depend on each other, not the sum of
+/// all of them (seven Coolify requests, a Cloudflare one, the Uptime Kuma
+/// login and its events one after another take at least ten delays).
+#[test]
+fn the_services_are_checked_at_once() {
+    let p = Project::example("quickstart", &[]);
+    let server = SandboxServer::start(p.path());
+    let delay = std::time::Duration::from_millis(400);
+    let mut cmd = p.cmd();
+    server.point(&mut cmd).args(["doctor", "spec.yaml"]);
+    let clean = std::time::Instant::now();
+    let o = run(&mut cmd);
+    let clean = clean.elapsed();
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    server.put_faults(json!({"latency_ms": delay.as_millis() as u64}));
+    let mut cmd = p.cmd();
+    server.point(&mut cmd).args(["doctor", "spec.yaml"]);
+    let started = std::time::Instant::now();
+    let o = run(&mut cmd);
+    let slow = started.elapsed();
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(
+        slow < clean + delay * 6,
+        "{slow:?} with every answer {delay:?} late ({clean:?} without): the checks ran one after another"
+    );
+}

@@ -176,18 +176,37 @@ async fn preflight_resolves_names_and_sends_token_and_user_agent() {
             ..resolved("4.3.11")
         }
     );
+    // The same seven requests as one after another, in two rounds: what
+    // needs nothing first, at once; then what needs the project, the
+    // version and the server.
+    let lines = fake.lines();
+    let mut sorted = lines.clone();
+    sorted.sort();
     assert_eq!(
-        fake.lines(),
+        sorted,
         vec![
-            "GET /api/v1/version",
+            "GET /api/v1/destinations",
             "GET /api/v1/projects",
             "GET /api/v1/projects/proj-uuid/environments",
             "GET /api/v1/servers",
-            "GET /api/v1/destinations",
+            "GET /api/v1/version",
             "PATCH /api/v1/applications/fabrik-permission-probe",
             "POST /api/v1/deploy?uuid=fabrik-permission-probe",
         ]
     );
+    let at = |l: &str| lines.iter().position(|x| x == l).unwrap();
+    for first in [
+        "GET /api/v1/version",
+        "GET /api/v1/projects",
+        "GET /api/v1/servers",
+    ] {
+        for then in [
+            "GET /api/v1/projects/proj-uuid/environments",
+            "GET /api/v1/destinations",
+        ] {
+            assert!(at(first) < at(then), "{first} after {then}: {lines:?}");
+        }
+    }
     for hit in fake.hits().into_iter().filter(|h| h.method == "GET") {
         assert_eq!(
             hit.header("authorization").unwrap(),

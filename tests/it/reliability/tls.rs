@@ -112,13 +112,21 @@ fn a_coolify_behind_a_self_signed_certificate_is_refused_clearly() {
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("certificate") && err.contains("UnknownIssuer"),
+        err.contains("certificate"),
         "the error says the certificate is not trusted: {err}"
     );
     assert_eq!(server.handshakes(), 0, "no handshake completed");
+    // In words, naming the URL, and what to do.
     assert!(
         err.contains(&format!(
-            "hint: the certificate of {} is not trusted (UnknownIssuer); fabrik always verifies certificates",
+            "{}: its certificate is signed by an authority this machine does not trust (self-signed, or a private CA)",
+            server.url()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "hint: give {} a certificate from a public CA (Let's Encrypt), or add the CA that signed it to this machine's trust store; fabrik always verifies certificates",
             server.url()
         )),
         "{err}"

@@ -15,7 +15,7 @@ use super::{Prepared, spec_path_text, step_word};
 use crate::engine::desired::World;
 use crate::engine::preflight;
 use crate::engine::recorder::RecordError;
-use crate::engine::run::{End, Locked, Run, Started, transition};
+use crate::engine::run::{End, Locked, Run, Started, detailed, transition};
 use crate::engine::{Connected, EngineError, Interrupt, Report, Request, record, scrub, with};
 use crate::event::{
     Event, Policy, ResourceKey, RunCommand, RunFinished, RunOptions, RunOutcome, RunState,
@@ -409,6 +409,7 @@ pub async fn conclude(
         return Err(err);
     }
     let reason = scrub(&run.journal, &err.text());
+    let details = err.details().map(|d| scrub(&run.journal, &d));
     let state = run.state();
     let resume = format!("fabrik resume {}", run.id);
     let rollback = format!("fabrik rollback {}", run.id);
@@ -428,10 +429,10 @@ pub async fn conclude(
         return Err(run.fail_unchanged(err, &reason).await);
     }
     if no_rollback {
-        let message =
-            format!("failed in {state}: {reason}; nothing was rolled back (--no-rollback)");
-        let end = End::new(RunOutcome::NeedsAttention, message)
+        let message = failed_in(state, &reason, "nothing was rolled back (--no-rollback)");
+        let end = End::new(RunOutcome::NeedsAttention, detailed(message, &details))
             .because(&reason)
+            .journaling(detailed(reason.clone(), &details))
             .then(vec![resume, rollback]);
         return run.finish(end).await;
     }
@@ -451,8 +452,8 @@ pub async fn conclude(
         // Ctrl-C during the rollback: stop there, resumable (the run stays
         // ROLLING_BACK and `fabrik resume` finishes the rollback).
         Err(EngineError::Interrupted) => {
-            let message = format!("failed in {state}: {reason}; interrupted while rolling back");
-            let end = End::interrupted(message, &run.id);
+            let message = failed_in(state, &reason, "interrupted while rolling back");
+            let end = End::interrupted(detailed(message, &details), &run.id);
             return run.finish(end).await;
         }
         Err(e) => (
@@ -461,15 +462,23 @@ pub async fn conclude(
         ),
     };
     if all_done {
-        let message = format!("failed in {state}: {reason}; rolled back: {summary}");
-        let mut end = End::new(RunOutcome::RolledBack, message).because(&reason);
+        let message = failed_in(state, &reason, &format!("rolled back: {summary}"));
+        let mut end = End::new(RunOutcome::RolledBack, detailed(message, &details))
+            .because(&reason)
+            .journaling(detailed(reason.clone(), &details));
         end.reason = None;
         run.finish(end).await
     } else {
-        let message = format!("failed in {state}: {reason}; {summary}");
-        let end = End::new(RunOutcome::NeedsAttention, message)
+        let message = failed_in(state, &reason, &summary);
+        let end = End::new(RunOutcome::NeedsAttention, detailed(message, &details))
             .because(&reason)
+            .journaling(detailed(reason.clone(), &details))
             .then(vec![rollback]);
         run.finish(end).await
     }
+}
+
+/// `failed in STATE: REASON; WHAT FOLLOWED`.
+fn failed_in(state: RunState, reason: &str, then: &str) -> String {
+    format!("failed in {state}: {reason}; {then}")
 }

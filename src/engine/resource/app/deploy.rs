@@ -18,13 +18,14 @@ use std::time::Duration;
 
 use super::key;
 use crate::engine::bracket::retry_unknown;
-use crate::engine::{Ctx, EngineError, note, record, with};
+use crate::engine::{Ctx, EngineError, LogTail, note, record, scrub, with};
 use crate::event::{DeployRequested, DeployTriggered, DeploymentObserved, Event};
 use crate::failpoint;
 use crate::provider::{
-    AppKind, DeploymentRef, DeploymentState, DeploymentStatus, RemoteApp, WaitOptions,
+    AppKind, BuildLog, DeploymentRef, DeploymentState, DeploymentStatus, RemoteApp, WaitOptions,
 };
 use crate::store::Scan;
+use crate::text::printable_line;
 
 /// How many times a deploy waits for a deployment that started before the
 /// change and asks again, before it forces one (a rebuild without cache).
@@ -287,7 +288,42 @@ pub async fn wait(
         DeploymentState::Finished => Ok(()),
         other => Err(EngineError::DeployFailed {
             status: other.to_string(),
+            log: log_tail(ctx, &dref).await,
             url: status.url,
         }),
+    }
+}
+
+/// How many lines of a failed deployment's build log its failure shows.
+const TAIL_LINES: usize = 12;
+
+/// The last lines of a deployment's build log, scrubbed of every secret
+/// the run knows and escaped (a build log echoes what it runs). Reading it
+/// is best effort: a failure to read it is noted, never the run's error.
+async fn log_tail(ctx: &Ctx<'_>, dref: &DeploymentRef) -> LogTail {
+    let Some(uuid) = &dref.deployment_uuid else {
+        return LogTail::Unread;
+    };
+    match ctx.remote.providers.app.build_log(uuid).await {
+        Ok(BuildLog::Lines(lines)) => {
+            let from = lines.len().saturating_sub(TAIL_LINES);
+            LogTail::Lines(
+                lines[from..]
+                    .iter()
+                    .map(|l| printable_line(&scrub(ctx.journal, &l.text)).into_owned())
+                    .collect(),
+            )
+        }
+        Ok(BuildLog::Hidden { .. }) => LogTail::Hidden,
+        Err(e) => {
+            note(
+                ctx.journal,
+                &format!(
+                    "the build log of deployment {uuid} could not be read: {}",
+                    scrub(ctx.journal, &e.to_string())
+                ),
+            );
+            LogTail::Unread
+        }
     }
 }
