@@ -28,6 +28,7 @@ mod plan;
 mod preflight;
 mod reach;
 mod releases;
+mod roundtrips;
 mod rotation;
 mod serve;
 mod stream;

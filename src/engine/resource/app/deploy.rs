@@ -32,12 +32,20 @@ use crate::text::printable_line;
 const STALE_WAITS: u32 = 2;
 
 /// Deploys the application and waits until the deployment ends. Errors
-/// unless it finished.
-pub async fn deploy(ctx: &Ctx<'_>, app: &RemoteApp, timeout: Duration) -> Result<(), EngineError> {
+/// unless it finished. `fresh`: the application was created by this run,
+/// so it has no deployment yet (Fabrik creates it with `instant_deploy`
+/// false): the newest deployment before the request is known to be none,
+/// without asking.
+pub async fn deploy(
+    ctx: &Ctx<'_>,
+    app: &RemoteApp,
+    timeout: Duration,
+    fresh: bool,
+) -> Result<(), EngineError> {
     ctx.check_interrupt()?;
     let host = &ctx.remote.providers.app;
     let baseline = app.kind == AppKind::Application;
-    let previous = if baseline {
+    let previous = if baseline && !fresh {
         host.latest_deployment(app)
             .await
             .map_err(|e| EngineError::provider("reading the application's deployments", e))?
@@ -179,7 +187,7 @@ pub async fn deploy_resumed(
 ) -> Result<(), EngineError> {
     let earlier = with(ctx.journal, |r| r.run().and_then(|run| run.deploy.clone()));
     let Some(earlier) = earlier else {
-        return deploy(ctx, app, timeout).await;
+        return deploy(ctx, app, timeout, false).await;
     };
     if let Some(uuid) = earlier.deployment_uuid {
         note(
@@ -216,7 +224,7 @@ pub async fn deploy_resumed(
             return wait(ctx, app, dref, timeout, true).await;
         }
     }
-    deploy(ctx, app, timeout).await
+    deploy(ctx, app, timeout, false).await
 }
 
 /// Records the deployment a deploy call queued (`announce`) and waits for

@@ -387,12 +387,13 @@ impl Kind for Apps {
         let state = state_value(&world.app_state);
         let hash = world.digests.app;
         let timeout = world.deploy_timeout;
-        let (app, resumed) = match (step.action, &step.remote_id) {
+        let (app, resumed, fresh) = match (step.action, &step.remote_id) {
             (StepAction::Create, _) | (StepAction::Update, None) => {
-                (create(ctx, &world.app, &state, hash).await?, false)
+                (create(ctx, &world.app, &state, hash).await?, false, true)
             }
             (StepAction::Update, Some(id)) => (
                 update(ctx, &world.app, &state, hash, id, false).await?.0,
+                false,
                 false,
             ),
             // A resumed run that changed the application without seeing
@@ -403,14 +404,14 @@ impl Kind for Apps {
             // deploys what is wanted.
             (_, Some(id)) if redeploy => {
                 let (app, changed) = update(ctx, &world.app, &state, hash, id, false).await?;
-                (app, !changed)
+                (app, !changed, false)
             }
             _ => return Ok(()),
         };
         if resumed {
             deploy::deploy_resumed(ctx, &app, timeout).await
         } else {
-            deploy::deploy(ctx, &app, timeout).await
+            deploy::deploy(ctx, &app, timeout, fresh).await
         }
     }
 
@@ -531,6 +532,6 @@ impl Kind for Apps {
             );
         }
         let (remote, _) = update(ctx, &app, to, hash, remote_id, true).await?;
-        deploy::deploy(ctx, &remote, Duration::from_secs(600)).await
+        deploy::deploy(ctx, &remote, Duration::from_secs(600), false).await
     }
 }
