@@ -41,6 +41,16 @@ pub fn fabrik(dir: &Path) -> Command {
 /// person at a terminal runs it, typing `typed` (e.g. `"y\n"`). Returns the
 /// exit code and everything the terminal showed (stdout and stderr).
 pub fn on_terminal(dir: &Path, args: &[&str], typed: &str) -> (Option<i32>, String) {
+    on_terminal_with(dir, args, typed, &[])
+}
+
+/// [`on_terminal`] with `env` set too (`FABRIK_SANDBOX_FAULTS`, ...).
+pub fn on_terminal_with(
+    dir: &Path,
+    args: &[&str],
+    typed: &str,
+    env: &[(&str, &str)],
+) -> (Option<i32>, String) {
     use std::io::Write as _;
     let mut line = shell_word(&fabrik_bin().display().to_string());
     for a in args {
@@ -56,6 +66,7 @@ pub fn on_terminal(dir: &Path, args: &[&str], typed: &str) -> (Option<i32>, Stri
             None => c.env_remove(k),
         };
     }
+    c.envs(env.iter().copied());
     c.env_remove("FABRIK_YES")
         .current_dir(dir)
         .args(["-qec", &line, "/dev/null"])

@@ -28,6 +28,7 @@ mod releases;
 mod rotation;
 mod serve;
 mod stream;
+mod waiting;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
