@@ -277,3 +277,42 @@ process.stdin.on("end", () => {
         Err(text)
     }
 }
+
+#[test]
+fn a_spec_without_checks_is_deployed_not_verified() {
+    let hook = Receiver::start(false);
+    let p = Project::new(&Spec::default());
+    let yaml = with_webhook(&hook.url, "") + "      events: [succeeded]\n";
+    let start = yaml.find("verify:\n").unwrap();
+    let end = yaml.find("monitors:\n").unwrap();
+    let yaml = format!("{}{}", &yaml[..start], &yaml[end..]);
+    std::fs::write(p.path().join("spec.yaml"), yaml).unwrap();
+    let ran = p.apply(None, &["--output", "json"]);
+    ran.expect(0);
+    let result: Value = ran
+        .out
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| v["kind"] == "result")
+        .unwrap();
+    assert_eq!(result["message"], "shop is deployed (no checks configured)");
+    let hits = hook.hits();
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    assert_eq!(
+        hits[0].json()["summary"],
+        "shop: deployed (no checks configured)"
+    );
+
+    // The summary for people says so too.
+    let spec = p.path().join("spec.yaml");
+    let yaml = std::fs::read_to_string(&spec).unwrap();
+    std::fs::write(&spec, yaml.replace("whoami:v1.10", "whoami:v1.11")).unwrap();
+    let ran = p.apply(None, &[]);
+    ran.expect(0);
+    assert!(
+        ran.out
+            .starts_with("shop is deployed (no checks configured) (run "),
+        "{}",
+        ran.out
+    );
+}
