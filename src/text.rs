@@ -108,14 +108,18 @@ pub fn span(d: std::time::Duration) -> String {
 }
 
 /// `n` and the noun, singular for one: `1 step`, `3 steps`, `0 changes`.
-pub fn count(n: usize, singular: &str) -> String {
+pub fn count<N: Copy + std::fmt::Display + PartialEq + From<u8>>(n: N, singular: &str) -> String {
     counted(n, singular, &format!("{singular}s"))
 }
 
 /// [`count`] for a noun whose plural is not the singular and an `s`
 /// (`1 entry`, `2 entries`).
-pub fn counted(n: usize, singular: &str, plural: &str) -> String {
-    format!("{n} {}", if n == 1 { singular } else { plural })
+pub fn counted<N: Copy + std::fmt::Display + PartialEq + From<u8>>(
+    n: N,
+    singular: &str,
+    plural: &str,
+) -> String {
+    format!("{n} {}", if n == N::from(1) { singular } else { plural })
 }
 
 #[cfg(test)]

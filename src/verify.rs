@@ -348,8 +348,9 @@ impl Verifier {
         if ev.days_left < min_days {
             return Err((
                 CheckError(format!(
-                    "the certificate of {host} expires in {} days (at {}), fewer than the {min_days} required",
-                    ev.days_left, ev.not_after
+                    "the certificate of {host} expires in {} (at {}), fewer than the {min_days} required",
+                    crate::text::count(ev.days_left, "day"),
+                    ev.not_after
                 )),
                 Some(ev),
             ));

@@ -66,6 +66,10 @@ pub(super) fn watch_interrupt(out: &Output) -> Interrupt {
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             flag.set();
+            // Over the status line being redrawn, if there is one.
+            if out.is_live() {
+                out.diag_raw(crate::output::REDRAW);
+            }
             out.diag("interrupt: stopping at the next step boundary (the run can be resumed)");
         }
     });

@@ -87,8 +87,8 @@ pub fn export(
                         source,
                     })?;
                     out.diag(&format!(
-                        "exported {} events to {}",
-                        t.count,
+                        "exported {} to {}",
+                        crate::text::count(t.count, "event"),
                         path.display()
                     ));
                     Ok(t)

@@ -74,8 +74,12 @@ pub fn rollback(
     }
     if !confirm(
         &format!(
-            "execute these {} steps (manual ones included)?",
-            preview.steps.len()
+            "execute {} (manual ones included)?",
+            if preview.steps.len() == 1 {
+                "this step".to_owned()
+            } else {
+                format!("these {} steps", preview.steps.len())
+            }
         ),
         yes,
         out,

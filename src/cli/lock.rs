@@ -27,10 +27,12 @@ pub fn status(cli: &Cli, out: &mut Output) -> Result<i32, Error> {
             (None, Some(_)) => "stale (holder gone; `fabrik resume` or `lock release --force`)",
             (None, None) => "free",
         };
+        let holder = held.as_ref().or(journal.as_ref());
         rows.push(vec![
             d.to_string(),
             state.to_owned(),
-            lock::describe(held.as_ref().or(journal.as_ref())),
+            // A free lock has no holder to name.
+            holder.map_or_else(String::new, |h| lock::describe(Some(h))),
         ]);
         docs.push(json!({ "deployment": d, "state": state.split(' ').next(), "holder": held, "journal": journal }));
     }

@@ -15,6 +15,7 @@ use crate::engine::recorder::Observer;
 use crate::event::{Event, RecordedEvent, format_timestamp};
 use crate::output::Output;
 use crate::projection::RunView;
+use crate::text::count;
 
 /// Renders a run's events and notes.
 pub struct Progress {
@@ -72,10 +73,12 @@ pub fn describe(e: &Event) -> Option<String> {
             None => c.to.to_string(),
         },
         Event::RunFinished(f) => format!("finished: {}", f.outcome),
+        // The reason says it already ("interrupted by Ctrl-C").
+        Event::RunInterrupted(i) if i.reason.starts_with("interrupted") => i.reason.clone(),
         Event::RunInterrupted(i) => format!("interrupted: {}", i.reason),
         Event::RunResumed(_) => "resumed".to_owned(),
         Event::SpecValidated(_) => "spec valid".to_owned(),
-        Event::SpecRejected(r) => format!("spec rejected: {} problems", r.problems.len()),
+        Event::SpecRejected(r) => format!("spec rejected: {}", count(r.problems.len(), "problem")),
         Event::SecretResolved(s) => format!("secret {} from {}", s.name, s.source),
         Event::ResourceIntent(_) => return None,
         Event::ResourceCreated(c) => format!(
@@ -118,12 +121,15 @@ pub fn describe(e: &Event) -> Option<String> {
         Event::DeploymentObserved(o) => format!("deployment {}", o.status),
         Event::VerificationPassed(v) => format!("check passed: {}", v.check),
         Event::VerificationFailed(v) => format!("check failed: {}: {}", v.check, v.error),
-        Event::RollbackPlanned(p) => format!("rollback planned: {} steps", p.steps.len()),
+        Event::RollbackPlanned(p) => format!("rollback planned: {}", count(p.steps.len(), "step")),
         Event::RollbackStepDone(d) => format!("rollback: {} {}", d.action, d.resource),
         Event::RollbackStepSkipped(s) => format!("rollback: {} left ({})", s.resource, s.reason),
         Event::RollbackStepFailed(f) => format!("rollback of {} failed: {}", f.resource, f.error),
         Event::NotificationSent(n) => format!("notified {} ({})", n.channel, n.event),
-        Event::NotificationFailed(n) => format!("notification {} failed: {}", n.channel, n.error),
+        Event::NotificationFailed(n) => format!(
+            "the {} notification to {} was not delivered: {}",
+            n.event, n.channel, n.error
+        ),
         Event::LockAcquired(_) | Event::LockReleased(_) | Event::JournalCheckpoint(_) => {
             return None;
         }

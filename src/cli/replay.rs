@@ -19,6 +19,7 @@ use crate::store::{
     ChainChecker, ChainError, Scan, StateLocation, StoreError, StoredEvent, VerifyOptions,
     verify_store_with,
 };
+use crate::text::count;
 
 /// Where replay stops.
 #[derive(Debug, Clone, Copy)]
@@ -215,11 +216,11 @@ fn replay_store(
 fn print_seal(seal: &SealReport, out: &mut Output) {
     match &seal.key {
         Some(id) => out.diag(&format!(
-            "{} signed by this journal key (id {id}){}; {} events after it (of runs still open, and lock releases)",
+            "{} signed by this journal key (id {id}){}; {} after it (of runs still open, and lock releases)",
             count(seal.checkpoints, "checkpoint"),
             seal.last_checkpoint
                 .map_or(String::new(), |s| format!(", the last at event {s}")),
-            seal.unsealed
+            count(seal.unsealed, "event")
         )),
         None => out.diag(&format!(
             "{} not checked: no journal key here (set {} or verify where the key is kept); without it the chain proves the order of the events, not who wrote them",
@@ -231,15 +232,6 @@ fn print_seal(seal: &SealReport, out: &mut Output) {
         out.diag(&format!(
             "head {hash} found at event {seq} ({what}): nothing up to it changed"
         ));
-    }
-}
-
-/// `n thing` or `n things`.
-fn count(n: u64, thing: &str) -> String {
-    if n == 1 {
-        format!("1 {thing}")
-    } else {
-        format!("{n} {thing}s")
     }
 }
 
@@ -337,8 +329,8 @@ fn replay_export(
         });
     }
     out.diag(&format!(
-        "verified {} events of {} export{}",
-        trailer.count,
+        "verified {} of {} export{}",
+        count(trailer.count, "event"),
         if header.complete {
             "a complete"
         } else {

@@ -28,7 +28,7 @@ pub fn migrate(cli: &Cli, to: &str, out: &mut Output) -> Result<i32, Error> {
     let report = migrate::copy(source.as_ref(), dest.as_ref(), |n| {
         if n >= shown + 100_000 {
             shown = n;
-            progress_out.diag(&format!("copied {n} events"));
+            progress_out.diag(&format!("copied {}", crate::text::count(n, "event")));
         }
     })
     .map_err(|e| Error::Usage {

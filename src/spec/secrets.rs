@@ -211,7 +211,7 @@ impl fmt::Display for MissingSecret {
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
     /// Secrets that may not be generated were found nowhere.
-    #[error("secret(s) not found: {}", missing.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    #[error("{} not found: {}", if missing.len() == 1 { "secret" } else { "secrets" }, missing.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Missing {
         /// Each missing secret with the places looked.
         missing: Vec<MissingSecret>,

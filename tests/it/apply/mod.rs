@@ -29,6 +29,7 @@ mod rotation;
 mod serve;
 mod stream;
 mod waiting;
+mod wording;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -316,3 +316,28 @@ fn a_spec_without_checks_is_deployed_not_verified() {
         ran.out
     );
 }
+
+#[test]
+fn a_failed_webhook_reads_as_a_notification_not_delivered() {
+    // A port nothing listens on.
+    let url = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/hook", l.local_addr().unwrap())
+    };
+    let p = Project::new(&Spec::default());
+    let yaml = with_webhook(&url, "  timeout: 2s\n") + "      events: [succeeded]\n";
+    std::fs::write(p.path().join("spec.yaml"), yaml).unwrap();
+    let ran = p.apply(None, &[]);
+    ran.expect(0);
+    let line = ran
+        .err
+        .lines()
+        .find(|l| l.contains("notification") && l.starts_with("["))
+        .unwrap_or_else(|| panic!("{}", ran.err));
+    assert!(
+        line.contains("the succeeded notification to ops was not delivered: "),
+        "{line}"
+    );
+    assert!(!line.contains("failed: "), "{line}");
+    assert!(!line.contains("send succeeded"), "{line}");
+}
