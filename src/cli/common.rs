@@ -227,15 +227,3 @@ pub(super) fn confirm(question: &str, yes: bool, out: &mut Output) -> Result<boo
     }
     Ok(ask(question, out))
 }
-
-/// How long ago `then` was, in the largest whole unit (`3d`, `5h`, `12m`,
-/// `40s`).
-pub(super) fn age(then: jiff::Timestamp, now: jiff::Timestamp) -> String {
-    let secs = now.as_second().saturating_sub(then.as_second()).max(0);
-    match secs {
-        s if s >= 86_400 => format!("{}d", s / 86_400),
-        s if s >= 3_600 => format!("{}h", s / 3_600),
-        s if s >= 60 => format!("{}m", s / 60),
-        s => format!("{s}s"),
-    }
-}

@@ -2,6 +2,7 @@
 
 use serde_json::json;
 
+use super::column::Columns;
 use super::{Cli, deployment_arg, open_existing};
 use crate::error::Error;
 use crate::output::{Output, table};
@@ -21,13 +22,18 @@ pub fn run(cli: &Cli, deployment: &str, out: &mut Output) -> Result<i32, Error> 
         out.json(&json!({ "deployment": id, "runs": runs }))?;
         return Ok(0);
     }
+    let columns = Columns::new(
+        cli.wide,
+        jiff::Timestamp::now(),
+        runs.iter().map(|r| &r.run),
+    );
     let rows: Vec<Vec<String>> = runs
         .iter()
         .map(|r| {
             vec![
-                r.run.to_string(),
+                columns.run(&r.run),
                 r.command.to_string(),
-                r.started_at.clone(),
+                columns.time(&r.started_at),
                 r.state.to_string(),
                 r.outcome.map_or_else(
                     || {

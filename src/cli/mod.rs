@@ -4,6 +4,7 @@
 //! exit code; printing goes through [`crate::output::Output`].
 
 mod apply;
+mod column;
 mod common;
 mod doctor;
 mod history;
@@ -43,6 +44,12 @@ pub struct Cli {
     /// machines (refused without it: anyone on the way could read them).
     #[arg(long, global = true, env = "FABRIK_ALLOW_INSECURE_HTTP", value_parser = clap::builder::FalseyValueParser::new())]
     pub allow_insecure_http: bool,
+
+    /// Tables show run ids whole and times as RFC 3339 timestamps (by
+    /// default: the first 8 characters of a run id, and `3 min ago` or,
+    /// from a day back, `2026-12-03 14:05 UTC`).
+    #[arg(long, global = true)]
+    pub wide: bool,
 
     /// The command.
     #[command(subcommand)]

@@ -63,7 +63,7 @@ pub fn run(cli: &Cli, args: &ReplayArgs, out: &mut Output) -> Result<i32, Error>
         Some(path) => replay_export(path, until, out)?,
         None => replay_store(cli, args, until, out)?,
     };
-    print(&projection, only.as_ref(), until, out)?;
+    print(&projection, only.as_ref(), until, cli.wide, out)?;
     Ok(exit::OK)
 }
 
@@ -349,6 +349,7 @@ fn print(
     p: &Projection,
     only: Option<&DeploymentId>,
     until: Until,
+    wide: bool,
     out: &mut Output,
 ) -> Result<(), Error> {
     let deployments: Vec<_> = p
@@ -386,7 +387,8 @@ fn print(
     for d in deployments {
         let latest = d.latest_run.as_ref().and_then(|r| p.runs.get(r));
         out.line("")?;
-        out.raw(super::status::render_deployment(d, latest).as_bytes())?;
+        let columns = super::status::columns_of(wide, d);
+        out.raw(super::status::render_deployment(d, latest, &columns).as_bytes())?;
     }
     Ok(())
 }

@@ -28,6 +28,7 @@ mod releases;
 mod rotation;
 mod serve;
 mod stream;
+mod tables;
 mod waiting;
 mod wording;
 
