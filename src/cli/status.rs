@@ -136,6 +136,9 @@ pub(super) fn render_deployment(
             s.push_str(&format!("last error  {e}\n"));
         }
     }
+    if let Some(source) = deployed_source(view) {
+        s.push_str(&format!("deployed    {source}\n"));
+    }
     if let Some(h) = &view.desired_hash {
         s.push_str(&format!("desired     {}\n", h.short()));
     }
@@ -178,6 +181,28 @@ pub(super) fn render_deployment(
         }
     }
     s
+}
+
+/// What the application runs as of the last run that completed (image
+/// and tag, or repository, branch and commit), from the state the journal
+/// keeps of it.
+fn deployed_source(view: &DeploymentView) -> Option<String> {
+    let app = view
+        .resources
+        .values()
+        .find(|r| r.key.as_str() == crate::engine::desired::APP_KEY)
+        .filter(|r| r.status == ResourceStatus::Present)?;
+    let desired = app.committed.as_ref()?.desired.as_ref()?;
+    let source = desired.get("source")?;
+    // A state this version cannot read is said, not skipped.
+    Some(
+        match serde_json::from_value::<crate::engine::resource::app::state::SourceState>(
+            source.clone(),
+        ) {
+            Ok(source) => source.describe(),
+            Err(e) => format!("(the journaled source of app cannot be read: {e})"),
+        },
+    )
 }
 
 fn status_text(s: ResourceStatus) -> String {

@@ -173,3 +173,50 @@ fn a_run_is_named_by_the_unique_start_of_its_id() {
         stderr(&o)
     );
 }
+
+#[test]
+fn status_shows_what_the_application_runs() {
+    let (p, _) = two_runs();
+    let o = p.run(&["status", "quickstart"]);
+    ok(&o);
+    let detail = stdout(&o);
+    assert!(
+        detail.contains("\ndeployed    traefik/whoami:v1.11\n"),
+        "{detail}"
+    );
+
+    // Set up for the sandbox as the forms test does.
+    let p = Project::example(
+        "git",
+        &[
+            ("project: shop", "project: default"),
+            (
+                "server:\n    uuid: hg0ks8kw4wok04g8cwck8sgo",
+                "server: localhost",
+            ),
+            (
+                "url: https://hooks.example.com/fabrik",
+                "url: http://127.0.0.1:9/hook",
+            ),
+            // A pinned commit is shown with the branch.
+            (
+                "branch: main\n",
+                "branch: main\n    commit: 4f1c0ffee4f1c0ffee4f1c0ffee4f1c0ffee4f1c\n",
+            ),
+        ],
+    );
+    ok(&p.apply());
+    let o = p.run(&["status", "shop-frontend"]);
+    ok(&o);
+    let detail = stdout(&o);
+    let line = detail
+        .lines()
+        .find(|l| l.starts_with("deployed "))
+        .unwrap_or_else(|| panic!("{detail}"));
+    assert!(
+        line.ends_with(
+            "https://github.com/vercel/next-learn branch main (commit 4f1c0ffee4f1c0ffee4f1c0ffee4f1c0ffee4f1c)"
+        ),
+        "{detail}"
+    );
+}
