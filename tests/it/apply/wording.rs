@@ -98,3 +98,25 @@ fn counts_of_one_are_singular() {
     let err = stderr(&o);
     assert!(err.contains("is not a valid spec: 1 error\n"), "{err}");
 }
+
+#[test]
+fn without_user_set_the_run_is_recorded_as_the_os_account() {
+    let p = Project::example("quickstart", &[]);
+    let o = crate::support::run(
+        p.cmd()
+            .env_remove("USER")
+            .env_remove("USERNAME")
+            .args(["apply", "spec.yaml", "--sandbox"]),
+    );
+    ok(&o);
+    // What the system says this account is.
+    let id = std::process::Command::new("id").arg("-un").output().unwrap();
+    let expected = if id.status.success() {
+        String::from_utf8_lossy(&id.stdout).trim().to_owned()
+    } else {
+        let uid = std::process::Command::new("id").arg("-u").output().unwrap();
+        format!("uid {}", String::from_utf8_lossy(&uid.stdout).trim())
+    };
+    let runs = p.runs("quickstart");
+    assert_eq!(runs[0]["user"], expected.as_str(), "{runs:?}");
+}
