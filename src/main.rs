@@ -12,7 +12,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = fabrik::cli::Cli::parse();
-    let mut out = fabrik::output::Output::stdio(cli.output);
+    let mut out = fabrik::output::Output::stdio(cli.output, cli.color);
     let code = match fabrik::cli::run(cli, &mut out) {
         Ok(code) => code,
         // The reader of stdout had enough (`| head`): a quiet success.

@@ -5,7 +5,7 @@ use serde_json::json;
 use super::column::Columns;
 use super::{Cli, deployment_arg, open_existing};
 use crate::error::Error;
-use crate::output::{Output, table};
+use crate::output::{Output, Style, styled_table};
 
 /// Lists a deployment's runs, oldest first.
 pub fn run(cli: &Cli, deployment: &str, out: &mut Output) -> Result<i32, Error> {
@@ -55,14 +55,15 @@ pub fn run(cli: &Cli, deployment: &str, out: &mut Output) -> Result<i32, Error> 
             ]
         })
         .collect();
-    out.raw(
-        table(
-            &[
-                "RUN", "COMMAND", "STARTED", "STATE", "OUTCOME", "EXIT", "CHANGES",
-            ],
-            &rows,
-        )
-        .as_bytes(),
-    )?;
+    out.styled(&styled_table(
+        &[
+            "RUN", "COMMAND", "STARTED", "STATE", "OUTCOME", "EXIT", "CHANGES",
+        ],
+        &rows,
+        |column, text| match column {
+            3 | 4 => Style::of_state(text),
+            _ => None,
+        },
+    ))?;
     Ok(0)
 }

@@ -7,7 +7,7 @@ use super::common::{confirm, done, engine, journaled_sandbox, registry, request,
 use crate::engine::command::rollback as rollback_cmd;
 use crate::engine::command::{destroy as destroy_cmd, gc as gc_cmd, resume as resume_cmd};
 use crate::error::{Error, exit};
-use crate::output::{Output, table};
+use crate::output::{Output, Styled, table};
 
 /// `fabrik resume RUN|DEPLOYMENT`.
 pub fn resume(cli: &Cli, target_arg: &str, sandbox: bool, out: &mut Output) -> Result<i32, Error> {
@@ -125,7 +125,7 @@ pub fn rollback_to(
     let planned = rt
         .block_on(plan_cmd::plan(&base, &found.prepared, true))
         .map_err(engine)?;
-    out.diag_raw(&super::apply::render_plan(&planned.plan, out.color()));
+    out.diag_styled(&super::apply::render_plan(&planned.plan));
     if dry_run {
         return Ok(exit::OK);
     }
@@ -207,7 +207,7 @@ pub fn gc(
     let mut orphans = find(None)?;
     if delete && !orphans.is_empty() {
         if !out.is_json() {
-            out.diag_raw(&orphan_table(&orphans, cli.wide));
+            out.diag_styled(Styled::new().push(orphan_table(&orphans, cli.wide)));
         }
         let question = format!(
             "delete these {} remote resource{}?",

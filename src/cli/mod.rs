@@ -40,6 +40,11 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Human)]
     pub output: OutputFormat,
 
+    /// Colour: `auto` (on a terminal, unless `NO_COLOR` is set), `always`
+    /// or `never`.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+
     /// Let credentials go over plain http to provider URLs on other
     /// machines (refused without it: anyone on the way could read them).
     #[arg(long, global = true, env = "FABRIK_ALLOW_INSECURE_HTTP", value_parser = clap::builder::FalseyValueParser::new())]
@@ -56,7 +61,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-pub use crate::output::OutputFormat;
+pub use crate::output::{ColorChoice, OutputFormat};
 
 /// Every command.
 #[derive(Debug, Subcommand)]

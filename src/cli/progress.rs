@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::engine::recorder::Observer;
 use crate::event::{Event, RecordedEvent, format_timestamp};
-use crate::output::Output;
+use crate::output::{Output, Style, Styled};
 use crate::projection::RunView;
 use crate::text::count;
 
@@ -57,10 +57,34 @@ impl Progress {
     }
 
     fn line(&mut self, text: &str) {
+        self.line_styled(text, None);
+    }
+
+    fn line_styled(&mut self, text: &str, style: Option<Style>) {
         self.clear_status();
         let elapsed = self.started.elapsed().as_secs_f64();
-        self.out.diag(&format!("[{elapsed:6.1}s] {text}"));
+        let mut line = Styled::new();
+        line.push(format!("[{elapsed:6.1}s] "))
+            .push_styled(style, text)
+            .push("\n");
+        self.out.diag_styled(&line);
         self.last_line = Instant::now();
+    }
+}
+
+/// The colour of an event's line: run states and outcomes as in the
+/// tables, failures red, passed checks green.
+fn style_of(e: &Event) -> Option<Style> {
+    match e {
+        Event::RunStateChanged(c) => Style::of_state(&c.to.to_string()),
+        Event::RunFinished(f) => Style::of_state(&f.outcome.to_string()),
+        Event::RunInterrupted(_) => Some(Style::Warn),
+        Event::VerificationPassed(_) => Some(Style::Good),
+        Event::VerificationFailed(_)
+        | Event::ResourceFailed(_)
+        | Event::RollbackStepFailed(_)
+        | Event::NotificationFailed(_) => Some(Style::Bad),
+        _ => None,
     }
 }
 
@@ -157,7 +181,7 @@ impl Observer for Progress {
             return;
         }
         if let Some(text) = describe(&event.event) {
-            self.line(&text);
+            self.line_styled(&text, style_of(&event.event));
         }
     }
 

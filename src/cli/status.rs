@@ -5,7 +5,7 @@ use serde_json::json;
 use super::column::Columns;
 use super::{Cli, deployment_arg, open_existing};
 use crate::error::Error;
-use crate::output::{Output, table};
+use crate::output::{Output, Style, styled_table, table};
 use crate::projection::{DeploymentView, ResourceStatus, RunView};
 
 /// Shows all deployments, or one deployment in detail.
@@ -59,13 +59,11 @@ pub fn run(cli: &Cli, deployment: Option<&str>, out: &mut Output) -> Result<i32,
             } else if rows.is_empty() {
                 out.diag("no deployments in the journal yet");
             } else {
-                out.raw(
-                    table(
-                        &["DEPLOYMENT", "STATE", "RESOURCES", "LAST RUN", "UPDATED"],
-                        &rows,
-                    )
-                    .as_bytes(),
-                )?;
+                out.styled(&styled_table(
+                    &["DEPLOYMENT", "STATE", "RESOURCES", "LAST RUN", "UPDATED"],
+                    &rows,
+                    |column, text| if column == 1 { state_style(text) } else { None },
+                ))?;
             }
         }
     }
@@ -94,6 +92,17 @@ pub(super) fn columns_of(wide: bool, view: &DeploymentView) -> Columns {
         .chain(view.lock.iter().map(|h| &h.run))
         .chain(view.resources.values().filter_map(|r| r.owner_run.as_ref()));
     Columns::new(wide, jiff::Timestamp::now(), runs)
+}
+
+/// The colour of a state cell (`COMPLETE (succeeded)`, `FAILED
+/// (needs_attention)`): the outcome's, else the state's.
+pub(super) fn state_style(text: &str) -> Option<Style> {
+    let mut words = text.split([' ', '(', ')']).filter(|w| !w.is_empty());
+    let state = words.next()?;
+    words
+        .next()
+        .and_then(Style::of_state)
+        .or_else(|| Style::of_state(state))
 }
 
 fn state_text(view: &DeploymentView, latest: Option<&RunView>) -> String {

@@ -51,7 +51,8 @@ pub fn on_terminal_with(
     typed: &str,
     env: &[(&str, &str)],
 ) -> (Option<i32>, String) {
-    let mut t = Terminal::start(dir, args, env);
+    let env: Vec<(&str, Option<&str>)> = env.iter().map(|(k, v)| (*k, Some(*v))).collect();
+    let mut t = Terminal::start(dir, args, &env);
     t.type_text(typed);
     t.finish()
 }
@@ -68,9 +69,10 @@ pub struct Terminal {
 }
 
 impl Terminal {
-    /// Starts `fabrik ARGS` in `dir` with `env` (and the clean environment
-    /// of [`fabrik`], minus the go-ahead: a person answers).
-    pub fn start(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+    /// Starts `fabrik ARGS` in `dir` with `env` (a `None` value removes
+    /// the variable) over the clean environment of [`fabrik`], minus the
+    /// go-ahead: a person answers.
+    pub fn start(dir: &Path, args: &[&str], env: &[(&str, Option<&str>)]) -> Self {
         use std::io::Read as _;
         let mut line = shell_word(&fabrik_bin().display().to_string());
         for a in args {
@@ -85,7 +87,12 @@ impl Terminal {
                 None => c.env_remove(k),
             };
         }
-        c.envs(env.iter().copied());
+        for (k, v) in env {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+        }
         c.env_remove("FABRIK_YES")
             .current_dir(dir)
             .args(["-qec", &line, "/dev/null"])

@@ -68,7 +68,10 @@ mod tests {
         let some = |s: &str| Some(s.to_owned());
         assert_eq!(account(some("ana"), || some("root"), || Some(0)), "ana");
         assert_eq!(account(None, || some("runner"), || Some(1001)), "runner");
-        assert_eq!(account(some(""), || some("runner"), || Some(1001)), "runner");
+        assert_eq!(
+            account(some(""), || some("runner"), || Some(1001)),
+            "runner"
+        );
         assert_eq!(account(None, || None, || Some(1001)), "uid 1001");
         assert_eq!(account(None, || None, || None), "unknown");
     }

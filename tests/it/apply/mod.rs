@@ -16,6 +16,7 @@
 //!   `schema/progress.schema.json`.
 
 mod binding;
+mod colour;
 mod confirm;
 mod coolify;
 mod deletes;

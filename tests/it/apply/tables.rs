@@ -123,6 +123,8 @@ fn a_run_is_named_by_the_unique_start_of_its_id() {
         said.contains(&format!("back to release {}", runs[0])),
         "{said}"
     );
+    // The plan shown before it, one line per step.
+    assert!(said.contains("\n  ~ app "), "{said}");
 
     // resume and rollback RUN.
     let o = p.run(&["resume", short, "--sandbox"]);

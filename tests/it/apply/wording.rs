@@ -13,7 +13,7 @@ fn ctrl_c_erases_the_status_line_and_says_interrupted_once() {
     let mut t = Terminal::start(
         p.path(),
         &["apply", "spec.yaml", "--sandbox", "--yes"],
-        &[("FABRIK_SANDBOX_FAULTS", "health_fail=true")],
+        &[("FABRIK_SANDBOX_FAULTS", Some("health_fail=true"))],
     );
     assert!(
         t.wait_for("waiting for 200", Duration::from_secs(60)),
@@ -102,15 +102,17 @@ fn counts_of_one_are_singular() {
 #[test]
 fn without_user_set_the_run_is_recorded_as_the_os_account() {
     let p = Project::example("quickstart", &[]);
-    let o = crate::support::run(
-        p.cmd()
-            .env_remove("USER")
-            .env_remove("USERNAME")
-            .args(["apply", "spec.yaml", "--sandbox"]),
-    );
+    let o = crate::support::run(p.cmd().env_remove("USER").env_remove("USERNAME").args([
+        "apply",
+        "spec.yaml",
+        "--sandbox",
+    ]));
     ok(&o);
     // What the system says this account is.
-    let id = std::process::Command::new("id").arg("-un").output().unwrap();
+    let id = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .unwrap();
     let expected = if id.status.success() {
         String::from_utf8_lossy(&id.stdout).trim().to_owned()
     } else {
