@@ -31,7 +31,8 @@ use crate::output::Output;
 #[derive(Debug, Parser)]
 #[command(name = "fabrik", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
-    /// The journal: a file path (default `.fabrik/state.db`).
+    /// The journal: an SQLite file path or a `postgres://` URL (default:
+    /// the nearest `.fabrik/state.db`, found as git finds its directory).
     #[arg(long, global = true, env = "FABRIK_STATE", value_name = "PATH")]
     pub state: Option<String>,
 

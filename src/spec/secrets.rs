@@ -258,8 +258,8 @@ pub fn generate_value(length: usize) -> SecretValue {
 
 /// Resolves every secret `spec` declares, and the fingerprint key.
 ///
-/// Order per name: `env(name)`, then the `.env` at `dotenv` (the spec's
-/// directory, or `--env-file`), then, when the secret allows it (the key
+/// Order per name: `env(name)`, then the `.env` at `dotenv` (in the spec's
+/// directory), then, when the secret allows it (the key
 /// always does), a generated value that is written to that `.env` (mode
 /// 0600, atomically) so that every later run uses it. Empty values count
 /// as absent. Nothing is generated or written unless every secret that
