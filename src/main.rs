@@ -11,7 +11,7 @@ use clap::Parser as _;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = fabrik::cli::Cli::parse();
+    let cli = fabrik::cli::Cli::try_parse().unwrap_or_else(|e| fabrik::cli::hint_usage(e).exit());
     let mut out = fabrik::output::Output::stdio(cli.output, cli.color);
     let code = match fabrik::cli::run(cli, &mut out) {
         Ok(code) => code,

@@ -440,6 +440,30 @@ fn discover_journal(cli: &mut Cli, out: &mut Output) {
     cli.state = Some(path.display().to_string());
 }
 
+/// A command-line error with a tip where the mistake is a known one:
+/// `--output FILE` (the format) for `--output-file FILE` (`-o`).
+pub fn hint_usage(mut e: clap::Error) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let on_output = matches!(
+        e.get(ContextKind::InvalidArg),
+        Some(ContextValue::String(a)) if a.starts_with("--output ")
+    );
+    let value = match e.get(ContextKind::InvalidValue) {
+        Some(ContextValue::String(v)) => v.clone(),
+        _ => String::new(),
+    };
+    let a_path = value.contains(['.', '/', '\\']);
+    if e.kind() == ErrorKind::InvalidValue && on_output && a_path {
+        e.insert(
+            ContextKind::Suggested,
+            ContextValue::StyledStrs(vec![
+                format!("--output is the format (human or json); to write to {value}, use --output-file {value} (-o)").into(),
+            ]),
+        );
+    }
+    e
+}
+
 /// Runs the parsed command line; returns the exit code.
 pub fn run(mut cli: Cli, out: &mut Output) -> Result<i32, Error> {
     discover_journal(&mut cli, out);

@@ -122,3 +122,23 @@ fn without_user_set_the_run_is_recorded_as_the_os_account() {
     let runs = p.runs("quickstart");
     assert_eq!(runs[0]["user"], expected.as_str(), "{runs:?}");
 }
+
+#[test]
+fn output_given_a_file_hints_at_output_file() {
+    let p = Project::example("quickstart", &[]);
+    let o = p.run(&["journal", "export", "--output", "f.ndjson"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("use --output-file f.ndjson (-o)"), "{err}");
+    // Not for a value that is no path.
+    let o = p.run(&["journal", "export", "--output", "xml"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!stderr(&o).contains("--output-file"), "{}", stderr(&o));
+    // The long spelling of -o is --output-file.
+    let o = p.run(&["plan", "--help"]);
+    assert!(
+        stdout(&o).contains("-o, --output-file <FILE>"),
+        "{}",
+        stdout(&o)
+    );
+}
