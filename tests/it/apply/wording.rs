@@ -142,3 +142,32 @@ fn output_given_a_file_hints_at_output_file() {
         stdout(&o)
     );
 }
+
+#[test]
+fn state_migrate_creates_no_directories() {
+    let p = Project::example("quickstart", &[]);
+    ok(&p.apply());
+    let to = p.path().join("no-such-dir").join("deeper").join("x.db");
+    let o = p.run(&["state", "migrate", "--to", to.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    let missing = to.parent().unwrap().display().to_string();
+    assert!(
+        err.contains(&format!("the directory {missing} does not exist")),
+        "{err}"
+    );
+    assert!(
+        !p.path().join("no-such-dir").exists(),
+        "a directory was created"
+    );
+
+    // Into a directory that exists: copied, counted in the singular.
+    let to = p.path().join("copy.db");
+    let o = p.run(&["state", "migrate", "--to", to.to_str().unwrap()]);
+    ok(&o);
+    assert!(
+        stdout(&o).contains(", 1 deployment, 1 run\n"),
+        "{}",
+        stdout(&o)
+    );
+}
