@@ -59,24 +59,6 @@ fn uid() -> Option<u32> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::account;
-
-    #[test]
-    fn the_account_falls_back_from_user_to_passwd_to_uid() {
-        let some = |s: &str| Some(s.to_owned());
-        assert_eq!(account(some("ana"), || some("root"), || Some(0)), "ana");
-        assert_eq!(account(None, || some("runner"), || Some(1001)), "runner");
-        assert_eq!(
-            account(some(""), || some("runner"), || Some(1001)),
-            "runner"
-        );
-        assert_eq!(account(None, || None, || Some(1001)), "uid 1001");
-        assert_eq!(account(None, || None, || None), "unknown");
-    }
-}
-
 /// Takes the deployment's lock (waiting up to `req.lock_wait`).
 pub fn take_lock(
     req: &Request,
@@ -111,4 +93,22 @@ pub fn refuse_open_run(
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::account;
+
+    #[test]
+    fn the_account_falls_back_from_user_to_passwd_to_uid() {
+        let some = |s: &str| Some(s.to_owned());
+        assert_eq!(account(some("ana"), || some("root"), || Some(0)), "ana");
+        assert_eq!(account(None, || some("runner"), || Some(1001)), "runner");
+        assert_eq!(
+            account(some(""), || some("runner"), || Some(1001)),
+            "runner"
+        );
+        assert_eq!(account(None, || None, || Some(1001)), "uid 1001");
+        assert_eq!(account(None, || None, || None), "unknown");
+    }
 }
