@@ -63,6 +63,19 @@ impl Columns {
         }
     }
 
+    /// A lock's holder: `run ID (COMMAND by USER@HOST, pid N, since TIME)`.
+    pub fn holder(&self, h: &crate::event::LockHolder) -> String {
+        format!(
+            "run {} ({} by {}@{}, pid {}, since {})",
+            self.run(&h.run),
+            h.command,
+            h.user,
+            h.host,
+            h.pid,
+            self.time(&h.since)
+        )
+    }
+
     /// A moment as the table shows it.
     pub fn at(&self, t: jiff::Timestamp) -> String {
         if self.wide {

@@ -44,17 +44,7 @@ pub fn status(cli: &Cli, out: &mut Output) -> Result<i32, Error> {
             d.to_string(),
             state.to_owned(),
             // A free lock has no holder to name.
-            holder.map_or_else(String::new, |h| {
-                format!(
-                    "run {} ({} by {}@{}, pid {}, since {})",
-                    columns.run(&h.run),
-                    h.command,
-                    h.user,
-                    h.host,
-                    h.pid,
-                    columns.time(&h.since)
-                )
-            }),
+            holder.map_or_else(String::new, |h| columns.holder(h)),
         ]);
         docs.push(json!({ "deployment": d, "state": state.split(' ').next(), "holder": held, "journal": journal }));
     }

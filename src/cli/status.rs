@@ -152,15 +152,7 @@ pub(super) fn render_deployment(
         s.push_str(&format!("desired     {}\n", h.short()));
     }
     match &view.lock {
-        Some(h) => s.push_str(&format!(
-            "lock        held by run {} ({} pid {} on {} as {}, since {})\n",
-            columns.run(&h.run),
-            h.command,
-            h.pid,
-            h.host,
-            h.user,
-            columns.time(&h.since)
-        )),
+        Some(h) => s.push_str(&format!("lock        held by {}\n", columns.holder(h))),
         None => s.push_str("lock        free\n"),
     }
     let rows: Vec<Vec<String>> = view
