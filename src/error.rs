@@ -25,8 +25,8 @@ pub use crate::exit;
 /// Everything that can stop a command.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The journal store failed.
-    #[error("journal")]
+    /// The journal store failed (its message says what failed).
+    #[error(transparent)]
     Store(#[from] StoreError),
     /// The journal's integrity check failed.
     #[error("journal integrity check failed at event {}", .0.seq)]
@@ -38,7 +38,7 @@ pub enum Error {
     #[error("journal integrity check failed: the database file is damaged: {0}")]
     Damaged(String),
     /// A decision refused an event.
-    #[error("refused")]
+    #[error(transparent)]
     Decision(#[from] DecisionError),
     /// Bad arguments.
     #[error("{message}")]
@@ -88,7 +88,7 @@ pub enum Error {
     #[error("{}", engine_message(.0))]
     Engine(Box<crate::engine::EngineError>),
     /// The sandbox could not start or be read.
-    #[error("the sandbox")]
+    #[error(transparent)]
     Sandbox(#[from] crate::sandbox::SandboxError),
     /// A command that later work implements.
     #[error("`fabrik {0}` is not available in this build yet")]

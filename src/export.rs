@@ -299,8 +299,8 @@ fn read_ndjson(
                 return Err(ExportError::Invalid {
                     line: line_no,
                     message: format!(
-                        "trailer counts {} events but the file holds {count}",
-                        end.end.count
+                        "trailer counts {} but the file holds {count}",
+                        crate::text::count(end.end.count, "event")
                     ),
                 });
             }
@@ -399,8 +399,8 @@ impl<'de> Visitor<'de> for DocumentSeed<'_> {
         };
         if trailer.count != count_seen {
             return Err(de::Error::custom(format!(
-                "`count` says {} events but the document holds {count_seen}",
-                trailer.count
+                "`count` says {} but the document holds {count_seen}",
+                crate::text::count(trailer.count, "event")
             )));
         }
         Ok((header, trailer))

@@ -11,8 +11,8 @@ use clap::Parser as _;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = fabrik::cli::Cli::parse();
-    let mut out = fabrik::output::Output::stdio(cli.output);
+    let cli = fabrik::cli::Cli::try_parse().unwrap_or_else(|e| fabrik::cli::hint_usage(e).exit());
+    let mut out = fabrik::output::Output::stdio(cli.output, cli.color);
     let code = match fabrik::cli::run(cli, &mut out) {
         Ok(code) => code,
         // The reader of stdout had enough (`| head`): a quiet success.

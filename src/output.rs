@@ -25,6 +25,125 @@ use crate::text::{printable_line, printable_lines};
 /// the line, and clear it.
 pub const REDRAW: &str = "\r\x1b[2K";
 
+/// When to colour (`--color`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ColorChoice {
+    /// On a terminal, unless `NO_COLOR` is set (to any value).
+    #[default]
+    Auto,
+    /// Always, even when piped (and with `NO_COLOR` set).
+    Always,
+    /// Never.
+    Never,
+}
+
+impl ColorChoice {
+    /// Whether a stream that is (or is not) a terminal gets colour, with
+    /// `NO_COLOR` set or not.
+    pub fn decide(self, terminal: bool, no_color: bool) -> bool {
+        match self {
+            Self::Always => true,
+            Self::Never => false,
+            Self::Auto => terminal && !no_color,
+        }
+    }
+}
+
+/// What a piece of text means, shown as a colour on a terminal (and as
+/// nothing else: every line reads the same without it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    /// Something made (`+` in a plan): green.
+    Create,
+    /// Something changed (`~`): yellow.
+    Update,
+    /// Something deleted (`-`): bold red.
+    Delete,
+    /// Drift between the journal and the remote side (`!`): magenta.
+    Drift,
+    /// Nothing to do: dim.
+    Quiet,
+    /// A good end (COMPLETE, succeeded): green.
+    Good,
+    /// A bad end (FAILED, failed): bold red.
+    Bad,
+    /// Needs a look (ROLLING_BACK, ROLLED_BACK, interrupted): yellow.
+    Warn,
+}
+
+impl Style {
+    fn code(self) -> &'static str {
+        match self {
+            Self::Create | Self::Good => "32",
+            Self::Update | Self::Warn => "33",
+            Self::Delete | Self::Bad => "1;31",
+            Self::Drift => "35",
+            Self::Quiet => "2",
+        }
+    }
+
+    /// The style of a run state or outcome word (`COMPLETE`, `failed`...),
+    /// if it has one.
+    pub fn of_state(word: &str) -> Option<Self> {
+        match word {
+            "COMPLETE" | "succeeded" | "no_changes" | "DESTROYED" | "destroyed" => Some(Self::Good),
+            "FAILED" | "failed" | "needs_attention" => Some(Self::Bad),
+            "ROLLING_BACK" | "ROLLED_BACK" | "rolled_back" | "interrupted" | "unfinished" => {
+                Some(Self::Warn)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Text in pieces, some with a [`Style`]: how Fabrik composes what it
+/// colours, so that only its own colour codes reach the terminal (each
+/// piece is escaped as any other text when written).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Styled {
+    parts: Vec<(Option<Style>, String)>,
+}
+
+impl Styled {
+    /// Empty.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends plain text.
+    pub fn push(&mut self, text: impl Into<String>) -> &mut Self {
+        self.parts.push((None, text.into()));
+        self
+    }
+
+    /// Appends text in `style` (plain when `None`).
+    pub fn push_styled(&mut self, style: Option<Style>, text: impl Into<String>) -> &mut Self {
+        self.parts.push((style, text.into()));
+        self
+    }
+
+    /// The text without colour.
+    pub fn plain(&self) -> String {
+        self.parts.iter().map(|(_, t)| t.as_str()).collect()
+    }
+
+    /// The text escaped (line breaks kept), with colour codes around the
+    /// styled pieces when `color`.
+    fn render(&self, color: bool) -> String {
+        let mut out = String::new();
+        for (style, text) in &self.parts {
+            let text = printable_lines(text);
+            match style {
+                Some(s) if color && !text.is_empty() => {
+                    out.push_str(&format!("\x1b[{}m{text}\x1b[0m", s.code()));
+                }
+                _ => out.push_str(&text),
+            }
+        }
+        out
+    }
+}
+
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
@@ -61,14 +180,15 @@ impl std::fmt::Debug for Output {
 }
 
 impl Output {
-    /// Output to the process's standard streams.
-    pub fn stdio(format: OutputFormat) -> Self {
+    /// Output to the process's standard streams, coloured as `color` says
+    /// (`NO_COLOR`, set to any value, turns `auto` off).
+    pub fn stdio(format: OutputFormat, color: ColorChoice) -> Self {
         let stderr_is_terminal = io::stderr().is_terminal();
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let no_color = std::env::var_os("NO_COLOR").is_some();
         Self {
             format,
-            color: stderr_is_terminal && !no_color,
-            stdout_color: io::stdout().is_terminal() && !no_color,
+            color: color.decide(stderr_is_terminal, no_color),
+            stdout_color: color.decide(io::stdout().is_terminal(), no_color),
             stderr_is_terminal,
             streams: Arc::new(Mutex::new(Streams {
                 stdout: Box::new(io::stdout()),
@@ -191,6 +311,26 @@ impl Output {
             .and_then(|()| s.stderr.flush());
     }
 
+    /// Styled text on stdout, coloured when stdout may be.
+    pub fn styled(&mut self, text: &Styled) -> Result<(), Error> {
+        let text = text.render(self.stdout_color);
+        self.streams()
+            .stdout
+            .write_all(text.as_bytes())
+            .map_err(stdout_err)
+    }
+
+    /// Styled text on stderr (as it is, line breaks kept, no newline
+    /// added), coloured when stderr may be.
+    pub fn diag_styled(&mut self, text: &Styled) {
+        let text = text.render(self.color);
+        let mut s = self.streams();
+        let _ = s
+            .stderr
+            .write_all(text.as_bytes())
+            .and_then(|()| s.stderr.flush());
+    }
+
     /// Flushes stdout.
     pub fn flush(&mut self) -> Result<(), Error> {
         self.streams().stdout.flush().map_err(stdout_err)
@@ -237,6 +377,16 @@ fn stdout_err(source: io::Error) -> Error {
 
 /// Formats rows as aligned columns (two spaces apart), for human tables.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    styled_table(header, rows, |_, _| None).plain()
+}
+
+/// [`table`] with the cells `style(column, text)` names in a style (the
+/// padding stays plain, so columns align with colour too).
+pub fn styled_table(
+    header: &[&str],
+    rows: &[Vec<String>],
+    style: impl Fn(usize, &str) -> Option<Style>,
+) -> Styled {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
@@ -245,23 +395,23 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
             }
         }
     }
-    let mut out = String::new();
-    let render = |cells: Vec<&str>, out: &mut String| {
-        let mut line = String::new();
-        for (i, c) in cells.iter().enumerate() {
-            if i + 1 == cells.len() {
-                line.push_str(c);
-            } else {
-                let pad = widths.get(i).copied().unwrap_or(0);
-                line.push_str(&format!("{c:<pad$}  "));
+    let mut out = Styled::new();
+    let mut render = |cells: Vec<&str>, styled: bool| {
+        // The last cell is not padded, and no line ends in spaces.
+        let last = cells.iter().rposition(|c| !c.is_empty()).unwrap_or(0);
+        for (i, c) in cells.iter().enumerate().take(last + 1) {
+            out.push_styled(if styled { style(i, c) } else { None }, *c);
+            if i < last {
+                let pad = widths.get(i).copied().unwrap_or(0)
+                    - c.chars().count().min(widths.get(i).copied().unwrap_or(0));
+                out.push(" ".repeat(pad + 2));
             }
         }
-        out.push_str(line.trim_end());
-        out.push('\n');
+        out.push("\n");
     };
-    render(header.to_vec(), &mut out);
+    render(header.to_vec(), false);
     for row in rows {
-        render(row.iter().map(String::as_str).collect(), &mut out);
+        render(row.iter().map(String::as_str).collect(), true);
     }
     out
 }

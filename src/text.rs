@@ -93,9 +93,57 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
     out
 }
 
+/// A length of time for people, to the second: `12 s`, `4 min 30 s`,
+/// `5 min`, `2 h 5 min` (seconds are left out from an hour on).
+pub fn span(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    let (h, m, s) = (s / 3600, s % 3600 / 60, s % 60);
+    match (h, m, s) {
+        (0, 0, s) => format!("{s} s"),
+        (0, m, 0) => format!("{m} min"),
+        (0, m, s) => format!("{m} min {s} s"),
+        (h, 0, _) => format!("{h} h"),
+        (h, m, _) => format!("{h} h {m} min"),
+    }
+}
+
+/// `n` and the noun, singular for one: `1 step`, `3 steps`, `0 changes`.
+pub fn count<N: Copy + std::fmt::Display + PartialEq + From<u8>>(n: N, singular: &str) -> String {
+    counted(n, singular, &format!("{singular}s"))
+}
+
+/// [`count`] for a noun whose plural is not the singular and an `s`
+/// (`1 entry`, `2 entries`).
+pub fn counted<N: Copy + std::fmt::Display + PartialEq + From<u8>>(
+    n: N,
+    singular: &str,
+    plural: &str,
+) -> String {
+    format!("{n} {}", if n == N::from(1) { singular } else { plural })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spans_read_as_people_say_them() {
+        use std::time::Duration as D;
+        assert_eq!(span(D::from_millis(12_900)), "12 s");
+        assert_eq!(span(D::from_secs(300)), "5 min");
+        assert_eq!(span(D::from_secs(270)), "4 min 30 s");
+        assert_eq!(span(D::from_secs(7_500)), "2 h 5 min");
+        assert_eq!(span(D::from_secs(3_600)), "1 h");
+    }
+
+    #[test]
+    fn counts_agree_with_their_number() {
+        assert_eq!(count(1, "step"), "1 step");
+        assert_eq!(count(0, "step"), "0 steps");
+        assert_eq!(count(2, "change"), "2 changes");
+        assert_eq!(counted(1, "entry", "entries"), "1 entry");
+        assert_eq!(counted(3, "entry", "entries"), "3 entries");
+    }
 
     #[test]
     fn plain_text_is_borrowed_unchanged() {

@@ -614,9 +614,9 @@ impl Verifier {
         if ev.days_left < min_days {
             return Err((
                 CheckError(format!(
-                    "the certificate of {host}{} expires in {} days (at {}), fewer than the {min_days} required",
+                    "the certificate of {host}{} expires in {} (at {}), fewer than the {min_days} required",
                     dial.at(),
-                    ev.days_left,
+                    crate::text::count(ev.days_left, "day"),
                     ev.not_after
                 )),
                 Some(ev),

@@ -10,7 +10,7 @@ use crate::engine::command::Prepared;
 use crate::engine::command::apply::{ApplyRequest, apply as run_apply};
 use crate::engine::command::plan::{self as plan_cmd, Approved, SavedPlan};
 use crate::error::{Error, exit};
-use crate::output::Output;
+use crate::output::{Output, Style, Styled};
 use crate::plan::{Plan, StepAction};
 
 /// A saved plan at `path`, if that is what it is (not a spec).
@@ -71,7 +71,7 @@ pub fn apply(cli: &Cli, args: &ApplyArgs, out: &mut Output) -> Result<i32, Error
         let planned = rt
             .block_on(plan_cmd::plan(&base, &prepared, args.refresh))
             .map_err(engine)?;
-        out.diag_raw(&render_plan(&planned.plan, out.color()));
+        out.diag_styled(&render_plan(&planned.plan));
         if !planned.plan.no_changes
             && !ask(
                 &format!("apply these changes to {}?", planned.plan.deployment),
@@ -230,7 +230,7 @@ pub fn plan(cli: &Cli, args: &PlanArgs, out: &mut Output) -> Result<i32, Error> 
         }
         out.json(&v)?;
     } else {
-        out.raw(render_plan(plan, out.stdout_color()).as_bytes())?;
+        out.styled(&render_plan(plan))?;
     }
     Ok(if args.detailed_exitcode && !plan.no_changes {
         exit::USAGE
@@ -253,52 +253,50 @@ fn show(v: &Option<serde_json::Value>) -> String {
     }
 }
 
-/// `text` in an ANSI colour (`code`) when `color`.
-fn paint(text: &str, code: &str, color: bool) -> String {
-    if color {
-        format!("\x1b[{code}m{text}\x1b[0m")
-    } else {
-        text.to_owned()
-    }
-}
-
-/// The human rendering of a plan; with `color`, creates are green, updates
-/// yellow, deletions red and drift magenta.
-pub fn render_plan(plan: &Plan, color: bool) -> String {
-    let mut s = format!(
+/// The human rendering of a plan: creates (`+`) green, updates (`~`)
+/// yellow, deletions (`-`) red and drift (`!`) magenta, on a terminal.
+pub fn render_plan(plan: &Plan) -> Styled {
+    let mut s = Styled::new();
+    s.push(format!(
         "plan for {} (desired state {})\n",
         plan.deployment,
         plan.spec_hash.short()
-    );
+    ));
     if plan.no_changes {
-        s.push_str("no changes: the deployment matches the spec\n");
+        s.push("no changes: the deployment matches the spec\n");
         return s;
     }
     for step in &plan.steps {
-        let (sign, word, code) = match step.action {
-            StepAction::Create => ('+', "create", "32"),
-            StepAction::Update => ('~', "update", "33"),
-            StepAction::Delete => ('-', "delete", "1;31"),
-            StepAction::Noop => ('=', "no change", "2"),
+        let (sign, word, style) = match step.action {
+            StepAction::Create => ('+', "create", Style::Create),
+            StepAction::Update => ('~', "update", Style::Update),
+            StepAction::Delete => ('-', "delete", Style::Delete),
+            StepAction::Noop => ('=', "no change", Style::Quiet),
         };
-        let head = format!("  {sign} {:<40} {word}", step.key.as_str());
-        s.push_str(&paint(&head, code, color));
+        s.push("  ");
+        s.push_styled(
+            Some(style),
+            format!("{sign} {:<40} {word}", step.key.as_str()),
+        );
         if let Some(r) = &step.reason {
-            s.push_str(&format!(" ({r})"));
+            s.push(format!(" ({r})"));
         }
-        s.push('\n');
+        s.push("\n");
         if step.action == StepAction::Noop {
             continue;
         }
         for d in &step.drift {
-            let line = format!(
-                "    ! {}: {} in the journal, {} remotely",
-                d.field,
-                show(&d.journal),
-                show(&d.remote)
+            s.push("    ");
+            s.push_styled(
+                Some(Style::Drift),
+                format!(
+                    "! {}: {} in the journal, {} remotely",
+                    d.field,
+                    show(&d.journal),
+                    show(&d.remote)
+                ),
             );
-            s.push_str(&paint(&line, "35", color));
-            s.push('\n');
+            s.push("\n");
         }
         for c in &step.changes {
             if c.secret {
@@ -306,11 +304,11 @@ pub fn render_plan(plan: &Plan, color: bool) -> String {
                     (StepAction::Create, _) => "(secret)",
                     _ => "(secret changed)",
                 };
-                s.push_str(&format!("      {}: {what}\n", c.path));
+                s.push(format!("      {}: {what}\n", c.path));
             } else if step.action == StepAction::Create {
-                s.push_str(&format!("      {}: {}\n", c.path, show(&c.to)));
+                s.push(format!("      {}: {}\n", c.path, show(&c.to)));
             } else {
-                s.push_str(&format!(
+                s.push(format!(
                     "      {}: {} → {}\n",
                     c.path,
                     show(&c.from),
@@ -320,20 +318,19 @@ pub fn render_plan(plan: &Plan, color: bool) -> String {
         }
     }
     let count = |a: StepAction| plan.steps.iter().filter(|s| s.action == a).count();
-    let deletes = format!("{} to delete", count(StepAction::Delete));
-    s.push_str(&format!(
-        "{} to create, {} to update, {}, {} unchanged\n",
+    s.push(format!(
+        "{} to create, {} to update, ",
         count(StepAction::Create),
-        count(StepAction::Update),
-        if count(StepAction::Delete) > 0 {
-            paint(&deletes, "1;31", color)
-        } else {
-            deletes
-        },
-        count(StepAction::Noop)
+        count(StepAction::Update)
     ));
+    let deletes = count(StepAction::Delete);
+    s.push_styled(
+        (deletes > 0).then_some(Style::Delete),
+        format!("{deletes} to delete"),
+    );
+    s.push(format!(", {} unchanged\n", count(StepAction::Noop)));
     if !plan.rollback.is_empty() {
-        s.push_str("if the run fails, rollback would:\n");
+        s.push("if the run fails, rollback would:\n");
         for r in &plan.rollback {
             let what = match r.action {
                 crate::event::Action::Restore => {
@@ -350,7 +347,7 @@ pub fn render_plan(plan: &Plan, color: bool) -> String {
                     format!("leave {} as it is (policy never)", r.resource)
                 }
             };
-            s.push_str(&format!("  {line}\n"));
+            s.push(format!("  {line}\n"));
         }
     }
     s

@@ -66,6 +66,10 @@ pub(super) fn watch_interrupt(out: &Output) -> Interrupt {
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             flag.set();
+            // Over the status line being redrawn, if there is one.
+            if out.is_live() {
+                out.diag_raw(crate::output::REDRAW);
+            }
             out.diag("interrupt: stopping at the next step boundary (the run can be resumed)");
         }
     });
@@ -231,16 +235,4 @@ pub(super) fn confirm(question: &str, yes: bool, out: &mut Output) -> Result<boo
         });
     }
     Ok(ask(question, out))
-}
-
-/// How long ago `then` was, in the largest whole unit (`3d`, `5h`, `12m`,
-/// `40s`).
-pub(super) fn age(then: jiff::Timestamp, now: jiff::Timestamp) -> String {
-    let secs = now.as_second().saturating_sub(then.as_second()).max(0);
-    match secs {
-        s if s >= 86_400 => format!("{}d", s / 86_400),
-        s if s >= 3_600 => format!("{}h", s / 3_600),
-        s if s >= 60 => format!("{}m", s / 60),
-        s => format!("{s}s"),
-    }
 }

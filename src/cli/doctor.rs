@@ -38,8 +38,7 @@ pub fn doctor(cli: &Cli, spec: &Path, sandbox: bool, out: &mut Output) -> Result
         }
         out.line(&match problems {
             0 => "everything the spec needs is in place".to_owned(),
-            1 => "1 problem".to_owned(),
-            n => format!("{n} problems"),
+            n => crate::text::count(n, "problem"),
         })?;
     }
     Ok(if problems == 0 {

@@ -2,9 +2,10 @@
 
 use serde_json::json;
 
+use super::column::Columns;
 use super::{Cli, deployment_arg, open_existing};
 use crate::error::Error;
-use crate::output::{Output, table};
+use crate::output::{Output, Style, styled_table};
 
 /// Lists a deployment's runs, oldest first; for a name whose deployment
 /// has environments (and no `NAME@ENV` given), those of each environment.
@@ -47,13 +48,18 @@ pub fn run(cli: &Cli, deployment: &str, out: &mut Output) -> Result<i32, Error> 
         out.json(&json!({ "deployment": id, "runs": runs }))?;
         return Ok(0);
     }
+    let columns = Columns::new(
+        cli.wide,
+        jiff::Timestamp::now(),
+        runs.iter().map(|r| &r.run),
+    );
     let rows: Vec<Vec<String>> = runs
         .iter()
         .map(|r| {
             vec![
-                r.run.to_string(),
+                columns.run(&r.run),
                 r.command.to_string(),
-                r.started_at.clone(),
+                columns.time(&r.started_at),
                 r.state.to_string(),
                 r.outcome.map_or_else(
                     || {
@@ -75,14 +81,15 @@ pub fn run(cli: &Cli, deployment: &str, out: &mut Output) -> Result<i32, Error> 
             ]
         })
         .collect();
-    out.raw(
-        table(
-            &[
-                "RUN", "COMMAND", "STARTED", "STATE", "OUTCOME", "EXIT", "CHANGES",
-            ],
-            &rows,
-        )
-        .as_bytes(),
-    )?;
+    out.styled(&styled_table(
+        &[
+            "RUN", "COMMAND", "STARTED", "STATE", "OUTCOME", "EXIT", "CHANGES",
+        ],
+        &rows,
+        |column, text| match column {
+            3 | 4 => Style::of_state(text),
+            _ => None,
+        },
+    ))?;
     Ok(0)
 }

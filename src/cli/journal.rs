@@ -21,35 +21,36 @@ pub fn export(
     file: Option<&Path>,
     out: &mut Output,
 ) -> Result<i32, Error> {
-    let scan = Scan {
-        deployment: deployment.map(deployment_arg).transpose()?,
-        run: run
-            .map(|r| {
-                r.parse::<RunId>().map_err(|e| Error::Usage {
-                    message: e.to_string(),
-                    hint: Some("run ids are shown by `fabrik history DEPLOYMENT`".to_owned()),
-                })
-            })
-            .transpose()?,
-        until_seq: None,
-    };
+    let deployment = deployment.map(deployment_arg).transpose()?;
     let store = open_existing(cli)?;
     // An export of nothing that exists is a mistake to say, not an empty
     // file to hand on.
-    if let Some(d) = &scan.deployment
+    if let Some(d) = &deployment
         && store.deployment(d)?.is_none()
     {
         return Err(super::common::engine(
             crate::engine::LookupError::NoDeployment(d.clone()).into(),
         ));
     }
-    if let Some(r) = &scan.run
-        && store.run(r)?.is_none()
-    {
-        return Err(super::common::engine(
-            crate::engine::LookupError::NoRun(r.clone()).into(),
-        ));
-    }
+    // A run by its id or the unique start of it (as tables show it).
+    let run = match run {
+        Some(text) => Some(
+            crate::engine::command::run_by_id(store.as_ref(), text, deployment.as_ref())
+                .map_err(super::common::engine)?
+                .map(|r| r.run)
+                .ok_or_else(|| match text.parse::<RunId>() {
+                    Ok(id) => crate::engine::LookupError::NoRun(id),
+                    Err(_) => crate::engine::LookupError::NoRunPrefix(text.to_owned()),
+                })
+                .map_err(|e| super::common::engine(e.into()))?,
+        ),
+        None => None,
+    };
+    let scan = Scan {
+        deployment,
+        run,
+        until_seq: None,
+    };
     let header = ExportHeader {
         format: export::FORMAT.to_owned(),
         format_version: export::FORMAT_VERSION,
@@ -87,8 +88,8 @@ pub fn export(
                         source,
                     })?;
                     out.diag(&format!(
-                        "exported {} events to {}",
-                        t.count,
+                        "exported {} to {}",
+                        crate::text::count(t.count, "event"),
                         path.display()
                     ));
                     Ok(t)

@@ -7,7 +7,7 @@ use super::common::{confirm, done, engine, journaled_sandbox, registry, request,
 use crate::engine::command::rollback as rollback_cmd;
 use crate::engine::command::{destroy as destroy_cmd, gc as gc_cmd, resume as resume_cmd};
 use crate::error::{Error, exit};
-use crate::output::{Output, table};
+use crate::output::{Output, Styled, table};
 
 /// `fabrik resume RUN|DEPLOYMENT`.
 pub fn resume(cli: &Cli, target_arg: &str, sandbox: bool, out: &mut Output) -> Result<i32, Error> {
@@ -74,8 +74,12 @@ pub fn rollback(
     }
     if !confirm(
         &format!(
-            "execute these {} steps (manual ones included)?",
-            preview.steps.len()
+            "execute {} (manual ones included)?",
+            if preview.steps.len() == 1 {
+                "this step".to_owned()
+            } else {
+                format!("these {} steps", preview.steps.len())
+            }
         ),
         yes,
         out,
@@ -121,7 +125,7 @@ pub fn rollback_to(
     let planned = rt
         .block_on(plan_cmd::plan(&base, &found.prepared, true))
         .map_err(engine)?;
-    out.diag_raw(&super::apply::render_plan(&planned.plan, out.color()));
+    out.diag_styled(&super::apply::render_plan(&planned.plan));
     if dry_run {
         return Ok(exit::OK);
     }
@@ -203,7 +207,7 @@ pub fn gc(
     let mut orphans = find(None)?;
     if delete && !orphans.is_empty() {
         if !out.is_json() {
-            out.diag_raw(&orphan_table(&orphans));
+            out.diag_styled(Styled::new().push(orphan_table(&orphans, cli.wide)));
         }
         let question = format!(
             "delete these {} remote resource{}?",
@@ -222,7 +226,7 @@ pub fn gc(
     } else if orphans.is_empty() {
         out.diag("no orphans: every remote resource marked as Fabrik's belongs to a deployment in this journal");
     } else {
-        out.raw(orphan_table(&orphans).as_bytes())?;
+        out.raw(orphan_table(&orphans, cli.wide).as_bytes())?;
         if !delete {
             out.diag("run `fabrik gc --delete` to delete them (it asks first)");
         }
@@ -231,8 +235,12 @@ pub fn gc(
 }
 
 /// Orphans as a table: what, where, whose, how old.
-fn orphan_table(orphans: &[gc_cmd::Orphan]) -> String {
-    let now = jiff::Timestamp::now();
+fn orphan_table(orphans: &[gc_cmd::Orphan], wide: bool) -> String {
+    let columns = super::column::Columns::new(
+        wide,
+        jiff::Timestamp::now(),
+        orphans.iter().map(|o| &o.mark.run),
+    );
     let rows: Vec<Vec<String>> = orphans
         .iter()
         .map(|o| {
@@ -245,11 +253,11 @@ fn orphan_table(orphans: &[gc_cmd::Orphan]) -> String {
                     .journal
                     .as_ref()
                     .map_or_else(|| "-".to_owned(), ToString::to_string),
-                o.mark.run.to_string(),
+                columns.run(&o.mark.run),
                 o.mark
                     .run
                     .timestamp()
-                    .map_or_else(|| "?".to_owned(), |t| super::common::age(t, now)),
+                    .map_or_else(|| "?".to_owned(), |t| columns.at(t)),
                 if o.deleted { "deleted" } else { "found" }.to_owned(),
             ]
         })
@@ -262,7 +270,7 @@ fn orphan_table(orphans: &[gc_cmd::Orphan]) -> String {
             "DEPLOYMENT",
             "JOURNAL",
             "RUN",
-            "AGE",
+            "CREATED",
             "STATE",
         ],
         &rows,

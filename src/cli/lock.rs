@@ -2,6 +2,7 @@
 
 use serde_json::json;
 
+use super::column::Columns;
 use super::{Cli, deployment_arg, open_existing, state_location};
 use crate::error::{Error, exit};
 use crate::event::{Event, LockBroken, NewEvent};
@@ -14,23 +15,36 @@ pub fn status(cli: &Cli, out: &mut Output) -> Result<i32, Error> {
     let store = open_existing(cli)?;
     let space = lock::LockSpace::for_state(&state_location(cli)?);
     let live = space.list().map_err(lock_err)?;
-    let mut rows = Vec::new();
-    let mut docs = Vec::new();
+    let mut found = Vec::new();
     for d in store.deployments()? {
         let journal = store.deployment(&d)?.and_then(|v| v.lock);
         let held = live
             .iter()
             .find(|(n, _)| n == &d)
             .and_then(|(_, h)| h.clone());
+        found.push((d, held, journal));
+    }
+    let columns = Columns::new(
+        cli.wide,
+        jiff::Timestamp::now(),
+        found
+            .iter()
+            .flat_map(|(_, held, journal)| held.iter().chain(journal.iter()).map(|h| &h.run)),
+    );
+    let mut rows = Vec::new();
+    let mut docs = Vec::new();
+    for (d, held, journal) in found {
         let state = match (&held, &journal) {
             (Some(_), _) => "held",
             (None, Some(_)) => "stale (holder gone; `fabrik resume` or `lock release --force`)",
             (None, None) => "free",
         };
+        let holder = held.as_ref().or(journal.as_ref());
         rows.push(vec![
             d.to_string(),
             state.to_owned(),
-            lock::describe(held.as_ref().or(journal.as_ref())),
+            // A free lock has no holder to name.
+            holder.map_or_else(String::new, |h| columns.holder(h)),
         ]);
         docs.push(json!({ "deployment": d, "state": state.split(' ').next(), "holder": held, "journal": journal }));
     }

@@ -4,6 +4,7 @@
 //! exit code; printing goes through [`crate::output::Output`].
 
 mod apply;
+mod column;
 mod common;
 mod doctor;
 mod history;
@@ -31,7 +32,8 @@ use crate::output::Output;
 #[derive(Debug, Parser)]
 #[command(name = "fabrik", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
-    /// The journal: a file path (default `.fabrik/state.db`).
+    /// The journal: an SQLite file path or a `postgres://` URL (default:
+    /// the nearest `.fabrik/state.db`, found as git finds its directory).
     #[arg(long, global = true, env = "FABRIK_STATE", value_name = "PATH")]
     pub state: Option<String>,
 
@@ -39,6 +41,11 @@ pub struct Cli {
     /// object per line).
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Human)]
     pub output: OutputFormat,
+
+    /// Colour: `auto` (on a terminal, unless `NO_COLOR` is set), `always`
+    /// or `never`.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
 
     /// Let credentials go over plain http to provider URLs on other
     /// machines (refused without it: anyone on the way could read them).
@@ -57,12 +64,18 @@ pub struct Cli {
     )]
     pub env: Option<String>,
 
+    /// Tables show run ids whole and times as RFC 3339 timestamps (by
+    /// default: the first 8 characters of a run id, and `3 min ago` or,
+    /// from a day back, `2026-12-03 14:05 UTC`).
+    #[arg(long, global = true)]
+    pub wide: bool,
+
     /// The command.
     #[command(subcommand)]
     pub command: Command,
 }
 
-pub use crate::output::OutputFormat;
+pub use crate::output::{ColorChoice, OutputFormat};
 
 /// Every command.
 #[derive(Debug, Subcommand)]
@@ -454,6 +467,30 @@ fn discover_journal(cli: &mut Cli, out: &mut Output) {
         out.diag(&format!("journal: {} ({how})", path.display()));
     }
     cli.state = Some(path.display().to_string());
+}
+
+/// A command-line error with a tip where the mistake is a known one:
+/// `--output FILE` (the format) for `--output-file FILE` (`-o`).
+pub fn hint_usage(mut e: clap::Error) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let on_output = matches!(
+        e.get(ContextKind::InvalidArg),
+        Some(ContextValue::String(a)) if a.starts_with("--output ")
+    );
+    let value = match e.get(ContextKind::InvalidValue) {
+        Some(ContextValue::String(v)) => v.clone(),
+        _ => String::new(),
+    };
+    let a_path = value.contains(['.', '/', '\\']);
+    if e.kind() == ErrorKind::InvalidValue && on_output && a_path {
+        e.insert(
+            ContextKind::Suggested,
+            ContextValue::StyledStrs(vec![
+                format!("--output is the format (human or json); to write to {value}, use --output-file {value} (-o)").into(),
+            ]),
+        );
+    }
+    e
 }
 
 /// Runs the parsed command line; returns the exit code.

@@ -13,8 +13,9 @@ use serde_json::json;
 
 use crate::engine::recorder::Observer;
 use crate::event::{Event, RecordedEvent, format_timestamp};
-use crate::output::Output;
+use crate::output::{Output, Style, Styled};
 use crate::projection::RunView;
+use crate::text::count;
 
 /// Renders a run's events and notes.
 pub struct Progress {
@@ -56,10 +57,34 @@ impl Progress {
     }
 
     fn line(&mut self, text: &str) {
+        self.line_styled(text, None);
+    }
+
+    fn line_styled(&mut self, text: &str, style: Option<Style>) {
         self.clear_status();
         let elapsed = self.started.elapsed().as_secs_f64();
-        self.out.diag(&format!("[{elapsed:6.1}s] {text}"));
+        let mut line = Styled::new();
+        line.push(format!("[{elapsed:6.1}s] "))
+            .push_styled(style, text)
+            .push("\n");
+        self.out.diag_styled(&line);
         self.last_line = Instant::now();
+    }
+}
+
+/// The colour of an event's line: run states and outcomes as in the
+/// tables, failures red, passed checks green.
+fn style_of(e: &Event) -> Option<Style> {
+    match e {
+        Event::RunStateChanged(c) => Style::of_state(&c.to.to_string()),
+        Event::RunFinished(f) => Style::of_state(&f.outcome.to_string()),
+        Event::RunInterrupted(_) => Some(Style::Warn),
+        Event::VerificationPassed(_) => Some(Style::Good),
+        Event::VerificationFailed(_)
+        | Event::ResourceFailed(_)
+        | Event::RollbackStepFailed(_)
+        | Event::NotificationFailed(_) => Some(Style::Bad),
+        _ => None,
     }
 }
 
@@ -72,10 +97,12 @@ pub fn describe(e: &Event) -> Option<String> {
             None => c.to.to_string(),
         },
         Event::RunFinished(f) => format!("finished: {}", f.outcome),
+        // The reason says it already ("interrupted by Ctrl-C").
+        Event::RunInterrupted(i) if i.reason.starts_with("interrupted") => i.reason.clone(),
         Event::RunInterrupted(i) => format!("interrupted: {}", i.reason),
         Event::RunResumed(_) => "resumed".to_owned(),
         Event::SpecValidated(_) => "spec valid".to_owned(),
-        Event::SpecRejected(r) => format!("spec rejected: {} problems", r.problems.len()),
+        Event::SpecRejected(r) => format!("spec rejected: {}", count(r.problems.len(), "problem")),
         Event::SecretResolved(s) => format!("secret {} from {}", s.name, s.source),
         Event::ResourceIntent(_) => return None,
         Event::ResourceCreated(c) => format!(
@@ -118,12 +145,15 @@ pub fn describe(e: &Event) -> Option<String> {
         Event::DeploymentObserved(o) => format!("deployment {}", o.status),
         Event::VerificationPassed(v) => format!("check passed: {}", v.check),
         Event::VerificationFailed(v) => format!("check failed: {}: {}", v.check, v.error),
-        Event::RollbackPlanned(p) => format!("rollback planned: {} steps", p.steps.len()),
+        Event::RollbackPlanned(p) => format!("rollback planned: {}", count(p.steps.len(), "step")),
         Event::RollbackStepDone(d) => format!("rollback: {} {}", d.action, d.resource),
         Event::RollbackStepSkipped(s) => format!("rollback: {} left ({})", s.resource, s.reason),
         Event::RollbackStepFailed(f) => format!("rollback of {} failed: {}", f.resource, f.error),
         Event::NotificationSent(n) => format!("notified {} ({})", n.channel, n.event),
-        Event::NotificationFailed(n) => format!("notification {} failed: {}", n.channel, n.error),
+        Event::NotificationFailed(n) => format!(
+            "the {} notification to {} was not delivered: {}",
+            n.event, n.channel, n.error
+        ),
         Event::LockAcquired(_) | Event::LockReleased(_) | Event::JournalCheckpoint(_) => {
             return None;
         }
@@ -151,7 +181,7 @@ impl Observer for Progress {
             return;
         }
         if let Some(text) = describe(&event.event) {
-            self.line(&text);
+            self.line_styled(&text, style_of(&event.event));
         }
     }
 

@@ -19,6 +19,7 @@ use crate::store::{
     ChainChecker, ChainError, Scan, StateLocation, StoreError, StoredEvent, VerifyOptions,
     verify_store_with,
 };
+use crate::text::count;
 
 /// Where replay stops.
 #[derive(Debug, Clone, Copy)]
@@ -62,7 +63,7 @@ pub fn run(cli: &Cli, args: &ReplayArgs, out: &mut Output) -> Result<i32, Error>
         Some(path) => replay_export(path, until, out)?,
         None => replay_store(cli, args, until, out)?,
     };
-    print(&projection, only.as_ref(), until, out)?;
+    print(&projection, only.as_ref(), until, cli.wide, out)?;
     Ok(exit::OK)
 }
 
@@ -236,11 +237,11 @@ fn replay_store(
 fn print_seal(seal: &SealReport, out: &mut Output) {
     match &seal.key {
         Some(id) => out.diag(&format!(
-            "{} signed by this journal key (id {id}){}; {} events after it (of runs still open, and lock releases)",
+            "{} signed by this journal key (id {id}){}; {} after it (of runs still open, and lock releases)",
             count(seal.checkpoints, "checkpoint"),
             seal.last_checkpoint
                 .map_or(String::new(), |s| format!(", the last at event {s}")),
-            seal.unsealed
+            count(seal.unsealed, "event")
         )),
         None => out.diag(&format!(
             "{} not checked: no journal key here (set {} or verify where the key is kept); without it the chain proves the order of the events, not who wrote them",
@@ -252,15 +253,6 @@ fn print_seal(seal: &SealReport, out: &mut Output) {
         out.diag(&format!(
             "head {hash} found at event {seq} ({what}): nothing up to it changed"
         ));
-    }
-}
-
-/// `n thing` or `n things`.
-fn count(n: u64, thing: &str) -> String {
-    if n == 1 {
-        format!("1 {thing}")
-    } else {
-        format!("{n} {thing}s")
     }
 }
 
@@ -358,8 +350,8 @@ fn replay_export(
         });
     }
     out.diag(&format!(
-        "verified {} events of {} export{}",
-        trailer.count,
+        "verified {} of {} export{}",
+        count(trailer.count, "event"),
         if header.complete {
             "a complete"
         } else {
@@ -378,6 +370,7 @@ fn print(
     p: &Projection,
     only: Option<&DeploymentId>,
     until: Until,
+    wide: bool,
     out: &mut Output,
 ) -> Result<(), Error> {
     let deployments: Vec<_> = p
@@ -415,7 +408,8 @@ fn print(
     for d in deployments {
         let latest = d.latest_run.as_ref().and_then(|r| p.runs.get(r));
         out.line("")?;
-        out.raw(super::status::render_deployment(d, latest).as_bytes())?;
+        let columns = super::status::columns_of(wide, d);
+        out.raw(super::status::render_deployment(d, latest, &columns).as_bytes())?;
     }
     Ok(())
 }

@@ -2,9 +2,10 @@
 
 use serde_json::json;
 
+use super::column::Columns;
 use super::{Cli, deployment_arg, open_existing};
 use crate::error::Error;
-use crate::output::{Output, table};
+use crate::output::{Output, Style, styled_table, table};
 use crate::projection::{DeploymentView, ResourceStatus, RunView};
 
 /// Shows all deployments, or one deployment in detail.
@@ -41,12 +42,12 @@ pub fn run(cli: &Cli, deployment: Option<&str>, out: &mut Output) -> Result<i32,
             if out.is_json() {
                 out.json(&json!({ "deployment": view, "latest_run": latest }))?;
             } else {
-                out.raw(render_deployment(&view, latest.as_ref()).as_bytes())?;
+                let columns = columns_of(cli.wide, &view);
+                out.raw(render_deployment(&view, latest.as_ref(), &columns).as_bytes())?;
             }
         }
         None => {
-            let mut rows = Vec::new();
-            let mut docs = Vec::new();
+            let mut found = Vec::new();
             let ids = if environments.is_empty() {
                 store.deployments()?
             } else {
@@ -60,21 +61,31 @@ pub fn run(cli: &Cli, deployment: Option<&str>, out: &mut Output) -> Result<i32,
                     Some(r) => store.run(r)?,
                     None => None,
                 };
-                rows.push(summary_row(&view, latest.as_ref()));
-                docs.push(json!({ "deployment": view, "latest_run": latest }));
+                found.push((view, latest));
             }
+            let columns = Columns::new(
+                cli.wide,
+                jiff::Timestamp::now(),
+                found.iter().filter_map(|(_, r)| r.as_ref().map(|r| &r.run)),
+            );
+            let rows: Vec<_> = found
+                .iter()
+                .map(|(view, latest)| summary_row(view, latest.as_ref(), &columns))
+                .collect();
+            let docs: Vec<_> = found
+                .iter()
+                .map(|(view, latest)| json!({ "deployment": view, "latest_run": latest }))
+                .collect();
             if out.is_json() {
                 out.json(&json!({ "deployments": docs }))?;
             } else if rows.is_empty() {
                 out.diag("no deployments in the journal yet");
             } else {
-                out.raw(
-                    table(
-                        &["DEPLOYMENT", "STATE", "RESOURCES", "LAST RUN", "UPDATED"],
-                        &rows,
-                    )
-                    .as_bytes(),
-                )?;
+                out.styled(&styled_table(
+                    &["DEPLOYMENT", "STATE", "RESOURCES", "LAST RUN", "UPDATED"],
+                    &rows,
+                    |column, text| if column == 1 { state_style(text) } else { None },
+                ))?;
             }
         }
     }
@@ -87,14 +98,39 @@ pub fn run(cli: &Cli, deployment: Option<&str>, out: &mut Output) -> Result<i32,
     Ok(0)
 }
 
-fn summary_row(view: &DeploymentView, latest: Option<&RunView>) -> Vec<String> {
+fn summary_row(view: &DeploymentView, latest: Option<&RunView>, columns: &Columns) -> Vec<String> {
     vec![
         view.deployment.to_string(),
         state_text(view, latest),
         view.live_resources().len().to_string(),
-        latest.map_or("-".to_owned(), |r| format!("{} {}", r.command, r.run)),
-        latest.map_or("-".to_owned(), |r| r.last_event_at.clone()),
+        latest.map_or("-".to_owned(), |r| {
+            format!("{} {}", r.command, columns.run(&r.run))
+        }),
+        latest.map_or("-".to_owned(), |r| columns.time(&r.last_event_at)),
     ]
+}
+
+/// How the view of one deployment shows run ids and times: cut so that
+/// the runs it names (its latest, the lock's, the resources' owners) stay
+/// apart.
+pub(super) fn columns_of(wide: bool, view: &DeploymentView) -> Columns {
+    let runs = view
+        .latest_run
+        .iter()
+        .chain(view.lock.iter().map(|h| &h.run))
+        .chain(view.resources.values().filter_map(|r| r.owner_run.as_ref()));
+    Columns::new(wide, jiff::Timestamp::now(), runs)
+}
+
+/// The colour of a state cell (`COMPLETE (succeeded)`, `FAILED
+/// (needs_attention)`): the outcome's, else the state's.
+pub(super) fn state_style(text: &str) -> Option<Style> {
+    let mut words = text.split([' ', '(', ')']).filter(|w| !w.is_empty());
+    let state = words.next()?;
+    words
+        .next()
+        .and_then(Style::of_state)
+        .or_else(|| Style::of_state(state))
 }
 
 fn state_text(view: &DeploymentView, latest: Option<&RunView>) -> String {
@@ -110,17 +146,25 @@ fn state_text(view: &DeploymentView, latest: Option<&RunView>) -> String {
 }
 
 /// The human rendering of one deployment.
-pub(super) fn render_deployment(view: &DeploymentView, latest: Option<&RunView>) -> String {
+pub(super) fn render_deployment(
+    view: &DeploymentView,
+    latest: Option<&RunView>,
+    columns: &Columns,
+) -> String {
     let mut s = String::new();
     s.push_str(&format!("deployment  {}\n", view.deployment));
     s.push_str(&format!("state       {}\n", state_text(view, latest)));
     if let Some(r) = latest {
         s.push_str(&format!(
             "last run    {} {} by {}@{}, started {}",
-            r.run, r.command, r.user, r.host, r.started_at
+            columns.run(&r.run),
+            r.command,
+            r.user,
+            r.host,
+            columns.time(&r.started_at)
         ));
         if let Some(f) = &r.finished_at {
-            s.push_str(&format!(", finished {f}"));
+            s.push_str(&format!(", finished {}", columns.time(f)));
         }
         s.push('\n');
         if let Some(e) = &r.last_error
@@ -129,14 +173,14 @@ pub(super) fn render_deployment(view: &DeploymentView, latest: Option<&RunView>)
             s.push_str(&format!("last error  {e}\n"));
         }
     }
+    if let Some(source) = deployed_source(view) {
+        s.push_str(&format!("deployed    {source}\n"));
+    }
     if let Some(h) = &view.desired_hash {
         s.push_str(&format!("desired     {}\n", h.short()));
     }
     match &view.lock {
-        Some(h) => s.push_str(&format!(
-            "lock        held by run {} ({} pid {} on {} as {}, since {})\n",
-            h.run, h.command, h.pid, h.host, h.user, h.since
-        )),
+        Some(h) => s.push_str(&format!("lock        held by {}\n", columns.holder(h))),
         None => s.push_str("lock        free\n"),
     }
     let rows: Vec<Vec<String>> = view
@@ -151,7 +195,7 @@ pub(super) fn render_deployment(view: &DeploymentView, latest: Option<&RunView>)
                 r.remote_id.clone().unwrap_or_else(|| "-".to_owned()),
                 r.owner_run
                     .as_ref()
-                    .map_or("-".to_owned(), |o| o.to_string()),
+                    .map_or("-".to_owned(), |o| columns.run(o)),
             ]
         })
         .collect();
@@ -166,6 +210,28 @@ pub(super) fn render_deployment(view: &DeploymentView, latest: Option<&RunView>)
         }
     }
     s
+}
+
+/// What the application runs as of the last run that completed (image
+/// and tag, or repository, branch and commit), from the state the journal
+/// keeps of it.
+fn deployed_source(view: &DeploymentView) -> Option<String> {
+    let app = view
+        .resources
+        .values()
+        .find(|r| r.key.as_str() == crate::engine::desired::APP_KEY)
+        .filter(|r| r.status == ResourceStatus::Present)?;
+    let desired = app.committed.as_ref()?.desired.as_ref()?;
+    let source = desired.get("source")?;
+    // A state this version cannot read is said, not skipped.
+    Some(
+        match serde_json::from_value::<crate::engine::resource::app::state::SourceState>(
+            source.clone(),
+        ) {
+            Ok(source) => source.describe(),
+            Err(e) => format!("(the journaled source of app cannot be read: {e})"),
+        },
+    )
 }
 
 fn status_text(s: ResourceStatus) -> String {

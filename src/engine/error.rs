@@ -170,6 +170,17 @@ pub enum LookupError {
     /// No run with that id.
     #[error("no run {0} in the journal")]
     NoRun(RunId),
+    /// No run id starts with that prefix.
+    #[error("no run id in the journal starts with {0}")]
+    NoRunPrefix(String),
+    /// Several run ids start with that prefix.
+    #[error("run id prefix {prefix} is ambiguous: it starts {}", candidates.iter().map(RunId::as_str).collect::<Vec<_>>().join(", "))]
+    AmbiguousRun {
+        /// What was given.
+        prefix: String,
+        /// Every run id it starts.
+        candidates: Vec<RunId>,
+    },
     /// Not a run id, and not a deployment name.
     #[error("{0:?} is neither a run id nor a deployment name")]
     BadTarget(String),
@@ -257,8 +268,11 @@ impl EngineError {
                 "the disk holding the journal is full: free space on it and run the command again"
                     .to_owned(),
             ),
-            Self::Lookup(LookupError::NoRun(_)) => {
+            Self::Lookup(LookupError::NoRun(_) | LookupError::NoRunPrefix(_)) => {
                 Some("`fabrik history DEPLOYMENT` lists the runs".to_owned())
+            }
+            Self::Lookup(LookupError::AmbiguousRun { .. }) => {
+                Some("give more characters of the run id (`--wide` shows them whole)".to_owned())
             }
             Self::Lookup(LookupError::BadTarget(_)) => {
                 Some("give a run id or a deployment name".to_owned())
@@ -293,6 +307,7 @@ impl EngineError {
                 | StoreError::Projection { .. },
             ) => exit::INTEGRITY,
             Self::State(_) => exit::INTEGRITY,
+            Self::Lookup(LookupError::AmbiguousRun { .. }) => exit::USAGE,
             Self::Spec { source, .. } => match **source {
                 crate::spec::SpecError::Invalid { .. } | crate::spec::SpecError::Read { .. } => {
                     exit::INVALID_SPEC

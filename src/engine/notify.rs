@@ -96,9 +96,10 @@ impl Dispatch {
             let task = tokio::spawn(async move {
                 match tokio::time::timeout(timeout, notifier.send(&msg)).await {
                     Ok(Ok(())) => Ok(()),
-                    Ok(Err(e)) => Err(e.to_string()),
+                    // The event names the channel and the notification.
+                    Ok(Err(e)) => Err(e.reason()),
                     Err(_) => Err(format!(
-                        "not delivered within {} ms (notifications.timeout)",
+                        "no answer within {} ms (notifications.timeout)",
                         timeout.as_millis()
                     )),
                 }

@@ -300,7 +300,8 @@ pub struct RunStarted {
     /// Desired-state hash of the spec, when one was loaded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spec_hash: Option<Digest>,
-    /// User name.
+    /// User name: `$USER`, else the passwd entry of the process's uid (CI,
+    /// containers), else `uid N`.
     pub user: String,
     /// Host name.
     pub host: String,

@@ -228,19 +228,29 @@ impl fmt::Display for ProviderError {
         write!(
             f,
             "{} {} failed: {}",
-            self.provider, self.operation, self.kind
-        )?;
-        if let Some(status) = self.status {
-            write!(f, " (HTTP {status})")?;
-        }
-        if !self.message.is_empty() {
-            write!(f, ": {}", self.message)?;
-        }
-        Ok(())
+            self.provider,
+            self.operation,
+            self.reason()
+        )
     }
 }
 
 impl ProviderError {
+    /// What went wrong, without which provider and operation: the kind,
+    /// the status and the provider's message (`server error (HTTP 500):
+    /// ...`), for a line that names the operation itself.
+    pub fn reason(&self) -> String {
+        let mut out = self.kind.to_string();
+        if let Some(status) = self.status {
+            out.push_str(&format!(" (HTTP {status})"));
+        }
+        if !self.message.is_empty() {
+            out.push_str(": ");
+            out.push_str(&self.message);
+        }
+        out
+    }
+
     /// A new error with no status, message, hint or source.
     pub fn new(provider: ProviderName, operation: impl Into<String>, kind: ErrorKind) -> Self {
         Self {

@@ -191,7 +191,8 @@ impl Connect for FakeWorld {
             providers,
             pace: Pace {
                 poll: std::time::Duration::from_millis(1),
-                verify_interval: std::time::Duration::from_millis(1),
+                verify_first: std::time::Duration::from_millis(1),
+                verify_max: std::time::Duration::from_millis(1),
                 dns_concurrency: 4,
             },
             retry: RetryPolicy {

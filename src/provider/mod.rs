@@ -117,8 +117,13 @@ impl std::fmt::Debug for Providers {
 pub struct Pace {
     /// Between deployment status reads.
     pub poll: Duration,
-    /// Between verification attempts.
-    pub verify_interval: Duration,
+    /// Before the second verification attempt; each later wait is half
+    /// as long again, up to `verify_max` (a check that passes a moment
+    /// after the deployment is seen at once, one that needs minutes is
+    /// not polled five times a second).
+    pub verify_first: Duration,
+    /// The longest wait between verification attempts.
+    pub verify_max: Duration,
     /// Parallel DNS changes at most.
     pub dns_concurrency: usize,
 }
@@ -127,7 +132,8 @@ impl Default for Pace {
     fn default() -> Self {
         Self {
             poll: Duration::from_secs(3),
-            verify_interval: Duration::from_secs(2),
+            verify_first: Duration::from_millis(250),
+            verify_max: Duration::from_secs(5),
             dns_concurrency: 16,
         }
     }
@@ -138,7 +144,8 @@ impl Pace {
     pub fn local() -> Self {
         Self {
             poll: Duration::from_millis(100),
-            verify_interval: Duration::from_millis(200),
+            verify_first: Duration::from_millis(50),
+            verify_max: Duration::from_secs(1),
             dns_concurrency: 16,
         }
     }

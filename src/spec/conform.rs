@@ -442,8 +442,11 @@ impl Conformer<'_> {
             && (n as u64) < min
         {
             self.issues.push(
-                Issue::error(path.clone(), format!("{name} needs at least {min} item(s)"))
-                    .at(node.value_mark()),
+                Issue::error(
+                    path.clone(),
+                    format!("{name} needs at least {}", crate::text::count(min, "item")),
+                )
+                .at(node.value_mark()),
             );
         }
         if let Some(max) = schema.get("maxItems").and_then(Value::as_u64)
@@ -452,7 +455,10 @@ impl Conformer<'_> {
             self.issues.push(
                 Issue::error(
                     path.clone(),
-                    format!("{name} takes at most {max} item(s), found {n}"),
+                    format!(
+                        "{name} takes at most {}, found {n}",
+                        crate::text::count(max, "item")
+                    ),
                 )
                 .at(node.value_mark()),
             );

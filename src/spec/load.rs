@@ -92,7 +92,7 @@ pub enum SpecError {
         source: std::io::Error,
     },
     /// The spec has errors (all of them are here, sorted by position).
-    #[error("{} is not a valid spec: {} error(s)", path.display(), errors.len())]
+    #[error("{} is not a valid spec: {}", path.display(), crate::text::count(errors.len(), "error"))]
     Invalid {
         /// The spec file.
         path: PathBuf,

@@ -211,7 +211,7 @@ impl fmt::Display for MissingSecret {
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
     /// Secrets that may not be generated were found nowhere.
-    #[error("secret(s) not found: {}", missing.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    #[error("{} not found: {}", if missing.len() == 1 { "secret" } else { "secrets" }, missing.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Missing {
         /// Each missing secret with the places looked.
         missing: Vec<MissingSecret>,
@@ -258,8 +258,8 @@ pub fn generate_value(length: usize) -> SecretValue {
 
 /// Resolves every secret `spec` declares, and the fingerprint key.
 ///
-/// Order per name: `env(name)`, then the `.env` at `dotenv` (the spec's
-/// directory, or `--env-file`), then, when the secret allows it (the key
+/// Order per name: `env(name)`, then the `.env` at `dotenv` (in the spec's
+/// directory), then, when the secret allows it (the key
 /// always does), a generated value that is written to that `.env` (mode
 /// 0600, atomically) so that every later run uses it. Empty values count
 /// as absent. Nothing is generated or written unless every secret that

@@ -168,7 +168,7 @@ pub enum StoreError {
         source: serde_json::Error,
     },
     /// The database failed.
-    #[error("state database {path}")]
+    #[error("cannot use the journal {path}")]
     Sqlite {
         /// The database.
         path: PathBuf,
@@ -177,7 +177,7 @@ pub enum StoreError {
         source: rusqlite::Error,
     },
     /// The PostgreSQL database failed.
-    #[error("state database {target}")]
+    #[error("cannot use the journal {target}")]
     Postgres {
         /// The database, as a URL without its password.
         target: String,
@@ -186,7 +186,7 @@ pub enum StoreError {
         source: ::postgres::Error,
     },
     /// The file system failed.
-    #[error("cannot open state at {path}")]
+    #[error("cannot open the journal {path}")]
     Io {
         /// The path.
         path: PathBuf,

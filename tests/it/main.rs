@@ -12,6 +12,7 @@ mod apply;
 mod architecture;
 mod cli_reference;
 mod crash;
+mod docs;
 mod engine;
 mod faults;
 mod journal;

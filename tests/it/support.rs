@@ -45,37 +45,131 @@ pub fn fabrik(dir: &Path) -> Command {
 /// person at a terminal runs it, typing `typed` (e.g. `"y\n"`). Returns the
 /// exit code and everything the terminal showed (stdout and stderr).
 pub fn on_terminal(dir: &Path, args: &[&str], typed: &str) -> (Option<i32>, String) {
-    use std::io::Write as _;
-    let mut line = shell_word(&fabrik_bin().display().to_string());
-    for a in args {
-        line.push(' ');
-        line.push_str(&shell_word(a));
+    on_terminal_with(dir, args, typed, &[])
+}
+
+/// [`on_terminal`] with `env` set too (`FABRIK_SANDBOX_FAULTS`, ...).
+pub fn on_terminal_with(
+    dir: &Path,
+    args: &[&str],
+    typed: &str,
+    env: &[(&str, &str)],
+) -> (Option<i32>, String) {
+    let env: Vec<(&str, Option<&str>)> = env.iter().map(|(k, v)| (*k, Some(*v))).collect();
+    let mut t = Terminal::start(dir, args, &env);
+    t.type_text(typed);
+    t.finish()
+}
+
+/// `fabrik ARGS` running on a pseudo-terminal (util-linux `script`), as a
+/// person at a terminal runs it: what it shows can be waited for, and keys
+/// typed in between (`"\x03"` is Ctrl-C: the terminal turns it into
+/// SIGINT for the program in front).
+pub struct Terminal {
+    child: std::process::Child,
+    chunks: std::sync::mpsc::Receiver<String>,
+    shown: String,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Terminal {
+    /// Starts `fabrik ARGS` in `dir` with `env` (a `None` value removes
+    /// the variable) over the clean environment of [`fabrik`], minus the
+    /// go-ahead: a person answers.
+    pub fn start(dir: &Path, args: &[&str], env: &[(&str, Option<&str>)]) -> Self {
+        use std::io::Read as _;
+        let mut line = shell_word(&fabrik_bin().display().to_string());
+        for a in args {
+            line.push(' ');
+            line.push_str(&shell_word(a));
+        }
+        let mut c = fabrik(dir);
+        let script = std::mem::replace(&mut c, Command::new("script"));
+        for (k, v) in script.get_envs() {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+        }
+        for (k, v) in env {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+        }
+        c.env_remove("FABRIK_YES")
+            .current_dir(dir)
+            .args(["-qec", &line, "/dev/null"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null());
+        let mut child = c.spawn().expect("script (util-linux) runs");
+        let mut out = child.stdout.take().unwrap();
+        let (tx, chunks) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = out.read(&mut buf) {
+                if n == 0
+                    || tx
+                        .send(String::from_utf8_lossy(&buf[..n]).into_owned())
+                        .is_err()
+                {
+                    break;
+                }
+            }
+        });
+        Self {
+            child,
+            chunks,
+            shown: String::new(),
+            reader: Some(reader),
+        }
     }
-    let mut c = fabrik(dir);
-    let script = std::mem::replace(&mut c, Command::new("script"));
-    // The same clean environment, minus the go-ahead: a person answers.
-    for (k, v) in script.get_envs() {
-        match v {
-            Some(v) => c.env(k, v),
-            None => c.env_remove(k),
-        };
+
+    /// Types `text` on the terminal.
+    pub fn type_text(&mut self, text: &str) {
+        use std::io::Write as _;
+        let stdin = self.child.stdin.as_mut().unwrap();
+        stdin.write_all(text.as_bytes()).unwrap();
+        stdin.flush().unwrap();
     }
-    c.env_remove("FABRIK_YES")
-        .current_dir(dir)
-        .args(["-qec", &line, "/dev/null"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = c.spawn().expect("script (util-linux) runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(typed.as_bytes())
-        .unwrap();
-    let o = child.wait_with_output().unwrap();
-    let shown = String::from_utf8_lossy(&o.stdout).replace("\r\n", "\n");
-    (o.status.code(), shown)
+
+    /// Waits until the terminal has shown `text`; false if the program
+    /// ended or `timeout` passed first.
+    pub fn wait_for(&mut self, text: &str, timeout: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        while !self.shown.contains(text) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.chunks.recv_timeout(left) {
+                Ok(chunk) => self.shown.push_str(&chunk),
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+
+    /// Waits for the program to end: its exit code and everything the
+    /// terminal showed (line ends as `\n`).
+    pub fn finish(mut self) -> (Option<i32>, String) {
+        drop(self.child.stdin.take());
+        let status = self.child.wait().unwrap();
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        while let Ok(chunk) = self.chunks.try_recv() {
+            self.shown.push_str(&chunk);
+        }
+        (status.code(), self.shown.replace("\r\n", "\n"))
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }
 
 fn shell_word(s: &str) -> String {

@@ -54,8 +54,8 @@ pub async fn destroy(mut req: Request, target: &str) -> Result<Report, EngineErr
         Ok(deleted) => End::new(
             RunOutcome::Destroyed,
             format!(
-                "{deployment} destroyed: {} resources deleted",
-                deleted.len()
+                "{deployment} destroyed: {} deleted",
+                crate::text::count(deleted.len(), "resource")
             ),
         )
         .journaling("destroyed")

@@ -41,14 +41,90 @@ use crate::spec::secrets::ResolvedSecrets;
 use crate::spec::{LoadOptions, Loaded};
 use crate::store::EventStore;
 
-/// A run named on the command line: a run id, or a deployment name (its
-/// latest run matching `pick`).
+/// The fewest characters of a run id taken as its prefix (as git takes
+/// an abbreviated commit).
+pub const MIN_RUN_PREFIX: usize = 4;
+
+/// Whether `text` may be the start of a run id: [`MIN_RUN_PREFIX`] to 25
+/// base-32 digits.
+fn may_start_a_run_id(text: &str) -> bool {
+    (MIN_RUN_PREFIX..26).contains(&text.len())
+        && text.bytes().all(|c| {
+            let c = c.to_ascii_lowercase();
+            c.is_ascii_digit()
+                || (c.is_ascii_lowercase() && !matches!(c, b'i' | b'l' | b'o' | b'u'))
+        })
+}
+
+/// The run named by `text`, a whole run id or the unique start of one
+/// (tables show the first 8 characters), among the runs of `within` or of
+/// every deployment. `None` when no run has that id or prefix; refused,
+/// naming the candidates, when several start with it.
+pub fn run_by_id(
+    store: &dyn EventStore,
+    text: &str,
+    within: Option<&DeploymentId>,
+) -> Result<Option<RunView>, EngineError> {
+    if RunId::looks_like(text) {
+        let id: RunId = text
+            .parse()
+            .map_err(|_| LookupError::BadTarget(text.to_owned()))?;
+        return Ok(store
+            .run(&id)?
+            .filter(|r| within.is_none_or(|d| &r.deployment == d)));
+    }
+    if !may_start_a_run_id(text) {
+        return Ok(None);
+    }
+    let prefix = text.to_ascii_lowercase();
+    let deployments = match within {
+        Some(d) => vec![d.clone()],
+        None => store.deployments()?,
+    };
+    let mut found = Vec::new();
+    for d in deployments {
+        found.extend(
+            store
+                .runs(&d)?
+                .into_iter()
+                .filter(|r| r.run.as_str().starts_with(&prefix)),
+        );
+    }
+    match found.len() {
+        0 | 1 => Ok(found.pop()),
+        _ => Err(LookupError::AmbiguousRun {
+            prefix,
+            candidates: found.into_iter().map(|r| r.run).collect(),
+        }
+        .into()),
+    }
+}
+
+/// A target on the command line (a run id, the start of one, or a
+/// deployment name) with the start of a run id made whole: a name that is
+/// a deployment in the journal stays the deployment.
+pub fn whole_run_id(store: &dyn EventStore, target: &str) -> Result<String, EngineError> {
+    if RunId::looks_like(target) || !may_start_a_run_id(target) {
+        return Ok(target.to_owned());
+    }
+    if let Ok(d) = DeploymentId::new(target)
+        && store.deployment(&d)?.is_some()
+    {
+        return Ok(target.to_owned());
+    }
+    Ok(run_by_id(store, target, None)?.map_or_else(|| target.to_owned(), |r| r.run.to_string()))
+}
+
+/// A run named on the command line: a run id (or the unique start of
+/// one), or a deployment name (its latest run matching `pick`). A name
+/// that is both a deployment and the start of a run id is the deployment.
 pub fn find_run(
     store: &dyn EventStore,
     target: &str,
     pick: impl Fn(&RunView) -> bool,
     what: &'static str,
 ) -> Result<RunView, EngineError> {
+    let target = &whole_run_id(store, target)?;
     if RunId::looks_like(target) {
         let id: RunId = target
             .parse()

@@ -45,12 +45,16 @@ pub fn release(
 ) -> Result<Release, EngineError> {
     let deployment =
         DeploymentId::new(deployment).map_err(|_| LookupError::BadTarget(deployment.to_owned()))?;
-    let id: RunId = to
-        .parse()
-        .map_err(|_| LookupError::BadTarget(to.to_owned()))?;
-    let run = store
-        .run(&id)?
-        .ok_or_else(|| LookupError::NoRun(id.clone()))?;
+    // A prefix is looked for among this deployment's runs; a whole id
+    // anywhere, so that a run of another deployment is named as such.
+    let run = match to.parse::<RunId>() {
+        Ok(id) => store
+            .run(&id)?
+            .ok_or_else(|| LookupError::NoRun(id.clone()))?,
+        Err(_) => super::run_by_id(store, to, Some(&deployment))?
+            .ok_or_else(|| LookupError::NoRunPrefix(to.to_owned()))?,
+    };
+    let id = run.run.clone();
     if run.deployment != deployment {
         return Err(EngineError::Refused {
             message: format!(

@@ -133,6 +133,7 @@ fn nothing(deployment: DeploymentId, latest: Option<&RunView>) -> Report {
 /// `fabrik resume RUN|DEPLOYMENT`: finishes an interrupted run (or one that
 /// failed with `--no-rollback`).
 pub async fn resume(mut req: Request, target: &str) -> Result<Report, EngineError> {
+    let target = &super::whole_run_id(req.store.as_ref(), target)?;
     if let Some((failed, latest)) = failed_without_rollback(req.store.as_ref(), target)? {
         return resume_failed(req, failed, latest).await;
     }

@@ -22,11 +22,41 @@ pub fn holder(run: &RunId, command: &str, clock: &Clock) -> LockHolder {
 
 /// `(user, host, pid)` of this process.
 pub fn who() -> (String, String, u32) {
-    let user = std::env::var("USER")
+    let from_env = std::env::var("USER")
         .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "unknown".to_owned());
+        .ok();
+    let user = account(from_env, || whoami::username().ok(), uid);
     let host = gethostname::gethostname().to_string_lossy().into_owned();
     (user, host, std::process::id())
+}
+
+/// Who runs: `$USER` when set; else the name in the passwd entry of the
+/// process's uid (CI runners and containers often leave `USER` unset);
+/// else `uid N`; `unknown` only where there is no uid to name.
+fn account(
+    from_env: Option<String>,
+    passwd: impl FnOnce() -> Option<String>,
+    uid: impl FnOnce() -> Option<u32>,
+) -> String {
+    from_env
+        .filter(|u| !u.is_empty())
+        .or_else(|| passwd().filter(|u| !u.is_empty()))
+        .or_else(|| uid().map(|n| format!("uid {n}")))
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// The process's uid: the owner of `/proc/self` (Linux; no `unsafe` call
+/// needed).
+fn uid() -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        std::fs::metadata("/proc/self").ok().map(|m| m.uid())
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
 }
 
 /// Takes the deployment's lock (waiting up to `req.lock_wait`).
@@ -63,4 +93,22 @@ pub fn refuse_open_run(
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::account;
+
+    #[test]
+    fn the_account_falls_back_from_user_to_passwd_to_uid() {
+        let some = |s: &str| Some(s.to_owned());
+        assert_eq!(account(some("ana"), || some("root"), || Some(0)), "ana");
+        assert_eq!(account(None, || some("runner"), || Some(1001)), "runner");
+        assert_eq!(
+            account(some(""), || some("runner"), || Some(1001)),
+            "runner"
+        );
+        assert_eq!(account(None, || None, || Some(1001)), "uid 1001");
+        assert_eq!(account(None, || None, || None), "unknown");
+    }
 }

@@ -38,6 +38,20 @@ impl Default for Verify {
     }
 }
 
+impl Verify {
+    /// How many checks there are (each `expect` of a DNS check counts as
+    /// one).
+    pub fn checks(&self) -> usize {
+        self.http.len()
+            + self.tls.len()
+            + self
+                .dns
+                .iter()
+                .map(|d| d.expect.len().max(1))
+                .sum::<usize>()
+    }
+}
+
 fn default_timeout() -> Duration {
     Duration::from_secs(300)
 }

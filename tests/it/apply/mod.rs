@@ -16,6 +16,7 @@
 //!   `schema/progress.schema.json`.
 
 mod binding;
+mod colour;
 mod confirm;
 mod coolify;
 mod deletes;
@@ -28,10 +29,13 @@ mod plan;
 mod preflight;
 mod reach;
 mod releases;
-mod roundtrips;
 mod rotation;
+mod roundtrips;
 mod serve;
 mod stream;
+mod tables;
+mod waiting;
+mod wording;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -31,10 +31,21 @@ fn count(trace: &[serde_json::Value], path: &str) -> usize {
 fn a_new_application_is_deployed_without_reading_its_deployments_first() {
     let p = Project::example("quickstart", &[]);
     let first = traced(&p, &["apply", "spec.yaml", "--sandbox"]);
-    assert_eq!(count(&first, "/api/v1/deployments/applications/"), 0, "{first:?}");
-    let deploys = first.iter().filter(|r| r["path"] == "/api/v1/deploy").count();
+    assert_eq!(
+        count(&first, "/api/v1/deployments/applications/"),
+        0,
+        "{first:?}"
+    );
+    let deploys = first
+        .iter()
+        .filter(|r| r["path"] == "/api/v1/deploy")
+        .count();
     assert_eq!(deploys, 2, "the permission probe and the deploy: {first:?}");
     p.edit("spec.yaml", "whoami:v1.10", "whoami:v1.9");
     let update = traced(&p, &["apply", "spec.yaml", "--sandbox"]);
-    assert_eq!(count(&update, "/api/v1/deployments/applications/"), 1, "{update:?}");
+    assert_eq!(
+        count(&update, "/api/v1/deployments/applications/"),
+        1,
+        "{update:?}"
+    );
 }

@@ -2,6 +2,7 @@
 //! never hold a run up, and that their signatures are Standard Webhooks
 //! that the reference verifier accepts.
 
+use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -139,4 +140,68 @@ fn discord_webhooks_get_content() {
         "{body}"
     );
     assert_eq!(body["allowed_mentions"]["parse"], serde_json::json!([]));
+}
+
+#[test]
+fn a_spec_without_checks_is_deployed_not_verified() {
+    let hook = Receiver::start(false);
+    let p = Project::new(&Spec::default());
+    let yaml = with_webhook(&hook.url, "") + "      events: [succeeded]\n";
+    let start = yaml.find("verify:\n").unwrap();
+    let end = yaml.find("monitors:\n").unwrap();
+    let yaml = format!("{}{}", &yaml[..start], &yaml[end..]);
+    std::fs::write(p.path().join("spec.yaml"), yaml).unwrap();
+    let ran = p.apply(None, &["--output", "json"]);
+    ran.expect(0);
+    let result: Value = ran
+        .out
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| v["kind"] == "result")
+        .unwrap();
+    assert_eq!(result["message"], "shop is deployed (no checks configured)");
+    let hits = hook.hits();
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    assert_eq!(
+        hits[0].json()["summary"],
+        "shop: deployed (no checks configured)"
+    );
+
+    // The summary for people says so too.
+    let spec = p.path().join("spec.yaml");
+    let yaml = std::fs::read_to_string(&spec).unwrap();
+    std::fs::write(&spec, yaml.replace("whoami:v1.10", "whoami:v1.11")).unwrap();
+    let ran = p.apply(None, &[]);
+    ran.expect(0);
+    assert!(
+        ran.out
+            .starts_with("shop is deployed (no checks configured) (run "),
+        "{}",
+        ran.out
+    );
+}
+
+#[test]
+fn a_failed_webhook_reads_as_a_notification_not_delivered() {
+    // A port nothing listens on.
+    let url = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/hook", l.local_addr().unwrap())
+    };
+    let p = Project::new(&Spec::default());
+    let yaml = with_webhook(&url, "  timeout: 2s\n") + "      events: [succeeded]\n";
+    std::fs::write(p.path().join("spec.yaml"), yaml).unwrap();
+    let ran = p.apply(None, &[]);
+    ran.expect(0);
+    let line = ran
+        .err
+        .lines()
+        .find(|l| l.contains("notification") && l.starts_with("["))
+        .unwrap_or_else(|| panic!("{}", ran.err));
+    assert!(
+        line.contains("the succeeded notification to ops was not delivered: "),
+        "{line}"
+    );
+    assert!(!line.contains("failed: "), "{line}");
+    assert!(!line.contains("send succeeded"), "{line}");
 }

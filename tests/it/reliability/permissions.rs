@@ -59,7 +59,8 @@ fn every_file_that_can_hold_secrets_is_private_whatever_the_umask() {
             "-o",
             "export.ndjson",
         ][..],
-        &["state", "migrate", "--to", "copy/moved.db"][..],
+        // Beside the journal's directory: migrate creates no directory.
+        &["state", "migrate", "--to", "moved.db"][..],
     ] {
         expect_exit(&under_open_umask(d, args), 0, args);
     }
@@ -96,8 +97,7 @@ fn every_file_that_can_hold_secrets_is_private_whatever_the_umask() {
         ".fabrik/state.db-head",
         ".fabrik/state.db-shm",
         ".fabrik/state.db-wal",
-        "copy",
-        "copy/moved.db",
+        "moved.db",
         "export.json",
         "export.ndjson",
     ] {

@@ -24,6 +24,7 @@ use crate::event::{
 use crate::plan::{self, Plan, StepAction};
 use crate::spec::Loaded;
 use crate::store::EventStore;
+use crate::text::count;
 
 /// What `fabrik apply` is asked to do.
 #[derive(Debug)]
@@ -393,10 +394,17 @@ pub async fn conclude(
 ) -> Result<Report, EngineError> {
     let (err, connected) = match result {
         Ok((_, changes)) => {
-            let message = format!("{} is deployed and verified", run.deployment);
+            // A spec without checks has nothing to verify: the summary
+            // must not claim it was.
+            let done = if prepared.loaded.spec.verify.checks() == 0 {
+                "deployed (no checks configured)"
+            } else {
+                "deployed and verified"
+            };
+            let message = format!("{} is {done}", run.deployment);
             let end = End::new(RunOutcome::Succeeded, message)
-                .journaling(format!("{} changes", changes.len()))
-                .notice("deployed and verified")
+                .journaling(count(changes.len(), "change"))
+                .notice(done)
                 .with_changes(changes);
             return run.finish(end).await;
         }

@@ -283,6 +283,33 @@ impl HealthState {
     }
 }
 
+impl SourceState {
+    /// What runs, for people: `image:tag`, `REPOSITORY branch BRANCH
+    /// (commit SHA)`, `a Dockerfile`, `a compose file`, `the one-click
+    /// service TYPE`.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Image {
+                image,
+                tag: Some(tag),
+            } => format!("{image}:{tag}"),
+            Self::Image { image, tag: None } => image.clone(),
+            Self::Dockerfile { .. } => "a Dockerfile".to_owned(),
+            Self::Git {
+                repository,
+                branch,
+                commit,
+                ..
+            } => match commit {
+                Some(c) => format!("{repository} branch {branch} (commit {c})"),
+                None => format!("{repository} branch {branch}"),
+            },
+            Self::Compose { .. } => "a compose file".to_owned(),
+            Self::Service { service_type } => format!("the one-click service {service_type}"),
+        }
+    }
+}
+
 impl AppState {
     /// Whether it is a Coolify application or service.
     pub fn app_kind(&self) -> AppKind {
