@@ -22,6 +22,8 @@ pub enum ProviderName {
     UptimeKuma,
     /// A webhook endpoint.
     Webhook,
+    /// An image registry (the OCI distribution API).
+    Registry,
 }
 
 impl fmt::Display for ProviderName {
@@ -31,6 +33,7 @@ impl fmt::Display for ProviderName {
             Self::Cloudflare => "cloudflare",
             Self::UptimeKuma => "uptime kuma",
             Self::Webhook => "webhook",
+            Self::Registry => "image registry",
         })
     }
 }
