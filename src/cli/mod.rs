@@ -11,6 +11,7 @@ mod journal;
 mod lifecycle;
 mod lock;
 pub mod progress;
+mod promote;
 pub mod reference;
 mod replay;
 mod sandbox;
@@ -100,6 +101,25 @@ pub enum Command {
         spec: PathBuf,
         /// Check against the built-in simulator instead of the real
         /// services.
+        #[arg(long)]
+        sandbox: bool,
+    },
+    /// Deploy to one environment the image another one verified: the
+    /// digest the last run of NAME@FROM journaled, with TO's overrides.
+    Promote {
+        /// The spec's name (`web` for `web@staging` and `web@production`).
+        name: String,
+        /// The environment that verified the release.
+        #[arg(long, value_name = "ENV")]
+        from: String,
+        /// The environment to deploy it to.
+        #[arg(long, value_name = "ENV")]
+        to: String,
+        /// Do not ask for confirmation (needed without a terminal).
+        #[arg(short = 'y', long, env = "FABRIK_YES", value_parser = clap::builder::FalseyValueParser::new())]
+        yes: bool,
+        /// Use the built-in simulator instead of the real services (implied
+        /// when the source's last run was made against it).
         #[arg(long)]
         sandbox: bool,
     },
@@ -481,6 +501,13 @@ pub fn run(mut cli: Cli, out: &mut Output) -> Result<i32, Error> {
             yes,
         } => apply::redeploy(&cli, target, *sandbox, *yes, out),
         Command::Doctor { spec, sandbox } => doctor::doctor(&cli, spec, *sandbox, out),
+        Command::Promote {
+            name,
+            from,
+            to,
+            yes,
+            sandbox,
+        } => promote::promote(&cli, name, from, to, *yes, *sandbox, out),
         Command::Resume { target, sandbox } => lifecycle::resume(&cli, target, *sandbox, out),
         Command::Rollback {
             target,
@@ -535,6 +562,7 @@ fn warn_sandbox_routing(cli: &Cli, out: &mut Output) {
         cli.command,
         Command::Apply(_)
             | Command::Redeploy { .. }
+            | Command::Promote { .. }
             | Command::Resume { .. }
             | Command::Rollback { .. }
     );

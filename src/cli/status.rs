@@ -128,6 +128,16 @@ pub(super) fn render_deployment(view: &DeploymentView, latest: Option<&RunView>)
         {
             s.push_str(&format!("last error  {e}\n"));
         }
+        if let Some(i) = &r.image {
+            let digest = i
+                .digest
+                .as_ref()
+                .map_or_else(|| "digest unknown".to_owned(), ToString::to_string);
+            s.push_str(&format!("image       {} ({digest})\n", i.image));
+        }
+        if let Some(p) = &r.options.promoted_from {
+            s.push_str(&format!("release     {p}\n"));
+        }
     }
     if let Some(h) = &view.desired_hash {
         s.push_str(&format!("desired     {}\n", h.short()));

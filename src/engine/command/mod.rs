@@ -12,7 +12,8 @@
 //! - [`reconcile`]: after a crash, what intents without outcome left;
 //! - [`rollback`]: undoing a failed run (after a failure, or asked for);
 //! - [`destroy`]: deleting everything a deployment owns;
-//! - [`gc`]: remote resources marked as Fabrik's that no deployment owns.
+//! - [`gc`]: remote resources marked as Fabrik's that no deployment owns;
+//! - [`promote`]: what one environment verified, deployed to another.
 
 pub mod apply;
 pub mod destroy;
@@ -20,6 +21,7 @@ pub mod doctor;
 pub mod execute;
 pub mod gc;
 pub mod plan;
+pub mod promote;
 pub mod reconcile;
 pub mod refresh;
 pub mod release;

@@ -25,6 +25,7 @@ mod environments;
 mod forms;
 mod plan;
 mod preflight;
+mod promote;
 mod releases;
 mod rotation;
 mod serve;
