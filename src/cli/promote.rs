@@ -40,12 +40,7 @@ pub fn promote(
     let p = &found.promotion;
     out.diag(&format!(
         "promoting {} to {}: {} as run {} of {} verified it ({})",
-        name,
-        found.prepared.world.deployment,
-        found.image,
-        p.run,
-        p.deployment,
-        p.digest
+        name, found.prepared.world.deployment, found.image, p.run, p.deployment, p.digest
     ));
     let planned = rt
         .block_on(plan_cmd::plan(&base, &found.prepared, true))

@@ -51,13 +51,19 @@ pub fn promotion(
         ));
     }
     let at = |env: &str| {
-        base.in_environment(env)
-            .map_err(|e| refused(e.to_string(), "environment names are lower-case letters, digits and hyphens".to_owned()))
+        base.in_environment(env).map_err(|e| {
+            refused(
+                e.to_string(),
+                "environment names are lower-case letters, digits and hyphens".to_owned(),
+            )
+        })
     };
     let (source, target) = (at(from)?, at(to)?);
     if from == to {
         return Err(refused(
-            format!("--from and --to are both {from}: a promotion goes from one environment to another"),
+            format!(
+                "--from and --to are both {from}: a promotion goes from one environment to another"
+            ),
             format!("to deploy {source} again, `fabrik -e {from} redeploy {name}`"),
         ));
     }
@@ -98,7 +104,9 @@ pub fn promotion(
                     "{spec_path} changed since run {} of {source} verified it, beyond what `environments` overrides: {to} would not get what {from} verified",
                     last.run
                 ),
-                format!("apply {from} with the spec as it is now (`fabrik -e {from} apply {spec_path}`), then promote"),
+                format!(
+                    "apply {from} with the spec as it is now (`fabrik -e {from} apply {spec_path}`), then promote"
+                ),
             ));
         }
         None => {
@@ -115,7 +123,9 @@ pub fn promotion(
         AppSource::Image(image) => image.clone(),
         AppSource::Git(_) => {
             return Err(refused(
-                format!("{target} builds from git: promotion deploys a verified image, and a git application's commit is not journaled yet"),
+                format!(
+                    "{target} builds from git: promotion deploys a verified image, and a git application's commit is not journaled yet"
+                ),
                 format!("pin the commit in the spec (`app.git.commit`) and apply {to} with it"),
             ));
         }
@@ -159,7 +169,9 @@ pub fn promotion(
                 "{target} deploys {wanted}, but run {} of {source} verified {}: that release was never in {from}",
                 last.run, image.image
             ),
-            format!("give {from} and {to} the same image (only its tag may differ) and apply {from} first"),
+            format!(
+                "give {from} and {to} the same image (only its tag may differ) and apply {from} first"
+            ),
         ));
     }
     // The name as the spec writes it, its tag replaced by the digest.
@@ -196,6 +208,8 @@ fn verified(last: &RunView, source: &DeploymentId, from: &str) -> Result<(), Eng
             "the last run of {source} ({}) is {what}: what {from} runs now was not verified",
             last.run
         ),
-        format!("apply {from} until it succeeds (`fabrik history {source}` shows what happened), then promote"),
+        format!(
+            "apply {from} until it succeeds (`fabrik history {source}` shows what happened), then promote"
+        ),
     ))
 }

@@ -124,7 +124,11 @@ fn refused(p: &Project, o: &std::process::Output, why: &str) {
     assert!(stderr(o).contains("hint:"), "{}", stderr(o));
     let apps = p.dump()["coolify"]["applications"].clone();
     assert!(
-        !apps.as_array().unwrap().iter().any(|a| a["name"] == "web@production"),
+        !apps
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["name"] == "web@production"),
         "{apps}"
     );
 }
@@ -143,6 +147,10 @@ fn a_promotion_deploys_the_digest_staging_verified_after_the_tag_moved() {
     // staging verified.
     let moved = push(&p, "ghcr.io/acme/web:1.4.2");
     assert_ne!(moved, verified);
+    assert_eq!(
+        p.dump()["registry"]["tags"],
+        json!([{"repository": "ghcr.io/acme/web", "tag": "1.4.2", "pushes": 2, "digest": moved}])
+    );
     p.edit(
         "spec.yaml",
         "  production:\n",
@@ -231,7 +239,11 @@ fn production_with_another_image_is_not_given_staging_s() {
         &o,
         "web@production deploys ghcr.io/acme/other:1.4.2, but run",
     );
-    assert!(stderr(&o).contains("that release was never in staging"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("that release was never in staging"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -242,8 +254,8 @@ fn a_staging_run_that_failed_verification_is_not_promoted() {
     // part) and is rolled back.
     p.edit(
         "spec.yaml",
-        "        - url: https://staging.example.com/health\n          status: 200\n",
-        "        - url: https://staging.example.com/health\n          status: 418\n",
+        "    verify:\n      http:\n        - url: https://staging.example.com/health\n          status: 200\n",
+        "    verify:\n      timeout: 1s\n      http:\n        - url: https://staging.example.com/health\n          status: 418\n",
     );
     p.edit(
         "spec.yaml",
@@ -299,7 +311,11 @@ fn an_unreachable_registry_leaves_the_digest_unknown_and_the_run_unpromotable() 
     let error = staging[0]["error"].as_str().unwrap();
     assert!(error.contains("ghcr.io/acme/web:1.4.2"), "{error}");
     let o = promote(&p);
-    refused(&p, &o, "could not learn the digest of ghcr.io/acme/web:1.4.2");
+    refused(
+        &p,
+        &o,
+        "could not learn the digest of ghcr.io/acme/web:1.4.2",
+    );
 }
 
 #[test]
