@@ -616,7 +616,7 @@ mod tests {
         assert_eq!(d.hex().len(), 64);
         let upper = format!("sha256:{}", d.hex().to_ascii_uppercase());
         assert_eq!(ImageDigest::parse(&upper), Some(d.clone()));
-        for bad in ["sha256:abc", "sha512:00", &d.hex().to_owned(), "sha256:"] {
+        for bad in ["sha256:abc", "sha512:00", d.hex(), "sha256:"] {
             assert_eq!(ImageDigest::parse(bad), None, "{bad}");
         }
         let json = serde_json::to_string(&d).unwrap_or_default();
@@ -627,7 +627,7 @@ mod tests {
     fn image_references_name_their_registry() {
         let read = |s: &str| {
             let r = ImageRef::parse(s).unwrap_or_else(|| panic!("{s} is a reference"));
-            (r.name(), r.tag, r.api_host().to_owned())
+            (r.name(), r.tag.clone(), r.api_host().to_owned())
         };
         let hub = |name: &str, tag: Option<&str>| {
             (
