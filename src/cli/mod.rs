@@ -554,8 +554,8 @@ pub fn run(mut cli: Cli, out: &mut Output) -> Result<i32, Error> {
 }
 
 /// `FABRIK_SANDBOX_URL` (printed by `fabrik sandbox serve`) sends the
-/// checks of a deployed service to that sandbox and trusts its
-/// certificate authority. Certificates are otherwise always verified, so a
+/// checks of a deployed service, and image digest lookups, to that
+/// sandbox and trusts its certificate authority. Certificates are otherwise always verified, so a
 /// run under it says so, for people (JSON output keeps stderr for errors).
 fn warn_sandbox_routing(cli: &Cli, out: &mut Output) {
     let verifies = matches!(
@@ -572,7 +572,7 @@ fn warn_sandbox_routing(cli: &Cli, out: &mut Output) {
         && !url.is_empty()
     {
         out.diag(&format!(
-            "warning: FABRIK_SANDBOX_URL={url}: the checks of the deployed service connect to that sandbox and trust its certificate authority; unset it to verify the real service"
+            "warning: FABRIK_SANDBOX_URL={url}: the checks of the deployed service connect to that sandbox and trust its certificate authority, and image digests are read from its registry; unset it to verify the real service"
         ));
     }
 }
