@@ -394,6 +394,170 @@ impl std::fmt::Display for JournalTag {
     }
 }
 
+/// The digest of an image manifest, as a registry names it:
+/// `sha256:` and 64 lower-case hex digits (the OCI image spec's
+/// `descriptor.md#digests`; sha256 is the algorithm every registry uses).
+/// Not a [`Digest`]: another algorithm, computed by someone else.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ImageDigest(String);
+
+impl ImageDigest {
+    /// Reads `sha256:<64 hex digits>` (hex digits in either case, kept in
+    /// lower case).
+    pub fn parse(text: &str) -> Option<Self> {
+        let hex = text.strip_prefix("sha256:")?;
+        (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| Self(format!("sha256:{}", hex.to_ascii_lowercase())))
+    }
+
+    /// The digest of `bytes` (a manifest as served).
+    pub fn of(bytes: &[u8]) -> Self {
+        use sha2::Digest as _;
+        Self(format!(
+            "sha256:{}",
+            hex::encode(sha2::Sha256::digest(bytes))
+        ))
+    }
+
+    /// The whole digest, `sha256:…`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The 64 hex digits.
+    pub fn hex(&self) -> &str {
+        self.0.trim_start_matches("sha256:")
+    }
+}
+
+impl TryFrom<String> for ImageDigest {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Self::parse(&s)
+            .ok_or_else(|| format!("{s:?} is not an image digest (sha256:<64 hex digits>)"))
+    }
+}
+
+impl From<ImageDigest> for String {
+    fn from(d: ImageDigest) -> Self {
+        d.0
+    }
+}
+
+impl fmt::Display for ImageDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An image reference read the way registries read it:
+/// `[registry/]repository[:tag][@sha256:digest]`. A first component with a
+/// `.` or a `:`, or `localhost`, names the registry; any other name is on
+/// Docker Hub (`docker.io`), where a one-component name lives under
+/// `library/` (`nginx` is `docker.io/library/nginx`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageRef {
+    /// The registry host (and port): `ghcr.io`, `docker.io`,
+    /// `localhost:5000`.
+    pub registry: String,
+    /// The repository within it: `acme/web`, `library/nginx`.
+    pub repository: String,
+    /// The tag, when one is written.
+    pub tag: Option<String>,
+    /// The digest, when one is written.
+    pub digest: Option<ImageDigest>,
+}
+
+impl ImageRef {
+    /// Reads a reference; `None` when it is not one (the spec's rules say
+    /// why, `spec::rules::app::check_image`).
+    pub fn parse(image: &str) -> Option<Self> {
+        let (name, digest) = match image.split_once('@') {
+            Some((name, digest)) => (name, Some(ImageDigest::parse(digest)?)),
+            None => (image, None),
+        };
+        let slash = name.rfind('/').map_or(0, |i| i + 1);
+        let (path, tag) = match name[slash..].rfind(':') {
+            Some(i) => (&name[..slash + i], Some(name[slash + i + 1..].to_owned())),
+            None => (name, None),
+        };
+        let (registry, repository) = match path.split_once('/') {
+            Some((first, rest))
+                if first.contains('.') || first.contains(':') || first == "localhost" =>
+            {
+                (first.to_ascii_lowercase(), rest.to_owned())
+            }
+            _ => ("docker.io".to_owned(), path.to_owned()),
+        };
+        let registry = match registry.as_str() {
+            "index.docker.io" | "registry-1.docker.io" => "docker.io".to_owned(),
+            _ => registry,
+        };
+        let repository = if registry == "docker.io" && !repository.contains('/') {
+            format!("library/{repository}")
+        } else {
+            repository
+        };
+        let component = |c: &str| {
+            !c.is_empty()
+                && c.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+                && c.as_bytes()[0].is_ascii_alphanumeric()
+                && c.as_bytes()[c.len() - 1].is_ascii_alphanumeric()
+        };
+        // The distribution spec's `<reference>` tag grammar:
+        // `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
+        let tag_ok = |t: &str| {
+            (1..=128).contains(&t.len())
+                && (t.as_bytes()[0].is_ascii_alphanumeric() || t.starts_with('_'))
+                && t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        };
+        (repository.split('/').all(component) && tag.as_deref().is_none_or(tag_ok)).then_some(
+            Self {
+                registry,
+                repository,
+                tag,
+                digest,
+            },
+        )
+    }
+
+    /// `registry/repository`: one name for the image however it is written
+    /// (`nginx` and `docker.io/library/nginx` are the same).
+    pub fn name(&self) -> String {
+        format!("{}/{}", self.registry, self.repository)
+    }
+
+    /// The tag, `latest` when none is written (as `docker pull` reads it).
+    pub fn tag_or_latest(&self) -> &str {
+        self.tag.as_deref().unwrap_or("latest")
+    }
+
+    /// The host the registry's API answers on (`registry-1.docker.io`
+    /// for Docker Hub).
+    pub fn api_host(&self) -> &str {
+        match self.registry.as_str() {
+            "docker.io" => "registry-1.docker.io",
+            other => other,
+        }
+    }
+}
+
+impl fmt::Display for ImageRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())?;
+        if let Some(t) = &self.tag {
+            write!(f, ":{t}")?;
+        }
+        if let Some(d) = &self.digest {
+            write!(f, "@{d}")?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -440,5 +604,75 @@ mod tests {
         let back: Digest = serde_json::from_str(&json).unwrap_or_default();
         assert_eq!(back, d);
         assert!(Digest::from_hex("zz").is_err());
+    }
+
+    #[test]
+    fn image_digests_are_sha256_and_64_hex_digits() {
+        let d = ImageDigest::of(b"{}");
+        assert_eq!(
+            d.as_str(),
+            "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+        );
+        assert_eq!(d.hex().len(), 64);
+        let upper = format!("sha256:{}", d.hex().to_ascii_uppercase());
+        assert_eq!(ImageDigest::parse(&upper), Some(d.clone()));
+        for bad in ["sha256:abc", "sha512:00", d.hex(), "sha256:"] {
+            assert_eq!(ImageDigest::parse(bad), None, "{bad}");
+        }
+        let json = serde_json::to_string(&d).unwrap_or_default();
+        assert_eq!(serde_json::from_str::<ImageDigest>(&json).ok(), Some(d));
+    }
+
+    #[test]
+    fn image_references_name_their_registry() {
+        let read = |s: &str| {
+            let r = ImageRef::parse(s).unwrap_or_else(|| panic!("{s} is a reference"));
+            (r.name(), r.tag.clone(), r.api_host().to_owned())
+        };
+        let hub = |name: &str, tag: Option<&str>| {
+            (
+                name.to_owned(),
+                tag.map(str::to_owned),
+                "registry-1.docker.io".to_owned(),
+            )
+        };
+        assert_eq!(read("nginx"), hub("docker.io/library/nginx", None));
+        assert_eq!(
+            read("nginx:1.27"),
+            hub("docker.io/library/nginx", Some("1.27"))
+        );
+        assert_eq!(
+            read("traefik/whoami:v1.10"),
+            hub("docker.io/traefik/whoami", Some("v1.10"))
+        );
+        assert_eq!(
+            read("index.docker.io/library/nginx:1"),
+            hub("docker.io/library/nginx", Some("1"))
+        );
+        assert_eq!(
+            read("ghcr.io/acme/web:1.4.2"),
+            (
+                "ghcr.io/acme/web".to_owned(),
+                Some("1.4.2".to_owned()),
+                "ghcr.io".to_owned()
+            )
+        );
+        assert_eq!(
+            read("localhost:5000/web").0,
+            "localhost:5000/web".to_owned()
+        );
+        let hex = "a".repeat(64);
+        let pinned = ImageRef::parse(&format!("ghcr.io/acme/web:1.4@sha256:{hex}")).unwrap();
+        assert_eq!(pinned.digest.map(|d| d.hex().to_owned()), Some(hex));
+        assert_eq!(pinned.tag.as_deref(), Some("1.4"));
+        for bad in [
+            "Nginx",
+            "nginx:",
+            "ghcr.io/acme/web@sha256:abc",
+            "a//b",
+            "-x",
+        ] {
+            assert_eq!(ImageRef::parse(bad), None, "{bad}");
+        }
     }
 }

@@ -91,5 +91,11 @@ pub fn run(cli: &Cli, deployment: &str, out: &mut Output) -> Result<i32, Error> 
             _ => None,
         },
     ))?;
+    // Where each promoted release was verified.
+    for r in &runs {
+        if let Some(p) = &r.options.promoted_from {
+            out.line(&format!("run {}: {p}", r.run))?;
+        }
+    }
     Ok(0)
 }

@@ -13,6 +13,7 @@ mod lifecycle;
 mod lock;
 mod logs;
 pub mod progress;
+mod promote;
 pub mod reference;
 mod replay;
 mod sandbox;
@@ -130,6 +131,25 @@ pub enum Command {
         build: bool,
         /// Read from the built-in simulator (implied when the deployment's
         /// last run was made against it).
+        #[arg(long)]
+        sandbox: bool,
+    },
+    /// Deploy to one environment the image another one verified: the
+    /// digest the last run of NAME@FROM journaled, with TO's overrides.
+    Promote {
+        /// The spec's name (`web` for `web@staging` and `web@production`).
+        name: String,
+        /// The environment that verified the release.
+        #[arg(long, value_name = "ENV")]
+        from: String,
+        /// The environment to deploy it to.
+        #[arg(long, value_name = "ENV")]
+        to: String,
+        /// Do not ask for confirmation (needed without a terminal).
+        #[arg(short = 'y', long, env = "FABRIK_YES", value_parser = clap::builder::FalseyValueParser::new())]
+        yes: bool,
+        /// Use the built-in simulator instead of the real services (implied
+        /// when the source's last run was made against it).
         #[arg(long)]
         sandbox: bool,
     },
@@ -541,6 +561,13 @@ pub fn run(mut cli: Cli, out: &mut Output) -> Result<i32, Error> {
             build,
             sandbox,
         } => logs::logs(&cli, target, *lines, *build, *sandbox, out),
+        Command::Promote {
+            name,
+            from,
+            to,
+            yes,
+            sandbox,
+        } => promote::promote(&cli, name, from, to, *yes, *sandbox, out),
         Command::Resume { target, sandbox } => lifecycle::resume(&cli, target, *sandbox, out),
         Command::Rollback {
             target,
@@ -587,14 +614,15 @@ pub fn run(mut cli: Cli, out: &mut Output) -> Result<i32, Error> {
 }
 
 /// `FABRIK_SANDBOX_URL` (printed by `fabrik sandbox serve`) sends the
-/// checks of a deployed service to that sandbox and trusts its
-/// certificate authority. Certificates are otherwise always verified, so a
+/// checks of a deployed service, and image digest lookups, to that
+/// sandbox and trusts its certificate authority. Certificates are otherwise always verified, so a
 /// run under it says so, for people (JSON output keeps stderr for errors).
 fn warn_sandbox_routing(cli: &Cli, out: &mut Output) {
     let verifies = matches!(
         cli.command,
         Command::Apply(_)
             | Command::Redeploy { .. }
+            | Command::Promote { .. }
             | Command::Resume { .. }
             | Command::Rollback { .. }
     );
@@ -604,7 +632,7 @@ fn warn_sandbox_routing(cli: &Cli, out: &mut Output) {
         && !url.is_empty()
     {
         out.diag(&format!(
-            "warning: FABRIK_SANDBOX_URL={url}: the checks of the deployed service connect to that sandbox and trust its certificate authority; unset it to verify the real service"
+            "warning: FABRIK_SANDBOX_URL={url}: the checks of the deployed service connect to that sandbox and trust its certificate authority, and image digests are read from its registry; unset it to verify the real service"
         ));
     }
 }

@@ -104,6 +104,14 @@ pub fn describe(e: &Event) -> Option<String> {
         Event::SpecValidated(_) => "spec valid".to_owned(),
         Event::SpecRejected(r) => format!("spec rejected: {}", count(r.problems.len(), "problem")),
         Event::SecretResolved(s) => format!("secret {} from {}", s.name, s.source),
+        Event::ImageResolved(i) => match (&i.digest, &i.error) {
+            (Some(d), _) => format!("image {} is {d}", i.image),
+            (None, e) => format!(
+                "image {}: digest unknown ({}); the run goes on, but cannot be promoted",
+                i.image,
+                e.as_deref().unwrap_or("no answer")
+            ),
+        },
         Event::ResourceIntent(_) => return None,
         Event::ResourceCreated(c) => format!(
             "{}: {} ({})",

@@ -172,6 +172,16 @@ pub(super) fn render_deployment(
         {
             s.push_str(&format!("last error  {e}\n"));
         }
+        if let Some(i) = &r.image {
+            let digest = i
+                .digest
+                .as_ref()
+                .map_or_else(|| "digest unknown".to_owned(), ToString::to_string);
+            s.push_str(&format!("image       {} ({digest})\n", i.image));
+        }
+        if let Some(p) = &r.options.promoted_from {
+            s.push_str(&format!("release     {p}\n"));
+        }
     }
     if let Some(source) = deployed_source(view) {
         s.push_str(&format!("deployed    {source}\n"));

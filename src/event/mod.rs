@@ -27,7 +27,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::id::{DeploymentId, Digest, RunId, Seq, StreamVersion};
+use crate::id::{DeploymentId, Digest, ImageDigest, RunId, Seq, StreamVersion};
 use crate::ownership::OwnershipMark;
 mod state;
 
@@ -257,6 +257,36 @@ pub struct RunOptions {
     /// this apply restores.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restores: Option<RunId>,
+    /// Hash of the spec's shared part (the file without `environments`):
+    /// a promotion of this run compares it with today's file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_hash: Option<Digest>,
+    /// For `promote`: the run of another environment whose verified image
+    /// this apply deploys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted_from: Option<Promotion>,
+}
+
+/// Where a promoted release was verified: a successful apply of the same
+/// spec in another environment, and the image digest it journaled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Promotion {
+    /// The deployment of the source environment (`web@staging`).
+    pub deployment: DeploymentId,
+    /// Its run that verified the release.
+    pub run: RunId,
+    /// The image digest that run journaled, deployed by this one.
+    pub digest: ImageDigest,
+}
+
+impl fmt::Display for Promotion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "promoted from {} run {} ({})",
+            self.deployment, self.run, self.digest
+        )
+    }
 }
 
 /// One step of a rollback plan.
@@ -390,6 +420,21 @@ pub struct SecretResolved {
     /// secret an earlier run had.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub rotated: bool,
+}
+
+/// `image_resolved`: the manifest digest the spec's image tag named when
+/// the run resolved it, before deploying; or why it could not be learnt
+/// (the run goes on without it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageResolved {
+    /// The image as the run deploys it (`ghcr.io/acme/web:1.4.2`).
+    pub image: String,
+    /// The digest of the manifest it named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<ImageDigest>,
+    /// Why the digest is unknown (scrubbed), when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// `resource_intent`: Fabrik is about to change a resource. Durable before
@@ -792,6 +837,8 @@ events! {
     SpecRejected(SpecRejected) = "spec_rejected",
     /// A secret was found (name and source only).
     SecretResolved(SecretResolved) = "secret_resolved",
+    /// The image tag's digest was resolved (or could not be).
+    ImageResolved(ImageResolved) = "image_resolved",
     /// A change to a resource is about to be made.
     ResourceIntent(ResourceIntent) = "resource_intent",
     /// A resource was created (or adopted).

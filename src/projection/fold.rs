@@ -60,6 +60,7 @@ pub fn apply_to(
                 rollback: None,
                 interrupted: None,
                 resumed: 0,
+                image: None,
             };
             if runs.insert(run.clone(), rv).is_some() {
                 view.anomalies += 1;
@@ -167,6 +168,11 @@ fn apply_event(
         Event::SecretResolved(e) => {
             if let Some(run) = run {
                 run.secrets.insert(e.name.clone(), e.source);
+            }
+        }
+        Event::ImageResolved(e) => {
+            if let Some(run) = run {
+                run.image = Some(e.clone());
             }
         }
         Event::ResourceIntent(e) => {

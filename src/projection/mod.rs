@@ -19,8 +19,8 @@ pub use crate::event::RunState;
 pub use fold::apply_to;
 
 use crate::event::{
-    Action, LockHolder, Policy, RecordedEvent, ResourceKey, ResourceKind, RollbackStep, RunCommand,
-    RunOptions, RunOutcome,
+    Action, ImageResolved, LockHolder, Policy, RecordedEvent, ResourceKey, ResourceKind,
+    RollbackStep, RunCommand, RunOptions, RunOutcome,
 };
 use crate::id::{DeploymentId, Digest, RunId, Seq, StreamVersion};
 use crate::ownership::OwnershipMark;
@@ -348,6 +348,9 @@ pub struct RunView {
     pub interrupted: Option<String>,
     /// How many times it was resumed.
     pub resumed: u32,
+    /// The image it resolved before deploying, and its digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageResolved>,
 }
 
 impl RunView {

@@ -22,6 +22,8 @@ pub enum ProviderName {
     UptimeKuma,
     /// A webhook endpoint.
     Webhook,
+    /// An image registry (the OCI distribution API).
+    Registry,
 }
 
 impl fmt::Display for ProviderName {
@@ -31,6 +33,7 @@ impl fmt::Display for ProviderName {
             Self::Cloudflare => "cloudflare",
             Self::UptimeKuma => "uptime kuma",
             Self::Webhook => "webhook",
+            Self::Registry => "image registry",
         })
     }
 }
@@ -43,6 +46,7 @@ impl ProviderName {
             Self::Cloudflare => "Cloudflare",
             Self::UptimeKuma => "Uptime Kuma",
             Self::Webhook => "webhook",
+            Self::Registry => "the image registry",
         }
     }
 
@@ -52,7 +56,7 @@ impl ProviderName {
             Self::Coolify => Some("COOLIFY_URL"),
             Self::Cloudflare => Some("CLOUDFLARE_API_URL"),
             Self::UptimeKuma => Some("UPTIME_KUMA_URL"),
-            Self::Webhook => None,
+            Self::Webhook | Self::Registry => None,
         }
     }
 }

@@ -17,13 +17,13 @@ use async_trait::async_trait;
 use super::registry::{Connect, ConnectError, ConnectRequest, Need};
 use super::{
     AppDesired, AppHost, AppKind, AppLookup, BuildLog, Connection, DeleteOutcome, DeploymentRef,
-    DeploymentState, DeploymentStatus, Dns, EnvDiff, EnvVarDesired, ErrorKind, LogLine, LogStream,
-    MonitorDesired, MonitorId, Monitors, Notification, Notifier, NotifierEntry, OwnedRemote, Pace,
-    Progress, ProviderError, ProviderName, Providers, RecordDesired, RecordType, RemoteApp,
-    RemoteMonitor, RemoteRecord, ResolvedTarget, RetryPolicy, ServerVersion, Target, WaitOptions,
-    Zone,
+    DeploymentState, DeploymentStatus, Dns, EnvDiff, EnvVarDesired, ErrorKind, Images, LogLine,
+    LogStream, MonitorDesired, MonitorId, Monitors, Notification, Notifier, NotifierEntry,
+    OwnedRemote, Pace, Progress, ProviderError, ProviderName, Providers, RecordDesired, RecordType,
+    RemoteApp, RemoteMonitor, RemoteRecord, ResolvedTarget, RetryPolicy, ServerVersion, Target,
+    WaitOptions, Zone,
 };
-use crate::id::DeploymentId;
+use crate::id::{DeploymentId, ImageDigest, ImageRef};
 use crate::ownership::OwnershipMark;
 use crate::spec::model::{self as spec, DnsExpectation};
 use crate::verify::{CheckError, CheckResult, DnsEvidence, HttpEvidence, Probe, TlsEvidence};
@@ -101,6 +101,9 @@ pub struct FakeState {
     pub unhealthy: bool,
     /// Every call made, in order: the operation's name.
     pub calls: Vec<&'static str>,
+    /// Pushes of each image tag (`name:tag`) beyond the first: a push
+    /// moves the tag to another digest.
+    pub pushes: BTreeMap<String, u32>,
     next: u64,
 }
 
@@ -153,6 +156,7 @@ impl FakeWorld {
             monitors: Some(Arc::new(FakeMonitors(self.clone()))),
             notifiers: Arc::new(notifiers),
             probe: Arc::new(FakeProbe(self.clone())),
+            images: Arc::new(FakeImages(self.clone())),
         }
     }
 }
@@ -951,6 +955,32 @@ impl Notifier for FakeNotifier {
         s.sent
             .push((self.1.clone(), n.event.clone(), n.summary.clone()));
         Ok(())
+    }
+}
+
+/// [`Images`] over a [`FakeWorld`]: every tag names a digest of its own,
+/// which moves on each push (`FakeState::pushes`); `image_digest` faults
+/// make a lookup fail.
+#[derive(Debug)]
+pub struct FakeImages(FakeWorld);
+
+#[async_trait]
+impl Images for FakeImages {
+    async fn digest(&self, image: &ImageRef) -> Result<ImageDigest, ProviderError> {
+        let mut st = self.0.state();
+        if faulted(
+            ProviderName::Registry,
+            "image_digest",
+            st.fault("image_digest"),
+        )? {
+            return Err(lost(ProviderName::Registry, "image_digest"));
+        }
+        if let Some(d) = &image.digest {
+            return Ok(d.clone());
+        }
+        let name = format!("{}:{}", image.name(), image.tag_or_latest());
+        let pushes = st.pushes.get(&name).copied().unwrap_or(0);
+        Ok(ImageDigest::of(format!("{name}#{pushes}").as_bytes()))
     }
 }
 

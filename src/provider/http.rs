@@ -165,6 +165,10 @@ pub(crate) struct Request {
     /// Secret values the request carries (env values, passwords); scrubbed
     /// from anything an error quotes.
     pub secrets: Scrubber,
+    /// Error statuses answered to the caller as they came (a registry's
+    /// 401, whose challenge says where to get a token), not classified as
+    /// failures and not retried.
+    pub pass: &'static [u16],
 }
 
 impl Request {
@@ -182,6 +186,7 @@ impl Request {
             headers: Vec::new(),
             idempotent,
             secrets: Scrubber::new(),
+            pass: &[],
         }
     }
 
@@ -514,7 +519,7 @@ impl Http {
             headers,
             body,
         };
-        if status.is_success() {
+        if status.is_success() || req.pass.contains(&status.as_u16()) {
             return Ok(response);
         }
         // An error answer that is not JSON does not come from a JSON API:

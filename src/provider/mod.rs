@@ -17,6 +17,8 @@
 //! - [`kuma`]: [`Monitors`] on Uptime Kuma 1.23 and 2.x.
 //! - [`webhook`]: [`Notifier`] for signed JSON (Standard Webhooks), Slack
 //!   and Discord.
+//! - [`oci`]: [`Images`] on the OCI distribution API (which manifest a
+//!   tag names).
 //! - [`registry`]: credentials (or the sandbox) → a [`Connection`]: the
 //!   only place the vendor clients above are built.
 //! - [`fake`]: in-memory providers behind the same traits, for the
@@ -50,6 +52,7 @@ pub mod error;
 pub mod fake;
 pub mod http;
 pub mod kuma;
+pub mod oci;
 pub mod registry;
 pub mod socketio;
 pub mod types;
@@ -60,6 +63,7 @@ pub use coolify::{CoolifyClient, CoolifyConfig};
 pub use error::{ErrorKind, FieldError, ForbiddenReason, ProviderError, ProviderName};
 pub use http::{HttpConfig, RetryEvent, RetryObserver, RetryPolicy};
 pub use kuma::{KumaClient, KumaConfig};
+pub use oci::{OciClient, OciConfig};
 pub use registry::{Connect, ConnectError, ConnectRequest};
 pub use types::*;
 pub use webhook::{WebhookConfig, WebhookFormat, WebhookNotifier};
@@ -99,6 +103,8 @@ pub struct Providers {
     pub notifiers: Arc<Vec<NotifierEntry>>,
     /// The checks run after a deployment.
     pub probe: Arc<dyn crate::verify::Probe>,
+    /// Image registries, for the digest an image's tag names.
+    pub images: Arc<dyn Images>,
 }
 
 impl std::fmt::Debug for Providers {
@@ -407,6 +413,19 @@ pub trait Monitors: Send + Sync {
     /// The ids of the notifications the server has (Uptime Kuma sends them
     /// at login); `None` when the server did not say.
     async fn notification_ids(&self) -> Result<Option<Vec<u64>>, ProviderError>;
+}
+
+/// Tells which manifest an image reference names (container registries).
+#[async_trait]
+pub trait Images: Send + Sync {
+    /// The digest of the manifest `image` names now. A reference that
+    /// carries its digest (`name@sha256:…`) is answered without a call;
+    /// one that cannot be read anonymously (a private image) is an error
+    /// naming it.
+    async fn digest(
+        &self,
+        image: &crate::id::ImageRef,
+    ) -> Result<crate::id::ImageDigest, ProviderError>;
 }
 
 /// Sends notifications (webhooks). A failed notification is the engine's

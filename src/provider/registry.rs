@@ -21,8 +21,8 @@ use async_trait::async_trait;
 
 use super::{
     CloudflareClient, CloudflareConfig, Connection, CoolifyClient, CoolifyConfig, HttpConfig,
-    KumaClient, KumaConfig, NotifierEntry, Pace, ProviderError, Providers, RetryObserver,
-    RetryPolicy, WebhookConfig, WebhookFormat, WebhookNotifier,
+    KumaClient, KumaConfig, NotifierEntry, OciClient, OciConfig, Pace, ProviderError, Providers,
+    RetryObserver, RetryPolicy, WebhookConfig, WebhookFormat, WebhookNotifier,
 };
 use crate::secret::{Scrubber, SecretValue};
 use crate::spec::model::{self, Spec};
@@ -288,6 +288,9 @@ pub struct Endpoints {
     pub routing: Routing,
     /// The sandbox CA, in sandbox mode.
     pub ca_pem: Option<String>,
+    /// Where every image registry is asked instead of at its own host: the
+    /// sandbox, which simulates them all.
+    pub registry_route: Option<String>,
 }
 
 impl Endpoints {
@@ -387,6 +390,7 @@ impl Registry {
                         resolve_url,
                     },
                     ca_pem: Some(handle.ca_pem.clone()),
+                    registry_route: Some(handle.api_url.clone()),
                 };
                 Ok((e, Some(handle)))
             }
@@ -473,6 +477,12 @@ impl Registry {
                 monitors,
                 notifiers: Arc::new(notifiers),
                 probe: Arc::new(verifier),
+                images: Arc::new(OciClient::new(
+                    OciConfig {
+                        route: endpoints.registry_route.clone(),
+                    },
+                    http(),
+                )),
             },
             pace,
             scrubber,
@@ -563,10 +573,13 @@ async fn real_endpoints(env: &Env, dns: Need, monitors: Need) -> Result<Endpoint
         .map(|v| v.expose().to_owned());
     let kuma_password = env.get("UPTIME_KUMA_PASSWORD");
     // A sandbox served by another process (`fabrik sandbox serve`):
-    // route the spec's names to it and trust its CA.
-    let (routing, ca_pem) = match env.var("FABRIK_SANDBOX_URL") {
-        Some(url) => sandbox_routing(url).await?,
-        None => (Routing::System, None),
+    // route the spec's names and image registries to it and trust its CA.
+    let (routing, ca_pem, registry_route) = match env.var("FABRIK_SANDBOX_URL") {
+        Some(url) => {
+            let (routing, ca) = sandbox_routing(url).await?;
+            (routing, ca, Some(url.trim_end_matches('/').to_owned()))
+        }
+        None => (Routing::System, None, None),
     };
     Ok(Endpoints {
         coolify_url,
@@ -578,6 +591,7 @@ async fn real_endpoints(env: &Env, dns: Need, monitors: Need) -> Result<Endpoint
         kuma_password,
         routing,
         ca_pem,
+        registry_route,
     })
 }
 

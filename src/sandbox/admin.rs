@@ -10,7 +10,12 @@
 //! - `GET /_sandbox/info`: listener addresses and the CA certificate,
 //! - `GET /_sandbox/resolve?name=&type=`: a DNS answer from the records,
 //! - `PUT /_sandbox/zone`: `{"name": ..., "status": ...}` sets a zone's
-//!   status (`pending` until its nameservers are switched, ...).
+//!   status (`pending` until its nameservers are switched, ...),
+//! - `POST /_sandbox/registry/push`: `{"image": "NAME:TAG"}` pushes the tag
+//!   again: it names a new manifest (digest) from then on,
+//! - `PUT /_sandbox/registry/repository`: `{"image": NAME, "private":
+//!   bool, "reachable": bool}` makes a repository private or unreachable,
+//! - `GET /_sandbox/registry/token`: the registry's anonymous tokens.
 
 use std::sync::Arc;
 
@@ -23,7 +28,7 @@ use super::config::Settings;
 use super::faults::FaultConfig;
 use super::reply::Reply;
 use super::server::Shared;
-use super::{coolify, world};
+use super::{coolify, registry, world};
 
 fn error(status: u16, message: impl Into<String>) -> Reply {
     Reply::json(status, json!({"error": message.into()}))
@@ -110,6 +115,25 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> R
                     Err(e) => error(500, e.to_string()),
                 }
             }
+        }
+        (&Method::GET, "registry/token") => {
+            registry::token(&coolify::parse_query(parts.uri.query()))
+        }
+        (&Method::POST, "registry/push") | (&Method::PUT, "registry/repository") => {
+            let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let pushing = parts.method == Method::POST;
+            let now = shared.now();
+            let done = shared
+                .store
+                .write(now, move |tx| {
+                    if pushing {
+                        registry::push(tx, &body)
+                    } else {
+                        registry::set_repository(tx, &body)
+                    }
+                })
+                .await;
+            done.unwrap_or_else(|e| error(500, e.to_string()))
         }
         _ => error(404, "no such admin endpoint"),
     };

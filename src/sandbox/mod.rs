@@ -1,4 +1,5 @@
-//! The sandbox: a stateful simulator of Coolify, Cloudflare and Uptime Kuma.
+//! The sandbox: a stateful simulator of Coolify, Cloudflare and Uptime Kuma
+//! (and of the container registries their images come from).
 //!
 //! A test double and a try-out ground, never a replacement for the real
 //! services. It answers the way `contracts/` says the real servers answer,
@@ -30,8 +31,11 @@
 //! - `cloudflare`: zones and DNS records.
 //! - `kuma/`: Uptime Kuma over Socket.IO (auth, monitors, tags).
 //! - `apps`: the deployed apps over HTTP and HTTPS.
+//! - `registry`: a container registry for every image name (manifest
+//!   digests, anonymous tokens, pushes that move a tag).
 //! - `ca`: the sandbox CA and per-domain certificates.
-//! - `admin`: `/_sandbox/...` (faults, settings, dump, info, resolve).
+//! - `admin`: `/_sandbox/...` (faults, settings, dump, info, resolve,
+//!   registry pushes).
 //! - `server`: listeners, routing, fault middleware, lifecycle.
 //! - `conn`: connections that can be cut for the lost-response fault.
 //! - `reply`: the answer type handlers build inside a transaction.
@@ -55,6 +59,7 @@ mod coolify;
 mod error;
 mod faults;
 mod kuma;
+mod registry;
 mod reply;
 mod server;
 mod store;

@@ -1,8 +1,9 @@
 //! Listeners, routing and the lifecycle of one sandbox instance.
 //!
 //! Three listeners: the API listener (Coolify under `/api`, Cloudflare under
-//! `/client/v4`, Uptime Kuma's Socket.IO under `/socket.io/`, the admin API
-//! under `/_sandbox`, and deployed apps for any other `Host`), the app HTTP
+//! `/client/v4`, Uptime Kuma's Socket.IO under `/socket.io/`, the container
+//! registry under `/v2`, the admin API under `/_sandbox`, and deployed apps
+//! for any other `Host`), the app HTTP
 //! listener and the app HTTPS listener (deployed apps only, routed by `Host`
 //! and SNI).
 
@@ -29,7 +30,7 @@ use super::faults::{FaultConfig, Faults, Injected, Injections, Service};
 use super::kuma::Sessions;
 use super::reply::Reply;
 use super::store::{Store, WorldInit};
-use super::{SandboxError, admin, apps, cloudflare, coolify, kuma, world};
+use super::{SandboxError, admin, apps, cloudflare, coolify, kuma, registry, world};
 
 /// Where a running sandbox can be reached, and what to trust.
 #[derive(Debug, Clone, Serialize)]
@@ -183,6 +184,8 @@ impl BoundSandbox {
             .route("/client/v4", any(cloudflare::handle))
             .route("/client/v4/{*rest}", any(cloudflare::handle))
             .route("/_sandbox/{*rest}", any(admin::handle))
+            .route("/v2", any(registry::handle))
+            .route("/v2/{*rest}", any(registry::handle))
             .fallback(not_found)
             .layer(layer)
             .layer(axum::middleware::from_fn_with_state(

@@ -21,7 +21,7 @@ use rusqlite::{
 use super::SandboxError;
 
 /// The schema version this build writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 /// The schema, applied once to a fresh file.
 const SCHEMA: &str = include_str!("schema.sql");
@@ -31,6 +31,9 @@ const SCHEMA_2: &str = include_str!("schema_2.sql");
 
 /// From version 2 to 3 (fresh files too, after [`SCHEMA_2`]).
 const SCHEMA_3: &str = include_str!("schema_3.sql");
+
+/// From version 3 to 4 (fresh files too, after [`SCHEMA_3`]).
+const SCHEMA_4: &str = include_str!("schema_4.sql");
 
 /// What a fresh world is seeded with.
 #[derive(Debug, Clone)]
@@ -116,6 +119,9 @@ impl Store {
             }
             if version < 3 {
                 tx.execute_batch(SCHEMA_3).map_err(open_err)?;
+            }
+            if version < 4 {
+                tx.execute_batch(SCHEMA_4).map_err(open_err)?;
             }
             if version < SCHEMA_VERSION {
                 tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))

@@ -319,6 +319,7 @@ pub(crate) fn dump(tx: &Tx<'_>) -> rusqlite::Result<Value> {
         },
         "cloudflare": {"zones": zones},
         "uptime_kuma": {"monitors": monitors},
+        "registry": super::registry::dump(tx)?,
     }))
 }
 

@@ -9,7 +9,8 @@
 use super::diagnostic::Issue;
 use super::path::FieldPath;
 use super::suggest;
-use super::yaml::{Entry, Kind, Node};
+use super::yaml::{Entry, Kind, Node, Typed};
+use crate::id::Digest;
 
 /// Keys an environment may not override.
 const FIXED: &[&str] = &["name", "environments"];
@@ -21,6 +22,38 @@ pub(crate) fn declared(tree: &Node) -> Vec<String> {
         .and_then(Node::entries)
         .map(|e| e.iter().map(|e| e.key.clone()).collect())
         .unwrap_or_default()
+}
+
+/// The hash of what every environment shares: the tree without
+/// `environments`, as values (positions, comments, quoting and key order
+/// do not count; `8080` and `"8080"` differ, as they do to the schema).
+/// The same for every environment of the file, so that a run of one can
+/// be compared with today's file loaded for another.
+pub(crate) fn shared_hash(tree: &Node) -> Digest {
+    fn value(node: &Node) -> serde_json::Value {
+        use serde_json::Value;
+        match &node.kind {
+            Kind::Scalar(s) => match s.typed() {
+                Typed::Null => Value::Null,
+                Typed::Bool(b) => Value::Bool(b),
+                Typed::Int(n) => Value::from(n),
+                Typed::Float(f) => Value::from(f),
+                Typed::Str(t) => Value::from(t),
+            },
+            Kind::Seq(items) => Value::Array(items.iter().map(value).collect()),
+            Kind::Map(entries) => Value::Object(
+                entries
+                    .iter()
+                    .map(|e| (e.key.clone(), value(&e.value)))
+                    .collect(),
+            ),
+        }
+    }
+    let mut shared = value(tree);
+    if let Some(map) = shared.as_object_mut() {
+        map.remove("environments");
+    }
+    Digest::of(crate::event::canonical_json(&shared).as_bytes())
 }
 
 /// Takes `environments` out of `tree` and merges the chosen one over the
@@ -148,5 +181,44 @@ fn merge_entry(entries: &mut Vec<Entry>, over: Entry) {
             }
         },
         None => entries.push(over),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shared_hash;
+    use crate::spec::yaml::{Limits, parse};
+
+    fn hash(text: &str) -> crate::id::Digest {
+        let (tree, issues) = parse(text.as_bytes(), &Limits::default()).unwrap();
+        assert!(issues.is_empty(), "{issues:?}");
+        shared_hash(&tree)
+    }
+
+    #[test]
+    fn the_shared_part_ignores_environments_and_layout_but_not_values() {
+        let base = hash("name: web\napp:\n  image: nginx:1\n  port: 80\n");
+        // Environments, comments, quoting and key order are not the shared part.
+        assert_eq!(
+            base,
+            hash(
+                "# the web\nname: \"web\"\napp: {port: 80, image: 'nginx:1'}\nenvironments:\n  staging:\n    app:\n      port: 81\n"
+            )
+        );
+        assert_eq!(
+            hash("name: web\napp:\n  image: nginx:1\n  port: 80\nenvironments:\n  production:\n"),
+            hash(
+                "name: web\napp:\n  image: nginx:1\n  port: 80\nenvironments:\n  production:\n    app: {port: 8080}\n"
+            )
+        );
+        // A value of the shared part is.
+        assert_ne!(
+            base,
+            hash("name: web\napp:\n  image: nginx:2\n  port: 80\n")
+        );
+        assert_ne!(
+            base,
+            hash("name: web\napp:\n  image: nginx:1\n  port: \"80\"\n")
+        );
     }
 }

@@ -56,6 +56,10 @@ pub struct Loaded {
     pub dir: PathBuf,
     /// blake3 of the spec file's bytes, to record which text a run used.
     pub source_hash: Digest,
+    /// Hash of the spec's shared part: what every environment has in
+    /// common, journaled with each run so that a promotion can tell that
+    /// nothing but environment overrides changed since.
+    pub shared_hash: Digest,
 }
 
 impl Loaded {
@@ -77,6 +81,9 @@ pub struct Checked {
     pub spec: Spec,
     /// Problems that do not block.
     pub warnings: Vec<Diagnostic>,
+    /// Hash of the spec's shared part: the file without `environments`
+    /// (see [`super::environments::shared_hash`]).
+    pub shared_hash: Digest,
 }
 
 /// Why a spec could not be loaded.
@@ -193,6 +200,7 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, SpecError> {
             path: path.to_path_buf(),
             dir,
             source_hash,
+            shared_hash: c.shared_hash,
         }),
         Err(all) => {
             let (errors, warnings) = all.into_iter().partition(Diagnostic::is_error);
@@ -251,6 +259,7 @@ pub fn check(
         .environment
         .as_deref()
         .filter(|_| !super::environments::declared(&tree).is_empty());
+    let shared_hash = super::environments::shared_hash(&tree);
     run.issues.extend(super::environments::select(
         &mut tree,
         opts.environment.as_deref(),
@@ -379,6 +388,7 @@ pub fn check(
             Ok(Checked {
                 spec,
                 warnings: diagnostics,
+                shared_hash,
             })
         }
         None => {

@@ -166,6 +166,8 @@ fn event() -> impl Strategy<Value = Event> {
                 },
                 take_over: spec_id.is_some() && no_rollback,
                 restores: if sandbox { target_run.clone() } else { None },
+                shared_hash: refresh.then(|| fabrik::id::Digest::of(b"shared")),
+                promoted_from: None,
                 target_run,
                 spec_id,
             },

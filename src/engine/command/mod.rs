@@ -14,6 +14,7 @@
 //! - [`destroy`]: deleting everything a deployment owns;
 //! - [`gc`]: remote resources marked as Fabrik's that no deployment owns;
 //! - [`logs`]: an application's runtime log and its latest build log.
+//! - [`promote`]: what one environment verified, deployed to another.
 
 pub mod apply;
 pub mod destroy;
@@ -22,6 +23,7 @@ pub mod execute;
 pub mod gc;
 pub mod logs;
 pub mod plan;
+pub mod promote;
 pub mod reconcile;
 pub mod refresh;
 pub mod release;

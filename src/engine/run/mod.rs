@@ -308,7 +308,23 @@ impl Run {
                 (outcome, code)
             }
         };
-        self.release()?;
+        let mut next = end.next;
+        if let Err(e) = self.release() {
+            // How the run ended is on the record already: a journal whose
+            // disk fills up now misses only the release of the lock, which
+            // is let go all the same (the next run's `lock_acquired` takes
+            // its place). There is nothing to resume.
+            if !e.is_disk_full() {
+                return Err(e);
+            }
+            if let Some(g) = self.guard.take() {
+                g.release();
+            }
+            next.push(
+                "the disk holding the journal is full: free space on it before the next run"
+                    .to_owned(),
+            );
+        }
         let journal_head = with(&self.journal, |r| r.head());
         Ok(Report {
             deployment: self.deployment.clone(),
@@ -318,7 +334,7 @@ impl Run {
             message: end.message,
             urls: std::mem::take(&mut self.urls),
             changes: end.changes,
-            next: end.next,
+            next,
             journal_head,
         })
     }

@@ -838,9 +838,28 @@ fn exposed_port(text: &str) -> String {
         .to_string()
 }
 
-/// Splits `registry:5000/image:tag` into image and tag; an explicit tag
-/// wins; `latest` when there is none.
+/// Splits `registry:5000/image:tag` into the image and tag Coolify
+/// stores; an explicit tag wins; `latest` when there is none. A digest is
+/// kept as the name with `@sha256` appended and the hex digits as the
+/// tag: Coolify reads the name and tag as one reference
+/// (`DockerImageParser::parse`, `app/Services/DockerImageParser.php:15-40`)
+/// and stores a digest that way
+/// (`app/Http/Controllers/Api/ApplicationsController.php:2199-2224`
+/// @379abb2). (Coolify keeps `name:tag` as the name when a name carrying
+/// a tag is sent with a tag too; Fabrik never sends both.)
 fn split_image(name: &str, tag: Option<&str>) -> (String, String) {
+    let whole = match tag {
+        Some(t) if !t.is_empty() => format!("{name}:{t}"),
+        _ => name.to_owned(),
+    };
+    let is_hash = |t: &str| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit());
+    // `/^(.+)@sha256:([a-f0-9]{64})$/i` first (`DockerImageParser.php:18`).
+    if let Some((main, hex)) = whole.rsplit_once("@sha256:")
+        && is_hash(hex)
+        && !main.is_empty()
+    {
+        return (format!("{main}@sha256"), hex.to_owned());
+    }
     let last_slash = name.rfind('/').map_or(0, |i| i + 1);
     let (image, inline_tag) = match name[last_slash..].rfind(':') {
         Some(i) => (
@@ -850,9 +869,13 @@ fn split_image(name: &str, tag: Option<&str>) -> (String, String) {
         None => (name.to_owned(), None),
     };
     let tag = tag
+        .filter(|t| !t.is_empty())
         .map(str::to_owned)
         .or(inline_tag)
         .unwrap_or_else(|| "latest".to_owned());
+    if is_hash(&tag) && !image.ends_with("@sha256") {
+        return (format!("{image}@sha256"), tag);
+    }
     (image, tag)
 }
 
@@ -903,6 +926,20 @@ mod tests {
             split_image("ghcr.io/a/b:v1", Some("v2")),
             ("ghcr.io/a/b".into(), "v2".into())
         );
+        // A digest, in any of the forms Coolify's parser reads, is kept as
+        // the name with `@sha256` and the hex digits as the tag.
+        let hex = "0f".repeat(32);
+        for (name, tag) in [
+            (format!("ghcr.io/a/b@sha256:{hex}"), None),
+            ("ghcr.io/a/b@sha256".to_owned(), Some(hex.as_str())),
+            ("ghcr.io/a/b".to_owned(), Some(hex.as_str())),
+        ] {
+            assert_eq!(
+                split_image(&name, tag),
+                ("ghcr.io/a/b@sha256".into(), hex.clone()),
+                "{name} {tag:?}"
+            );
+        }
     }
 
     #[test]

@@ -27,6 +27,7 @@ mod forms;
 mod logs;
 mod plan;
 mod preflight;
+mod promote;
 mod reach;
 mod releases;
 mod rotation;

@@ -147,4 +147,11 @@ fn the_printed_exports_point_fabrik_at_the_served_sandbox() {
         "{}",
         stdout(&o)
     );
+    // The image's registry is the served sandbox's too: its digest is
+    // known, with no registry on the network.
+    assert!(
+        stderr(&o).contains("image traefik/whoami:v1.10 is sha256:"),
+        "{}",
+        stderr(&o)
+    );
 }

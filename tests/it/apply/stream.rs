@@ -284,7 +284,8 @@ fn samples() -> Vec<(&'static str, Value)> {
         (
             "run_started",
             json!({"command": "apply", "spec_path": "spec.yaml", "spec_hash": hash, "user": "deploy", "host": "ci-7", "pid": 42, "fabrik_version": "0.1.0",
-            "options": {"no_rollback": true, "sandbox": true, "refresh": true, "target_run": run, "policies": {"coolify": "auto", "dns": "manual", "monitors": "never"}}}),
+            "options": {"no_rollback": true, "sandbox": true, "refresh": true, "target_run": run, "policies": {"coolify": "auto", "dns": "manual", "monitors": "never"},
+                "shared_hash": hash, "promoted_from": {"deployment": "blog@staging", "run": run, "digest": format!("sha256:{hash}")}}}),
         ),
         (
             "run_state_changed",
@@ -313,6 +314,10 @@ fn samples() -> Vec<(&'static str, Value)> {
         (
             "secret_resolved",
             json!({"name": "API_TOKEN", "source": "dotenv", "fingerprint": hash}),
+        ),
+        (
+            "image_resolved",
+            json!({"image": "ghcr.io/acme/web:1.4.2", "digest": format!("sha256:{hash}")}),
         ),
         (
             "resource_intent",

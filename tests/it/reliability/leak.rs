@@ -784,6 +784,7 @@ fn debug_output_of_every_secret_holder_shows_no_value() {
         kuma_password: Some(SecretValue::new(KUMA_PASSWORD)),
         routing: fabrik::verify::Routing::System,
         ca_pem: None,
+        registry_route: None,
     };
     let env = fabrik::provider::registry::Env::load(
         [("COOLIFY_TOKEN".to_owned(), COOLIFY_TOKEN.to_owned())],

@@ -115,6 +115,7 @@ pub async fn apply(req: ApplyRequest) -> Result<Report, EngineError> {
         take_over,
         rotate,
         release: None,
+        promotion: None,
     };
     carry_out(base, prepared, how).await
 }
@@ -137,6 +138,9 @@ pub struct How {
     /// The earlier run whose desired state this apply restores (`fabrik
     /// rollback NAME --to RUN`): `prepared.world` is that state.
     pub release: Option<crate::id::RunId>,
+    /// The verified run of another environment whose image this apply
+    /// deploys (`fabrik promote`): `prepared.world` pins its digest.
+    pub promotion: Option<crate::event::Promotion>,
 }
 
 /// Applies `prepared` (its world is what the run converges to).
@@ -153,6 +157,7 @@ pub async fn carry_out(
         take_over,
         rotate,
         release,
+        promotion,
     } = how;
     let mut prepared = prepared;
     let deployment = prepared.world.deployment.clone();
@@ -197,7 +202,10 @@ pub async fn carry_out(
             policies: policies_map(world),
             spec_id: Some(spec_id),
             take_over,
+            // A release's world is an earlier run's, not today's file's.
+            shared_hash: release.is_none().then_some(prepared.loaded.shared_hash),
             restores: release.clone(),
+            promoted_from: promotion,
         },
     };
     let urls = world.app.domains.clone();
@@ -297,12 +305,52 @@ async fn run_apply(
         run.notify_to(c.remote.providers.notifiers.clone());
     }
     let connected = connected?;
+    if let Err(e) = resolve_image(run, &connected, world).await {
+        return Err((e, Some(connected)));
+    }
     run.notify("started", "deployment started");
     let out = steps(run, &connected, base, prepared, observed, redeploy).await;
     match out {
         Ok(changes) => Ok((connected, changes)),
         Err(e) => Err((e, Some(connected))),
     }
+}
+
+/// Journals the digest of the manifest the application's image names now,
+/// once, before anything is deployed: what a later `fabrik promote` of
+/// this run deploys elsewhere. A registry that cannot be read does not
+/// fail the run: the digest is journaled as unknown, with why.
+async fn resolve_image(run: &Run, connected: &Connected, world: &World) -> Result<(), EngineError> {
+    let crate::provider::AppSource::DockerImage { image, tag } = &world.app.source else {
+        return Ok(());
+    };
+    let reference = crate::engine::resource::app::state::image_reference(image, tag.as_deref());
+    let resolved = match crate::id::ImageRef::parse(&reference) {
+        Some(r) => connected
+            .remote
+            .providers
+            .images
+            .digest(&r)
+            .await
+            .map_err(|e| {
+                let hint = e.hint.clone().map(|h| format!("; {h}")).unwrap_or_default();
+                format!("{e}{hint}")
+            }),
+        None => Err(format!("{reference} is not an image reference")),
+    };
+    let (digest, error) = match resolved {
+        Ok(d) => (Some(d), None),
+        Err(e) => (None, Some(crate::text::printable_line(&e).into_owned())),
+    };
+    record(
+        &run.journal,
+        Event::ImageResolved(crate::event::ImageResolved {
+            image: reference,
+            digest,
+            error,
+        }),
+    )?;
+    Ok(())
 }
 
 /// Plans from the journal (and what refresh showed) and executes the plan.

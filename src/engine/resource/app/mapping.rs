@@ -14,11 +14,37 @@ use crate::provider::{
 use crate::spec::model::{self, Interpolated, Spec};
 use crate::spec::secrets::ResolvedSecrets;
 
-/// Splits `registry/name:tag` into name and tag (a digest stays in the name).
+/// Splits `registry/name:tag` into the name and tag Coolify keeps.
+///
+/// A digest reference (`name[:tag]@sha256:HEX`) becomes Coolify's own
+/// form of it: the name with `@sha256` appended and the 64 hex digits as
+/// the tag. Its API stores a digest that way when an application is
+/// created (`DockerImageParser::parse`, `app/Services/DockerImageParser.php:17-22`,
+/// then `app/Http/Controllers/Api/ApplicationsController.php:2210-2224`
+/// @379abb2), its name pattern allows the suffix
+/// (`app/Support/ValidationPatterns.php:138`), a PATCH stores both fields
+/// as sent, and a deployment pulls `NAME@sha256:HEX`
+/// (`app/Jobs/ApplicationDeploymentJob.php:1186-1192`: `{$dockerImage}:{$dockerImageTag}`).
+/// A tag written before the digest is left out: the name pattern has no
+/// room for it, and the digest names the image alone.
 pub fn split_image(image: &str) -> (String, Option<String>) {
-    if image.contains('@') {
-        return (image.to_owned(), None);
+    if let Some((name, hex)) = image.split_once("@sha256:") {
+        let (name, _) = split_tag(name);
+        return (format!("{name}@sha256"), Some(hex.to_owned()));
     }
+    split_tag(image)
+}
+
+/// The image reference an application's name and tag deploy
+/// (`name:tag`, or `name@sha256:HEX` for Coolify's digest form).
+pub fn image_reference(image: &str, tag: Option<&str>) -> String {
+    match tag {
+        Some(t) => format!("{image}:{t}"),
+        None => image.to_owned(),
+    }
+}
+
+fn split_tag(image: &str) -> (String, Option<String>) {
     let slash = image.rfind('/').map_or(0, |i| i + 1);
     match image[slash..].rfind(':') {
         Some(i) => (
@@ -415,10 +441,22 @@ mod tests {
             split_image("ghcr.io:443/acme/web:v2"),
             ("ghcr.io:443/acme/web".into(), Some("v2".into()))
         );
-        assert_eq!(
-            split_image("traefik/whoami@sha256:abc"),
-            ("traefik/whoami@sha256:abc".into(), None)
-        );
+        let hex = "ab".repeat(32);
+        for pinned in [
+            format!("traefik/whoami@sha256:{hex}"),
+            format!("traefik/whoami:v1.10@sha256:{hex}"),
+        ] {
+            let (name, tag) = split_image(&pinned);
+            assert_eq!(
+                (name.as_str(), tag.as_deref()),
+                ("traefik/whoami@sha256", Some(hex.as_str()))
+            );
+            assert_eq!(
+                image_reference(&name, tag.as_deref()),
+                format!("traefik/whoami@sha256:{hex}")
+            );
+        }
+        assert_eq!(image_reference("nginx", Some("1.27")), "nginx:1.27");
     }
 
     #[test]

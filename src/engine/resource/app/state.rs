@@ -321,5 +321,6 @@ impl AppState {
 }
 
 pub use super::mapping::{
-    exposed_port, from_spec, from_state, identity_from_spec, split_image, without_env,
+    exposed_port, from_spec, from_state, identity_from_spec, image_reference, split_image,
+    without_env,
 };
