@@ -48,6 +48,8 @@ pub fn run(cli: &Cli, deployment: Option<&str>, out: &mut Output) -> Result<i32,
         }
         None => {
             let mut found = Vec::new();
+            // Every environment of one name: what each runs and who ran it.
+            let side_by_side = !environments.is_empty();
             let ids = if environments.is_empty() {
                 store.deployments()?
             } else {
@@ -70,8 +72,30 @@ pub fn run(cli: &Cli, deployment: Option<&str>, out: &mut Output) -> Result<i32,
             );
             let rows: Vec<_> = found
                 .iter()
-                .map(|(view, latest)| summary_row(view, latest.as_ref(), &columns))
+                .map(|(view, latest)| {
+                    let mut row = summary_row(view, latest.as_ref(), &columns);
+                    if side_by_side {
+                        row[2] = deployed_source(view).unwrap_or_else(|| "-".to_owned());
+                        row.insert(
+                            4,
+                            latest.as_ref().map_or("-".to_owned(), |r| r.user.clone()),
+                        );
+                    }
+                    row
+                })
                 .collect();
+            let header: &[&str] = if side_by_side {
+                &[
+                    "DEPLOYMENT",
+                    "STATE",
+                    "RELEASE",
+                    "LAST RUN",
+                    "BY",
+                    "UPDATED",
+                ]
+            } else {
+                &["DEPLOYMENT", "STATE", "RESOURCES", "LAST RUN", "UPDATED"]
+            };
             let docs: Vec<_> = found
                 .iter()
                 .map(|(view, latest)| json!({ "deployment": view, "latest_run": latest }))
@@ -81,11 +105,9 @@ pub fn run(cli: &Cli, deployment: Option<&str>, out: &mut Output) -> Result<i32,
             } else if rows.is_empty() {
                 out.diag("no deployments in the journal yet");
             } else {
-                out.styled(&styled_table(
-                    &["DEPLOYMENT", "STATE", "RESOURCES", "LAST RUN", "UPDATED"],
-                    &rows,
-                    |column, text| if column == 1 { state_style(text) } else { None },
-                ))?;
+                out.styled(&styled_table(header, &rows, |column, text| {
+                    if column == 1 { state_style(text) } else { None }
+                }))?;
             }
         }
     }

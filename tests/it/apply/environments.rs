@@ -183,6 +183,17 @@ fn two_environments_of_one_spec_never_touch_each_other() {
         status.contains("web@production") && status.contains("web@staging"),
         "status shows both environments side by side:\n{status}"
     );
+    // With what each runs and who ran it.
+    let header = status.lines().next().unwrap();
+    assert!(
+        header.contains("RELEASE") && header.contains("BY"),
+        "{status}"
+    );
+    assert_eq!(
+        status.matches("traefik/whoami:v1.10").count(),
+        2,
+        "{status}"
+    );
     let history = p.json(&["history", "web"]);
     assert_eq!(history["environments"].as_array().unwrap().len(), 2);
     assert_eq!(p.runs("web@staging").len(), 1);
