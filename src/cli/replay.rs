@@ -87,18 +87,27 @@ fn expected_heads(cli: &Cli, given: &[String]) -> Result<Vec<ExpectedHead>, Erro
         });
     }
     let location = super::state_location(cli)?;
-    let database = match &location {
+    let journal = match &location {
+        StateLocation::Sqlite(path) => crate::store::sqlite::SqliteStore::open_existing(path)
+            .ok()
+            .and_then(|store| crate::store::EventStore::journal_id(&store).ok()),
+        StateLocation::Postgres(_) => None,
+    };
+    out.extend(recorded_heads(&location, journal.as_ref()));
+    Ok(out)
+}
+
+/// The heads recorded for the journal at `location` with id `journal`:
+/// beside its database (SQLite) and beside the key.
+fn recorded_heads(
+    location: &StateLocation,
+    journal: Option<&crate::id::JournalId>,
+) -> Vec<ExpectedHead> {
+    let database = match location {
         StateLocation::Sqlite(path) => Some(path.as_path()),
         StateLocation::Postgres(_) => None,
     };
-    let journal = database
-        .and_then(|path| crate::store::sqlite::SqliteStore::open_existing(path).ok())
-        .and_then(|store| crate::store::EventStore::journal_id(&store).ok());
-    out.extend(ExpectedHead::recorded(
-        database,
-        &crate::store::seal_identity(&location, journal.as_ref()),
-    ));
-    Ok(out)
+    ExpectedHead::recorded(database, &crate::store::seal_identity(location, journal))
 }
 
 /// Committed history the journal no longer holds, said in words: a head
@@ -110,7 +119,9 @@ pub(super) fn history_gone(
     store: &dyn crate::store::EventStore,
 ) -> Result<Option<String>, Error> {
     let len = store.len()?;
-    Ok(expected_heads(cli, &[])?
+    // The store is open already: its id, not a second connection's.
+    let journal = store.journal_id().ok();
+    Ok(recorded_heads(&super::state_location(cli)?, journal.as_ref())
         .into_iter()
         .find_map(|head| match head.seq {
             Some(seq) if seq > len => Some(format!(

@@ -72,17 +72,7 @@ pub fn run(cli: &Cli, deployment: Option<&str>, out: &mut Output) -> Result<i32,
             );
             let rows: Vec<_> = found
                 .iter()
-                .map(|(view, latest)| {
-                    let mut row = summary_row(view, latest.as_ref(), &columns);
-                    if side_by_side {
-                        row[2] = deployed_source(view).unwrap_or_else(|| "-".to_owned());
-                        row.insert(
-                            4,
-                            latest.as_ref().map_or("-".to_owned(), |r| r.user.clone()),
-                        );
-                    }
-                    row
-                })
+                .map(|(view, latest)| summary_row(view, latest.as_ref(), &columns, side_by_side))
                 .collect();
             let header: &[&str] = if side_by_side {
                 &[
@@ -120,16 +110,28 @@ pub fn run(cli: &Cli, deployment: Option<&str>, out: &mut Output) -> Result<i32,
     Ok(0)
 }
 
-fn summary_row(view: &DeploymentView, latest: Option<&RunView>, columns: &Columns) -> Vec<String> {
-    vec![
-        view.deployment.to_string(),
-        state_text(view, latest),
-        view.live_resources().len().to_string(),
-        latest.map_or("-".to_owned(), |r| {
-            format!("{} {}", r.command, columns.run(&r.run))
-        }),
-        latest.map_or("-".to_owned(), |r| columns.time(&r.last_event_at)),
-    ]
+/// A deployment's row: with `release`, what it runs and who ran its last
+/// run (every environment of one name, side by side) instead of how many
+/// resources it has.
+fn summary_row(
+    view: &DeploymentView,
+    latest: Option<&RunView>,
+    columns: &Columns,
+    release: bool,
+) -> Vec<String> {
+    let dash = || "-".to_owned();
+    let mut row = vec![view.deployment.to_string(), state_text(view, latest)];
+    row.push(if release {
+        deployed_source(view).unwrap_or_else(dash)
+    } else {
+        view.live_resources().len().to_string()
+    });
+    row.push(latest.map_or_else(dash, |r| format!("{} {}", r.command, columns.run(&r.run))));
+    if release {
+        row.push(latest.map_or_else(dash, |r| r.user.clone()));
+    }
+    row.push(latest.map_or_else(dash, |r| columns.time(&r.last_event_at)));
+    row
 }
 
 /// How the view of one deployment shows run ids and times: cut so that
