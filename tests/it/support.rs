@@ -78,7 +78,10 @@ impl Terminal {
     /// go-ahead: a person answers.
     pub fn start(dir: &Path, args: &[&str], env: &[(&str, Option<&str>)]) -> Self {
         use std::io::Read as _;
-        let mut line = shell_word(&fabrik_bin().display().to_string());
+        // `exec`: the shell `script` starts gives its place to fabrik, so
+        // a Ctrl-C reaches fabrik alone and the exit status is fabrik's,
+        // not that of a shell the same SIGINT ended.
+        let mut line = format!("exec {}", shell_word(&fabrik_bin().display().to_string()));
         for a in args {
             line.push(' ');
             line.push_str(&shell_word(a));
