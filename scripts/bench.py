@@ -10,6 +10,7 @@ is the median of several runs, and each budget is checked as a ratio to a
 floor measured in the same run where one exists.
 
 --quick uses 100,000 events instead of 1,000,000 (for a smoke test).
+It ends with the round-trip table of scripts/roundtrips.py.
 With FABRIK_TEST_POSTGRES_URL set (`eval "$(scripts/pg-test-server start)"`)
 it also times a no-op apply with the journal in PostgreSQL.
 """
@@ -201,6 +202,11 @@ def main():
     print("|---|---|---|---|---|---|")
     for r in rows:
         print("| " + " | ".join(r) + " |")
+
+    # Sequential round trips against the sandbox with injected latency.
+    print()
+    sys.stdout.flush()
+    subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "roundtrips.py"), "--bin", BIN], check=True)
 
 
 if __name__ == "__main__":

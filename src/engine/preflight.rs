@@ -5,6 +5,8 @@
 
 use std::sync::{Arc, Mutex};
 
+use futures_util::StreamExt as _;
+
 use super::{Connected, EngineError, Journal, note, record, scrub, with};
 use crate::event::{AttemptFailed, Event, ResourceKind};
 use crate::projection::DeploymentView;
@@ -171,7 +173,13 @@ pub async fn connect(
         Err(e) => return Err((e, Some(connected))),
     };
     note(journal, "checking access to the services");
-    let found = check(&connected.remote.providers, scope.spec, zone_name).await;
+    let found = check(
+        &connected.remote.providers,
+        scope.spec,
+        zone_name,
+        &new_names(&scope),
+    )
+    .await;
     let mut problems = Vec::new();
     match found.coolify.result {
         Ok(t) => connected.target = Some(t),
@@ -182,6 +190,7 @@ pub async fn connect(
         Some(Err(e)) => problems.push(e),
         None => {}
     }
+
     for f in [found.monitors, found.notifications].into_iter().flatten() {
         if let Err(e) = f.result {
             problems.push(e);
@@ -191,6 +200,36 @@ pub async fn connect(
         None => Ok(connected),
         Some(e) => Err((e, Some(connected))),
     }
+}
+
+/// The names of the spec's records at which the journal has no record:
+/// those the run will create at, each looked at before its create
+/// ([`crate::engine::resource::dns::check_creates`]).
+fn new_names(scope: &Scope<'_>) -> Vec<String> {
+    let Some(spec_dns) = &scope.spec.dns else {
+        return Vec::new();
+    };
+    let known: Vec<String> = scope
+        .view
+        .resources
+        .values()
+        .filter(|r| r.kind == ResourceKind::DnsRecord)
+        .filter_map(|r| {
+            super::resource::decode::<super::resource::dns::RecordState>(r)
+                .ok()
+                .flatten()
+        })
+        .map(|s| s.name.to_ascii_lowercase())
+        .collect();
+    let mut names: Vec<String> = spec_dns
+        .records
+        .iter()
+        .map(|r| spec_dns.fqdn(r).to_ascii_lowercase())
+        .filter(|n| !known.contains(n))
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }
 
 /// One check of [`check`]: which service, what was checked, what came of
@@ -204,6 +243,9 @@ pub struct Finding<T> {
     /// What it found.
     pub result: Result<T, EngineError>,
 }
+
+/// Names looked at side by side at most by [`check`].
+const PARALLEL_LOOKS: usize = 16;
 
 /// What [`check`] found, service by service.
 #[derive(Debug)]
@@ -224,7 +266,17 @@ pub struct Findings {
 /// services are independent, so they are asked at once (Coolify's own
 /// lookups likewise, [`crate::provider::AppHost::preflight`]). Shared by
 /// apply's preflight and `fabrik doctor`.
-pub async fn check(providers: &Providers, spec: &Spec, zone: Option<String>) -> Findings {
+///
+/// Once the zone is found, what each of `new_names` holds is listed too,
+/// side by side with the rest: the answers wait in the provider for the
+/// look before each create (until the run writes at the name); a failure
+/// is left for that look to meet and report.
+pub async fn check(
+    providers: &Providers,
+    spec: &Spec,
+    zone: Option<String>,
+    new_names: &[String],
+) -> Findings {
     let target = coolify_target(spec);
     let coolify = async {
         let result = match providers.app.preflight(&target).await {
@@ -245,13 +297,21 @@ pub async fn check(providers: &Providers, spec: &Spec, zone: Option<String>) -> 
     };
     let dns = async {
         let (client, zone) = (providers.dns.as_ref()?, zone?);
+        let result = client
+            .find_zone(&zone)
+            .await
+            .map_err(|e| EngineError::provider(format!("finding zone {zone}"), e));
+        if let Ok(found) = &result {
+            futures_util::stream::iter(new_names)
+                .for_each_concurrent(PARALLEL_LOOKS, |name| async move {
+                    let _ = client.records_at(found, name).await;
+                })
+                .await;
+        }
         Some(Finding {
             service: "dns",
             what: format!("DNS: zone {zone}"),
-            result: client
-                .find_zone(&zone)
-                .await
-                .map_err(|e| EngineError::provider(format!("finding zone {zone}"), e)),
+            result,
         })
     };
     let monitors = async {

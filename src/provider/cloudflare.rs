@@ -19,6 +19,10 @@
 //! - PATCH bodies carry `type`, `name` and `content` (the schema requires
 //!   them) plus only the other fields that differ.
 
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Mutex;
+
 use async_trait::async_trait;
 use reqwest::Method;
 use serde::Deserialize;
@@ -67,6 +71,35 @@ impl CloudflareConfig {
 pub struct CloudflareClient {
     http: Http,
     use_tags: bool,
+    seen: Mutex<Seen>,
+}
+
+/// What this process has read: the zones found by name, and what names
+/// held when it last listed them ([`Dns::records_at`]), kept until one of
+/// this client's own writes touches the name. A run looks at a name before
+/// it creates there, and again in the create itself, and needs to ask only
+/// once (it holds the deployment's lock). A listing that overlapped a
+/// write is not kept.
+#[derive(Debug, Default)]
+struct Seen {
+    /// The zones found by name (lower case).
+    zones: HashMap<String, Vec<VZone>>,
+    writes: u64,
+    /// By zone id and lower-case name.
+    listed: HashMap<(String, String), Vec<RemoteRecord>>,
+}
+
+impl Seen {
+    /// A write to `name` (or, by id, to whatever name holds record `id`)
+    /// begins or ends.
+    fn wrote(&mut self, zone: &Zone, name: Option<&str>, id: Option<&str>) {
+        self.writes += 1;
+        self.listed.retain(|(z, n), records| {
+            *z != zone.id
+                || !(name.is_some_and(|w| w.eq_ignore_ascii_case(n))
+                    || id.is_some_and(|id| records.iter().any(|r| r.id == id)))
+        });
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -96,7 +129,7 @@ struct ApiError {
     message: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 struct VZone {
     id: String,
     name: String,
@@ -214,7 +247,29 @@ impl CloudflareClient {
         Ok(Self {
             http: Http::new(P, &config.api_url, Some(config.token), http, classify)?,
             use_tags: config.use_tags,
+            seen: Mutex::default(),
         })
+    }
+
+    fn seen(&self) -> std::sync::MutexGuard<'_, Seen> {
+        self.seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Runs `write` to a record at `name` (or of id `id`), forgetting what
+    /// that name held before and after it.
+    async fn writing<T>(
+        &self,
+        zone: &Zone,
+        name: Option<&str>,
+        id: Option<&str>,
+        write: impl Future<Output = T>,
+    ) -> T {
+        self.seen().wrote(zone, name, id);
+        let out = write.await;
+        self.seen().wrote(zone, name, id);
+        out
     }
 
     async fn call(&self, req: &Request) -> Result<(Value, Option<ResultInfo>), ProviderError> {
@@ -275,14 +330,20 @@ impl CloudflareClient {
     }
 
     async fn zones_named(&self, name: &str) -> Result<Vec<VZone>, ProviderError> {
-        let req = Request::new(Method::GET, "find zone", &["zones"])
-            .query("name", name.to_ascii_lowercase());
+        let name = name.to_ascii_lowercase();
+        if let Some(known) = self.seen().zones.get(&name) {
+            return Ok(known.clone());
+        }
+        let req = Request::new(Method::GET, "find zone", &["zones"]).query("name", name.clone());
         let (result, _) = self.call(&req).await?;
         let zones: Vec<VZone> = self.decode(&req, result)?;
-        Ok(zones
+        let zones: Vec<VZone> = zones
             .into_iter()
-            .filter(|z| z.name.eq_ignore_ascii_case(name))
-            .collect())
+            .filter(|z| z.name.eq_ignore_ascii_case(&name))
+            .collect();
+        // A run's writes are to records, never to zones: kept for the run.
+        self.seen().zones.insert(name, zones.clone());
+        Ok(zones)
     }
 }
 
@@ -346,9 +407,22 @@ impl Dns for CloudflareClient {
     }
 
     async fn zone_status(&self, zone: &Zone) -> Result<Option<ZoneStatus>, ProviderError> {
-        let req = Request::new(Method::GET, "read zone", &["zones", &zone.id]);
-        let (result, _) = self.call(&req).await?;
-        let z: VZone = self.decode(&req, result)?;
+        // The zone list that found the zone has its status and nameservers
+        // (a zone object, as `GET /zones/{id}` answers: cloudflare-typescript
+        // `src/resources/zones/zones.ts`, `Zone.status`, `Zone.name_servers`).
+        let listed = self
+            .zones_named(&zone.name)
+            .await?
+            .into_iter()
+            .find(|z| z.id == zone.id && z.status.is_some());
+        let z = match listed {
+            Some(z) => z,
+            None => {
+                let req = Request::new(Method::GET, "read zone", &["zones", &zone.id]);
+                let (result, _) = self.call(&req).await?;
+                self.decode(&req, result)?
+            }
+        };
         Ok(z.status.map(|status| ZoneStatus {
             status,
             name_servers: z.name_servers,
@@ -366,7 +440,20 @@ impl Dns for CloudflareClient {
             &["zones", &zone.id, "dns_records"],
         )
         .query("name", name.to_ascii_lowercase());
-        self.list_pages(base).await
+        let key = (zone.id.clone(), name.to_ascii_lowercase());
+        let before = {
+            let known = self.seen();
+            if let Some(records) = known.listed.get(&key) {
+                return Ok(records.clone());
+            }
+            known.writes
+        };
+        let records = self.list_pages(base).await?;
+        let mut known = self.seen();
+        if known.writes == before {
+            known.listed.insert(key, records.clone());
+        }
+        Ok(records)
     }
 
     async fn list_records(
@@ -397,7 +484,10 @@ impl Dns for CloudflareClient {
             &["zones", &zone.id, "dns_records"],
         )
         .json(&create_body(desired, mark, self.use_tags));
-        match self.call(&req).await {
+        let sent = self
+            .writing(zone, Some(&desired.name), None, self.call(&req))
+            .await;
+        match sent {
             Ok((result, _)) => Ok(self.decode::<VRecord>(&req, result)?.into()),
             Err(e) if matches!(e.code.as_deref(), Some("81057" | "81058")) => {
                 let found = self.list_records(zone, desired.kind, &desired.name).await?;
@@ -464,7 +554,9 @@ impl Dns for CloudflareClient {
             &["zones", &zone.id, "dns_records", &remote.id],
         )
         .json(&body);
-        let (result, _) = self.call(&req).await?;
+        let (result, _) = self
+            .writing(zone, Some(&remote.name), Some(&remote.id), self.call(&req))
+            .await?;
         Ok(self.decode::<VRecord>(&req, result)?.into())
     }
 
@@ -474,7 +566,7 @@ impl Dns for CloudflareClient {
             "delete record",
             &["zones", &zone.id, "dns_records", id],
         );
-        match self.call(&req).await {
+        match self.writing(zone, None, Some(id), self.call(&req)).await {
             Ok(_) => Ok(DeleteOutcome {
                 already_gone: false,
             }),

@@ -169,13 +169,18 @@ impl CoolifyClient {
                 "check the token may write",
                 &["applications", PROBE],
             )
-            .json(&serde_json::json!({ "description": "permission probe" })),
+            .json(&serde_json::json!({ "description": "permission probe" }))
+            .makes_stale(&[&["applications", PROBE]]),
             Request::new(Method::POST, "check the token may deploy", &["deploy"])
                 .query("uuid", PROBE)
-                .idempotent(true),
+                .idempotent(true)
+                .makes_stale(&[&["applications", PROBE]]),
         ];
-        for req in probes {
-            match self.http.send(&req).await {
+        // Both at once: neither needs the other's answer.
+        let [write, deploy] = probes.map(|req| async move { self.http.send(&req).await });
+        let (write, deploy) = tokio::join!(write, deploy);
+        for sent in [write, deploy] {
+            match sent {
                 Ok(_) => {}
                 Err(e) if e.kind == ErrorKind::NotFound => {}
                 Err(e)
@@ -242,12 +247,16 @@ impl CoolifyClient {
     }
 
     /// The app's env vars as Coolify lists them.
+    /// The app's env vars; read once per run until something is written.
     async fn env_of(&self, app: &RemoteApp) -> Result<Vec<env::VEnvVar>, ProviderError> {
-        self.get(
+        let req = Request::new(
+            Method::GET,
             "list environment variables",
             &[app.kind.collection(), &app.uuid, "envs"],
         )
-        .await
+        .reusable();
+        let (resp, req) = self.send(req).await?;
+        resp.json(&self.http, &req)
     }
 
     /// Where an app's env vars live. Coolify generates `SERVICE_*` variables
@@ -261,9 +270,28 @@ impl CoolifyClient {
         }
     }
 
+    /// The app as Coolify has it; read once per run until something is
+    /// written (the lookup, the drift check and the update share it).
     async fn read_app(&self, kind: AppKind, uuid: &str) -> Result<Value, ProviderError> {
-        let op = format!("read {}", singular(kind));
-        self.get(&op, &[kind.collection(), uuid]).await
+        self.read_app_as(kind, uuid, true).await
+    }
+
+    async fn read_app_as(
+        &self,
+        kind: AppKind,
+        uuid: &str,
+        reusable: bool,
+    ) -> Result<Value, ProviderError> {
+        let mut req = Request::new(
+            Method::GET,
+            format!("read {}", singular(kind)),
+            &[kind.collection(), uuid],
+        );
+        if reusable {
+            req = req.reusable();
+        }
+        let (resp, req) = self.send(req).await?;
+        resp.json(&self.http, &req)
     }
 
     async fn deployments_of(&self, app_uuid: &str) -> Result<Vec<VDeployment>, ProviderError> {
@@ -306,13 +334,19 @@ impl CoolifyClient {
         wait: WaitOptions,
     ) -> Result<(), ProviderError> {
         let start = tokio::time::Instant::now();
+        let mut pauses = wait.pauses();
+        // Coolify deletes in a background job: the app is still there the
+        // moment the DELETE is answered, so the first look waits a little.
+        tokio::time::sleep(pauses.next().unwrap_or(wait.poll_interval)).await;
         loop {
-            match self.read_app(kind, uuid).await {
+            // Asked anew each time.
+            match self.read_app_as(kind, uuid, false).await {
                 Err(e) if e.kind == ErrorKind::NotFound => return Ok(()),
                 Err(e) => return Err(e),
                 Ok(_) => {}
             }
-            if start.elapsed() + wait.poll_interval > wait.timeout {
+            let pause = pauses.next().unwrap_or(wait.poll_interval);
+            if start.elapsed() + pause > wait.timeout {
                 return Err(ProviderError::new(
                     P,
                     format!("delete {}", singular(kind)),
@@ -325,7 +359,7 @@ impl CoolifyClient {
                     "coolify deletes in a background job; check its queue worker, then run the command again",
                 ));
             }
-            tokio::time::sleep(wait.poll_interval).await;
+            tokio::time::sleep(pause).await;
         }
     }
 
@@ -493,8 +527,9 @@ impl CoolifyClient {
         deployment: &DeploymentRef,
         watch: &mut ServiceWatch,
     ) -> Result<DeploymentStatus, ProviderError> {
+        // Polled: asked anew each time.
         let v = self
-            .read_app(AppKind::Service, &deployment.app_uuid)
+            .read_app_as(AppKind::Service, &deployment.app_uuid, false)
             .await?;
         let status = str_field(&v, "status").unwrap_or_default();
         let checked = v
@@ -693,7 +728,11 @@ impl AppHost for CoolifyClient {
         lookup: &AppLookup,
     ) -> Result<Option<RemoteApp>, ProviderError> {
         if let Some(uuid) = &lookup.uuid {
-            match self.read_app(lookup.kind, uuid).await {
+            // Its env vars are read beside: what looks an application up
+            // by uuid (a drift check, an update) compares them next.
+            let known = RemoteApp::known(lookup.kind, uuid);
+            let (read, _) = tokio::join!(self.read_app(lookup.kind, uuid), self.env_of(&known));
+            match read {
                 Ok(v) => return Ok(Self::remote_app(lookup.kind, &v)),
                 // Deleted outside Fabrik: look for it by name and mark.
                 Err(e) if e.kind == ErrorKind::NotFound => {}
@@ -761,11 +800,24 @@ impl AppHost for CoolifyClient {
         let op = format!("create {}", singular(kind));
         let (path, body) =
             body::create_body(target, desired, mark).map_err(|r| self.refusal(&op, r))?;
-        let req = Request::new(Method::POST, op.clone(), &path).json(&Value::Object(body));
+        // A new uuid: no read made before is about it.
+        let req = Request::new(Method::POST, op.clone(), &path)
+            .json(&Value::Object(body))
+            .makes_stale(&[]);
         let (resp, req) = self.send(req).await?;
         let created: VCreated = resp.json(&self.http, &req)?;
-        // The create is made: a failure after it leaves it existing.
-        let current = match self.read_app(kind, &created.uuid).await {
+        // The create is made: a failure after it leaves it existing. Read
+        // back, and its env vars read beside (the env reconcile that
+        // follows asks for them; Coolify may have made some).
+        let fresh = RemoteApp::known(kind, &created.uuid);
+        let envs = async {
+            // A service without env vars in the spec has none reconciled.
+            if !(desired.env.is_empty() && kind == AppKind::Service) {
+                let _ = self.env_of(&fresh).await;
+            }
+        };
+        let (current, ()) = tokio::join!(self.read_app(kind, &created.uuid), envs);
+        let current = match current {
             Ok(v) => v,
             Err(e) if e.kind == ErrorKind::NotFound => {
                 return Err(ProviderError::new(P, op, ErrorKind::NotFound)
@@ -791,7 +843,8 @@ impl AppHost for CoolifyClient {
                 format!("set the port of the new {}", singular(kind)),
                 &[kind.collection(), &app.uuid],
             )
-            .json(&Value::Object(fix));
+            .json(&Value::Object(fix))
+            .makes_stale(&[&[kind.collection(), &app.uuid]]);
             self.http
                 .send(&req)
                 .await
@@ -814,7 +867,17 @@ impl AppHost for CoolifyClient {
             return Ok(Vec::new());
         }
         let changed: Vec<String> = changes.iter().map(|c| c.field.clone()).collect();
-        let req = Request::new(Method::PATCH, op, &[app.kind.collection(), &app.uuid])
+        // An application's PATCH leaves its env vars alone
+        // (`ApplicationsController.php:2780`, `update_by_uuid`, writes no
+        // environment variable); a service's compose is parsed again,
+        // which makes its `SERVICE_*` variables anew.
+        let (col, uuid) = (app.kind.collection(), app.uuid.as_str());
+        let stale: &[&[&str]] = match app.kind {
+            AppKind::Application => &[&[col, uuid]],
+            AppKind::Service => &[&[col, uuid], &[col, uuid, "envs"]],
+        };
+        let req = Request::new(Method::PATCH, op, &[col, uuid])
+            .makes_stale(stale)
             .json(&Value::Object(body::patch_of(&changes)));
         self.http.send(&req).await?;
         Ok(changed)
@@ -827,7 +890,9 @@ impl AppHost for CoolifyClient {
         previous: Option<&AppDesired>,
     ) -> Result<Vec<crate::plan::Drift>, ProviderError> {
         let op = format!("check {}", singular(app.kind));
-        let current = self.read_app(app.kind, &app.uuid).await?;
+        // Independent reads: side by side.
+        let (current, remote) = tokio::join!(self.read_app(app.kind, &app.uuid), self.env_of(app));
+        let (current, remote) = (current?, remote?);
         let mut out: Vec<crate::plan::Drift> = body::changes(app.kind, &current, desired, previous)
             .map_err(|r| self.refusal(&op, r))?
             .into_iter()
@@ -837,7 +902,6 @@ impl AppHost for CoolifyClient {
                 remote: c.have,
             })
             .collect();
-        let remote = self.env_of(app).await?;
         let plan = env::plan(self.env_target(app), &remote, &desired.env);
         let secret: BTreeSet<&str> = desired
             .env
@@ -914,7 +978,8 @@ impl AppHost for CoolifyClient {
                 &[col, &app.uuid, "envs", "bulk"],
             )
             .json(&json!({ "data": plan.upsert }))
-            .secrets(plan.secrets);
+            .secrets(plan.secrets)
+            .makes_stale(&[&[col, &app.uuid, "envs"]]);
             self.http.send(&req).await?;
         }
         for (uuid, _) in &plan.delete {
@@ -922,7 +987,8 @@ impl AppHost for CoolifyClient {
                 Method::DELETE,
                 "delete environment variable",
                 &[col, &app.uuid, "envs", uuid],
-            );
+            )
+            .makes_stale(&[&[col, &app.uuid, "envs"]]);
             match self.http.send(&req).await {
                 Ok(_) => {}
                 Err(e) if e.kind == ErrorKind::NotFound => {}
@@ -934,6 +1000,7 @@ impl AppHost for CoolifyClient {
 
     async fn deploy(&self, app: &RemoteApp, force: bool) -> Result<DeploymentRef, ProviderError> {
         let req = Request::new(Method::POST, "deploy", &["deploy"])
+            .makes_stale(&[&[app.kind.collection(), &app.uuid]])
             .query("uuid", app.uuid.clone())
             .query("force", if force { "true" } else { "false" });
         let (resp, req) = self.send(req).await?;
@@ -1093,7 +1160,11 @@ impl AppHost for CoolifyClient {
         progress: Progress<'_>,
     ) -> Result<DeploymentStatus, ProviderError> {
         let start = tokio::time::Instant::now();
+        let mut pauses = wait.pauses();
         let mut watch = ServiceWatch::default();
+        // A deployment is queued when it is asked for (Coolify starts it
+        // from its queue worker): the first look waits a little.
+        tokio::time::sleep(pauses.next().unwrap_or(wait.poll_interval)).await;
         loop {
             let status = if deployment.deployment_uuid.is_none() {
                 self.service_status(deployment, &mut watch).await?
@@ -1104,7 +1175,8 @@ impl AppHost for CoolifyClient {
             if status.state.is_terminal() {
                 return Ok(status);
             }
-            if start.elapsed() + wait.poll_interval > wait.timeout {
+            let pause = pauses.next().unwrap_or(wait.poll_interval);
+            if start.elapsed() + pause > wait.timeout {
                 let id = deployment
                     .deployment_uuid
                     .as_deref()
@@ -1129,7 +1201,7 @@ impl AppHost for CoolifyClient {
                     "coolify never times out stuck deployments: check the build server's load and queue, cancel the deployment in Coolify if it is stuck, then run fabrik resume",
                 ));
             }
-            tokio::time::sleep(wait.poll_interval).await;
+            tokio::time::sleep(pause).await;
         }
     }
 

@@ -197,7 +197,7 @@ impl Connect for FakeWorld {
                 poll: std::time::Duration::from_millis(1),
                 verify_first: std::time::Duration::from_millis(1),
                 verify_max: std::time::Duration::from_millis(1),
-                dns_concurrency: 4,
+                parallel: 4,
             },
             retry: RetryPolicy {
                 attempts: 2,

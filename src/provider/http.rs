@@ -15,8 +15,9 @@
 //!   by its ownership mark instead of repeating the request;
 //! - everything else (other 4xx, malformed answers) is permanent.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -169,6 +170,12 @@ pub(crate) struct Request {
     /// 401, whose challenge says where to get a token), not classified as
     /// failures and not retried.
     pub pass: &'static [u16],
+    /// A read whose answer the client may give again, without asking, until
+    /// a write through it makes it stale ([`Request::reusable`]).
+    pub reusable: bool,
+    /// A write: the paths (as segments) whose reads it makes stale
+    /// ([`Request::makes_stale`]); `None`, anything.
+    pub stale: Option<Vec<Vec<String>>>,
 }
 
 impl Request {
@@ -187,6 +194,8 @@ impl Request {
             idempotent,
             secrets: Scrubber::new(),
             pass: &[],
+            reusable: false,
+            stale: None,
         }
     }
 
@@ -205,6 +214,31 @@ impl Request {
     /// Marks a POST as safe to repeat.
     pub fn idempotent(mut self, yes: bool) -> Self {
         self.idempotent = yes;
+        self
+    }
+
+    /// Marks a GET whose answer may be reused: the same read made again
+    /// before a write through this client (by this process, which holds
+    /// the deployment's lock) makes it stale is answered from the first, so
+    /// a run never
+    /// asks twice what it already knows. Never for a read that waits for
+    /// the service to change something by itself (deployments, deletes in
+    /// a background job).
+    pub fn reusable(mut self) -> Self {
+        self.reusable = self.method == Method::GET;
+        self
+    }
+
+    /// Says which reads a write makes stale: those of exactly these paths
+    /// (each as segments below the base; their query strings aside). A
+    /// write that does not say makes every read stale.
+    pub fn makes_stale(mut self, paths: &[&[&str]]) -> Self {
+        self.stale = Some(
+            paths
+                .iter()
+                .map(|p| p.iter().map(|s| (*s).to_owned()).collect())
+                .collect(),
+        );
         self
     }
 
@@ -298,6 +332,50 @@ pub(crate) struct Http {
     token: Option<SecretValue>,
     config: HttpConfig,
     classify: Classifier,
+    /// Answers of reusable reads, shared by the client's clones.
+    answers: Arc<Mutex<Answers>>,
+}
+
+/// The answers of [`Request::reusable`] reads, by URL, and for each path
+/// a count of the writes that made it stale, begun or ended: a read that
+/// overlapped such a write (its count changed while it was in flight) is
+/// not kept, since it may show the state from before the write.
+#[derive(Debug, Default)]
+struct Answers {
+    /// Writes that may have changed anything.
+    all: u64,
+    by_path: HashMap<String, u64>,
+    by_url: HashMap<String, (String, Response)>,
+}
+
+impl Answers {
+    fn lock(answers: &Mutex<Answers>) -> std::sync::MutexGuard<'_, Answers> {
+        answers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A write begins or ends: what it makes stale (`None`: anything) is
+    /// not current.
+    fn wrote(&mut self, stale: Option<&[String]>) {
+        match stale {
+            None => {
+                self.all += 1;
+                self.by_url.clear();
+            }
+            Some(paths) => {
+                for p in paths {
+                    *self.by_path.entry(p.clone()).or_default() += 1;
+                }
+                self.by_url.retain(|_, (path, _)| !paths.contains(path));
+            }
+        }
+    }
+
+    /// The counts a read of `path` is checked against.
+    fn epoch(&self, path: &str) -> (u64, u64) {
+        (self.all, self.by_path.get(path).copied().unwrap_or(0))
+    }
 }
 
 impl fmt::Debug for Http {
@@ -359,6 +437,7 @@ impl Http {
             token,
             config,
             classify,
+            answers: Arc::default(),
         })
     }
 
@@ -385,9 +464,14 @@ impl Http {
     }
 
     fn path_of(&self, req: &Request) -> String {
+        self.path_below(&req.segments)
+    }
+
+    /// The URL path of `segments` below the base.
+    fn path_below(&self, segments: &[String]) -> String {
         let mut url = self.base.clone();
         if let Ok(mut segs) = url.path_segments_mut() {
-            segs.pop_if_empty().extend(req.segments.iter());
+            segs.pop_if_empty().extend(segments.iter());
         }
         url.path().to_owned()
     }
@@ -404,8 +488,42 @@ impl Http {
     }
 
     /// Sends `req`, retrying what is safe to retry; returns the 2xx answer or
-    /// the classified failure of the last attempt.
+    /// the classified failure of the last attempt. A reusable read already
+    /// answered since the last write is answered again without asking.
     pub async fn send(&self, req: &Request) -> Result<Response, ProviderError> {
+        if req.method != Method::GET {
+            let stale = req.stale.as_ref().map(|paths| {
+                paths
+                    .iter()
+                    .map(|segments| self.path_below(segments))
+                    .collect::<Vec<_>>()
+            });
+            Answers::lock(&self.answers).wrote(stale.as_deref());
+            let sent = self.exchange(req).await;
+            Answers::lock(&self.answers).wrote(stale.as_deref());
+            return sent;
+        }
+        if !req.reusable {
+            return self.exchange(req).await;
+        }
+        let (url, path) = (self.url_of(req).to_string(), self.path_of(req));
+        let before = {
+            let a = Answers::lock(&self.answers);
+            if let Some((_, known)) = a.by_url.get(&url) {
+                return Ok(known.clone());
+            }
+            a.epoch(&path)
+        };
+        let resp = self.exchange(req).await?;
+        let mut a = Answers::lock(&self.answers);
+        if a.epoch(&path) == before {
+            a.by_url.insert(url, (path, resp.clone()));
+        }
+        Ok(resp)
+    }
+
+    /// [`Http::send`] without reuse.
+    async fn exchange(&self, req: &Request) -> Result<Response, ProviderError> {
         let policy = &self.config.retry;
         let attempts = policy.attempts.max(1);
         let mut attempt = 1;
@@ -832,6 +950,40 @@ mod tests {
         assert_eq!(p.backoff(1, 0.9), Duration::from_millis(100));
         assert_eq!(p.backoff(2, 0.9), Duration::from_millis(200));
         assert_eq!(p.backoff(3, 0.9), Duration::from_millis(350));
+    }
+
+    #[test]
+    fn a_write_makes_stale_only_the_reads_it_names() {
+        let answer = Response {
+            status: StatusCode::OK,
+            headers: HeaderMap::new(),
+            body: b"{}".to_vec(),
+        };
+        let mut a = Answers::default();
+        for path in ["/api/v1/applications/u", "/api/v1/applications/u/envs"] {
+            a.by_url.insert(
+                format!("https://c{path}"),
+                (path.to_owned(), answer.clone()),
+            );
+        }
+        let (app, envs) = (
+            a.epoch("/api/v1/applications/u"),
+            a.epoch("/api/v1/applications/u/envs"),
+        );
+        a.wrote(Some(&["/api/v1/applications/u".to_owned()]));
+        assert!(!a.by_url.contains_key("https://c/api/v1/applications/u"));
+        assert!(
+            a.by_url
+                .contains_key("https://c/api/v1/applications/u/envs")
+        );
+        // A read of the app in flight across the write is not kept; one of
+        // its env vars is.
+        assert_ne!(a.epoch("/api/v1/applications/u"), app);
+        assert_eq!(a.epoch("/api/v1/applications/u/envs"), envs);
+        // A write that names nothing it makes stale makes everything stale.
+        a.wrote(None);
+        assert!(a.by_url.is_empty());
+        assert_ne!(a.epoch("/api/v1/applications/u/envs"), envs);
     }
 
     #[test]

@@ -66,7 +66,22 @@ pub struct KumaClient {
     session: Mutex<Option<Session>>,
     /// The JWT from the last password login, for `loginByToken`.
     jwt: std::sync::Mutex<Option<SecretValue>>,
+    /// The monitor list as last read, until this client changes a monitor.
+    listed: std::sync::Mutex<Listed>,
 }
+
+/// The monitor list this process last read: a run reads it in preflight
+/// and again before it creates or looks monitors up, and needs to ask once
+/// (it holds the deployment's lock). Forgotten at each change this client
+/// makes; a read that overlapped a change is not kept.
+#[derive(Debug, Default)]
+struct Listed {
+    changes: u64,
+    monitors: Option<Vec<Value>>,
+}
+
+/// The events that only read.
+const READS: &[&str] = &["getMonitorList", "getMonitor"];
 
 impl std::fmt::Debug for KumaClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -97,6 +112,7 @@ impl KumaClient {
             http,
             session: Mutex::new(None),
             jwt: std::sync::Mutex::new(None),
+            listed: std::sync::Mutex::default(),
         }
     }
 
@@ -408,7 +424,18 @@ impl KumaClient {
         args: Vec<Value>,
         idempotent: bool,
     ) -> Result<(Value, bool), ProviderError> {
-        let (obj, v2) = self.call(op, event, args, idempotent).await?;
+        let change = !READS.contains(&event);
+        // An add makes a monitor nothing read so far describes: what was
+        // read stays true of every other while it is under way (monitors
+        // are added side by side, each looked for by its name first).
+        if change && event != "add" {
+            self.changed();
+        }
+        let called = self.call(op, event, args, idempotent).await;
+        if change {
+            self.changed();
+        }
+        let (obj, v2) = called?;
         if obj.get("ok").and_then(Value::as_bool) == Some(true) {
             return Ok((obj, v2));
         }
@@ -424,7 +451,37 @@ impl KumaClient {
             ))
     }
 
+    fn listed(&self) -> std::sync::MutexGuard<'_, Listed> {
+        self.listed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A change begins or ends: the list read before is not current.
+    fn changed(&self) {
+        let mut l = self.listed();
+        l.changes += 1;
+        l.monitors = None;
+    }
+
+    /// Every monitor, read once until this client changes one.
     async fn monitors(&self) -> Result<Vec<Value>, ProviderError> {
+        let before = {
+            let l = self.listed();
+            if let Some(known) = &l.monitors {
+                return Ok(known.clone());
+            }
+            l.changes
+        };
+        let list = self.read_monitors().await?;
+        let mut l = self.listed();
+        if l.changes == before {
+            l.monitors = Some(list.clone());
+        }
+        Ok(list)
+    }
+
+    async fn read_monitors(&self) -> Result<Vec<Value>, ProviderError> {
         let op = "list monitors";
         let mut attempt = 0;
         loop {

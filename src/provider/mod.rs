@@ -130,8 +130,9 @@ pub struct Pace {
     pub verify_first: Duration,
     /// The longest wait between verification attempts.
     pub verify_max: Duration,
-    /// Parallel DNS changes at most.
-    pub dns_concurrency: usize,
+    /// Requests about independent resources in flight at once, at most
+    /// (DNS changes, lookups, deletes).
+    pub parallel: usize,
 }
 
 impl Default for Pace {
@@ -140,7 +141,7 @@ impl Default for Pace {
             poll: Duration::from_secs(3),
             verify_first: Duration::from_millis(250),
             verify_max: Duration::from_secs(5),
-            dns_concurrency: 16,
+            parallel: 16,
         }
     }
 }
@@ -152,7 +153,7 @@ impl Pace {
             poll: Duration::from_millis(100),
             verify_first: Duration::from_millis(50),
             verify_max: Duration::from_secs(1),
-            dns_concurrency: 16,
+            parallel: 16,
         }
     }
 }

@@ -401,6 +401,22 @@ pub struct RemoteApp {
     pub mark: Option<OwnershipMark>,
 }
 
+impl RemoteApp {
+    /// An application known only by its kind and uuid (from the journal):
+    /// enough to read its deployments and logs.
+    pub fn known(kind: AppKind, uuid: &str) -> Self {
+        Self {
+            kind,
+            uuid: uuid.to_owned(),
+            name: String::new(),
+            description: None,
+            domains: Vec::new(),
+            status: None,
+            mark: None,
+        }
+    }
+}
+
 /// How to find an application that may already exist.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppLookup {
@@ -529,8 +545,20 @@ pub enum BuildLog {
 pub struct WaitOptions {
     /// Give up after this long (client side; Coolify never reaps stuck rows).
     pub timeout: Duration,
-    /// Pause between polls.
+    /// The longest pause between polls (see [`WaitOptions::pauses`]).
     pub poll_interval: Duration,
+}
+
+impl WaitOptions {
+    /// The pauses before each poll: half of `poll_interval` first, so that
+    /// what ends quickly is seen quickly, then half as long again each
+    /// time up to `poll_interval`, so that a long wait does not hammer the
+    /// server (Coolify allows 200 requests a minute). A wait of a few
+    /// intervals takes no more polls than at a fixed interval.
+    pub fn pauses(&self) -> impl Iterator<Item = Duration> + use<> {
+        let max = self.poll_interval;
+        std::iter::successors(Some(max / 2), move |d| Some((*d * 3 / 2).min(max)))
+    }
 }
 
 impl Default for WaitOptions {
@@ -803,4 +831,23 @@ pub struct Notification {
     pub at: jiff::Timestamp,
     /// Extra key/value details (URLs, durations). Never secrets.
     pub details: Vec<(String, String)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn polls_start_at_half_the_interval_and_back_off_to_it() {
+        let wait = WaitOptions {
+            timeout: Duration::from_secs(60),
+            poll_interval: Duration::from_secs(4),
+        };
+        let pauses: Vec<u64> = wait
+            .pauses()
+            .take(6)
+            .map(|d| d.as_millis() as u64)
+            .collect();
+        assert_eq!(pauses, [2000, 3000, 4000, 4000, 4000, 4000]);
+    }
 }

@@ -309,7 +309,7 @@ impl Faults {
             Ok(state) => state,
             Err(poisoned) => poisoned.into_inner(),
         };
-        trace(service, path);
+        trace(service, path, mutating);
         let config = &state.config;
         let applies = match &config.target {
             None => service != Service::Apps,
@@ -362,9 +362,10 @@ impl Faults {
 
 /// With `FABRIK_SANDBOX_TRACE=FILE`, appends one JSON line per request
 /// (an Uptime Kuma event counts as one) to FILE: when it arrived (`ms`
-/// since the epoch, before any injected latency), the service and the path.
+/// since the epoch, before any injected latency), the service, the path
+/// and whether the request changes something (`write`).
 /// The benchmarks count requests and sequential round trips from it.
-fn trace(service: Service, path: &str) {
+fn trace(service: Service, path: &str, write: bool) {
     use std::io::Write as _;
     let Some(file) = std::env::var_os("FABRIK_SANDBOX_TRACE").filter(|f| !f.is_empty()) else {
         return;
@@ -372,7 +373,7 @@ fn trace(service: Service, path: &str) {
     let ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());
-    let line = serde_json::json!({"ms": ms as u64, "service": service.name(), "path": path});
+    let line = serde_json::json!({"ms": ms as u64, "service": service.name(), "path": path, "write": write});
     if let Ok(mut f) = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

@@ -1,8 +1,9 @@
-//! `fabrik destroy`: deletes everything a deployment owns, in reverse
-//! dependency order. Running it again after a partial failure finishes the
-//! job.
+//! `fabrik destroy`: deletes everything a deployment owns, side by side.
+//! Running it again after a partial failure finishes the job.
 
 use std::path::Path;
+
+use futures_util::StreamExt as _;
 
 use super::rollback::{Stopped, stopped};
 use super::{Prepared, load_spec, run_with_spec, spec_of, spec_path_text, view};
@@ -96,20 +97,26 @@ pub async fn destroy_all(ctx: &Ctx<'_>, world: &World) -> Result<Vec<ResourceKey
         .filter(|r| !adopted(r))
         .collect();
     targets.sort_by_key(|r| std::cmp::Reverse((r.kind.creation_rank(), r.key.clone())));
-    let mut deleted = Vec::new();
-    for r in targets {
-        let mark = r
-            .mark
-            .clone()
-            .or_else(|| r.pending.as_ref().and_then(|p| p.mark.clone()));
-        let doomed = Doomed {
-            key: &r.key,
-            view: Some(r),
-            remote_id: r.remote_id.as_deref(),
-            owner: mark.as_ref(),
-        };
-        resource::of(r.kind).delete(ctx, world, doomed).await?;
-        deleted.push(r.key.clone());
-    }
-    Ok(deleted)
+    // Nothing left depends on anything: every delete at once (within the
+    // pace's bound), each journaled as it ends; a failure stops none of
+    // the others, and the first (in the order above) is reported.
+    let results: Vec<Result<ResourceKey, EngineError>> = futures_util::stream::iter(targets)
+        .map(|r| async move {
+            let mark = r
+                .mark
+                .clone()
+                .or_else(|| r.pending.as_ref().and_then(|p| p.mark.clone()));
+            let doomed = Doomed {
+                key: &r.key,
+                view: Some(r),
+                remote_id: r.remote_id.as_deref(),
+                owner: mark.as_ref(),
+            };
+            resource::of(r.kind).delete(ctx, world, doomed).await?;
+            Ok(r.key.clone())
+        })
+        .buffered(ctx.remote.pace.parallel.max(1))
+        .collect()
+        .await;
+    results.into_iter().collect()
 }

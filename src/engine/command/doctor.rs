@@ -97,7 +97,7 @@ pub async fn doctor(connector: &dyn Connect, prepared: &Prepared) -> Vec<Check> 
         }
     };
     let zone = spec.dns.as_ref().map(|d| d.zone_name());
-    let found = preflight::check(&remote.providers, spec, zone).await;
+    let found = preflight::check(&remote.providers, spec, zone, &[]).await;
     checks.push(Check::of(found.coolify));
     checks.extend(found.dns.map(Check::of));
     checks.extend(found.monitors.map(Check::of));

@@ -1,7 +1,7 @@
 //! A plan's steps, phase by phase: the kinds that provision (DNS, in
-//! parallel), the application and its deployment, verification, the kinds
-//! that watch (monitors), then the deletions of what the spec no longer
-//! has. Shared by `apply` and `resume` (a resumed run continues from the
+//! parallel) beside the application's create or update, the application's
+//! deployment, verification, the kinds that watch (monitors), then the
+//! deletions of what the spec no longer has. Shared by `apply` and `resume` (a resumed run continues from the
 //! phase it was interrupted in).
 //!
 //! DNS deletes that a name's new records depend on are made with the
@@ -17,7 +17,7 @@ use futures_util::StreamExt as _;
 use super::verify;
 use crate::engine::desired::World;
 use crate::engine::resource::dns::RecordState;
-use crate::engine::resource::{self, Doomed, Phase};
+use crate::engine::resource::{self, Doomed, Phase, app};
 use crate::engine::run::advance;
 use crate::engine::{Ctx, EngineError, with};
 use crate::event::ResourceKind;
@@ -79,29 +79,35 @@ async fn delete_steps(
     view: &DeploymentView,
     at: When,
 ) -> Result<(), EngineError> {
-    for s in plan
+    let doomed = plan
         .steps
         .iter()
         // The last round takes every delete left (those of an earlier
         // phase a resumed run did not redo are there too).
         .filter(|s| {
             s.action == StepAction::Delete && (at == When::Last || when(world, view, s) == at)
+        });
+    // Independent of each other: side by side, the first failure in plan
+    // order reported once all have ended.
+    let results: Vec<Result<(), EngineError>> = futures_util::stream::iter(doomed)
+        .map(|s| async move {
+            let now = ctx.view();
+            // Already deleted by the phase that owns it (a resumed run).
+            if now.resources.get(&s.key).is_some_and(|r| !r.exists()) {
+                return Ok(());
+            }
+            let doomed = Doomed {
+                key: &s.key,
+                view: now.resources.get(&s.key),
+                remote_id: s.remote_id.as_deref(),
+                owner: None,
+            };
+            resource::of(s.kind).delete(ctx, world, doomed).await
         })
-    {
-        let now = ctx.view();
-        // Already deleted by the phase that owns it (a resumed run).
-        if now.resources.get(&s.key).is_some_and(|r| !r.exists()) {
-            continue;
-        }
-        let doomed = Doomed {
-            key: &s.key,
-            view: now.resources.get(&s.key),
-            remote_id: s.remote_id.as_deref(),
-            owner: None,
-        };
-        resource::of(s.kind).delete(ctx, world, doomed).await?;
-    }
-    Ok(())
+        .buffered(ctx.remote.pace.parallel.max(1))
+        .collect()
+        .await;
+    results.into_iter().collect()
 }
 
 /// Order of the apply phases, for "already reached" checks.
@@ -148,33 +154,42 @@ pub async fn execute(
     if rank(state) <= rank(RunState::Provisioning) {
         delete_steps(ctx, world, plan, &before, When::First).await?;
     }
-    let results: Vec<Result<(), EngineError>> =
-        futures_util::stream::iter(changes(plan, Phase::Provisioning))
-            .map(|s| resource::of(s.kind).converge(ctx, world, s, redeploy))
-            .buffer_unordered(ctx.remote.pace.dns_concurrency.max(1))
-            .collect()
-            .await;
-    for r in results {
+    // The records and the application are independent until the
+    // deployment: made side by side.
+    let records = futures_util::stream::iter(changes(plan, Phase::Provisioning))
+        .map(|s| resource::of(s.kind).converge(ctx, world, s, redeploy))
+        .buffer_unordered(ctx.remote.pace.parallel.max(1))
+        .collect::<Vec<Result<(), EngineError>>>();
+    let apps = futures_util::stream::iter(changes(plan, Phase::Deploying))
+        .then(|s| app::provision(ctx, world, s, redeploy))
+        .collect::<Vec<_>>();
+    let (records, apps) = tokio::join!(records, apps);
+    for r in records {
         r?;
+    }
+    let mut to_deploy = Vec::new();
+    for a in apps {
+        to_deploy.extend(a?);
     }
     if rank(state) <= rank(RunState::Provisioning) {
         delete_steps(ctx, world, plan, &before, When::WithSet).await?;
     }
 
     enter(RunState::Deploying)?;
-    for s in changes(plan, Phase::Deploying) {
-        resource::of(s.kind)
-            .converge(ctx, world, s, redeploy)
-            .await?;
+    for d in to_deploy {
+        d.deploy(ctx).await?;
     }
 
     enter(RunState::Verifying)?;
     verify::verify(ctx, spec).await?;
-    for s in changes(plan, Phase::Watching) {
-        resource::of(s.kind)
-            .converge(ctx, world, s, redeploy)
-            .await?;
-    }
+    // Independent of each other: side by side, like the records.
+    let watching: Vec<Result<(), EngineError>> =
+        futures_util::stream::iter(changes(plan, Phase::Watching))
+            .map(|s| resource::of(s.kind).converge(ctx, world, s, redeploy))
+            .buffered(ctx.remote.pace.parallel.max(1))
+            .collect()
+            .await;
+    watching.into_iter().collect::<Result<(), EngineError>>()?;
     // Resources the spec no longer has, now that the new state is verified.
     delete_steps(ctx, world, plan, &before, When::Last).await
 }

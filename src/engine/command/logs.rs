@@ -148,15 +148,7 @@ pub async fn logs(req: &Request, target: &str, wanted: Wanted) -> Result<Logs, E
             ))),
         }),
     };
-    let app = RemoteApp {
-        kind,
-        uuid: uuid.clone(),
-        name: String::new(),
-        description: None,
-        domains: Vec::new(),
-        status: None,
-        mark: None,
-    };
+    let app = RemoteApp::known(kind, &uuid);
     let build = match host.latest_deployment(&app).await {
         Ok(Some(d)) => match host.build_log(&d).await {
             Ok(BuildLog::Lines(lines)) => Build::Read {

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use futures_util::StreamExt as _;
+
 use crate::engine::desired::World;
 use crate::engine::resource;
 use crate::engine::{Ctx, EngineError};
@@ -17,14 +19,22 @@ pub async fn observe(
     world: &World,
 ) -> Result<BTreeMap<ResourceKey, Observed>, EngineError> {
     let view = ctx.view();
+    let looked: Vec<_> = futures_util::stream::iter(
+        view.live_resources()
+            .into_iter()
+            .filter(|r| r.remote_id.is_some() && r.status == ResourceStatus::Present),
+    )
+    // Independent reads: side by side, the first error in journal order.
+    .map(|r| async move {
+        let seen = resource::of(r.kind).observe(ctx, world, r).await?;
+        Ok::<_, EngineError>(seen.map(|seen| (r.key.clone(), seen)))
+    })
+    .buffered(ctx.remote.pace.parallel.max(1))
+    .collect()
+    .await;
     let mut out = BTreeMap::new();
-    for r in view.live_resources() {
-        if r.remote_id.is_none() || r.status != ResourceStatus::Present {
-            continue;
-        }
-        if let Some(seen) = resource::of(r.kind).observe(ctx, world, r).await? {
-            out.insert(r.key.clone(), seen);
-        }
+    for seen in looked {
+        out.extend(seen?);
     }
     Ok(out)
 }

@@ -12,7 +12,8 @@ use super::{Policies, Policy, Project, Ran, Spec, of_type, shop_resources};
 enum Phase {
     /// One DNS record is created, then every further create fails (the
     /// sandbox's `creates_before_error=1`, retries included): the run
-    /// fails in PROVISIONING with one record made.
+    /// fails in PROVISIONING with one record made, and the application
+    /// (created beside the records, on Coolify) made but not deployed.
     Provisioning,
     /// Every Coolify deployment ends `failed` (`deploy_fail`): both
     /// records and the application exist.
@@ -92,7 +93,8 @@ fn scenario(phase: Phase, policies: Policies, no_rollback: bool) {
 
     // The prediction, from the policies alone. DNS records are created
     // concurrently: when only one create may succeed (provisioning), the
-    // one that did is read from the journal; it must be exactly one.
+    // one that did is read from the journal; it must be exactly one. The
+    // application is created beside them.
     let mut created = phase.created(&spec);
     if phase == Phase::Provisioning {
         let made: Vec<String> = p
@@ -101,17 +103,19 @@ fn scenario(phase: Phase, policies: Policies, no_rollback: bool) {
             .filter(|e| e["type"] == "resource_created")
             .map(|e| e["payload"]["resource"].as_str().unwrap().to_owned())
             .collect();
+        let records: Vec<&String> = made.iter().filter(|k| k.starts_with("dns:")).collect();
         assert_eq!(
-            made.len(),
+            records.len(),
             1,
             "one record made before the failure: {made:?}"
         );
+        assert!(made.iter().any(|k| k == "app"), "{made:?}");
         created = Phase::Deploying
             .created(&spec)
             .into_iter()
-            .filter(|(_, _, key)| *key == made[0])
+            .filter(|(_, _, key)| key == records[0] || *key == "app")
             .collect();
-        assert_eq!(created.len(), 1, "{made:?}");
+        assert_eq!(created.len(), 2, "{made:?}");
     }
     let undone_now = |kind: &str| !no_rollback && policies.of(kind) == Policy::Auto;
     let mut predicted = BTreeSet::new();

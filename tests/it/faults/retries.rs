@@ -200,7 +200,7 @@ fn lost_responses_are_adopted_not_duplicated() {
     for (target, rate, seed, adopted_kind) in [
         ("/api/v1/applications/dockerimage", 1.0, 1, "application"),
         ("/client/v4/zones", 1.0, 2, "dns_record"),
-        ("kuma", 0.5, 4, "monitor"),
+        ("kuma", 0.5, 7, "monitor"),
     ] {
         let spec = Spec::default();
         let p = Project::new(&spec);

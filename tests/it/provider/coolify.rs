@@ -98,15 +98,20 @@ pub async fn world(version: &str) -> (Fake, CoolifyClient, Arc<Retries>) {
         vec![Reply::json(404, json!({"message":"No resources found."}))],
     );
     let retries = Arc::new(Retries::default());
-    let client = CoolifyClient::new(
+    let client = client_of(&fake, retries.clone());
+    (fake, client, retries)
+}
+
+/// A client of `fake` (a new one knows nothing another one read).
+pub fn client_of(fake: &Fake, retries: Arc<Retries>) -> CoolifyClient {
+    CoolifyClient::new(
         CoolifyConfig {
             base_url: fake.base.clone(),
             token: SecretValue::new(TOKEN),
         },
-        http(retries.clone()),
+        http(retries),
     )
-    .unwrap();
-    (fake, client, retries)
+    .unwrap()
 }
 
 pub fn image_app() -> AppDesired {
@@ -323,6 +328,11 @@ async fn create_image_app_sends_the_exact_body_with_tags_and_reads_back() {
             app_json("app-uuid", "blog", &owned_description()),
         )],
     );
+    fake.on(
+        "GET",
+        "/api/v1/applications/app-uuid/envs",
+        vec![Reply::json(200, json!([]))],
+    );
     let app = client
         .create_app(&resolved("4.3.11"), &image_app(), &mark())
         .await
@@ -362,7 +372,9 @@ async fn create_image_app_sends_the_exact_body_with_tags_and_reads_back() {
         fake.lines(),
         vec![
             "POST /api/v1/applications/dockerimage",
-            "GET /api/v1/applications/app-uuid"
+            // Read back, and its env vars beside (for the env reconcile).
+            "GET /api/v1/applications/app-uuid",
+            "GET /api/v1/applications/app-uuid/envs",
         ]
     );
 }
@@ -582,6 +594,11 @@ async fn find_app_prefers_the_stored_uuid_and_refuses_to_guess() {
             app_json("stored", "blog", &owned_description()),
         )],
     );
+    fake.on(
+        "GET",
+        "/api/v1/applications/stored/envs",
+        vec![Reply::json(200, json!([]))],
+    );
     let mut lookup = AppLookup {
         kind: AppKind::Application,
         uuid: Some("stored".into()),
@@ -593,9 +610,21 @@ async fn find_app_prefers_the_stored_uuid_and_refuses_to_guess() {
         client.find_app(&t, &lookup).await.unwrap().unwrap().uuid,
         "stored"
     );
-    assert_eq!(fake.lines(), vec!["GET /api/v1/applications/stored"]);
+    // The env vars are read beside: a lookup by uuid is for a drift check
+    // or an update, which compares them next.
+    let mut lines = fake.lines();
+    lines.sort();
+    assert_eq!(
+        lines,
+        vec![
+            "GET /api/v1/applications/stored",
+            "GET /api/v1/applications/stored/envs"
+        ]
+    );
 
-    // Stored uuid gone, two owned apps with the name: ambiguous.
+    // Stored uuid gone (for a new run: a run reads an app once), two
+    // owned apps with the name: ambiguous.
+    let client = client_of(&fake, Arc::default());
     fake.on(
         "GET",
         "/api/v1/applications/stored",
@@ -951,13 +980,15 @@ async fn wait_polls_until_a_terminal_state_and_reports_progress() {
         st.url.as_deref(),
         Some(format!("{}/project/p/deployment/dep-1", fake.base).as_str())
     );
+    // Polled after 2.5 s, then 3.75 s later, then every 5 s (whole
+    // seconds shown).
     assert_eq!(
         *seen.lock().unwrap(),
         vec![
-            ("queued".into(), 0),
-            ("in_progress".into(), 5),
-            ("in_progress".into(), 10),
-            ("cancelled-by-user".into(), 15)
+            ("queued".into(), 2),
+            ("in_progress".into(), 6),
+            ("in_progress".into(), 11),
+            ("cancelled-by-user".into(), 16)
         ]
     );
 }

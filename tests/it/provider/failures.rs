@@ -282,6 +282,11 @@ async fn coolify_429_on_a_create_is_retried_because_nothing_was_created() {
         "/api/v1/applications/a",
         vec![Reply::json(200, json!({"uuid":"a","name":"blog"}))],
     );
+    fake.on(
+        "GET",
+        "/api/v1/applications/a/envs",
+        vec![Reply::json(200, json!([]))],
+    );
     client
         .create_app(&resolved("4.3.11"), &image_app(), &mark())
         .await

@@ -31,26 +31,49 @@ use crate::text::printable_line;
 /// change and asks again, before it forces one (a rebuild without cache).
 const STALE_WAITS: u32 = 2;
 
+/// The application's newest deployment before a deploy: what tells a
+/// resumed run its own deployment from older ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Baseline {
+    /// The application was created by this run, so it has no deployment
+    /// yet (Fabrik creates it with `instant_deploy` false): none, without
+    /// asking.
+    Fresh,
+    /// Read already (side by side with the change before the deploy).
+    Read(Option<String>),
+    /// To be read just before the deploy.
+    Ask,
+}
+
+/// Reads the application's newest deployment (none for a service, which
+/// keeps no deployment rows).
+pub async fn baseline(ctx: &Ctx<'_>, app: &RemoteApp) -> Result<Option<String>, EngineError> {
+    if app.kind != AppKind::Application {
+        return Ok(None);
+    }
+    ctx.remote
+        .providers
+        .app
+        .latest_deployment(app)
+        .await
+        .map_err(|e| EngineError::provider("reading the application's deployments", e))
+}
+
 /// Deploys the application and waits until the deployment ends. Errors
-/// unless it finished. `fresh`: the application was created by this run,
-/// so it has no deployment yet (Fabrik creates it with `instant_deploy`
-/// false): the newest deployment before the request is known to be none,
-/// without asking.
+/// unless it finished.
 pub async fn deploy(
     ctx: &Ctx<'_>,
     app: &RemoteApp,
     timeout: Duration,
-    fresh: bool,
+    known: Baseline,
 ) -> Result<(), EngineError> {
     ctx.check_interrupt()?;
-    let host = &ctx.remote.providers.app;
     let baseline = app.kind == AppKind::Application;
-    let previous = if baseline && !fresh {
-        host.latest_deployment(app)
-            .await
-            .map_err(|e| EngineError::provider("reading the application's deployments", e))?
-    } else {
-        None
+    let previous = match known {
+        _ if !baseline => None,
+        Baseline::Fresh => None,
+        Baseline::Read(previous) => previous,
+        Baseline::Ask => self::baseline(ctx, app).await?,
     };
     record(
         ctx.journal,
@@ -187,7 +210,7 @@ pub async fn deploy_resumed(
 ) -> Result<(), EngineError> {
     let earlier = with(ctx.journal, |r| r.run().and_then(|run| run.deploy.clone()));
     let Some(earlier) = earlier else {
-        return deploy(ctx, app, timeout, false).await;
+        return deploy(ctx, app, timeout, Baseline::Ask).await;
     };
     if let Some(uuid) = earlier.deployment_uuid {
         note(
@@ -224,7 +247,7 @@ pub async fn deploy_resumed(
             return wait(ctx, app, dref, timeout, true).await;
         }
     }
-    deploy(ctx, app, timeout, false).await
+    deploy(ctx, app, timeout, Baseline::Ask).await
 }
 
 /// Records the deployment a deploy call queued (`announce`) and waits for

@@ -354,6 +354,86 @@ async fn delete(ctx: &Ctx<'_>, kind: AppKind, id: Option<String>) -> Result<(), 
     .await
 }
 
+/// An application provisioned and waiting for its deployment: the second
+/// half of [`Apps::converge`], which an apply runs after the DNS records
+/// are made (a certificate is asked for as the deployment starts, and
+/// its challenge needs the name to answer).
+#[derive(Debug)]
+pub struct ToDeploy {
+    app: RemoteApp,
+    /// A resumed run with nothing left to change: the deployment it queued
+    /// before it stopped (if any) is its own.
+    resumed: bool,
+    baseline: deploy::Baseline,
+    timeout: Duration,
+}
+
+impl ToDeploy {
+    /// Deploys it and waits for the deployment's end.
+    pub async fn deploy(self, ctx: &Ctx<'_>) -> Result<(), EngineError> {
+        if self.resumed {
+            deploy::deploy_resumed(ctx, &self.app, self.timeout).await
+        } else {
+            deploy::deploy(ctx, &self.app, self.timeout, self.baseline).await
+        }
+    }
+}
+
+/// The first half of [`Apps::converge`]: creates or updates the
+/// application (fields, then env vars) as `step` says; what is left is its
+/// deployment, `None` when there is nothing to deploy. The application's
+/// newest deployment, which the deploy needs first, is read side by side
+/// with the update.
+pub async fn provision(
+    ctx: &Ctx<'_>,
+    world: &World,
+    step: &Step,
+    redeploy: bool,
+) -> Result<Option<ToDeploy>, EngineError> {
+    let state = state_value(&world.app_state);
+    let hash = world.digests.app;
+    let to_deploy = |app, resumed, baseline| ToDeploy {
+        app,
+        resumed,
+        baseline,
+        timeout: world.deploy_timeout,
+    };
+    let ahead = |id: &str| {
+        let known = RemoteApp::known(world.app.source.kind(), id);
+        async move { deploy::baseline(ctx, &known).await }
+    };
+    Ok(Some(match (step.action, &step.remote_id) {
+        (StepAction::Create, _) | (StepAction::Update, None) => to_deploy(
+            create(ctx, &world.app, &state, hash).await?,
+            false,
+            deploy::Baseline::Fresh,
+        ),
+        (StepAction::Update, Some(id)) => {
+            let (updated, previous) =
+                tokio::join!(update(ctx, &world.app, &state, hash, id, false), ahead(id));
+            let (app, _) = updated?;
+            // Re-created or replaced: a new application, with no deployment.
+            let baseline = if app.uuid == *id {
+                deploy::Baseline::Read(previous?)
+            } else {
+                deploy::Baseline::Fresh
+            };
+            to_deploy(app, false, baseline)
+        }
+        // A resumed run that changed the application without seeing
+        // its deployment finish: the change may have stopped half-way
+        // (created, but its env never set), so it is made again (it is
+        // idempotent) before deploying. With nothing left to change,
+        // the deployment the run queued before it stopped (if any)
+        // deploys what is wanted.
+        (_, Some(id)) if redeploy => {
+            let (app, changed) = update(ctx, &world.app, &state, hash, id, false).await?;
+            to_deploy(app, !changed, deploy::Baseline::Ask)
+        }
+        _ => return Ok(None),
+    }))
+}
+
 /// The application's kind and name from its journaled state, or from the
 /// spec when none was journaled.
 fn identity(r: Option<&ResourceView>, world: &World) -> Result<(AppKind, String), EngineError> {
@@ -384,34 +464,9 @@ impl Kind for Apps {
         step: &Step,
         redeploy: bool,
     ) -> Result<(), EngineError> {
-        let state = state_value(&world.app_state);
-        let hash = world.digests.app;
-        let timeout = world.deploy_timeout;
-        let (app, resumed, fresh) = match (step.action, &step.remote_id) {
-            (StepAction::Create, _) | (StepAction::Update, None) => {
-                (create(ctx, &world.app, &state, hash).await?, false, true)
-            }
-            (StepAction::Update, Some(id)) => (
-                update(ctx, &world.app, &state, hash, id, false).await?.0,
-                false,
-                false,
-            ),
-            // A resumed run that changed the application without seeing
-            // its deployment finish: the change may have stopped half-way
-            // (created, but its env never set), so it is made again (it is
-            // idempotent) before deploying. With nothing left to change,
-            // the deployment the run queued before it stopped (if any)
-            // deploys what is wanted.
-            (_, Some(id)) if redeploy => {
-                let (app, changed) = update(ctx, &world.app, &state, hash, id, false).await?;
-                (app, !changed, false)
-            }
-            _ => return Ok(()),
-        };
-        if resumed {
-            deploy::deploy_resumed(ctx, &app, timeout).await
-        } else {
-            deploy::deploy(ctx, &app, timeout, fresh).await
+        match provision(ctx, world, step, redeploy).await? {
+            Some(d) => d.deploy(ctx).await,
+            None => Ok(()),
         }
     }
 
@@ -532,6 +587,12 @@ impl Kind for Apps {
             );
         }
         let (remote, _) = update(ctx, &app, to, hash, remote_id, true).await?;
-        deploy::deploy(ctx, &remote, Duration::from_secs(600), false).await
+        deploy::deploy(
+            ctx,
+            &remote,
+            Duration::from_secs(600),
+            deploy::Baseline::Ask,
+        )
+        .await
     }
 }

@@ -3,6 +3,8 @@
 //! the spec says so, and anything else that would change what the name
 //! answers is refused, naming its owner and how to get it out of the way.
 
+use futures_util::StreamExt as _;
+
 use super::{KIND, RecordWant, dns, want_of, zone};
 use crate::engine::desired::World;
 use crate::engine::{Ctx, EngineError, with};
@@ -159,18 +161,26 @@ pub async fn check_creates(
     if ctx.remote.providers.dns.is_none() || ctx.zone.is_none() {
         return Ok(());
     }
-    for step in plan
+    // A record the plan deletes first (a type change) is not in the way.
+    let doomed: Vec<String> = plan
+        .steps_of(KIND)
+        .filter(|s| s.action == StepAction::Delete)
+        .filter_map(|s| s.remote_id.clone())
+        .collect();
+    let wants = plan
         .steps_of(KIND)
         .filter(|s| s.action == StepAction::Create)
-    {
-        let want = want_of(world, &step.key)?;
-        // A record the plan deletes first (a type change) is not in the way.
-        let doomed: Vec<String> = plan
-            .steps_of(KIND)
-            .filter(|s| s.action == StepAction::Delete)
-            .filter_map(|s| s.remote_id.clone())
-            .collect();
-        match look_before(ctx, &want).await {
+        .map(|step| want_of(world, &step.key))
+        .collect::<Result<Vec<_>, _>>()?;
+    // The names are independent: looked at side by side (the provider
+    // keeps what each held for the create that follows).
+    let looked: Vec<_> = futures_util::stream::iter(&wants)
+        .map(|want| look_before(ctx, want))
+        .buffered(ctx.remote.pace.parallel.max(1))
+        .collect()
+        .await;
+    for result in looked {
+        match result {
             Err(EngineError::Refused { message, .. })
                 if doomed.iter().any(|id| message.contains(id.as_str())) => {}
             Err(e) => return Err(e),
