@@ -220,3 +220,24 @@ dns:
     let (quoted, carets) = excerpt(&err, "spec.yaml:7:3:");
     assert_eq!(pointed(quoted, carets).1, "prot");
 }
+
+#[test]
+fn the_carets_are_coloured_as_plan_symbols_are() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("spec.yaml"),
+        format!("{HEAD}verify:\n  timeout: soon\n"),
+    )
+    .unwrap();
+    let args = ["validate", "spec.yaml"];
+    let t = crate::support::Terminal::start(dir.path(), &args, &[("NO_COLOR", None)]);
+    let (code, shown) = t.finish();
+    assert_eq!(code, Some(4), "{shown}");
+    assert!(shown.contains("\x1b[1;31m^^^^\x1b[0m"), "{shown:?}");
+    let t = crate::support::Terminal::start(dir.path(), &args, &[("NO_COLOR", Some("1"))]);
+    let (_, shown) = t.finish();
+    assert!(!shown.contains('\x1b'), "{shown:?}");
+    assert!(shown.contains("  timeout: soon"), "{shown:?}");
+    let (_, _, err) = validate_in(dir.path(), &["--color", "always"]);
+    assert!(err.contains("\x1b[1;31m^^^^\x1b[0m"), "{err:?}");
+}
