@@ -249,8 +249,6 @@ fn show(v: &Option<serde_json::Value>) -> String {
     }
 }
 
-/// The human rendering of a plan: creates (`+`) green, updates (`~`)
-/// yellow, deletions (`-`) red and drift (`!`) magenta, on a terminal.
 /// A plan as the JSON document `plan --output json` prints (`"kind":
 /// "plan"`).
 fn plan_json(plan: &Plan) -> serde_json::Value {
@@ -273,6 +271,8 @@ pub(super) fn preview(plan: &Plan, out: &mut Output) -> Result<(), Error> {
     }
 }
 
+/// The human rendering of a plan: creates (`+`) green, updates (`~`)
+/// yellow, deletions (`-`) red and drift (`!`) magenta, on a terminal.
 pub fn render_plan(plan: &Plan) -> Styled {
     let mut s = Styled::new();
     s.push(format!(
