@@ -71,7 +71,7 @@ pub fn apply(cli: &Cli, args: &ApplyArgs, out: &mut Output) -> Result<i32, Error
         let planned = rt
             .block_on(plan_cmd::plan(&base, &prepared, args.refresh))
             .map_err(engine)?;
-        out.diag_styled(&render_plan(&planned.plan));
+        preview(&planned.plan, out)?;
         if !planned.plan.no_changes
             && !ask(
                 &format!("apply these changes to {}?", planned.plan.deployment),
@@ -224,11 +224,7 @@ pub fn plan(cli: &Cli, args: &PlanArgs, out: &mut Output) -> Result<i32, Error> 
     }
     let plan = &planned.plan;
     if out.is_json() {
-        let mut v = serde_json::to_value(plan).unwrap_or_default();
-        if let Some(o) = v.as_object_mut() {
-            o.insert("kind".to_owned(), json!("plan"));
-        }
-        out.json(&v)?;
+        out.json(&plan_json(plan))?;
     } else {
         out.styled(&render_plan(plan))?;
     }
@@ -250,6 +246,28 @@ fn show(v: &Option<serde_json::Value>) -> String {
             )
         }
         Some(v) => v.to_string(),
+    }
+}
+
+/// A plan as the JSON document `plan --output json` prints (`"kind":
+/// "plan"`).
+fn plan_json(plan: &Plan) -> serde_json::Value {
+    let mut v = serde_json::to_value(plan).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("kind".to_owned(), json!("plan"));
+    }
+    v
+}
+
+/// A plan shown before it is carried out (or instead of it, in a dry
+/// run): for people on stderr, with `--output json` as the `plan`
+/// document on stdout.
+pub(super) fn preview(plan: &Plan, out: &mut Output) -> Result<(), Error> {
+    if out.is_json() {
+        out.json(&plan_json(plan))
+    } else {
+        out.diag_styled(&render_plan(plan));
+        Ok(())
     }
 }
 

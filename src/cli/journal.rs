@@ -12,15 +12,28 @@ use crate::id::RunId;
 use crate::output::Output;
 use crate::store::Scan;
 
-/// Writes the journal (or a filtered part) with its hash chain.
+/// Writes the journal (or a filtered part) with its hash chain. With
+/// `--output json`, standard output holds one JSON document per line: the
+/// events as NDJSON, or, for an export to a file, what was written.
 pub fn export(
     cli: &Cli,
     deployment: Option<&str>,
     run: Option<&str>,
-    format: ExportFormat,
+    format: Option<ExportFormat>,
     file: Option<&Path>,
     out: &mut Output,
 ) -> Result<i32, Error> {
+    if out.is_json() && file.is_none() && format == Some(ExportFormat::Json) {
+        return Err(Error::Usage {
+            message: "--format json writes one document over many lines, but --output json prints one JSON document per line".to_owned(),
+            hint: Some("leave out --format (with --output json the export is NDJSON), or write the document to a file with -o FILE".to_owned()),
+        });
+    }
+    let format = format.unwrap_or(if out.is_json() {
+        ExportFormat::Ndjson
+    } else {
+        ExportFormat::Json
+    });
     let deployment = deployment.map(deployment_arg).transpose()?;
     let store = open_existing(cli)?;
     // An export of nothing that exists is a mistake to say, not an empty
@@ -87,11 +100,20 @@ pub fn export(
                         path: path.to_owned(),
                         source,
                     })?;
-                    out.diag(&format!(
-                        "exported {} to {}",
-                        crate::text::count(t.count, "event"),
-                        path.display()
-                    ));
+                    if out.is_json() {
+                        out.json(&serde_json::json!({
+                            "kind": "export",
+                            "path": path,
+                            "events": t.count,
+                            "last_hash": t.last_hash,
+                        }))?;
+                    } else {
+                        out.diag(&format!(
+                            "exported {} to {}",
+                            crate::text::count(t.count, "event"),
+                            path.display()
+                        ));
+                    }
                     Ok(t)
                 }
                 Err(e) => {

@@ -28,7 +28,9 @@ pub fn rollback(
 ) -> Result<i32, Error> {
     let store = super::open_existing(cli)?;
     let preview = rollback_cmd::rollback_preview(store.as_ref(), target_arg).map_err(engine)?;
-    if dry_run || !out.is_json() {
+    // With `--output json` the plan is printed when it is all there is
+    // to say: a dry run, or nothing to roll back.
+    if dry_run || !out.is_json() || preview.steps.is_empty() {
         if out.is_json() {
             out.json(&json!({ "kind": "rollback_plan", "plan": preview }))?;
         } else {
@@ -69,7 +71,9 @@ pub fn rollback(
         }
     }
     if preview.steps.is_empty() {
-        out.diag("nothing to roll back");
+        if !out.is_json() {
+            out.diag("nothing to roll back");
+        }
         return Ok(exit::OK);
     }
     if !confirm(
@@ -125,7 +129,7 @@ pub fn rollback_to(
     let planned = rt
         .block_on(plan_cmd::plan(&base, &found.prepared, true))
         .map_err(engine)?;
-    out.diag_styled(&super::apply::render_plan(&planned.plan));
+    super::apply::preview(&planned.plan, out)?;
     if dry_run {
         return Ok(exit::OK);
     }

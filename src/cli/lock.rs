@@ -101,7 +101,11 @@ pub fn release(cli: &Cli, deployment: &str, force: bool, out: &mut Output) -> Re
         hint: None,
     })?;
     let Some(previous) = view.lock.clone() else {
-        out.diag(&format!("deployment {d} is not locked"));
+        if out.is_json() {
+            out.json(&json!({ "kind": "lock_release", "deployment": d, "released": null }))?;
+        } else {
+            out.diag(&format!("deployment {d} is not locked"));
+        }
         return Ok(exit::OK);
     };
     let (user, host, _) = crate::engine::run::who();
@@ -117,14 +121,24 @@ pub fn release(cli: &Cli, deployment: &str, force: bool, out: &mut Output) -> Re
             }),
         }],
     )?;
+    let unfinished = match &view.latest_run {
+        Some(run) => store.run(run)?.filter(|r| r.is_open()).map(|r| r.run),
+        None => None,
+    };
+    if out.is_json() {
+        out.json(&json!({
+            "kind": "lock_release",
+            "deployment": d,
+            "released": previous,
+            "unfinished_run": unfinished,
+        }))?;
+        return Ok(exit::OK);
+    }
     out.diag(&format!(
         "released the lock of {d} (was {})",
         lock::describe(Some(&previous))
     ));
-    if let Some(run) = &view.latest_run
-        && let Some(r) = store.run(run)?
-        && r.is_open()
-    {
+    if let Some(run) = unfinished {
         out.diag(&format!(
             "hint: run {run} is unfinished; finish it with `fabrik resume {run}`"
         ));

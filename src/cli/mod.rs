@@ -328,9 +328,10 @@ pub enum JournalCommand {
         /// Only this run's events.
         #[arg(long)]
         run: Option<String>,
-        /// `json` (one document) or `ndjson` (streamed, one event per line).
-        #[arg(long, value_enum, default_value_t = ExportFormat::Json)]
-        format: ExportFormat,
+        /// `json` (one document) or `ndjson` (streamed, one event per
+        /// line); by default `json`, and `ndjson` with `--output json`.
+        #[arg(long, value_enum)]
+        format: Option<ExportFormat>,
         /// Write to this file instead of standard output.
         #[arg(short = 'o', long = "output-file", value_name = "FILE")]
         output_file: Option<PathBuf>,

@@ -45,7 +45,7 @@ pub fn promote(
     let planned = rt
         .block_on(plan_cmd::plan(&base, &found.prepared, true))
         .map_err(engine)?;
-    out.diag_styled(&super::apply::render_plan(&planned.plan));
+    super::apply::preview(&planned.plan, out)?;
     if !planned.plan.no_changes
         && !confirm(
             &format!(

@@ -86,8 +86,11 @@ pub fn dump(cli: &Cli, data: Option<&Path>, out: &mut Output) -> Result<i32, Err
         });
     }
     let world = crate::sandbox::dump(&path).map_err(Error::Sandbox)?;
-    let text = serde_json::to_string_pretty(&world).unwrap_or_default();
-    out.line(&text)?;
+    if out.is_json() {
+        out.json(&world)?;
+    } else {
+        out.line(&serde_json::to_string_pretty(&world).unwrap_or_default())?;
+    }
     Ok(exit::OK)
 }
 

@@ -7,17 +7,18 @@ use serde_json::json;
 
 use super::Cli;
 use crate::error::{Error, exit};
-use crate::output::Output;
+use crate::output::{Output, Style, Styled};
+use crate::spec::diagnostic::Part;
 use crate::spec::{self, LoadOptions, Loaded, SpecError};
 
 /// Loads and validates a spec; prints its warnings (and, on failure, every
-/// error) as `FILE:LINE:COL: message`.
+/// error) as `FILE:LINE:COL: message`, each with the line it is on.
 pub fn load(path: &Path, environment: Option<&str>, out: &mut Output) -> Result<Loaded, Error> {
     match spec::load(path, &LoadOptions::in_environment(environment)) {
         Ok(loaded) => {
             if !out.is_json() {
                 for w in &loaded.warnings {
-                    out.diag(&w.to_string());
+                    diagnostic(w, out);
                 }
             }
             Ok(loaded)
@@ -25,7 +26,7 @@ pub fn load(path: &Path, environment: Option<&str>, out: &mut Output) -> Result<
         Err(e @ SpecError::Invalid { .. }) => {
             if !out.is_json() {
                 for d in e.diagnostics() {
-                    out.diag(&d.to_string());
+                    diagnostic(&d, out);
                 }
             }
             Err(Error::Spec(Box::new(e)))
@@ -85,7 +86,7 @@ pub fn validate(cli: &Cli, path: &Path, out: &mut Output) -> Result<i32, Error> 
         )?;
     } else {
         for d in &diags {
-            out.diag(&d.to_string());
+            diagnostic(d, out);
         }
         let errors = diags
             .iter()
@@ -109,6 +110,26 @@ pub fn validate(cli: &Cli, path: &Path, out: &mut Output) -> Result<i32, Error> 
         }
     }
     Ok(if ok { exit::OK } else { exit::INVALID_SPEC })
+}
+
+/// One diagnostic on stderr, the line it is on quoted under it, its
+/// carets coloured as its severity on a terminal.
+fn diagnostic(d: &spec::Diagnostic, out: &mut Output) {
+    let pointer = match d.severity {
+        spec::Severity::Error => Style::Bad,
+        spec::Severity::Warning => Style::Warn,
+    };
+    let mut text = Styled::new();
+    for (part, piece) in d.parts() {
+        let style = match part {
+            Part::Text => None,
+            Part::Margin => Some(Style::Quiet),
+            Part::Pointer => Some(pointer),
+        };
+        text.push_styled(style, piece);
+    }
+    text.push("\n");
+    out.diag_styled(&text);
 }
 
 fn clone_read(e: &SpecError) -> SpecError {

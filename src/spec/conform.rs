@@ -309,15 +309,27 @@ impl Conformer<'_> {
 
     fn type_error(&mut self, node: &Node, expected: &str, path: &FieldPath, types: &[String]) {
         let name = field_name(path);
-        let found = node.describe();
+        let text = node.as_text().unwrap_or_default();
+        let secret = !node.is_null() && super::credential::is_secret_value(path, text);
+        let found = if secret {
+            "a value (not shown: it may be a secret)".to_owned()
+        } else {
+            node.describe()
+        };
         let message = if node.is_null() {
             format!("{name} has no value; it must be {expected}")
         } else {
             format!("{name} must be {expected}, found {found}")
         };
         let mut issue = Issue::error(path.clone(), message).at(node.value_mark());
-        let text = node.as_text().unwrap_or_default();
-        if types.iter().any(|t| t == "`true` or `false`")
+        if secret {
+            if super::credential::declares_secret(path) {
+                issue = issue.hint(format!(
+                    "a secret's value goes in the environment or `.env` (`{name}=...`), never in the spec; declare it with `{name}:` alone, or `{name}: {{generate: true}}`",
+                    name = path.last_key().unwrap_or_default()
+                ));
+            }
+        } else if types.iter().any(|t| t == "`true` or `false`")
             && matches!(
                 text.to_ascii_lowercase().as_str(),
                 "yes" | "no" | "on" | "off" | "y" | "n"

@@ -1,11 +1,20 @@
-//! Credentials written into URLs (`https://user:password@host`): found,
-//! refused where they do not belong, and never shown.
+//! Credentials written into a spec: found, refused where they do not
+//! belong, and never shown.
 //!
-//! Detection is textual, so that it also works on text that is not a
-//! valid URL (a message quoting what the user wrote): every
+//! Three kinds: a credential in a URL (`https://user:password@host`),
+//! hidden wherever it appears (`user:***@`); a webhook URL whose path is
+//! its token; and a value written where a secret is declared
+//! (`secrets: {API_KEY: sk_live_...}`, where the spec holds only the
+//! secret's name). The last two are hidden whole where a diagnostic
+//! quotes the line they are on.
+//!
+//! Detection of the first is textual, so that it also works on text that
+//! is not a valid URL (a message quoting what the user wrote): every
 //! `scheme://userinfo@` is found, whatever follows it.
 
 use std::borrow::Cow;
+
+use super::path::{FieldPath, Segment};
 
 /// The userinfo of one `scheme://userinfo@host` in a text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +117,37 @@ pub(crate) fn redacted(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Whether a URL is one whose path is a credential (Slack, Discord and
+/// similar incoming webhooks).
+pub(crate) fn carries_token(url: &str) -> bool {
+    let Ok(u) = url::Url::parse(url) else {
+        return false;
+    };
+    let host = u.host_str().unwrap_or_default();
+    (host == "hooks.slack.com" && u.path().starts_with("/services/"))
+        || ((host == "discord.com" || host == "discordapp.com")
+            && u.path().starts_with("/api/webhooks/"))
+        || (host.ends_with("webhook.office.com"))
+}
+
+/// Whether `path` of a spec (or of an environment's overrides) is where
+/// a secret is declared (`secrets.NAME`): a value written there is the
+/// secret's value.
+pub(crate) fn declares_secret(path: &FieldPath) -> bool {
+    let segments = match path.segments() {
+        [Segment::Key(e), Segment::Key(_), rest @ ..] if e == "environments" => rest,
+        all => all,
+    };
+    matches!(segments, [Segment::Key(s), Segment::Key(_)] if s == "secrets")
+}
+
+/// Whether `text`, a value written at `path` of a spec, is a secret as a
+/// whole: a value written where a secret is declared, or a URL that
+/// carries its token.
+pub(crate) fn is_secret_value(path: &FieldPath, text: &str) -> bool {
+    declares_secret(path) || carries_token(text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,5 +185,26 @@ mod tests {
         let u = userinfos("redis://:pw@redis:6379");
         assert!(u[0].has_literal_password());
         assert!(userinfos("https://h.example.com").is_empty());
+    }
+
+    #[test]
+    fn tells_secret_values_by_where_they_are_written() {
+        let declared = FieldPath::of("secrets.API_KEY");
+        assert!(is_secret_value(&declared, "sk_live_1234"));
+        assert!(is_secret_value(
+            &FieldPath::of("environments.staging.secrets.API_KEY"),
+            "sk_live_1234"
+        ));
+        assert!(!is_secret_value(
+            &declared.key("description"),
+            "the API key"
+        ));
+        assert!(!is_secret_value(&FieldPath::of("app.image"), "nginx:1.27"));
+        let hook = FieldPath::of("notifications.webhooks").index(0).key("url");
+        assert!(is_secret_value(
+            &hook,
+            "https://hooks.slack.com/services/T0/B0/XYZ"
+        ));
+        assert!(!is_secret_value(&hook, "https://hooks.example.com/fabrik"));
     }
 }

@@ -75,12 +75,102 @@ pub struct Diagnostic {
     pub hint: Option<String>,
     /// Whether it blocks.
     pub severity: Severity,
+    /// The line the problem is on, as shown under the message (when the
+    /// file's text was at hand).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub excerpt: Option<Excerpt>,
+}
+
+/// A line of a file quoted under a diagnostic, and where in it to point.
+///
+/// The text is safe to show: values that are secrets are masked
+/// (`********`), credentials in URLs hidden (`user:***@`), and control,
+/// bidirectional and zero-width characters, tabs included, escaped
+/// (`\t`). `caret` and `width` count characters of that text, so that an
+/// escape or a multi-byte character before the location does not move
+/// the carets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Excerpt {
+    /// The line as shown.
+    pub text: String,
+    /// Characters of `text` before the first one pointed at.
+    pub caret: u32,
+    /// Characters pointed at: the whole value or key when its extent is
+    /// known, else 1.
+    pub width: u32,
+}
+
+/// What a part of a rendered diagnostic is, for colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// Text.
+    Text,
+    /// The margin before a quoted line (`  7 | `).
+    Margin,
+    /// The carets under the location.
+    Pointer,
 }
 
 impl Diagnostic {
     /// Whether this is an error (as opposed to a warning).
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
+    }
+
+    /// The diagnostic as `fabrik validate` shows it: the first line of
+    /// its `Display`, then the quoted line with carets under the location
+    /// (when there is an excerpt), then the field and the hint; in parts,
+    /// so that the margin and the carets can be coloured. Joined, the
+    /// parts are the text without colour, without a final line break.
+    pub fn parts(&self) -> Vec<(Part, String)> {
+        let mut parts = vec![(Part::Text, self.headline())];
+        if let Some(e) = &self.excerpt {
+            let number = self.line.to_string();
+            let width = number.len().max(4);
+            parts.extend([
+                (Part::Text, "\n".to_owned()),
+                (Part::Margin, format!("{number:>width$} | ")),
+                (Part::Text, e.text.clone()),
+                (Part::Text, "\n".to_owned()),
+                (Part::Margin, format!("{:>width$} | ", "")),
+                (Part::Text, " ".repeat(e.caret as usize)),
+                (Part::Pointer, "^".repeat(e.width.max(1) as usize)),
+            ]);
+        }
+        parts.push((Part::Text, self.notes()));
+        parts
+    }
+
+    /// [`Diagnostic::parts`] joined: the text without colour.
+    pub fn report(&self) -> String {
+        self.parts().into_iter().map(|(_, text)| text).collect()
+    }
+
+    /// `FILE:LINE:COL: error: message`.
+    fn headline(&self) -> String {
+        format!(
+            "{}:{}:{}: {}: {}",
+            self.file.display(),
+            self.line,
+            self.column,
+            self.severity,
+            self.message
+        )
+    }
+
+    /// The field and the hint, each on a line of its own (with the line
+    /// break before it).
+    fn notes(&self) -> String {
+        let mut out = String::new();
+        if !self.path.is_empty() {
+            out.push_str("\n  field: ");
+            out.push_str(&self.path);
+        }
+        if let Some(hint) = &self.hint {
+            out.push_str("\n  hint: ");
+            out.push_str(hint);
+        }
+        out
     }
 
     pub(crate) fn sort_key(&self) -> (PathBuf, u32, u32, Severity, String) {
@@ -96,22 +186,7 @@ impl Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}: {}",
-            self.file.display(),
-            self.line,
-            self.column,
-            self.severity,
-            self.message
-        )?;
-        if !self.path.is_empty() {
-            write!(f, "\n  field: {}", self.path)?;
-        }
-        if let Some(hint) = &self.hint {
-            write!(f, "\n  hint: {hint}")?;
-        }
-        Ok(())
+        write!(f, "{}{}", self.headline(), self.notes())
     }
 }
 
@@ -231,12 +306,13 @@ impl Issue {
             message: shown(&self.message),
             hint: self.hint.as_deref().map(shown),
             severity: self.severity,
+            excerpt: None,
         }
     }
 }
 
 /// `text` as a diagnostic may show it.
-fn shown(text: &str) -> String {
+pub(crate) fn shown(text: &str) -> String {
     crate::text::printable_line(&super::credential::redacted(text)).into_owned()
 }
 

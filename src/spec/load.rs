@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::compose::{self, ComposeReport};
 use super::conform::conform;
 use super::diagnostic::{self, Anchor, Diagnostic, Issue, Mark};
+use super::excerpt::{self, Source};
 use super::files::{DiskFiles, ProjectFiles};
 use super::model::{AppSource, Spec};
 use super::path::{FieldPath, Segment};
@@ -231,6 +232,11 @@ pub fn check(
         file,
         issues: Vec::new(),
         located: Vec::new(),
+        sources: vec![Source {
+            file: file.to_path_buf(),
+            text: String::from_utf8_lossy(source).into_owned(),
+        }],
+        limits: &opts.limits,
     };
     let mut tree = match yaml::parse(source, &opts.limits) {
         Ok((tree, issues)) => {
@@ -814,12 +820,21 @@ struct Run<'a> {
     issues: Vec<Issue>,
     /// Problems already located (in compose files).
     located: Vec<Diagnostic>,
+    /// The texts diagnostics may quote: the spec and the files it read.
+    sources: Vec<Source>,
+    limits: &'a Limits,
 }
 
 impl Run<'_> {
     fn read(&mut self, files: &dyn ProjectFiles, rel: &str, path: FieldPath) -> Option<String> {
         match files.read(rel) {
-            Ok(t) => Some(t),
+            Ok(t) => {
+                self.sources.push(Source {
+                    file: files.display_path(rel),
+                    text: t.clone(),
+                });
+                Some(t)
+            }
             Err(p) => {
                 self.issues.push(
                     Issue::error(path, p.to_string()).maybe_hint(p.hint().map(str::to_owned)),
@@ -874,6 +889,7 @@ impl Run<'_> {
             out.push(issue.into_diagnostic(self.file, mark));
         }
         diagnostic::sort(&mut out);
+        excerpt::attach(&mut out, &self.sources, self.limits);
         out
     }
 }

@@ -23,7 +23,9 @@
 //! - [`dotenv`], [`secrets`]: the `.env` file and secret resolution.
 //! - [`hash`]: the desired-state digests.
 //! - [`init`]: `fabrik init`.
-//! - [`diagnostic`], [`path`]: located problems and field paths.
+//! - [`diagnostic`], [`path`]: located problems and field paths;
+//!   `excerpt`: the line a problem is on, quoted under it (secrets
+//!   masked).
 //!
 //! # Invariants
 //!
@@ -52,6 +54,7 @@ mod compose;
 mod conform;
 mod credential;
 mod environments;
+mod excerpt;
 mod host;
 mod load;
 pub mod patterns;

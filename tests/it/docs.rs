@@ -150,3 +150,37 @@ fn every_flag_the_docs_name_exists() {
         }
     }
 }
+
+/// The first fenced block of `kind` in `text` after `from`.
+fn block<'a>(text: &'a str, from: &str, kind: &str) -> &'a str {
+    let section = &text[text.find(from).expect(from)..];
+    let open = format!("```{kind}\n");
+    let start = section.find(&open).expect("the block") + open.len();
+    &section[start..start + section[start..].find("```").unwrap()]
+}
+
+#[test]
+fn the_validate_example_in_docs_spec_is_what_validate_prints() {
+    let doc = read(&root().join("docs/spec.md"));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("spec.yaml"),
+        block(&doc, "## Checking a spec", "yaml"),
+    )
+    .unwrap();
+    let o = run(fabrik(dir.path()).args(["validate", "spec.yaml"]));
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert_eq!(stderr(&o), block(&doc, "## Checking a spec", "text"));
+    // The JSON form names the fields the section lists.
+    let o = run(fabrik(dir.path()).args(["validate", "spec.yaml", "--output", "json"]));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let first = &v["diagnostics"][0];
+    for key in [
+        "file", "line", "column", "path", "message", "hint", "severity",
+    ] {
+        assert!(first.get(key).is_some(), "{key} in {first}");
+    }
+    assert_eq!(first["excerpt"]["text"], "  domian: shop.example.com");
+    assert_eq!(first["excerpt"]["caret"], 2);
+    assert_eq!(first["excerpt"]["width"], 6);
+}

@@ -16,6 +16,7 @@ mod docs;
 mod engine;
 mod faults;
 mod journal;
+mod json_output;
 mod postgres;
 mod props;
 mod provider;

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use super::Context;
 use super::app::{check_url_with_refs, undeclared_refs};
+use crate::spec::credential;
 use crate::spec::diagnostic::Issue;
 use crate::spec::model::{Notifications, WebhookFormat};
 use crate::spec::path::FieldPath;
@@ -48,7 +49,7 @@ pub(crate) fn check(n: &Notifications, ctx: &Context, out: &mut Vec<Issue>) {
                 out,
             );
         }
-        if !w.url.has_secrets() && carries_token(w.url.as_str()) {
+        if !w.url.has_secrets() && credential::carries_token(w.url.as_str()) {
             out.push(
                 Issue::warning(path.key("url"), "this webhook URL carries its token in plain text")
                     .hint("declare a secret and write `url: ${secret.WEBHOOK_URL}`, so the token stays out of the spec"),
@@ -78,17 +79,4 @@ pub(crate) fn check(n: &Notifications, ctx: &Context, out: &mut Vec<Issue>) {
             );
         }
     }
-}
-
-/// Whether a URL is one whose path is a credential (Slack, Discord and
-/// similar incoming webhooks).
-fn carries_token(url: &str) -> bool {
-    let Ok(u) = url::Url::parse(url) else {
-        return false;
-    };
-    let host = u.host_str().unwrap_or_default();
-    (host == "hooks.slack.com" && u.path().starts_with("/services/"))
-        || ((host == "discord.com" || host == "discordapp.com")
-            && u.path().starts_with("/api/webhooks/"))
-        || (host.ends_with("webhook.office.com"))
 }

@@ -42,7 +42,7 @@ fn env<'a>(app: &'a Value, key: &str, preview: bool) -> Option<&'a Value> {
 fn updated_fields(p: &Project, deployment: &str) -> Vec<String> {
     let runs = p.runs(deployment);
     let run = runs.last().unwrap()["run"].as_str().unwrap().to_owned();
-    let export = p.json(&["journal", "export", "--run", &run]);
+    let export = p.export(&run);
     export["events"]
         .as_array()
         .unwrap()

@@ -154,7 +154,7 @@ fn lifecycle(case: Case, check_change: impl FnOnce(&Value, &Value)) {
     assert_eq!(last["created"], serde_json::json!([]), "{last}");
     assert_eq!(last["deleted"], serde_json::json!([]), "{last}");
     let run3 = last["run"].as_str().unwrap();
-    let export = p.json(&["journal", "export", "--run", run3]);
+    let export = p.export(run3);
     let touched: Vec<(&str, &str)> = export["events"]
         .as_array()
         .unwrap()

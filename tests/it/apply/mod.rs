@@ -138,6 +138,13 @@ impl Project {
         serde_json::from_str(&stdout(&o)).unwrap()
     }
 
+    /// `fabrik journal export --run RUN`: the export document of one run.
+    pub fn export(&self, run: &str) -> Value {
+        let o = self.run(&["journal", "export", "--run", run]);
+        ok(&o);
+        serde_json::from_str(&stdout(&o)).unwrap()
+    }
+
     /// The runs of `deployment`, oldest first.
     pub fn runs(&self, deployment: &str) -> Vec<Value> {
         self.json(&["history", deployment])["runs"]

@@ -83,7 +83,7 @@ fn check_stream(p: &Project, o: &std::process::Output) -> Vec<Value> {
     if last["kind"] == "result" {
         assert_eq!(last["run"], run);
     }
-    let export = p.json(&["journal", "export", "--run", run]);
+    let export = p.export(run);
     let journaled: Vec<Value> = export["events"]
         .as_array()
         .unwrap()

@@ -38,7 +38,7 @@ pub fn rendered(path: &Path) -> String {
             );
             let mut out = String::new();
             for d in all {
-                out.push_str(&d.to_string());
+                out.push_str(&d.report());
                 out.push('\n');
             }
             out.replace(&root().display().to_string(), "<root>")
@@ -85,7 +85,7 @@ fn invalid_utf8_is_reported_with_its_position() {
     let out = rendered(&path).replace(&dir.path().display().to_string(), "<tmp>");
     assert_eq!(
         out,
-        "<tmp>/spec.yaml:3:13: error: file is not valid UTF-8 (at byte 30)\n  hint: save the file as UTF-8\n"
+        "<tmp>/spec.yaml:3:13: error: file is not valid UTF-8 (at byte 30)\n   3 |   image: caf\u{fffd}\n     |             ^\n  hint: save the file as UTF-8\n"
     );
 }
 

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 mod corpus;
 mod examples;
+mod excerpt;
 mod fields_dns;
 mod hardening;
 mod init;
