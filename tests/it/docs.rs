@@ -117,6 +117,7 @@ fn every_flag_the_docs_name_exists() {
         "--nocapture",
         "--quick",
         "--release",
+        "--runs",
         "--test",
         "--version",
     ];
