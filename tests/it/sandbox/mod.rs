@@ -56,6 +56,21 @@ fn the_request_trace_lists_every_request_of_a_run() {
     assert!(has("cloudflare", "/client/v4/zones"), "{lines:?}");
     assert!(has("kuma", "/socket.io/add"), "{lines:?}");
     assert!(has("apps", "/health"), "{lines:?}");
+    // Whether each request writes.
+    let writes = |service: &str, path: &str| {
+        lines
+            .iter()
+            .filter(|l| l["service"] == service && l["path"] == path)
+            .map(|l| l["write"].as_bool().unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(writes("coolify", "/api/v1/version"), [false], "{lines:?}");
+    assert_eq!(
+        writes("coolify", "/api/v1/applications/dockerimage"),
+        [true],
+        "{lines:?}"
+    );
+    assert_eq!(writes("kuma", "/socket.io/add"), [true], "{lines:?}");
     let times: Vec<u64> = lines.iter().map(|l| l["ms"].as_u64().unwrap()).collect();
     assert!(
         times.windows(2).all(|w| w[0] <= w[1] + 1000),
