@@ -119,6 +119,17 @@ pub fn redeploy(
         )
         .map_err(engine)?;
         let spec = PathBuf::from(run.spec_path.clone().unwrap_or_default());
+        // A run id of another environment than --env's (or than none).
+        if run.deployment.environment() != cli.env.as_deref() {
+            let env = run.deployment.environment().unwrap_or("(none)");
+            return Err(Error::Usage {
+                message: format!(
+                    "run {} is of deployment {}, in environment {env}",
+                    run.run, run.deployment
+                ),
+                hint: Some(format!("`fabrik redeploy {}`", run.deployment)),
+            });
+        }
         // The file may name another deployment now (a rename): redeploying
         // it would apply that one.
         let now = crate::engine::command::load_spec(&spec, run.deployment.environment())

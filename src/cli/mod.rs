@@ -642,6 +642,15 @@ fn warn_sandbox_routing(cli: &Cli, out: &mut Output) {
 /// deployment in ENV (`web` becomes `web@ENV`); run ids, spec files and
 /// names that already say their environment are left as they are.
 fn in_environment(cli: &mut Cli) -> Result<(), Error> {
+    // `redeploy web@staging` applies the spec in staging, as `-e staging
+    // redeploy web` does.
+    if cli.env.is_none()
+        && let Command::Redeploy { target, .. } = &cli.command
+        && !std::path::Path::new(target.as_str()).is_file()
+        && let Ok(id) = crate::id::DeploymentId::new(target)
+    {
+        cli.env = id.environment().map(str::to_owned);
+    }
     let Some(env) = cli.env.clone().filter(|e| !e.is_empty()) else {
         cli.env = None;
         return Ok(());

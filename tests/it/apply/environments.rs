@@ -389,3 +389,33 @@ fn validate_checks_every_environment_where_its_values_were_written() {
         "{err}"
     );
 }
+
+/// `redeploy web@staging` deploys the staging deployment again, as
+/// `-e staging redeploy web` does; a run id of staging without `--env`
+/// is refused naming the deployment to redeploy.
+#[test]
+fn a_deployment_of_an_environment_is_redeployed_by_its_name() {
+    let p = Project::with_spec(SPEC, &[]);
+    ok(&p.run(&["-e", "staging", "apply", "spec.yaml", "--sandbox"]));
+    let o = p.run(&["redeploy", "web@staging", "--sandbox"]);
+    ok(&o);
+    assert!(
+        stdout(&o).starts_with("web@staging is deployed and verified"),
+        "{}",
+        stdout(&o)
+    );
+    let history = stdout(&p.run(&["history", "web@staging", "--output", "json"]));
+    let runs: Value = serde_json::from_str(history.lines().next().unwrap()).unwrap();
+    let runs = runs["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{history}");
+    let run = runs[1]["run"].as_str().unwrap();
+
+    let o = p.run(&["redeploy", run, "--sandbox"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("`fabrik redeploy web@staging`"),
+        "{}",
+        stderr(&o)
+    );
+    ok(&p.run(&["-e", "staging", "redeploy", run, "--sandbox"]));
+}
