@@ -811,8 +811,7 @@ impl AppHost for CoolifyClient {
         // follows asks for them; Coolify may have made some).
         let fresh = RemoteApp::known(kind, &created.uuid);
         let envs = async {
-            // A service without env vars in the spec has none reconciled.
-            if !(desired.env.is_empty() && kind == AppKind::Service) {
+            if desired.reconciles_env() {
                 let _ = self.env_of(&fresh).await;
             }
         };

@@ -401,6 +401,14 @@ pub struct RemoteApp {
     pub mark: Option<OwnershipMark>,
 }
 
+impl AppDesired {
+    /// Whether its env vars are reconciled: not for a service whose spec
+    /// sets none (Coolify makes a service's `SERVICE_*` variables itself).
+    pub fn reconciles_env(&self) -> bool {
+        !(self.env.is_empty() && self.source.kind() == AppKind::Service)
+    }
+}
+
 impl RemoteApp {
     /// An application known only by its kind and uuid (from the journal):
     /// enough to read its deployments and logs.

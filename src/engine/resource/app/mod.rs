@@ -111,7 +111,7 @@ async fn reconcile_env(
     desired: &AppDesired,
     changed_before: bool,
 ) -> Result<bool, EngineError> {
-    if desired.env.is_empty() && app.kind == AppKind::Service {
+    if !desired.reconciles_env() {
         return Ok(false);
     }
     ctx.check_interrupt()?;
